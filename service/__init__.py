@@ -1,0 +1,1 @@
+"""FitGlue's Strava side: Connect links, OAuth, token refresh, webhooks, and the support desk."""
