@@ -1,0 +1,52 @@
+"""The audit log: every operator action, with who, what, on whom, the result and how long it took."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .clock import Clock
+from .db.models import AuditEntry
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no passwd entry in some containers
+        return "cli:unknown"
+
+
+def add_entry(session: AsyncSession, clock: Clock, actor: str, action: str, target: str | None, result: str,
+              detail: str | None = None, duration_ms: int | None = None) -> None:
+    session.add(AuditEntry(at=clock.now(), actor=actor, action=action, target=target, result=result,
+                           detail=detail, duration_ms=duration_ms))
+
+
+@dataclass
+class AuditOutcome:
+    result: str = "ok"
+    detail: str | None = None
+
+
+@asynccontextmanager
+async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, actor: str, action: str,
+                  target: str | None) -> AsyncIterator[AuditOutcome]:
+    """Times the block and writes one audit entry in its own transaction, also when the block fails."""
+    outcome = AuditOutcome()
+    started = time.monotonic()
+    try:
+        yield outcome
+    except BaseException as exc:
+        if outcome.result == "ok":
+            outcome.result = "error"
+            outcome.detail = outcome.detail or type(exc).__name__
+        raise
+    finally:
+        duration = int((time.monotonic() - started) * 1000)
+        async with sessions() as session, session.begin():
+            add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)

@@ -1,0 +1,124 @@
+"""`fitglue serve [--sandbox]`: HTTP routes, Slack bot, scheduler and queue worker in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from ..app import build_app
+from ..config import SERVE_REQUIRES, ConfigError, Settings, load_settings
+from ..crypto import generate_secret
+from ..db.migrate import upgrade_to_head
+from ..logging_setup import configure_logging
+from ..runtime import open_runtime
+from ..support import SupportDesk
+from .output import EXIT_OK, EXIT_USAGE, fail
+
+log = logging.getLogger("fitglue.serve")
+
+SANDBOX_EMAIL = "sandbox-athlete@example.com"
+
+
+def _secrets_of(settings: Settings) -> tuple[str, ...]:
+    values = (settings.secret_key, settings.strava_client_secret, settings.strava_webhook_verify_token,
+              settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token,
+              settings.admin_token, *settings.previous_secret_keys)
+    return tuple(v for v in values if v)
+
+
+def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, client_secret: str) -> Settings:
+    changes: dict = {
+        "sandbox": True,
+        "strava_client_id": client_id,
+        "strava_client_secret": client_secret,
+        "strava_oauth_url": f"{standin_base}/oauth",
+        "strava_api_url": f"{standin_base}/api/v3",
+        "strava_webhook_verify_token": settings.strava_webhook_verify_token or generate_secret(),
+    }
+    if not settings.secret_key:
+        # Nothing configured: everything is throw-away (the stand-in forgets its athletes on exit too).
+        changes["secret_key"] = generate_secret()
+        if "FITGLUE_DATABASE_URL" not in settings.extra:
+            folder = Path(tempfile.mkdtemp(prefix="fitglue-sandbox-"))
+            changes["database_url"] = f"sqlite+aiosqlite:///{folder / 'fitglue.db'}"
+    return dataclasses.replace(settings, **changes)
+
+
+async def _serve(settings: Settings, sandbox: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    standin_runner = None
+    if sandbox:
+        from ..sandbox import StandinConfig, start_standin
+
+        standin_config = StandinConfig()
+        _standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=standin_config)
+        settings = _sandbox_settings(settings, base, standin_config.client_id, standin_config.client_secret)
+        log.warning("SANDBOX MODE: Strava is a local stand-in at %s — nothing talks to the real Strava", base)
+    else:
+        settings.require(*SERVE_REQUIRES)
+
+    rt = await open_runtime(settings)
+    try:
+        from ..wiring import wire_optional_parts
+
+        await upgrade_to_head(rt.engine)
+        app = build_app(rt)
+        await wire_optional_parts(app, rt)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("FitGlue listening on http://%s:%s (public URL %s)", settings.host, settings.port,
+                 settings.public_url)
+        if sandbox:
+            issued = await SupportDesk(rt).issue_connect_link(SANDBOX_EMAIL, "sandbox")
+            print("\n  SANDBOX: FitGlue is running against a local Strava stand-in.\n"
+                  f"  Next step: open this Connect link in a browser to try the whole flow:\n\n    {issued.url}\n",
+                  flush=True)
+        await stop.wait()
+        log.info("shutting down: no new work is taken, work in flight finishes or is released")
+        await runner.cleanup()
+    finally:
+        await rt.close()
+        if standin_runner is not None:
+            await standin_runner.cleanup()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        if args.host:
+            settings = dataclasses.replace(settings, host=args.host)
+        if args.port is not None:
+            settings = dataclasses.replace(settings, port=args.port)
+        if args.sandbox and (settings.strava_client_id or settings.strava_client_secret):
+            raise ConfigError("--sandbox refuses to run while real Strava credentials are configured "
+                              "(unset STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET)",
+                              ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"])
+        if not args.sandbox:
+            settings.require(*SERVE_REQUIRES)
+        configure_logging(settings.log_level, settings.log_format, _secrets_of(settings))
+        return asyncio.run(_serve(settings, args.sandbox))
+    except ConfigError as exc:
+        return fail("configuration", str(exc), False, EXIT_USAGE)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the service (HTTP, Slack bot, scheduler, worker)")
+    serve.add_argument("--host", help="listen address (default FITGLUE_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default FITGLUE_PORT)")
+    serve.add_argument("--sandbox", action="store_true", help="run beside a local Strava stand-in, for trying it out")
+    serve.set_defaults(handler=cmd_serve)
+

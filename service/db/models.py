@@ -1,0 +1,200 @@
+"""The tables. Status and outcome values are plain strings from the vocabularies in `service.vocab`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Lower-cased copy carries the uniqueness, so Alice@X and alice@x are one user.
+    email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    connection: Mapped[StravaConnection | None] = relationship(
+        back_populates="user", uselist=False, cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StravaConnection(Base):
+    __tablename__ = "strava_connections"
+    __table_args__ = (Index("ix_connections_due", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    athlete_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="not_connected")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    granted_scopes: Mapped[str | None] = mapped_column(String(200))
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_refresh_error_kind: Mapped[str | None] = mapped_column(String(40))
+    last_refresh_error: Mapped[str | None] = mapped_column(Text)
+    last_refresh_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Backoff after a transient failure: the sweep leaves the row alone until then.
+    next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A short lease taken with a conditional UPDATE, so two sweeps (or replicas) never refresh one
+    # token twice; it expires by itself if its holder dies.
+    refresh_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="connection")
+
+
+class ConnectLink(Base):
+    __tablename__ = "connect_links"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OAuthAttempt(Base):
+    __tablename__ = "oauth_attempts"
+    __table_args__ = (Index("ix_attempts_user_started", "user_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("connect_links.id", ondelete="SET NULL"))
+    # Only digests of the state and of the browser-binding cookie are kept.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(30), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    athlete_id: Mapped[int | None] = mapped_column(BigInteger)
+    granted_scopes: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(320))
+    result: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class WebhookEvent(Base):
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_events_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # subscription_id:object_type:object_id:aspect_type:event_time:updates — a redelivery is a duplicate.
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    subscription_id: Mapped[int] = mapped_column(BigInteger)
+    object_type: Mapped[str] = mapped_column(String(20))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    aspect_type: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    event_time: Mapped[int] = mapped_column(BigInteger)
+    updates: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(20), default="new")
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "state", "priority", "run_after"),
+        Index("ix_jobs_user", "user_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    # Lower runs first: interactive work 0, webhook events 10, catch-up 50.
+    priority: Mapped[int] = mapped_column(Integer, default=10)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # queued | running | done | failed
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    # Why a queued job waits: "rate_limit" when deferred to the next window.
+    waiting_for: Mapped[str | None] = mapped_column(String(30))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RateLimitState(Base):
+    """Last usage Strava reported per budget ("overall", "read"); shared by every replica."""
+
+    __tablename__ = "rate_limit_state"
+
+    budget: Mapped[str] = mapped_column(String(20), primary_key=True)
+    limit_15min: Mapped[int] = mapped_column(Integer)
+    limit_daily: Mapped[int] = mapped_column(Integer)
+    usage_15min: Mapped[int | None] = mapped_column(Integer)
+    usage_daily: Mapped[int | None] = mapped_column(Integer)
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookRegistration(Base):
+    __tablename__ = "webhook_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[str] = mapped_column(Text, default="[]")
+    subscription_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ActivitySummary(Base):
+    """What the source side learned of an activity: enough to show, no streams."""
+
+    __tablename__ = "activity_summaries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    athlete_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    sport_type: Mapped[str | None] = mapped_column(String(60))
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AppState(Base):
+    """Small app-wide facts (alert incidents, cached subscription id), one row per key."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

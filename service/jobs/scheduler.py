@@ -1,0 +1,44 @@
+"""APScheduler wiring. Sweeps are safe to run on every replica at once (leases), so no leader election."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ..refresh import sweep_due
+from ..runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def refresh_sweep(rt: Runtime) -> None:
+    results = await sweep_due(rt)
+    if results:
+        failed = sum(1 for r in results if r.failed)
+        log.info("refresh sweep: %d refreshed, %d failed", len(results) - failed, failed)
+
+
+def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
+    """(name, coroutine function, interval seconds) for everything the scheduler runs."""
+    return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s)]
+
+
+def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        first = datetime.now(UTC) + timedelta(seconds=2)
+        for name, func, interval in periodic_jobs(rt):
+            scheduler.add_job(func, "interval", args=[rt], seconds=interval, id=name, next_run_time=first,
+                              max_instances=1, coalesce=True, misfire_grace_time=interval)
+        scheduler.start()
+        yield
+        # A sweep cut off here leaves only short leases behind; they expire by themselves (refresh.LEASE).
+        scheduler.shutdown(wait=False)
+        for job in list(scheduler.get_jobs()):
+            job.remove()
+
+    return context

@@ -1,0 +1,114 @@
+"""Everything a request, a job or a CLI command needs, built once from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .clock import Clock, SystemClock
+from .config import ConfigError, Settings
+from .crypto import Signer, TokenCipher
+from .db.engine import make_engine, make_sessionmaker
+from .strava import StravaClient, StravaHooks
+
+
+class AlertSink(Protocol):
+    """Where the service reports incidents (the Slack bot implements it; the service never imports it)."""
+
+    async def alert(self, kind: str, message: str) -> None: ...
+
+
+class LogAlerts:
+    async def alert(self, kind: str, message: str) -> None:
+        logging.getLogger("fitglue.alerts").warning("alert %s: %s", kind, message)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: aiohttp.ClientSession
+    cipher: TokenCipher
+    link_signer: Signer
+    strava: StravaClient | None
+    alerts: AlertSink = field(default_factory=LogAlerts)
+    # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
+    on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run work in the background, keeping a reference and logging its failure."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:
+                logging.getLogger(__name__).exception("background task failed")
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def require_strava(self) -> StravaClient:
+        if self.strava is None:
+            raise ConfigError(
+                "Strava is not configured: set STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET",
+                ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"],
+            )
+        return self.strava
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for closer in reversed(self._closers):
+            await closer()
+        await self.http.close()
+        await self.engine.dispose()
+
+
+async def open_runtime(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    hooks: StravaHooks | None = None,
+    engine: AsyncEngine | None = None,
+) -> Runtime:
+    settings.require("FITGLUE_SECRET_KEY")
+    assert settings.secret_key is not None
+    clock = clock or SystemClock()
+    engine = engine or make_engine(settings.database_url)
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    strava = None
+    if settings.strava_configured:
+        assert settings.strava_client_id and settings.strava_client_secret
+        strava = StravaClient(
+            http,
+            oauth_url=settings.strava_oauth_url,
+            api_url=settings.strava_api_url,
+            client_id=settings.strava_client_id,
+            client_secret=settings.strava_client_secret,
+            clock=clock,
+            hooks=hooks,
+        )
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        http=http,
+        cipher=TokenCipher(settings.secret_key, settings.previous_secret_keys),
+        link_signer=Signer(settings.secret_key, settings.previous_secret_keys, purpose="connect-link"),
+        strava=strava,
+    )

@@ -1,0 +1,30 @@
+"""Reading Strava-style parameters from a request: query string and form body alike."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+
+async def all_params(request: web.Request) -> MultiDictProxy[str]:
+    """Query parameters followed by form fields (form or multipart bodies; files are ignored)."""
+    merged: MultiDict[str] = MultiDict(request.query)
+    if request.body_exists and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        form = await request.post()
+        for key, value in form.items():
+            if isinstance(value, str):
+                merged.add(key, value)
+    return MultiDictProxy(merged)
+
+
+def bearer_token(request: web.Request, params: MultiDictProxy[str] | None = None) -> str | None:
+    """``Authorization: Bearer …``, else an ``access_token`` parameter (undocumented, but works)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    source = params if params is not None else request.query
+    return source.get("access_token") or None

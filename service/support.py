@@ -1,0 +1,157 @@
+"""SupportDesk: the one API the Slack bot, the CLI and the admin API share.
+
+Each operation that changes something writes the audit log with the actor (`cli:<os user>`,
+`slack:<user id>`, `admin-api`), the target, the result and the duration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import vocab
+from .audit import audited
+from .clock import iso_utc
+from .crypto import DecryptionError
+from .db.models import StravaConnection, User
+from .links import issue_link
+from .refresh import RefreshResult, due_connection_ids, refresh_connection, sweep_due
+from .runtime import Runtime
+from .strava import StravaError
+from .tokens import access_token, drop_tokens
+from .users import find_user, get_or_create_user, normalize_email
+
+log = logging.getLogger(__name__)
+
+
+class SupportError(Exception):
+    """An operation that could not be done; `code` is the stable JSON error code."""
+
+    def __init__(self, code: str, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class LinkIssued:
+    email: str
+    url: str
+    expires_at: datetime
+    created_user: bool
+
+    def to_dict(self) -> dict:
+        return {"email": self.email, "url": self.url, "expires_at": iso_utc(self.expires_at),
+                "created_user": self.created_user}
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    email: str
+    status: str
+    deauthorized: bool
+    warning: str | None
+
+    def to_dict(self) -> dict:
+        return {"email": self.email, "status": self.status, "deauthorized": self.deauthorized,
+                "warning": self.warning}
+
+
+def refresh_to_dict(result: RefreshResult) -> dict:
+    return {"email": result.email, "status": result.status, "refreshed": result.refreshed,
+            "expires_at": iso_utc(result.expires_at), "error": result.error}
+
+
+class SupportDesk:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def _valid_email(self, email: str) -> str:
+        try:
+            return normalize_email(email)
+        except ValueError:
+            raise SupportError("bad_email", f"{email!r} is not an e-mail address", exit_code=2) from None
+
+    async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
+        email = self._valid_email(email)
+        rt = self.rt
+        async with audited(rt.sessions, rt.clock, actor, "issue_connect_link", email):
+            async with rt.sessions() as session, session.begin():
+                user, created = await get_or_create_user(session, email, rt.clock.now())
+                link = await issue_link(session, rt.link_signer, rt.clock, user, actor, rt.settings.link_ttl_s,
+                                        rt.settings.public_url)
+                return LinkIssued(user.email, link.url, link.expires_at, created)
+
+    async def _connection_id(self, email: str) -> tuple[User, StravaConnection | None]:
+        async with self.rt.sessions() as session:
+            user = await find_user(session, email)
+            if user is None:
+                raise SupportError("unknown_user", f"no FitGlue user with e-mail {email}")
+            return user, user.connection
+
+    async def refresh_now(self, email: str, actor: str) -> RefreshResult:
+        email = self._valid_email(email)
+        rt = self.rt
+        rt.require_strava()
+        async with audited(rt.sessions, rt.clock, actor, "refresh_token", email) as outcome:
+            user, conn = await self._connection_id(email)
+            if conn is None or conn.status == vocab.NOT_CONNECTED:
+                outcome.result = "refused"
+                return RefreshResult(user.email, vocab.NOT_CONNECTED, False, None,
+                                     "the user has not connected Strava", vocab.NOT_CONNECTED)
+            result = await refresh_connection(rt, conn.id, force=True)
+            outcome.result = "ok" if result.refreshed else (result.error_kind or "failed")
+            outcome.detail = result.error
+            return result
+
+    async def refresh_due(self, actor: str) -> list[RefreshResult]:
+        rt = self.rt
+        rt.require_strava()
+        async with audited(rt.sessions, rt.clock, actor, "refresh_due", None) as outcome:
+            results = await sweep_due(rt)
+            outcome.detail = f"{sum(r.refreshed for r in results)} refreshed, {sum(r.failed for r in results)} failed"
+            return results
+
+    async def due_count(self) -> int:
+        return len(await due_connection_ids(self.rt))
+
+    async def disconnect(self, email: str, actor: str) -> DisconnectResult:
+        """Deauthorize at Strava and forget the tokens here — the local part happens even when Strava fails."""
+        email = self._valid_email(email)
+        rt = self.rt
+        async with audited(rt.sessions, rt.clock, actor, "disconnect", email) as outcome:
+            user, conn = await self._connection_id(email)
+            if conn is None:
+                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False, None)
+            warning, deauthorized = None, False
+            try:
+                token = access_token(conn, rt.cipher)
+            except DecryptionError:
+                token = None
+            if token and rt.strava is not None:
+                try:
+                    await rt.strava.deauthorize(token)
+                    deauthorized = True
+                except StravaError as exc:
+                    warning = f"Strava did not confirm the deauthorization ({exc.summary}); " \
+                              "the tokens were forgotten here anyway"
+            elif token:
+                warning = "Strava is not configured, so FitGlue could not deauthorize there; tokens forgotten here"
+            now = rt.clock.now()
+            async with rt.sessions() as session, session.begin():
+                row = (await session.execute(select(StravaConnection).where(StravaConnection.id == conn.id))
+                       ).scalar_one()
+                drop_tokens(row)
+                # Free the athlete id, so the athlete can later connect to another FitGlue account.
+                row.athlete_id = None
+                row.status = vocab.NOT_CONNECTED
+                row.status_reason = f"disconnected by {actor}"
+                row.status_changed_at = now
+                row.next_refresh_at = None
+                row.updated_at = now
+            outcome.result = "ok" if warning is None else "ok_with_warning"
+            outcome.detail = warning
+            return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)

@@ -1,0 +1,1 @@
+"""HTTP routes: Connect pages and OAuth callback, webhooks, admin API, health."""
