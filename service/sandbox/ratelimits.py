@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -12,9 +13,12 @@ QUARTER_S = 15 * 60
 
 @dataclass
 class Budget:
-    """One budget (overall or read) with a 15-minute and a daily limit."""
+    """One budget (overall or read) with a 15-minute and a daily limit.
 
-    limits: tuple[int, int]
+    ``get_limits`` is read on every request, so a test may change the limits mid-run.
+    """
+
+    get_limits: Callable[[], tuple[int, int]]
     _quarter: int = -1
     _day: date | None = None
     _usage: list[int] = field(default_factory=lambda: [0, 0])
@@ -35,11 +39,16 @@ class Budget:
         self._roll(now)
         self._usage[0] += 1
         self._usage[1] += 1
-        return self._usage[0] <= self.limits[0] and self._usage[1] <= self.limits[1]
+        short, daily = self.limits
+        return self._usage[0] <= short and self._usage[1] <= daily
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return self.get_limits()
 
 
 class RateLimits:
-    def __init__(self, overall: tuple[int, int], read: tuple[int, int]) -> None:
+    def __init__(self, overall: Callable[[], tuple[int, int]], read: Callable[[], tuple[int, int]]) -> None:
         self.overall = Budget(overall)
         self.read = Budget(read)
 

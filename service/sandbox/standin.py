@@ -39,7 +39,7 @@ class StravaStandin:
         self.config = config or StandinConfig()
         self.clock: Clock = clock or SystemClock()
         self.state = SandboxState()
-        self.limits = RateLimits(self.config.overall_limits, self.config.read_limits)
+        self.limits = RateLimits(lambda: self.config.overall_limits, lambda: self.config.read_limits)
         self.failures = FailureInjector()
         self.calls: list[CallRecord] = []
         self.deliveries: list[Delivery] = []
