@@ -1,0 +1,46 @@
+"""Troubleshooting knowledge for FitGlue's Strava connections: facts in, findings out.
+
+Pure: no I/O at diagnosis time (the packaged knowledge file is read once, on first use) and no
+imports from ``service`` or ``bot``.
+"""
+
+from .engine import (
+    ALLOWED_STATUSES,
+    STATUS_TEXT,
+    Diagnosis,
+    Finding,
+    diagnose,
+    severity_rank,
+    sort_findings,
+    summary_line,
+)
+from .facts import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
+from .knowledge import Entry, Knowledge, KnowledgeError, load_knowledge, parse_knowledge
+from .vocabulary import ACTIONS, ARTICLE_ANCHORS, AUDIENCES, FINDING_IDS, SEVERITY_ORDER, STATUSES
+
+__all__ = [
+    "ACTIONS",
+    "ALLOWED_STATUSES",
+    "ARTICLE_ANCHORS",
+    "AUDIENCES",
+    "FINDING_IDS",
+    "SEVERITY_ORDER",
+    "STATUSES",
+    "STATUS_TEXT",
+    "AttemptFacts",
+    "BudgetWindow",
+    "ConnectionFacts",
+    "Diagnosis",
+    "Entry",
+    "Finding",
+    "Knowledge",
+    "KnowledgeError",
+    "SubscriptionFacts",
+    "Thresholds",
+    "diagnose",
+    "load_knowledge",
+    "parse_knowledge",
+    "severity_rank",
+    "sort_findings",
+    "summary_line",
+]

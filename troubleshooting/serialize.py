@@ -1,0 +1,55 @@
+"""Turns the facts into the JSON-safe ``facts`` object of a diagnosis."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from .facts import ConnectionFacts, SubscriptionFacts, Thresholds
+from .timefmt import iso
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _subscription(facts: ConnectionFacts) -> dict[str, Any]:
+    sub = facts.subscription
+    if sub is None:
+        note = "Strava is not configured" if not facts.strava_configured else "no subscription facts gathered"
+        return {"checked": False, "note": note}
+    out: dict[str, Any] = _plain(sub)
+    if not facts.strava_configured:
+        out["checked"] = False
+        out["note"] = "Strava is not configured"
+    elif not sub.checked:
+        out["note"] = "the live subscription check did not run or failed; webhook findings are skipped"
+    out["callback_matches"] = _callback_matches(sub) if out["checked"] else None
+    return out
+
+
+def _callback_matches(sub: SubscriptionFacts) -> bool:
+    return bool(sub.exists) and sub.callback_url == sub.expected_callback_url
+
+
+def facts_to_dict(facts: ConnectionFacts, thresholds: Thresholds) -> dict[str, Any]:
+    """Every observation, JSON-safe: times as ISO 8601 UTC, scopes sorted, nested types as objects."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(facts):
+        if f.name == "subscription":
+            out["subscription"] = _subscription(facts)
+        else:
+            out[f.name] = _plain(getattr(facts, f.name))
+    out["thresholds"] = _plain(thresholds)
+    return out
