@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from service.config import SERVE_REQUIRES, ConfigError, load_settings
+
+
+def test_defaults_match_the_design(tmp_path):
+    s = load_settings({}, tmp_path / "none.env")
+    assert s.database_url == "sqlite+aiosqlite:///fitglue.db"
+    assert (s.public_url, s.host, s.port) == ("http://localhost:8080", "127.0.0.1", 8080)
+    assert (s.refresh_interval_s, s.refresh_margin_s, s.link_ttl_s) == (300, 3600, 604800)
+    assert (s.rate_limit_warn_pct, s.webhook_silent_days) == (80, 14)
+    assert s.oauth_callback_url == "http://localhost:8080/oauth/strava/callback"
+    assert s.webhook_callback_url == "http://localhost:8080/webhooks/strava"
+
+
+def test_environment_wins_over_dotenv_and_empty_counts_as_missing(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text('# comment\nexport STRAVA_CLIENT_ID="111"\nSTRAVA_CLIENT_SECRET=\nFITGLUE_PORT=9000\n')
+    s = load_settings({"STRAVA_CLIENT_ID": "222", "FITGLUE_SECRET_KEY": ""}, env_file)
+    assert s.strava_client_id == "222" and s.port == 9000
+    with pytest.raises(ConfigError) as info:
+        s.require(*SERVE_REQUIRES)
+    assert info.value.names == ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_SECRET", "STRAVA_WEBHOOK_VERIFY_TOKEN")
+    assert "FITGLUE_SECRET_KEY, STRAVA_CLIENT_SECRET, STRAVA_WEBHOOK_VERIFY_TOKEN" in str(info.value)
+
+
+@pytest.mark.parametrize("name,value", [("FITGLUE_PORT", "eighty"), ("FITGLUE_LOG_FORMAT", "xml"),
+                                        ("FITGLUE_PUBLIC_URL", "localhost:8080"),
+                                        ("FITGLUE_RATE_LIMIT_WARN_PCT", "150")])
+def test_bad_values_name_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: value}, tmp_path / "none.env")
+    assert name in str(info.value)
+
+
+def test_lists_and_trailing_slashes(tmp_path):
+    s = load_settings({"FITGLUE_PREVIOUS_SECRET_KEYS": "a, b,,c", "FITGLUE_PUBLIC_URL": "https://x.example/",
+                       "FITGLUE_SUPPORT_SLACK_IDS": "U1,S2"}, tmp_path / "none.env")
+    assert s.previous_secret_keys == ("a", "b", "c") and s.support_slack_ids == ("U1", "S2")
+    assert s.public_url == "https://x.example" and s.secure_cookies
