@@ -55,3 +55,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text", secrets: tuple[str
     # prints query strings (link tokens, OAuth codes). Neither belongs in our logs.
     logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The scheduler announces every run of every job at INFO: noise, not news.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

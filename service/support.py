@@ -12,11 +12,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+import troubleshooting
+
 from . import vocab
 from .audit import audited
 from .clock import iso_utc
 from .crypto import DecryptionError
 from .db.models import StravaConnection, User
+from .facts import BadWho, gather_facts, probe_for, thresholds_from
 from .links import issue_link
 from .refresh import RefreshResult, due_connection_ids, refresh_connection, sweep_due
 from .runtime import Runtime
@@ -69,6 +72,22 @@ class SupportDesk:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
+    async def diagnose(self, who: str) -> troubleshooting.Diagnosis:
+        """The diagnosis of one user's Strava connection; `who` is an e-mail or a Strava athlete id.
+
+        Reads only: the database plus one live look at the push subscription (cached for a minute,
+        shared by every desk of this runtime). An unknown user is a diagnosis, not an error.
+        """
+        try:
+            facts = await gather_facts(self.rt, who, probe_for(self.rt))
+        except BadWho as exc:
+            raise SupportError("bad_argument", str(exc), exit_code=2) from None
+        return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
+
+    def forget_subscription_look(self) -> None:
+        """Drop the cached live subscription look (call after changing the subscription)."""
+        probe_for(self.rt).forget()
+
     def _valid_email(self, email: str) -> str:
         try:
             return normalize_email(email)
@@ -78,12 +97,12 @@ class SupportDesk:
     async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
         email = self._valid_email(email)
         rt = self.rt
-        async with audited(rt.sessions, rt.clock, actor, "issue_connect_link", email):
-            async with rt.sessions() as session, session.begin():
-                user, created = await get_or_create_user(session, email, rt.clock.now())
-                link = await issue_link(session, rt.link_signer, rt.clock, user, actor, rt.settings.link_ttl_s,
-                                        rt.settings.public_url)
-                return LinkIssued(user.email, link.url, link.expires_at, created)
+        async with (audited(rt.sessions, rt.clock, actor, "issue_connect_link", email),
+                    rt.sessions() as session, session.begin()):
+            user, created = await get_or_create_user(session, email, rt.clock.now())
+            link = await issue_link(session, rt.link_signer, rt.clock, user, actor, rt.settings.link_ttl_s,
+                                    rt.settings.public_url)
+            return LinkIssued(user.email, link.url, link.expires_at, created)
 
     async def _connection_id(self, email: str) -> tuple[User, StravaConnection | None]:
         async with self.rt.sessions() as session:
