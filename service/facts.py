@@ -1,0 +1,357 @@
+"""Gathering what we know about one user's Strava connection: the input of a diagnosis.
+
+Everything comes from the database in a handful of indexed queries, plus one live look at the
+app's push subscription at Strava, which is shared and reused for at most a minute (on the
+injected clock), so a subscription lost at Strava shows up promptly without one Strava call per
+diagnosis. Nothing gathered here is a secret: no token, no client secret, no Connect link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from troubleshooting import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
+from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
+
+from . import vocab
+from .config import Settings
+from .db.models import (
+    Job,
+    OAuthAttempt,
+    RateLimitState,
+    StravaConnection,
+    User,
+    WebhookEvent,
+    WebhookRegistration,
+)
+from .redact import scrub_text
+from .runtime import Runtime
+from .strava import StravaError
+
+# Strava's documented budgets, used only until a response header tells us the real limits.
+DEFAULT_LIMITS: dict[str, tuple[int, int]] = {"overall": (200, 2000), "read": (100, 1000)}
+QUARTER = timedelta(minutes=15)
+RATE_LIMIT_WAIT = "rate_limit"
+QUEUED = "queued"
+
+
+class BadWho(ValueError):
+    """`who` is neither an e-mail address nor a Strava athlete id."""
+
+
+# --- rate-limit windows (pure) -------------------------------------------------------------------
+
+
+def quarter_start(now: datetime) -> datetime:
+    """Start of the 15-minute window `now` falls in (windows begin at :00, :15, :30, :45 UTC)."""
+    now = now.astimezone(UTC)
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+
+
+def day_start(now: datetime) -> datetime:
+    now = now.astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_quarter(now: datetime) -> datetime:
+    return quarter_start(now) + QUARTER
+
+
+def next_midnight(now: datetime) -> datetime:
+    return day_start(now) + timedelta(days=1)
+
+
+def current_usage(usage: int | None, observed_at: datetime | None, window_start: datetime) -> int | None:
+    """Usage counts only when it was observed inside the current window; before that it is unknown."""
+    if usage is None or observed_at is None or observed_at < window_start:
+        return None
+    return usage
+
+
+def budget_windows(rows: dict[str, RateLimitState], now: datetime) -> tuple[BudgetWindow, ...]:
+    """Both budgets' 15-minute and daily windows, with usage only from the current window."""
+    windows: list[BudgetWindow] = []
+    for budget in ("overall", "read"):
+        row = rows.get(budget)
+        short_limit, daily_limit = DEFAULT_LIMITS[budget]
+        short_usage = daily_usage = None
+        if row is not None:
+            short_limit, daily_limit = row.limit_15min, row.limit_daily
+            short_usage = current_usage(row.usage_15min, row.observed_at, quarter_start(now))
+            daily_usage = current_usage(row.usage_daily, row.observed_at, day_start(now))
+        windows.append(BudgetWindow(budget, "15min", short_limit, short_usage, next_quarter(now)))
+        windows.append(BudgetWindow(budget, "daily", daily_limit, daily_usage, next_midnight(now)))
+    return tuple(windows)
+
+
+def thresholds_from(settings: Settings) -> Thresholds:
+    return Thresholds(rate_limit_warn_pct=settings.rate_limit_warn_pct,
+                      webhook_silent_days=settings.webhook_silent_days)
+
+
+# --- the live subscription look --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionLook:
+    """What one live call to Strava's push_subscriptions said (or why it could not be made)."""
+
+    at: datetime
+    checked: bool
+    exists: bool | None
+    callback_url: str | None
+    error: str | None
+    configured: bool = True
+
+
+class SubscriptionProbe:
+    """One live look at the app's push subscription, reused for at most `ttl_s` on the injected clock.
+
+    A failed look is kept for a shorter time, so Strava coming back shows up soon. Concurrent
+    diagnoses share one call. Call `forget()` after changing the subscription (re-registration).
+    """
+
+    def __init__(self, rt: Runtime, ttl_s: float = 60, failure_ttl_s: float = 10, timeout_s: float = 5) -> None:
+        self._rt = weakref.ref(rt)  # weak: the shared registry (probe_for) must not keep runtimes alive
+        self.ttl = timedelta(seconds=ttl_s)
+        self.failure_ttl = timedelta(seconds=failure_ttl_s)
+        self.timeout_s = timeout_s
+        self._look: SubscriptionLook | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def rt(self) -> Runtime:
+        rt = self._rt()
+        if rt is None:
+            raise RuntimeError("the runtime of this subscription probe is gone")
+        return rt
+
+    def belongs_to(self, rt: Runtime) -> bool:
+        return self._rt() is rt
+
+    def forget(self) -> None:
+        self._look = None
+
+    def _fresh(self, now: datetime) -> SubscriptionLook | None:
+        look = self._look
+        if look is None:
+            return None
+        age = now - look.at
+        keep = self.ttl if look.checked else self.failure_ttl
+        return look if timedelta(0) <= age < keep else None
+
+    async def look(self) -> SubscriptionLook:
+        rt = self.rt
+        if rt.strava is None:
+            return SubscriptionLook(rt.clock.now(), False, None, None, "Strava is not configured", configured=False)
+        cached = self._fresh(rt.clock.now())
+        if cached is not None:
+            return cached
+        async with self._lock:
+            cached = self._fresh(rt.clock.now())
+            if cached is not None:
+                return cached
+            self._look = await self._call()
+            return self._look
+
+    async def _call(self) -> SubscriptionLook:
+        rt = self.rt
+        assert rt.strava is not None
+        expected = rt.settings.webhook_callback_url
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                subscriptions = await rt.strava.list_subscriptions(interactive=True)
+        except TimeoutError:
+            return SubscriptionLook(rt.clock.now(), False, None, None,
+                                    f"Strava did not answer the subscription check within {self.timeout_s:g} s")
+        except StravaError as exc:
+            return SubscriptionLook(rt.clock.now(), False, None, None, scrub_text(exc.summary))
+        callbacks = [str(s.get("callback_url") or "") for s in subscriptions if isinstance(s, dict)]
+        if not callbacks:
+            return SubscriptionLook(rt.clock.now(), True, False, None, None)
+        # Strava allows one subscription per app; if there were several, ours is the one that matters.
+        callback = expected if expected in callbacks else callbacks[0]
+        return SubscriptionLook(rt.clock.now(), True, True, callback, None)
+
+
+_PROBES: dict[int, SubscriptionProbe] = {}
+
+
+def probe_for(rt: Runtime) -> SubscriptionProbe:
+    """The one probe of a runtime, so every desk (bot, CLI, admin API) shares its cached look."""
+    probe = _PROBES.get(id(rt))
+    if probe is None or not probe.belongs_to(rt):
+        probe = _PROBES[id(rt)] = SubscriptionProbe(rt)
+        weakref.finalize(rt, _PROBES.pop, id(rt), None)
+    return probe
+
+
+# --- gathering ---------------------------------------------------------------------------------
+
+
+def parse_who(who: str) -> tuple[str | None, int | None]:
+    """(normalised e-mail, None) or (None, athlete id). Raises BadWho."""
+    text = (who or "").strip()
+    if text.isdigit() and len(text) <= 19:
+        return None, int(text)
+    if "@" in text and len(text) <= 320 and " " not in text:
+        return text.lower(), None
+    raise BadWho(f"{who!r} is neither an e-mail address nor a Strava athlete id")
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+async def _user_and_connection(session: AsyncSession, email: str | None,
+                               athlete_id: int | None) -> tuple[User, StravaConnection | None] | None:
+    query = select(User, StravaConnection).outerjoin(StravaConnection, StravaConnection.user_id == User.id)
+    if athlete_id is not None:
+        query = query.where(StravaConnection.athlete_id == athlete_id)
+    else:
+        query = query.where(User.email_normalized == email)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    return row[0], row[1]
+
+
+async def _app_wide(session: AsyncSession, user_id: int | None, athlete_id: int | None,
+                    now: datetime) -> dict[str, Any]:
+    """Counts and latest times in one round trip of scalar subqueries (each one index-backed)."""
+    columns: list[Any] = [
+        select(func.count()).select_from(StravaConnection)
+        .where(StravaConnection.status == vocab.CONNECTED).scalar_subquery().label("connected"),
+        select(func.max(WebhookEvent.received_at)).scalar_subquery().label("app_last_event"),
+    ]
+    if athlete_id is not None:
+        columns.append(select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == athlete_id)
+                       .scalar_subquery().label("athlete_last_event"))
+    if user_id is not None:
+        queued = and_(Job.user_id == user_id, Job.state == QUEUED)
+        waiting = and_(queued, Job.waiting_for == RATE_LIMIT_WAIT)
+        columns += [
+            select(func.count()).select_from(Job).where(queued).scalar_subquery().label("jobs_queued"),
+            select(func.count()).select_from(Job).where(waiting).scalar_subquery().label("jobs_waiting"),
+            select(func.min(Job.run_after)).where(waiting).scalar_subquery().label("next_run"),
+        ]
+    row = (await session.execute(select(*columns))).mappings().one()
+    return dict(row)
+
+
+async def _rate_limit_rows(session: AsyncSession) -> dict[str, RateLimitState]:
+    rows = (await session.execute(select(RateLimitState))).scalars().all()
+    return {row.budget: row for row in rows}
+
+
+async def _latest_attempt(session: AsyncSession, user_id: int) -> AttemptFacts | None:
+    attempt = (await session.execute(
+        select(OAuthAttempt).where(OAuthAttempt.user_id == user_id)
+        .order_by(OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).limit(1))).scalar_one_or_none()
+    if attempt is None:
+        return None
+    outcome = attempt.outcome if attempt.outcome in ATTEMPT_OUTCOMES else vocab.ATTEMPT_EXCHANGE_FAILED
+    return AttemptFacts(started_at=attempt.started_at, finished_at=attempt.finished_at, outcome=outcome,
+                        reason=scrub_text(attempt.reason) if attempt.reason else None)
+
+
+async def _latest_registration(session: AsyncSession) -> WebhookRegistration | None:
+    return (await session.execute(
+        select(WebhookRegistration).order_by(WebhookRegistration.at.desc(), WebhookRegistration.id.desc())
+        .limit(1))).scalar_one_or_none()
+
+
+def _registration_outcome(outcome: str | None) -> str | None:
+    if outcome is None:
+        return None
+    return "ok" if outcome.lower() in ("ok", "created", "exists", "unchanged", "registered") else "failed"
+
+
+def subscription_facts(look: SubscriptionLook, settings: Settings,
+                       registration: WebhookRegistration | None) -> SubscriptionFacts:
+    return SubscriptionFacts(
+        checked=look.checked,
+        exists=look.exists,
+        callback_url=look.callback_url,
+        expected_callback_url=settings.webhook_callback_url,
+        check_error=look.error,
+        last_registration_outcome=_registration_outcome(registration.outcome) if registration else None,
+        last_registration_error=scrub_text(registration.error) if registration and registration.error else None,
+        last_registration_at=registration.at if registration else None,
+    )
+
+
+async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> ConnectionFacts:
+    """Everything a diagnosis of `who` (an e-mail or a Strava athlete id) rests on. Raises BadWho."""
+    email, athlete_id = parse_who(who)
+    look_task = asyncio.ensure_future(probe.look())
+    try:
+        facts = await _gather_from_db(rt, who.strip(), email, athlete_id)
+    except BaseException:
+        look_task.cancel()
+        raise
+    look, registration = await look_task, facts.pop("_registration")
+    return ConnectionFacts(**facts, subscription=subscription_facts(look, rt.settings, registration),
+                           strava_configured=look.configured)
+
+
+async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: int | None) -> dict[str, Any]:
+    now = rt.clock.now()
+    settings = rt.settings
+    async with rt.sessions() as session:
+        found = await _user_and_connection(session, email, athlete_id)
+        user, conn = found if found is not None else (None, None)
+        conn_athlete = conn.athlete_id if conn is not None else None
+        wide = await _app_wide(session, user.id if user else None, conn_athlete, now)
+        budgets = budget_windows(await _rate_limit_rows(session), now)
+        registration = await _latest_registration(session)
+        attempt = await _latest_attempt(session, user.id) if user is not None else None
+    common: dict[str, Any] = {
+        "now": now,
+        "who": who,
+        "app_athlete_capacity": settings.strava_athlete_capacity,
+        "connected_athletes": int(wide["connected"] or 0),
+        "app_last_event_at": wide["app_last_event"],
+        "budgets": budgets,
+        "_registration": registration,
+    }
+    if user is None:
+        return {**common, "email": None, "status": "unknown_user"}
+    status = conn.status if conn is not None else vocab.NOT_CONNECTED
+    facts: dict[str, Any] = {
+        **common,
+        "email": user.email,
+        "status": status,
+        "last_attempt": attempt,
+        "user_jobs_queued": int(wide.get("jobs_queued") or 0),
+        "user_jobs_waiting_for_window": int(wide.get("jobs_waiting") or 0),
+    }
+    if facts["user_jobs_waiting_for_window"]:
+        facts["next_window_at"] = wide.get("next_run") or next_quarter(now)
+    if conn is None:
+        return facts
+    kind = conn.last_refresh_error_kind
+    facts.update(
+        athlete_id=conn.athlete_id,
+        granted_scopes=vocab.parse_scopes(conn.granted_scopes) if conn.granted_scopes is not None else None,
+        token_expires_at=conn.expires_at,
+        connected_at=conn.connected_at,
+        last_refresh_at=conn.last_refresh_at,
+        # An error kind we do not know (a newer writer) still counts as a refresh problem.
+        last_refresh_error_kind=(kind if kind in REFRESH_ERROR_KINDS else vocab.ERR_TRANSIENT) if kind else None,
+        last_refresh_error=scrub_text(conn.last_refresh_error) if conn.last_refresh_error else None,
+        last_refresh_error_at=conn.last_refresh_error_at,
+        consecutive_refresh_failures=conn.refresh_failures or 0,
+        status_reason=conn.status_reason,
+        status_changed_at=conn.status_changed_at,
+        last_event_at=_latest(conn.last_event_at, wide.get("athlete_last_event")),
+    )
+    return facts
