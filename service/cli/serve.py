@@ -42,6 +42,9 @@ def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, cli
         "strava_api_url": f"{standin_base}/api/v3",
         "strava_webhook_verify_token": settings.strava_webhook_verify_token or generate_secret(),
     }
+    if "FITGLUE_PUBLIC_URL" not in settings.extra:
+        host = "localhost" if settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else settings.host
+        changes["public_url"] = f"http://{host}:{settings.port}"
     if not settings.secret_key:
         # Nothing configured: everything is throw-away (the stand-in forgets its athletes on exit too).
         changes["secret_key"] = generate_secret()
