@@ -1,0 +1,64 @@
+"""The buttons under a diagnosis. Each one is stateless — its `value` is the target e-mail — and
+each follows up by replacing the original message with what it did plus a fresh diagnosis, so the
+agent always looks at the current truth."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from service.support import refresh_to_dict
+
+from . import render
+from .audit import slack_actor
+from .blocks import Reply
+from .context import BotContext
+from .delivery import deliver_link
+from .outcomes import attempt
+
+Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
+
+
+async def _with_fresh_diagnosis(bot: BotContext, target: str, note: Reply) -> Reply:
+    if not target:
+        return note
+    return render.diagnosis(await bot.desk.diagnose(target), note=note)
+
+
+async def send_connect_link(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = await deliver_link(bot.desk, client, target, actor)
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
+async def refresh_token(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = render.refresh_result(refresh_to_dict(await bot.desk.refresh_now(target, actor)))
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
+async def reregister_webhook(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = render.webhook((await bot.desk.reregister_webhook(actor)).to_dict())
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
+HANDLERS: dict[str, Handler] = {
+    "send_connect_link": send_connect_link,
+    "refresh_token": refresh_token,
+    "reregister_webhook": reregister_webhook,
+}
+
+
+def button_listener(bot: BotContext, action_id: str):  # noqa: ANN201 - a Bolt listener
+    handler = HANDLERS[action_id]
+
+    async def on_click(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+                       context: AsyncBoltContext) -> None:
+        await ack()
+        target = str(action.get("value") or "")
+        reply, ok = await attempt(handler(bot, target, slack_actor(context.user_id), client), f"button {action_id}")
+        # A failure is added below the diagnosis instead of replacing it: the diagnosis is still true.
+        await respond(response_type="ephemeral", replace_original=ok, **reply.as_kwargs())
+
+    return on_click

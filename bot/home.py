@@ -1,0 +1,46 @@
+"""App Home: a dashboard published with `views.publish` each time an agent opens the Home tab."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from slack_bolt.async_app import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from . import render
+from .context import BotContext
+
+log = logging.getLogger(__name__)
+
+
+async def _optional(part: Awaitable[Any], what: str) -> dict[str, Any] | None:
+    """One missing part (Strava unreachable, say) shows as unavailable instead of an empty tab."""
+    try:
+        return (await part).to_dict()
+    except Exception as exc:
+        log.warning("App Home: %s unavailable: %s", what, exc)
+        return None
+
+
+async def home_view(bot: BotContext) -> dict[str, Any]:
+    summary = (await bot.desk.home_summary()).to_dict()
+    rate = await _optional(bot.desk.rate_limit_report(), "rate-limit report")
+    hook = await _optional(bot.desk.webhook_status(), "webhook status")
+    return render.home_view(summary, rate, hook)
+
+
+def home_opened(bot: BotContext):  # noqa: ANN201 - a Bolt listener
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+        if event.get("tab") != "home":
+            return
+        user_id = event.get("user") or context.user_id or ""
+        # The dashboard names users; outsiders see the same refusal the commands give.
+        if await bot.access.allows(user_id, client):
+            view = await home_view(bot)
+        else:
+            view = render.home_refusal(user_id)
+        await client.views_publish(user_id=user_id, view=view)
+
+    return on_home_opened

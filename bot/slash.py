@@ -1,0 +1,62 @@
+"""`/fitglue …`: acknowledge at once, then do the work and `respond()` ephemerally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from service.support import refresh_to_dict
+
+from . import render
+from .audit import slack_actor
+from .blocks import Reply
+from .commands import Command, Malformed, parse
+from .context import BotContext
+from .delivery import deliver_link
+from .outcomes import attempt
+
+WORKING = {
+    "diagnose": "diagnosing {arg}",
+    "link": "issuing a Connect link for {arg}",
+    "refresh": "refreshing the Strava token of {arg}",
+    "webhook_status": "looking at the Strava push subscription",
+    "webhook_register": "checking and repairing the Strava push subscription",
+    "ratelimit": "reading the Strava API usage",
+}
+
+
+async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebClient) -> Reply:
+    desk, actor, arg = bot.desk, slack_actor(user_id), command.arg or ""
+    if command.name == "diagnose":
+        return render.diagnosis(await desk.diagnose(arg))
+    if command.name == "link":
+        return await deliver_link(desk, client, arg, actor)
+    if command.name == "refresh":
+        outcome = render.refresh_result(refresh_to_dict(await desk.refresh_now(arg, actor)))
+        return render.diagnosis(await desk.diagnose(arg), note=outcome)
+    if command.name == "webhook_status":
+        return render.webhook((await desk.webhook_status()).to_dict())
+    if command.name == "webhook_register":
+        return render.webhook((await desk.reregister_webhook(actor)).to_dict())
+    if command.name == "ratelimit":
+        return render.rate_limits((await desk.rate_limit_report()).to_dict())
+    return render.help_message()
+
+
+def fitglue_command(bot: BotContext):  # noqa: ANN201 - a Bolt listener
+    async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+                         context: AsyncBoltContext) -> None:
+        parsed = parse(command.get("text"))
+        if isinstance(parsed, Malformed) or parsed.name == "help":
+            await ack()
+            problem = parsed.message if isinstance(parsed, Malformed) else None
+            await respond(response_type="ephemeral", **render.help_message(problem).as_kwargs())
+            return
+        await ack(response_type="ephemeral",
+                  **render.working(WORKING[parsed.name].format(arg=parsed.arg)).as_kwargs())
+        reply, _ok = await attempt(run(bot, parsed, context.user_id or "", client), f"/fitglue {parsed.name}")
+        await respond(response_type="ephemeral", **reply.as_kwargs())
+
+    return on_command
