@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .jobs.scheduler import scheduler_context
+from .jobs.worker import worker_context
 from .runtime import Runtime
-from .web import connect, health
+from .web import connect, health, metrics, webhooks
 from .web.keys import RUNTIME
+from .webhooks.subscription import ensure_after_connect
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -17,6 +19,13 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app[RUNTIME] = rt
     health.setup(app)
     connect.setup(app)
+    webhooks.setup(app)
+    metrics.setup(app)
+    if not any(getattr(hook, "ensures_webhook", False) for hook in rt.on_connected):
+        rt.on_connected.append(ensure_after_connect(rt))
     if background:
         app.cleanup_ctx.append(scheduler_context(rt))
+        intake = app[webhooks.INTAKE]
+        # The worker takes a newly stored event at once instead of at its next poll.
+        app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(intake, "on_stored", wake)))
     return app

@@ -15,6 +15,8 @@ from .clock import Clock, SystemClock
 from .config import ConfigError, Settings
 from .crypto import Signer, TokenCipher
 from .db.engine import make_engine, make_sessionmaker
+from .metrics import Metrics
+from .ratelimit import RateLimitLedger
 from .strava import StravaClient, StravaHooks
 
 
@@ -40,6 +42,9 @@ class Runtime:
     link_signer: Signer
     strava: StravaClient | None
     alerts: AlertSink = field(default_factory=LogAlerts)
+    metrics: Metrics = field(default_factory=Metrics)
+    # The shared rate-limit ledger, installed as the Strava client's hooks by open_runtime.
+    ledger: RateLimitLedger | None = None
     # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
     on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -102,13 +107,22 @@ async def open_runtime(
             clock=clock,
             hooks=hooks,
         )
+    sessions = make_sessionmaker(engine)
+    metrics = Metrics()
+    # The one place the rate-limit ledger becomes the Strava client's hooks (unless a caller,
+    # e.g. a test, brings its own).
+    ledger = RateLimitLedger(sessions, clock, settings.rate_limit_reserve_pct, metrics)
+    if strava is not None and hooks is None:
+        strava.hooks = ledger
     return Runtime(
         settings=settings,
         clock=clock,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         http=http,
         cipher=TokenCipher(settings.secret_key, settings.previous_secret_keys),
         link_signer=Signer(settings.secret_key, settings.previous_secret_keys, purpose="connect-link"),
         strava=strava,
+        metrics=metrics,
+        ledger=ledger,
     )

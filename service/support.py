@@ -19,6 +19,7 @@ from .audit import audited
 from .clock import iso_utc
 from .crypto import DecryptionError
 from .db.models import StravaConnection, User
+from .desk_webhooks import WebhookQueueDesk
 from .facts import BadWho, gather_facts, probe_for, thresholds_from
 from .links import issue_link
 from .refresh import RefreshResult, due_connection_ids, refresh_connection, sweep_due
@@ -68,7 +69,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk:
+class SupportDesk(WebhookQueueDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import basics, connections, serve
+from . import basics, connections, jobs, ratelimit, serve, webhook
 
-COMMAND_MODULES = [basics, serve, connections]
+COMMAND_MODULES = [basics, serve, connections, webhook, ratelimit, jobs]
 
 
 def build_parser() -> argparse.ArgumentParser:

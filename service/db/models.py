@@ -162,6 +162,12 @@ class RateLimitState(Base):
     usage_15min: Mapped[int | None] = mapped_column(Integer)
     usage_daily: Mapped[int | None] = mapped_column(Integer)
     observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Our own count of calls in the current windows (never below the last observed usage), so a
+    # burst of workers does not overshoot between two responses' headers. Migration 0002.
+    counted_15min: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    counted_daily: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    counted_quarter: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    counted_day: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebhookRegistration(Base):

@@ -22,9 +22,18 @@ async def refresh_sweep(rt: Runtime) -> None:
         log.info("refresh sweep: %d refreshed, %d failed", len(results) - failed, failed)
 
 
+async def retention_sweep(rt: Runtime) -> None:
+    from .worker import prune_old
+
+    jobs, events = await prune_old(rt)
+    if jobs or events:
+        log.info("retention: pruned %d finished job(s) and %d settled event(s)", jobs, events)
+
+
 def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
     """(name, coroutine function, interval seconds) for everything the scheduler runs."""
-    return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s)]
+    return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s),
+            ("retention_sweep", retention_sweep, 3600)]
 
 
 def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:

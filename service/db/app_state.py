@@ -1,0 +1,22 @@
+"""Small app-wide facts in `app_state`, one row per key (e.g. our push subscription id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .dialect import insert_for
+from .models import AppState
+
+
+async def get_value(session: AsyncSession, key: str) -> str | None:
+    row = await session.get(AppState, key)
+    return row.value if row is not None else None
+
+
+async def set_value(session: AsyncSession, key: str, value: str, now: datetime) -> None:
+    insert = insert_for(session)
+    stmt = insert(AppState).values(key=key, value=value, updated_at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                                     set_={"value": value, "updated_at": now}))

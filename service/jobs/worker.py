@@ -1,0 +1,63 @@
+"""Wiring the queue worker into the service: the job handlers by kind, the worker's lifetime as an
+aiohttp cleanup context, and the retention sweep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+from aiohttp import web
+from sqlalchemy import delete
+
+from ..db.models import WebhookEvent
+from ..queue import ClaimedJob, Worker
+from ..queue.store import prune_done
+from ..queue.worker import Handler
+from ..runtime import Runtime
+from ..webhooks import catchup, intake, processing
+
+
+def job_handlers() -> dict[str, Handler]:
+    return {intake.JOB_KIND: processing.process_event_job, catchup.JOB_KIND: catchup.catch_up_job}
+
+
+def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: float = 0.5,
+                worker_id: str | None = None) -> Worker:
+    return Worker(rt, job_handlers(), concurrency=concurrency, poll_interval=poll_interval, worker_id=worker_id,
+                  on_parked=_on_parked)
+
+
+async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
+    if job.kind == intake.JOB_KIND:
+        await processing.mark_event_failed(rt, job, error)
+
+
+async def run_pending(rt: Runtime) -> int:
+    """Run every due job now, in this process (tests and one-shot use); how many ran."""
+    return await make_worker(rt).run_pending()
+
+
+def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | None = None,
+                   ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Start the worker with the app; on shutdown, finish or release the jobs in flight."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        worker = make_worker(rt)
+        if wake_on is not None:
+            wake_on(worker.wake)
+        worker.start()
+        yield
+        await worker.stop()
+
+    return context
+
+
+async def prune_old(rt: Runtime) -> tuple[int, int]:
+    """Delete finished jobs and settled events older than FITGLUE_RETENTION_DAYS; (jobs, events)."""
+    cutoff = rt.clock.now() - timedelta(days=rt.settings.retention_days)
+    async with rt.sessions() as session, session.begin():
+        jobs = await prune_done(session, cutoff)
+        result = await session.execute(delete(WebhookEvent).where(
+            WebhookEvent.state.in_((processing.PROCESSED, processing.IGNORED)), WebhookEvent.processed_at < cutoff))
+        events = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return jobs, events

@@ -1,0 +1,34 @@
+"""The persisted retry queue (`jobs` table) and its worker."""
+
+from .store import (
+    DONE,
+    FAILED,
+    PRIORITY_CATCH_UP,
+    PRIORITY_EVENT,
+    PRIORITY_INTERACTIVE,
+    QUEUED,
+    RUNNING,
+    STATES,
+    WAITING_RATE_LIMIT,
+    ClaimedJob,
+    claim,
+    enqueue,
+)
+from .worker import PermanentJobError, Worker
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "PRIORITY_CATCH_UP",
+    "PRIORITY_EVENT",
+    "PRIORITY_INTERACTIVE",
+    "QUEUED",
+    "RUNNING",
+    "STATES",
+    "WAITING_RATE_LIMIT",
+    "ClaimedJob",
+    "PermanentJobError",
+    "Worker",
+    "claim",
+    "enqueue",
+]

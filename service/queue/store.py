@@ -1,0 +1,159 @@
+"""The retry queue on the `jobs` table: enqueue, atomic claim with a lease, and every way a run ends.
+
+Claiming is one UPDATE over a candidate sub-select: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+replicas never wait on or double-claim a row; on SQLite the statement itself runs under the
+database write lock, which makes the same UPDATE atomic. A claim is a lease (`claimed_until`): a
+job whose worker died is claimed again once the lease runs out. `attempts` counts claims, so a job
+that keeps killing its worker is still parked eventually; a run refused for rate limits gives its
+attempt back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..db.dialect import insert_for
+from ..db.models import Job
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATES = (QUEUED, RUNNING, DONE, FAILED)
+WAITING_RATE_LIMIT = "rate_limit"
+WAITING_RETRY = "retry"
+
+# Lower runs first.
+PRIORITY_INTERACTIVE = 0
+PRIORITY_EVENT = 10
+PRIORITY_CATCH_UP = 50
+
+LEASE = timedelta(minutes=2)
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+
+_J = cast(Table, Job.__table__)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    user_id: int | None
+
+
+def backoff_after(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … after the 1st, 2nd, 3rd failed attempt, capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
+
+
+def job_row(kind: str, payload: Mapping[str, Any], now: datetime, *, priority: int = PRIORITY_EVENT,
+            dedupe_key: str | None = None, user_id: int | None = None,
+            run_after: datetime | None = None) -> dict[str, Any]:
+    return {"kind": kind, "payload": json.dumps(dict(payload), sort_keys=True), "priority": priority,
+            "run_after": run_after or now, "attempts": 0, "state": QUEUED, "user_id": user_id,
+            "dedupe_key": dedupe_key, "created_at": now, "updated_at": now}
+
+
+async def enqueue(session: AsyncSession, kind: str, payload: Mapping[str, Any], now: datetime, *,
+                  priority: int = PRIORITY_EVENT, dedupe_key: str | None = None, user_id: int | None = None,
+                  run_after: datetime | None = None) -> int | None:
+    """Add a job in the caller's transaction; None when a job with `dedupe_key` exists already."""
+    row = job_row(kind, payload, now, priority=priority, dedupe_key=dedupe_key, user_id=user_id,
+                  run_after=run_after)
+    insert = insert_for(session)
+    stmt = insert(Job).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Job.id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(and_(_J.c.state == QUEUED, _J.c.run_after <= now),
+               and_(_J.c.state == RUNNING, _J.c.claimed_until < now))
+
+
+async def claim(sessions: async_sessionmaker[AsyncSession], now: datetime, worker_id: str, limit: int,
+                lease: timedelta = LEASE) -> list[ClaimedJob]:
+    candidates = (select(_J.c.id).where(_claimable(now))
+                  .order_by(_J.c.priority, _J.c.run_after, _J.c.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+    stmt = (update(_J).where(_J.c.id.in_(candidates.scalar_subquery()), _claimable(now))
+            .values(state=RUNNING, claimed_by=worker_id, claimed_until=now + lease, attempts=_J.c.attempts + 1,
+                    updated_at=now)
+            .returning(_J.c.id, _J.c.kind, _J.c.payload, _J.c.attempts, _J.c.user_id))
+    async with sessions() as session, session.begin():
+        rows = (await session.execute(stmt)).all()
+    jobs = [ClaimedJob(r.id, r.kind, _load(r.payload), r.attempts, r.user_id) for r in rows]
+    return sorted(jobs, key=lambda j: j.id)
+
+
+def _load(payload: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(payload or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+async def _settle(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+                  **values: Any) -> bool:
+    """Update a job this worker still holds; False when its lease was lost to another worker."""
+    values.setdefault("claimed_by", None)
+    values.setdefault("claimed_until", None)
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            update(_J).where(_J.c.id == job_id, _J.c.state == RUNNING, _J.c.claimed_by == worker_id)
+            .values(**values))
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def mark_done(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+                    now: datetime) -> bool:
+    return await _settle(sessions, job_id, worker_id, state=DONE, finished_at=now, updated_at=now,
+                         waiting_for=None)
+
+
+async def defer_for_rate_limit(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+                               now: datetime, resets_at: datetime, message: str) -> bool:
+    """Back to the queue until the window resets; the attempt is given back (a 429 is not a failure)."""
+    return await _settle(sessions, job_id, worker_id, state=QUEUED, run_after=resets_at,
+                         waiting_for=WAITING_RATE_LIMIT, attempts=_J.c.attempts - 1,
+                         last_error=message[:1000], updated_at=now)
+
+
+async def retry_or_park(sessions: async_sessionmaker[AsyncSession], job: ClaimedJob, worker_id: str,
+                        now: datetime, error: str, max_attempts: int, permanent: bool = False) -> str:
+    """After a failed run: queue it again with backoff, or park it as failed. The new state."""
+    if permanent or job.attempts >= max_attempts:
+        await _settle(sessions, job.id, worker_id, state=FAILED, finished_at=now, updated_at=now,
+                      waiting_for=None, last_error=error[:1000])
+        return FAILED
+    await _settle(sessions, job.id, worker_id, state=QUEUED, run_after=now + backoff_after(job.attempts),
+                  waiting_for=WAITING_RETRY, last_error=error[:1000], updated_at=now)
+    return QUEUED
+
+
+async def release(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str, now: datetime) -> bool:
+    """Give a claimed job back untouched (shutdown): due at once, its attempt returned."""
+    return await _settle(sessions, job_id, worker_id, state=QUEUED, attempts=_J.c.attempts - 1, updated_at=now)
+
+
+async def requeue(session: AsyncSession, job_ids: list[int] | None, now: datetime) -> list[int]:
+    """Failed (or waiting) jobs due now again with a fresh set of attempts; running and done stay.
+    None means every failed job."""
+    condition = _J.c.state == FAILED if job_ids is None else and_(_J.c.id.in_(job_ids),
+                                                                   _J.c.state.in_((FAILED, QUEUED)))
+    stmt = (update(_J).where(condition)
+            .values(state=QUEUED, run_after=now, attempts=0, waiting_for=None, finished_at=None, updated_at=now)
+            .returning(_J.c.id))
+    return sorted(r[0] for r in (await session.execute(stmt)).all())
+
+
+async def prune_done(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(_J).where(_J.c.state == DONE, _J.c.finished_at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,167 @@
+"""The queue worker: claims due jobs and runs them through handlers by kind.
+
+- `RateLimited` (Strava's 429, or our own ledger refusing background work) → the job waits for
+  the window reset with `waiting_for="rate_limit"`; the attempt does not count as a failure.
+- `PermanentJobError` → parked as failed at once. Any other error → exponential backoff, parked as
+  failed after FITGLUE_JOB_MAX_ATTEMPTS, the last error kept for `fitglue jobs`.
+- New work is taken within `poll_interval` (0.5 s), or at once when `wake()` is called (the
+  webhook endpoint does so in the same process).
+- `stop()` takes no new jobs, lets running ones finish for a grace period, then cancels and
+  releases what is left, so nothing waits for a lease to run out after a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..ratelimit.windows import next_quarter
+from ..runtime import Runtime
+from ..strava import RateLimited, StravaError
+from . import store
+from .store import ClaimedJob
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Runtime, ClaimedJob], Awaitable[None]]
+FINISHED = "fitglue_jobs_finished_total"
+
+
+class PermanentJobError(Exception):
+    """Retrying will not help: park the job as failed now."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description for `last_error` (SQL errors may quote parameters)."""
+    if isinstance(exc, StravaError):
+        return exc.summary
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+class Worker:
+    def __init__(self, rt: Runtime, handlers: Mapping[str, Handler], *, concurrency: int | None = None,
+                 poll_interval: float = 0.5, worker_id: str | None = None,
+                 on_parked: Callable[[Runtime, ClaimedJob, str], Awaitable[None]] | None = None) -> None:
+        self.rt = rt
+        self.handlers = dict(handlers)
+        self.on_parked = on_parked
+        self.concurrency = concurrency or rt.settings.worker_concurrency
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[asyncio.Task[None], ClaimedJob] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ---- driving it directly (tests, one-shot commands) ----------------------------------------
+
+    async def run_pending(self, max_rounds: int = 1000) -> int:
+        """Run every job due now (and what those enqueue), until none is left; how many ran."""
+        ran = 0
+        for _ in range(max_rounds):
+            jobs = await store.claim(self.rt.sessions, self.rt.clock.now(), self.worker_id, self.concurrency)
+            if not jobs:
+                break
+            await asyncio.gather(*(self._run(job) for job in jobs))
+            ran += len(jobs)
+        return ran
+
+    # ---- as a background loop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_task = asyncio.ensure_future(self._loop())
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._running:
+            _done, pending = await asyncio.wait(list(self._running), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            # Cleared before claiming, so a wake() during the claim is not lost.
+            self._wake.clear()
+            free = self.concurrency - len(self._running)
+            if free > 0:
+                try:
+                    claimed = await store.claim(self.rt.sessions, self.rt.clock.now(), self.worker_id, free)
+                except Exception:
+                    log.warning("could not claim jobs; trying again shortly", exc_info=True)
+                    claimed = []
+                for job in claimed:
+                    task = asyncio.ensure_future(self._run(job))
+                    self._running[task] = job
+                    task.add_done_callback(self._finished)
+                if claimed and len(claimed) == free:
+                    continue  # every slot filled: more may be due as soon as one frees
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._wake.set()
+
+    async def _run(self, job: ClaimedJob) -> None:
+        rt = self.rt
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise PermanentJobError(f"no handler for job kind {job.kind!r}")
+            if job.attempts > rt.settings.job_max_attempts:
+                raise PermanentJobError("its worker stopped without finishing it too many times")
+            await handler(rt, job)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(store.release(rt.sessions, job.id, self.worker_id, rt.clock.now()))
+            raise
+        except RateLimited as exc:
+            resets_at = getattr(exc, "resets_at", None)
+            if resets_at is None and rt.ledger is not None:
+                with contextlib.suppress(Exception):
+                    resets_at = await rt.ledger.background_resumes_at()
+            resets_at = resets_at or next_quarter(rt.clock.now())
+            await self._settle_safely(store.defer_for_rate_limit(
+                rt.sessions, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
+            rt.metrics.inc(FINISHED, "rate_limited")
+            log.info("job %s (%s) waits for the rate-limit window resetting at %s", job.id, job.kind, resets_at)
+        except Exception as exc:
+            permanent = isinstance(exc, PermanentJobError)
+            state = await self._settle_safely(store.retry_or_park(
+                rt.sessions, job, self.worker_id, rt.clock.now(), describe_error(exc),
+                rt.settings.job_max_attempts, permanent=permanent))
+            rt.metrics.inc(FINISHED, "failed" if state == store.FAILED else "retry")
+            if state == store.FAILED:
+                log.warning("job %s (%s) parked as failed: %s", job.id, job.kind, describe_error(exc))
+                if self.on_parked is not None:
+                    await self._settle_safely(self.on_parked(rt, job, describe_error(exc)))
+            else:
+                log.info("job %s (%s) failed (attempt %s), will retry: %s", job.id, job.kind, job.attempts,
+                         describe_error(exc))
+        else:
+            await self._settle_safely(store.mark_done(rt.sessions, job.id, self.worker_id, rt.clock.now()))
+            rt.metrics.inc(FINISHED, "done")
+
+    async def _settle_safely(self, settle: Awaitable[Any]) -> Any:
+        # If even this write fails, the lease runs out and the job is simply run again.
+        try:
+            return await settle
+        except Exception:
+            log.warning("could not record a job's outcome; it will run again after its lease", exc_info=True)
+            return None

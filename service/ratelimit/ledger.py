@@ -1,0 +1,250 @@
+"""The rate-limit ledger: Strava's usage shared through the database by every replica.
+
+Installed as the StravaClient's hooks. `after_response` stores what each response's headers say
+(`X-RateLimit-*` overall, `X-ReadRateLimit-*` read) — including 429s. `before_call` counts each
+call we are about to make in the current windows, on top of the last observed usage, with one
+conditional UPDATE per budget, so concurrent workers on any replica cannot together overshoot
+between two responses. Background calls stop short of the limit by FITGLUE_RATE_LIMIT_RESERVE_PCT,
+keeping room for interactive actions (Connect, diagnose, agent buttons); interactive calls stop
+only where Strava itself would answer 429.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, case, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..clock import Clock
+from ..db.dialect import insert_for
+from ..db.models import RateLimitState
+from ..metrics import Metrics
+from ..strava import RateLimited
+from .windows import (
+    BUDGETS,
+    DEFAULT_LIMITS,
+    BudgetReading,
+    background_cap,
+    day_start,
+    next_midnight,
+    next_quarter,
+    quarter_start,
+    read_headers,
+    same_window,
+)
+
+log = logging.getLogger(__name__)
+
+_T = cast(Table, RateLimitState.__table__)
+CALLS = "fitglue_strava_calls_total"
+
+
+class BudgetExhausted(RateLimited):
+    """Refused before calling Strava: this call would eat into the reserve (or go over the limit)."""
+
+    def __init__(self, message: str, resets_at: datetime) -> None:
+        super().__init__(message, None)
+        self.resets_at = resets_at
+
+
+def is_counted(path: str) -> bool:
+    """Whether Strava counts a call to `path` against the budgets.
+
+    Token calls carry no rate-limit headers and are treated as uncounted (reference §3); the
+    app-level subscription calls were recorded with usage 0,0. Everything else counts against
+    both budgets (we make no uploads, so every call is also a "read" call).
+    """
+    return not (path.startswith("/oauth/token") or path.startswith("/push_subscriptions"))
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    budget: str
+    limit_15min: int
+    limit_daily: int
+    # As Strava last reported, or None when nothing was reported in the current window.
+    usage_15min: int | None
+    usage_daily: int | None
+    observed_at: datetime | None
+    # Our own count for the current window (>= usage): what the gate decides on.
+    counted_15min: int
+    counted_daily: int
+
+
+class _Refused(Exception):
+    def __init__(self, budget: str) -> None:
+        super().__init__(budget)
+        self.budget = budget
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    return case((a > b, a), else_=b)
+
+
+class RateLimitLedger:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, reserve_pct: int,
+                 metrics: Metrics | None = None) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.reserve_pct = reserve_pct
+        self.metrics = metrics or Metrics()
+        self._rows_ready = False
+
+    # ---- StravaHooks ----------------------------------------------------------------------------
+
+    async def before_call(self, path: str, interactive: bool) -> None:
+        if not is_counted(path):
+            return
+        now = self.clock.now()
+        try:
+            await self._ensure_rows()
+            blocked = await self._reserve(now, interactive)
+        except SQLAlchemyError:
+            # Fail open: Strava's own 429 still protects us, and the queue keeps the work.
+            log.warning("rate-limit ledger unavailable; calling Strava without the budget check", exc_info=True)
+            return
+        if blocked is None:
+            return
+        self.metrics.inc(CALLS, "refused_budget")
+        resets_at = await self._resets_at(now, interactive)
+        who = "interactive" if interactive else "background"
+        raise BudgetExhausted(f"Strava {blocked} budget used up for {who} work until the window resets", resets_at)
+
+    async def after_response(self, method: str, path: str, status: int, headers: Mapping[str, str]) -> None:
+        self.metrics.inc(CALLS, _outcome(status))
+        readings = read_headers(headers)
+        if not readings and status != 429:
+            return
+        try:
+            await self._ensure_rows()
+            await self._observe(self.clock.now(), readings, status == 429)
+        except SQLAlchemyError:
+            log.warning("could not record Strava rate-limit headers", exc_info=True)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, BudgetState]:
+        now = self.clock.now()
+        async with self.sessions() as session:
+            rows = {r.budget: r for r in (await session.execute(select(RateLimitState))).scalars()}
+        states = {}
+        for budget in BUDGETS:
+            row = rows.get(budget)
+            if row is None:
+                limit_15, limit_day = DEFAULT_LIMITS[budget]
+                states[budget] = BudgetState(budget, limit_15, limit_day, None, None, None, 0, 0)
+                continue
+            fresh_15 = same_window("15min", row.observed_at, now)
+            fresh_day = same_window("daily", row.observed_at, now)
+            states[budget] = BudgetState(
+                budget, row.limit_15min, row.limit_daily,
+                row.usage_15min if fresh_15 else None, row.usage_daily if fresh_day else None, row.observed_at,
+                row.counted_15min if same_window("15min", row.counted_quarter, now) else 0,
+                row.counted_daily if same_window("daily", row.counted_day, now) else 0,
+            )
+        return states
+
+    async def background_resumes_at(self) -> datetime | None:
+        """When background work may call Strava again; None when it may now."""
+        return await self._resets_at(self.clock.now(), False, only_if_blocked=True)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    async def _ensure_rows(self) -> None:
+        if self._rows_ready:
+            return
+        async with self.sessions() as session, session.begin():
+            insert = insert_for(session)
+            rows = [{"budget": b, "limit_15min": DEFAULT_LIMITS[b][0], "limit_daily": DEFAULT_LIMITS[b][1],
+                     "counted_15min": 0, "counted_daily": 0} for b in BUDGETS]
+            await session.execute(insert(RateLimitState).values(rows).on_conflict_do_nothing(
+                index_elements=["budget"]))
+        self._rows_ready = True
+
+    async def _reserve(self, now: datetime, interactive: bool) -> str | None:
+        """Count one call in both budgets; the budget that refused it (nothing is counted then)."""
+        quarter, day = quarter_start(now), day_start(now)
+        current_15 = case((_T.c.counted_quarter == quarter, _T.c.counted_15min), else_=0)
+        current_day = case((_T.c.counted_day == day, _T.c.counted_daily), else_=0)
+        share = 100 if interactive else 100 - self.reserve_pct
+        try:
+            async with self.sessions() as session, session.begin():
+                for budget in BUDGETS:
+                    result = await session.execute(
+                        update(_T).where(
+                            _T.c.budget == budget,
+                            (current_15 + 1) * 100 <= _T.c.limit_15min * share,
+                            (current_day + 1) * 100 <= _T.c.limit_daily * share,
+                        ).values(counted_15min=current_15 + 1, counted_daily=current_day + 1,
+                                 counted_quarter=quarter, counted_day=day))
+                    if result.rowcount != 1:  # type: ignore[attr-defined]
+                        raise _Refused(budget)  # rolls back the budget counted before it
+        except _Refused as refused:
+            return refused.budget
+        return None
+
+    async def _observe(self, now: datetime, readings: Mapping[str, BudgetReading], refused: bool) -> None:
+        quarter, day = quarter_start(now), day_start(now)
+        async with self.sessions() as session, session.begin():
+            for budget in BUDGETS:
+                reading = readings.get(budget)
+                values: dict[str, Any] = {}
+                if reading is not None:
+                    # Within a window Strava's usage only grows, so an older response arriving late
+                    # must not lower it; in a new window the reading replaces what was there.
+                    values.update(
+                        limit_15min=reading.limit_15min, limit_daily=reading.limit_daily,
+                        usage_15min=case((_T.c.observed_at >= quarter,
+                                          _greatest(_T.c.usage_15min, reading.usage_15min)),
+                                         else_=reading.usage_15min),
+                        usage_daily=case((_T.c.observed_at >= day, _greatest(_T.c.usage_daily, reading.usage_daily)),
+                                         else_=reading.usage_daily),
+                        observed_at=case((_T.c.observed_at > now, _T.c.observed_at), else_=now),
+                    )
+                seen_15 = reading.usage_15min if reading else 0
+                seen_day = reading.usage_daily if reading else 0
+                if refused:
+                    # A 429 says a window is spent whatever the headers claim: wait for its reset.
+                    if reading is not None and reading.exhausted_daily:
+                        seen_day = reading.limit_daily
+                    else:
+                        seen_15 = reading.limit_15min if reading else 10**9
+                values.update(
+                    counted_15min=case((_T.c.counted_quarter == quarter, _greatest(_T.c.counted_15min, seen_15)),
+                                       else_=seen_15),
+                    counted_daily=case((_T.c.counted_day == day, _greatest(_T.c.counted_daily, seen_day)),
+                                       else_=seen_day),
+                    counted_quarter=quarter, counted_day=day,
+                )
+                await session.execute(update(_T).where(_T.c.budget == budget).values(**values))
+
+    async def _resets_at(self, now: datetime, interactive: bool, only_if_blocked: bool = False) -> Any:
+        states = await self.snapshot()
+        share = 100 if interactive else 100 - self.reserve_pct
+        latest: datetime | None = None
+        for state in states.values():
+            if state.counted_daily + 1 > background_cap(state.limit_daily, 100 - share):
+                candidate = next_midnight(now)
+            elif state.counted_15min + 1 > background_cap(state.limit_15min, 100 - share):
+                candidate = next_quarter(now)
+            else:
+                continue
+            latest = candidate if latest is None else max(latest, candidate)
+        if latest is None and not only_if_blocked:
+            latest = next_quarter(now)  # refused a moment ago; the counts moved since: try next window
+        return latest
+
+
+def _outcome(status: int) -> str:
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
+

@@ -1,0 +1,156 @@
+"""Storing incoming events durably, fast: one transaction per batch of concurrent requests.
+
+Each POST hands its event to `EventIntake.submit` and waits. A single writer task takes whatever
+has queued up (up to `max_batch`) and stores those events and one job per new event in ONE
+transaction, then answers every waiting request. While one batch commits, the next gathers, so a
+burst costs a handful of commits instead of one per event, and nobody waits for a timer. A
+redelivery hits the unique dedupe key and is reported as a duplicate (no second job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..db.dialect import insert_for
+from ..db.models import Job, StravaConnection, WebhookEvent
+from ..queue.store import PRIORITY_EVENT, job_row
+from ..runtime import Runtime
+from .events import StravaEvent
+from .state import our_subscription_id
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "webhook_event"
+SUBSCRIPTION_RECHECK_S = 1.0
+
+
+class IntakeUnavailable(Exception):
+    """The event could not be stored (the database failed): answer 503 so Strava delivers again."""
+
+
+@dataclass
+class _Pending:
+    event: StravaEvent
+    received_at: datetime
+    answer: asyncio.Future[bool]
+
+
+class EventIntake:
+    def __init__(self, rt: Runtime, on_stored: Callable[[], None] | None = None, max_batch: int = 256) -> None:
+        self.rt = rt
+        self.on_stored = on_stored
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._subscription_id: int | None = None
+        self._subscription_checked: float = float("-inf")
+
+    # ---- ownership -----------------------------------------------------------------------------
+
+    async def is_foreign(self, subscription_id: int) -> bool:
+        """True when we know our subscription id and the event names another one.
+
+        With no id known yet (never registered or looked up), the event is stored and the worker
+        settles it against Strava's list before acting on it.
+        """
+        if self._subscription_id == subscription_id:
+            return False
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._subscription_checked >= SUBSCRIPTION_RECHECK_S:
+            # Another process (a `fitglue webhook register`, another replica) may have changed it.
+            self._subscription_checked = loop.time()
+            async with self.rt.sessions() as session:
+                self._subscription_id = await our_subscription_id(session)
+        return self._subscription_id is not None and self._subscription_id != subscription_id
+
+    # ---- storing -------------------------------------------------------------------------------
+
+    async def submit(self, event: StravaEvent) -> bool:
+        """Store the event and its job; True when new, False for a redelivery. Raises IntakeUnavailable."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_loop())
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(event, self.rt.clock.now(), answer))
+        return await answer
+
+    async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            await self._queue.put(None)
+            await self._writer
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            await self._write(batch)
+            if stop:
+                return
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            stored = await self._store(batch)
+        except Exception as exc:
+            log.error("could not store %d webhook event(s): %s", len(batch), type(exc).__name__)
+            for item in batch:
+                if not item.answer.done():
+                    item.answer.set_exception(IntakeUnavailable(type(exc).__name__))
+            return
+        for item, is_new in zip(batch, stored, strict=True):
+            if not item.answer.done():
+                item.answer.set_result(is_new)
+        if any(stored) and self.on_stored is not None:
+            self.on_stored()
+
+    async def _store(self, batch: list[_Pending]) -> list[bool]:
+        # The same event twice in one batch: the first is the one stored.
+        first_of: dict[str, int] = {}
+        for index, item in enumerate(batch):
+            first_of.setdefault(item.event.dedupe_key, index)
+        unique = [batch[i] for i in sorted(first_of.values())]
+        now = self.rt.clock.now()
+        async with self.rt.sessions() as session, session.begin():
+            insert = insert_for(session)
+            rows = [{"dedupe_key": p.event.dedupe_key, "received_at": p.received_at,
+                     "subscription_id": p.event.subscription_id, "object_type": p.event.object_type,
+                     "object_id": p.event.object_id, "aspect_type": p.event.aspect_type,
+                     "owner_id": p.event.owner_id, "event_time": p.event.event_time,
+                     "updates": p.event.updates_json, "state": "new"} for p in unique]
+            result = await session.execute(
+                insert(WebhookEvent).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(WebhookEvent.id, WebhookEvent.dedupe_key, WebhookEvent.owner_id))
+            inserted = {row.dedupe_key: (row.id, row.owner_id) for row in result}
+            if inserted:
+                owners = {owner for _id, owner in inserted.values()}
+                users = {athlete: user for athlete, user in await session.execute(
+                    select(StravaConnection.athlete_id, StravaConnection.user_id)
+                    .where(StravaConnection.athlete_id.in_(owners)))}
+                jobs = [job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
+                                dedupe_key=f"event:{event_id}", user_id=users.get(owner))
+                        for event_id, owner in inserted.values()]
+                await session.execute(insert(Job).values(jobs))
+        return [index == first_of[item.event.dedupe_key] and item.event.dedupe_key in inserted
+                for index, item in enumerate(batch)]
+
+
+async def close_quietly(intake: EventIntake) -> None:
+    with contextlib.suppress(Exception):
+        await intake.close()

@@ -1,0 +1,196 @@
+"""What the worker does with a stored event (job kind `webhook_event`).
+
+Nothing in an event is trusted beyond "something happened": events carry no signature. Ownership
+is checked against our subscription id; activities are fetched from Strava with the athlete's own
+token; a deauthorization is only believed once Strava refuses the athlete's refresh token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from .. import vocab
+from ..db.dialect import insert_for
+from ..db.models import ActivitySummary, StravaConnection, WebhookEvent
+from ..queue.store import ClaimedJob
+from ..refresh import refresh_connection, usable_access_token
+from ..runtime import Runtime
+from ..strava import MissingScope, NotFound, Transient
+from ..tokens import drop_tokens
+from .state import no_subscription_seen_at, note_last_event, our_subscription_id, remember_subscription
+
+log = logging.getLogger(__name__)
+
+PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
+EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
+NO_SUBSCRIPTION_RECHECK_S = 300
+
+
+async def process_event_job(rt: Runtime, job: ClaimedJob) -> None:
+    event_id = int(job.payload.get("event_id", 0))
+    async with rt.sessions() as session:
+        event = await session.get(WebhookEvent, event_id)
+    if event is None or event.state != "new":
+        return  # pruned, or a job run twice after a lost lease: done already
+    outcome, note = await _handle(rt, event)
+    await _finish_event(rt, event_id, outcome, note)
+
+
+async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
+    """The event's job was parked: show it on the event too."""
+    await _finish_event(rt, int(job.payload.get("event_id", 0)), FAILED, error)
+
+
+async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | None) -> None:
+    async with rt.sessions() as session, session.begin():
+        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.state == "new")
+                              .values(state=outcome, error=note, processed_at=rt.clock.now()))
+    rt.metrics.inc(EVENTS_PROCESSED, outcome)
+
+
+async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
+    ours = await resolve_our_subscription(rt)
+    if ours is None or ours != event.subscription_id:
+        return IGNORED, "the event names a subscription that is not ours"
+    async with rt.sessions() as session, session.begin():
+        conn = (await session.execute(select(StravaConnection).where(
+            StravaConnection.athlete_id == event.owner_id))).scalar_one_or_none()
+        # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
+        await note_last_event(session, event.received_at, rt.clock.now())
+        if conn is None:
+            return IGNORED, "no FitGlue user is connected to this Strava athlete"
+        if conn.last_event_at is None or conn.last_event_at < event.received_at:
+            conn.last_event_at = event.received_at
+        conn_id, status = conn.id, conn.status
+    updates = _updates(event)
+    if event.object_type == "athlete":
+        if updates.get("authorized") == "false":
+            return await confirm_deauthorization(rt, conn_id, status)
+        return PROCESSED, None
+    if event.aspect_type == "delete":
+        await _record_deleted(rt, event.object_id, event.owner_id)
+        return PROCESSED, None
+    if status != vocab.CONNECTED:
+        return IGNORED, f"the connection is {status}"
+    return await _fetch_activity(rt, conn_id, event.object_id)
+
+
+def _updates(event: WebhookEvent) -> dict[str, Any]:
+    try:
+        value = json.loads(event.updates or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+async def resolve_our_subscription(rt: Runtime) -> int | None:
+    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored."""
+    async with rt.sessions() as session:
+        known = await our_subscription_id(session)
+        checked = await no_subscription_seen_at(session)
+    if known is not None:
+        return known
+    if checked is not None and (rt.clock.now() - checked).total_seconds() < NO_SUBSCRIPTION_RECHECK_S:
+        return None
+    subscriptions = await rt.require_strava().list_subscriptions(interactive=False)
+    found = int(subscriptions[0]["id"]) if subscriptions else None
+    async with rt.sessions() as session, session.begin():
+        await remember_subscription(session, found, rt.clock.now())
+    return found
+
+
+async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
+    """Believe "authorized: false" only when Strava refuses the refresh token (400 RefreshToken invalid)."""
+    if status == vocab.REVOKED:
+        return PROCESSED, "already revoked"
+    if status == vocab.NOT_CONNECTED:
+        return IGNORED, "the connection was not active"
+    if status == vocab.CONNECTED:
+        result = await refresh_connection(rt, conn_id, force=True)
+        if result.refreshed:
+            log.warning("a deauthorization event for connection %s was not confirmed by Strava "
+                        "(the grant is alive): nothing changed", conn_id)
+            return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
+        if result.error_kind != vocab.ERR_GRANT_DEAD:
+            # Timeouts, 5xx, 429, a refresh in progress, rejected app credentials: ask again later.
+            raise Transient(f"could not confirm the deauthorization: {result.error}")
+    # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
+    await _mark_revoked(rt, conn_id)
+    return PROCESSED, "deauthorization confirmed by Strava"
+
+
+async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
+    now = rt.clock.now()
+    async with rt.sessions() as session, session.begin():
+        conn = await session.get(StravaConnection, conn_id)
+        if conn is None or conn.status == vocab.REVOKED:
+            return
+        drop_tokens(conn)
+        conn.status = vocab.REVOKED
+        conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
+        conn.status_changed_at = now
+        conn.revoked_at = now
+        conn.next_refresh_at = None
+        conn.updated_at = now
+    log.info("connection %s: deauthorization confirmed, marked revoked and tokens dropped", conn_id)
+
+
+async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int) -> tuple[str, str | None]:
+    token = await usable_access_token(rt, conn_id)
+    if token is None:
+        return IGNORED, "no usable access token (the connection is no longer active)"
+    try:
+        activity = await rt.require_strava().get_activity(token, activity_id)
+    except NotFound:
+        return PROCESSED, "the activity is not visible to FitGlue (deleted, or private)"
+    except MissingScope as exc:
+        return IGNORED, f"the grant cannot read this activity ({exc.summary})"
+    await upsert_summaries(rt, [activity])
+    return PROCESSED, None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int:
+    """Keep (id, name, sport type, start date) of each activity; a re-seen activity is undeleted."""
+    now = rt.clock.now()
+    rows = []
+    for item in activities:
+        try:
+            activity_id = int(item["id"])
+            athlete_id = int((item.get("athlete") or {})["id"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        rows.append({"id": activity_id, "athlete_id": athlete_id, "name": str(item.get("name") or "")[:300] or None,
+                     "sport_type": str(item.get("sport_type") or item.get("type") or "")[:60] or None,
+                     "start_date": _parse_time(item.get("start_date")), "fetched_at": now, "deleted_at": None})
+    if not rows:
+        return 0
+    async with rt.sessions() as session, session.begin():
+        insert = insert_for(session)
+        stmt = insert(ActivitySummary).values(rows)
+        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
+            "athlete_id": stmt.excluded.athlete_id, "name": stmt.excluded.name,
+            "sport_type": stmt.excluded.sport_type, "start_date": stmt.excluded.start_date,
+            "fetched_at": stmt.excluded.fetched_at, "deleted_at": None}))
+    return len(rows)
+
+
+async def _record_deleted(rt: Runtime, activity_id: int, athlete_id: int) -> None:
+    now = rt.clock.now()
+    async with rt.sessions() as session, session.begin():
+        insert = insert_for(session)
+        stmt = insert(ActivitySummary).values(id=activity_id, athlete_id=athlete_id, deleted_at=now)
+        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"deleted_at": now}))

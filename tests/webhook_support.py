@@ -1,0 +1,60 @@
+"""Helpers for the webhook / queue / rate-limit tests: a live service the stand-in can call, a
+connected athlete without the browser flow, and small database look-ups."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select
+
+from service import vocab
+from service.db.models import Job, StravaConnection, WebhookEvent
+from service.runtime import Runtime
+from service.sandbox import StravaStandin
+from service.sandbox.testing import connect_athlete
+from service.strava import TokenGrant
+from service.tokens import store_grant
+from service.users import connection_for, get_or_create_user
+
+
+def point_public_url_at(runtime: Runtime, client: Any) -> str:
+    """Make FITGLUE_PUBLIC_URL the test server's real address (the stand-in calls it back)."""
+    base = str(client.make_url("")).rstrip("/")
+    runtime.settings = dataclasses.replace(runtime.settings, public_url=base)
+    return base
+
+
+async def connect_directly(runtime: Runtime, standin: StravaStandin, email: str = "alice@example.com") -> int:
+    """Authorize at the stand-in over HTTP and store the grant as a Connect would; the athlete id."""
+    async with aiohttp.ClientSession() as http:
+        body = await connect_athlete(http, base=standin.base_url or "")
+    athlete_id = int(body["athlete"]["id"])
+    now = runtime.clock.now()
+    async with runtime.sessions() as session, session.begin():
+        user, _ = await get_or_create_user(session, email, now)
+        conn = await connection_for(session, user, now)
+        store_grant(conn, TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_at"])),
+                    runtime.cipher)
+        conn.athlete_id = athlete_id
+        conn.status = vocab.CONNECTED
+        conn.granted_scopes = body["scope"]
+        conn.connected_at = now
+    return athlete_id
+
+
+async def connection(runtime: Runtime, athlete_id: int) -> StravaConnection:
+    async with runtime.sessions() as session:
+        return (await session.execute(select(StravaConnection).where(StravaConnection.athlete_id == athlete_id))
+                ).scalar_one()
+
+
+async def all_jobs(runtime: Runtime) -> list[Job]:
+    async with runtime.sessions() as session:
+        return list((await session.execute(select(Job).order_by(Job.id))).scalars())
+
+
+async def all_events(runtime: Runtime) -> list[WebhookEvent]:
+    async with runtime.sessions() as session:
+        return list((await session.execute(select(WebhookEvent).order_by(WebhookEvent.id))).scalars())
