@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .clock import Clock, SystemClock
 from .config import ConfigError, Settings
 from .crypto import Signer, TokenCipher
-from .db.engine import make_engine, make_sessionmaker
+from .db.engine import is_sqlite, make_engine, make_sessionmaker
 from .metrics import Metrics
 from .ratelimit import RateLimitLedger
 from .strava import StravaClient, StravaHooks
@@ -49,6 +50,19 @@ class Runtime:
     on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # SQLite only: writers in this process queue here instead of spinning in SQLite's busy
+    # handler, which sleeps up to 100 ms per retry and wrecks throughput under concurrency.
+    write_lock: asyncio.Lock | None = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one short write transaction (committed on success)."""
+        if self.write_lock is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self.write_lock, self.sessions() as session, session.begin():
+            yield session
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run work in the background, keeping a reference and logging its failure."""
@@ -125,4 +139,5 @@ async def open_runtime(
         strava=strava,
         metrics=metrics,
         ledger=ledger,
+        write_lock=asyncio.Lock() if is_sqlite(settings.database_url) else None,
     )
