@@ -7,7 +7,7 @@ from aiohttp import web
 from .jobs.scheduler import scheduler_context
 from .jobs.worker import worker_context
 from .runtime import Runtime
-from .web import connect, health, metrics, webhooks
+from .web import admin, connect, health, metrics, webhooks
 from .web.keys import RUNTIME
 from .webhooks.subscription import ensure_after_connect
 
@@ -18,6 +18,7 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = rt
     health.setup(app)
+    admin.setup(app, rt)
     connect.setup(app)
     webhooks.setup(app)
     metrics.setup(app)

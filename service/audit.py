@@ -7,10 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .clock import Clock
+from .clock import Clock, iso_utc
 from .db.models import AuditEntry
 
 
@@ -50,3 +52,29 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
         duration = int((time.monotonic() - started) * 1000)
         async with sessions() as session, session.begin():
             add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)
+
+
+MAX_LISTED = 500
+
+
+def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {"id": entry.id, "at": iso_utc(entry.at), "actor": entry.actor, "action": entry.action,
+            "target": entry.target, "result": entry.result, "detail": entry.detail,
+            "duration_ms": entry.duration_ms}
+
+
+async def list_entries(sessions: async_sessionmaker[AsyncSession], limit: int = 50, *, before_id: int | None = None,
+                       actor: str | None = None, action: str | None = None,
+                       target: str | None = None) -> list[AuditEntry]:
+    """The newest entries first (by id, which follows time), optionally filtered; page with before_id."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, MAX_LISTED)))
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if target:
+        query = query.where(func.lower(AuditEntry.target) == target.strip().lower())
+    async with sessions() as session:
+        return list((await session.execute(query)).scalars().all())

@@ -272,7 +272,8 @@ async def _latest_registration(session: AsyncSession) -> WebhookRegistration | N
 def _registration_outcome(outcome: str | None) -> str | None:
     if outcome is None:
         return None
-    return "ok" if outcome.lower() in ("ok", "created", "exists", "unchanged", "registered") else "failed"
+    # Registration records say how it went (e.g. unchanged, repaired, failed); only failure matters here.
+    return "failed" if outcome.lower() in ("failed", "error") else "ok"
 
 
 def subscription_facts(look: SubscriptionLook, settings: Settings,
@@ -299,6 +300,10 @@ async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> Conne
         look_task.cancel()
         raise
     look, registration = await look_task, facts.pop("_registration")
+    if registration is not None and look.checked and registration.at > look.at:
+        # The subscription was re-registered after our cached look: that look is stale.
+        probe.forget()
+        look = await probe.look()
     return ConnectionFacts(**facts, subscription=subscription_facts(look, rt.settings, registration),
                            strava_configured=look.configured)
 

@@ -15,11 +15,12 @@ from sqlalchemy import select
 import troubleshooting
 
 from . import vocab
-from .audit import audited
+from .audit import audited, entry_to_dict, list_entries
 from .clock import iso_utc
 from .crypto import DecryptionError
 from .db.models import StravaConnection, User
 from .desk_webhooks import WebhookQueueDesk
+from .erasure import ForgetResult, anonymous_label, deauthorize_quietly, erase_user
 from .facts import BadWho, gather_facts, probe_for, thresholds_from
 from .links import issue_link
 from .refresh import RefreshResult, due_connection_ids, refresh_connection, sweep_due
@@ -175,3 +176,25 @@ class SupportDesk(WebhookQueueDesk):
             outcome.result = "ok" if warning is None else "ok_with_warning"
             outcome.detail = warning
             return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)
+
+    async def forget(self, email: str, actor: str) -> ForgetResult:
+        """Erase a user: deauthorize at Strava (tokens go even when that fails), delete their data,
+        keep one audit entry that names them only by an anonymous label."""
+        email = self._valid_email(email)
+        rt = self.rt
+        label = anonymous_label(email)
+        async with audited(rt.sessions, rt.clock, actor, "forget", label) as outcome:
+            user, conn = await self._connection_id(email)
+            deauthorized, warning = await deauthorize_quietly(rt, conn)
+            deleted = await erase_user(rt, user.id, user.email)
+            outcome.result = "ok" if warning is None else "ok_with_warning"
+            counts = ", ".join(f"{table} {n}" for table, n in deleted.items() if n)
+            outcome.detail = f"deleted: {counts or 'nothing'}" + (f"; warning: {warning}" if warning else "")
+            return ForgetResult(label, deauthorized, warning, deleted)
+
+    async def audit_entries(self, limit: int = 50, *, before_id: int | None = None, actor: str | None = None,
+                            action: str | None = None, target: str | None = None) -> list[dict]:
+        """The audit log, newest first, as JSON-ready objects (`GET /admin/api/audit`)."""
+        entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
+                                     target=target)
+        return [entry_to_dict(e) for e in entries]

@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import basics, connections, jobs, ratelimit, serve, webhook
+from . import basics, connections, diagnose, jobs, ratelimit, serve, webhook
 
-COMMAND_MODULES = [basics, serve, connections, webhook, ratelimit, jobs]
+COMMAND_MODULES = [basics, serve, connections, diagnose, webhook, ratelimit, jobs]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,322 @@
+"""The admin API through the real app: auth, the off switch, shapes, errors, and the OpenAPI document.
+
+Every response a test sees goes through `Api.call`, which also checks that the OpenAPI document
+lists that status for that route and method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from service.app import build_app
+from service.db.models import AuditEntry, Job
+from service.support import SupportDesk
+from service.web.admin import ROUTES
+from service.web.admin_openapi import PREFIX, openapi_document
+from tests.flows import connect
+
+TOKEN = "admin-token-for-tests-0123456789"
+DOC = openapi_document()
+ALICE = "alice@example.com"
+SAMPLE_PARAMS = {"who": ALICE, "email": ALICE, "id": "1"}
+
+
+class Api:
+    def __init__(self, client, token: str | None = TOKEN) -> None:
+        self.client = client
+        self.token = token
+
+    async def call(self, method: str, template: str, expect: int | None = None, *, headers=None, **params):
+        path = PREFIX + template.format(**params) if params else PREFIX + template
+        query = params.pop("query", None) if "query" in params else None
+        hdrs = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        hdrs.update(headers or {})
+        response = await self.client.request(method, path, headers=hdrs, params=query)
+        body = await response.json()
+        documented = DOC["paths"][PREFIX + template][method.lower()]["responses"]
+        assert str(response.status) in documented, f"{method} {template} answered {response.status}: {body}"
+        if expect is not None:
+            assert response.status == expect, body
+        if response.status >= 400:
+            assert {"error", "message"} <= set(body)
+        assert "no-store" in response.headers.get("Cache-Control", "")
+        return response, body
+
+
+def with_token(runtime, token: str | None):
+    runtime.settings = dataclasses.replace(runtime.settings, admin_token=token)
+
+
+@pytest.fixture
+async def client(aiohttp_client, runtime):
+    with_token(runtime, TOKEN)
+    return await aiohttp_client(build_app(runtime, background=False))
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+async def alice(client, runtime):
+    url = (await SupportDesk(runtime).issue_connect_link(ALICE, "test")).url
+    status, _ = await connect(client, url)
+    assert status == 200
+    while runtime._tasks:  # the webhook check a Connect starts in the background
+        await asyncio.gather(*list(runtime._tasks), return_exceptions=True)
+
+
+def _fill(template: str) -> str:
+    return template.format(**SAMPLE_PARAMS)
+
+
+# --- auth and the off switch ---------------------------------------------------------------------
+
+
+async def test_every_admin_route_answers_404_while_the_token_is_unset(aiohttp_client, runtime):
+    with_token(runtime, None)
+    client = await aiohttp_client(build_app(runtime, background=False))
+    for method, template, _ in ROUTES:
+        for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}):
+            response = await client.request(method, PREFIX + _fill(template), headers=headers)
+            assert response.status == 404, (method, template)
+            assert (await response.json())["error"] == "not_found"
+    async with runtime.sessions() as session:
+        assert (await session.execute(select(AuditEntry))).first() is None  # nothing ran
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", f"bearer  {TOKEN}x"])
+async def test_wrong_or_missing_token_is_401_on_every_route(client, runtime, authorization):
+    for method, template, _ in ROUTES:
+        headers = {"Authorization": authorization} if authorization else {}
+        response = await client.request(method, PREFIX + _fill(template), headers=headers)
+        assert response.status == 401, (method, template, authorization)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await response.json())["error"] == "unauthorized"
+    async with runtime.sessions() as session:
+        assert (await session.execute(select(AuditEntry))).first() is None
+
+
+async def test_the_scheme_is_case_insensitive(client):
+    response = await client.get(f"{PREFIX}/rate-limit", headers={"Authorization": f"bearer {TOKEN}"})
+    assert response.status == 200
+
+
+async def test_unknown_admin_path_and_wrong_method_are_json_errors(client):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = await client.get(f"{PREFIX}/nothing-here", headers=headers)
+    assert response.status == 404 and (await response.json())["error"] == "not_found"
+    response = await client.delete(f"{PREFIX}/audit", headers=headers)
+    assert response.status == 405 and set(await response.json()) == {"error", "message"}
+
+
+async def test_routes_outside_the_admin_api_are_untouched(client):
+    response = await client.get("/healthz")
+    assert response.status == 200
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+async def test_diagnosis_equals_the_desk_and_the_cli_shape(api, runtime, alice):
+    _, body = await api.call("GET", "/users/{who}/diagnosis", 200, who=ALICE)
+    assert body == (await SupportDesk(runtime).diagnose(ALICE)).to_dict()
+    assert set(body) == {"email", "athlete_id", "status", "findings", "facts"}
+    assert body["status"] == "connected"
+    _, by_id = await api.call("GET", "/users/{who}/diagnosis", 200, who=str(body["athlete_id"]))
+    assert by_id["email"] == ALICE
+
+
+async def test_diagnosis_of_an_unknown_user_is_a_diagnosis(api):
+    _, body = await api.call("GET", "/users/{who}/diagnosis", 200, who="nobody@example.com")
+    assert body["status"] == "unknown_user"
+    assert "unknown_user" in [f["id"] for f in body["findings"]]
+
+
+async def test_diagnosis_bad_who_is_400(api):
+    _, body = await api.call("GET", "/users/{who}/diagnosis", 400, who="no such thing")
+    assert body["error"] == "bad_argument"
+
+
+async def test_diagnosis_never_returns_tokens(api, runtime, alice, standin):
+    response, _ = await api.call("GET", "/users/{who}/diagnosis", 200, who=ALICE)
+    text = await response.text()
+    for token in standin.issued_tokens:
+        assert token not in text
+    assert standin.config.client_secret not in text
+
+
+async def test_connect_link_is_returned_to_the_caller_audited_and_never_logged(api, runtime, caplog):
+    caplog.set_level(logging.DEBUG)
+    _, body = await api.call("POST", "/users/{email}/connect-link", 200, email="New@Example.com")
+    assert set(body) == {"url", "expires_at"} and body["expires_at"].endswith("Z")
+    assert body["url"].startswith("http://localhost:8080/connect/strava?t=")
+    token = body["url"].split("t=", 1)[1]
+    assert token not in caplog.text
+    entries = await SupportDesk(runtime).audit_entries()
+    assert entries[0]["actor"] == "admin-api" and entries[0]["action"] == "issue_connect_link"
+    assert token not in json.dumps(entries)
+
+
+async def test_connect_link_bad_email_is_400(api):
+    _, body = await api.call("POST", "/users/{email}/connect-link", 400, email="not-an-email")
+    assert body["error"] == "bad_email"
+
+
+async def test_refresh_connected_user(api, alice):
+    _, body = await api.call("POST", "/users/{email}/refresh", 200, email=ALICE)
+    assert set(body) == {"email", "status", "refreshed", "expires_at", "error"}
+    assert body["refreshed"] is True and body["error"] is None
+
+
+async def test_refresh_unknown_user_is_404_and_not_connected_is_409(api, runtime):
+    _, body = await api.call("POST", "/users/{email}/refresh", 404, email="nobody@example.com")
+    assert body["error"] == "unknown_user"
+    await SupportDesk(runtime).issue_connect_link("bob@example.com", "test")
+    _, body = await api.call("POST", "/users/{email}/refresh", 409, email="bob@example.com")
+    assert body["error"] == "not_connected" and body["result"]["refreshed"] is False
+
+
+async def test_refresh_when_strava_fails_is_503_and_dead_grant_is_409(api, alice, standin, runtime):
+    standin.fail_next("/oauth/token", 503)
+    _, body = await api.call("POST", "/users/{email}/refresh", 503, email=ALICE)
+    assert body["error"] == "strava_unavailable" and body["result"]["status"] == "connected"
+    athlete = (await SupportDesk(runtime).diagnose(ALICE)).athlete_id
+    standin.revoke_athlete(athlete)
+    await standin.wait_for_deliveries()
+    _, body = await api.call("POST", "/users/{email}/refresh", 409, email=ALICE)
+    assert body["error"] in ("needs_reauth", "revoked")
+
+
+async def test_refresh_without_strava_configuration_is_503(api, runtime, alice):
+    runtime.strava = None
+    _, body = await api.call("POST", "/users/{email}/refresh", 503, email=ALICE)
+    assert body["error"] == "configuration"
+
+
+async def test_disconnect(api, alice, standin):
+    _, body = await api.call("POST", "/users/{email}/disconnect", 200, email=ALICE)
+    assert body == {"email": ALICE, "status": "not_connected", "deauthorized": True, "warning": None}
+    _, body = await api.call("POST", "/users/{email}/disconnect", 404, email="nobody@example.com")
+    assert body["error"] == "unknown_user"
+
+
+async def test_disconnect_when_strava_fails_still_forgets(api, alice, standin):
+    standin.fail_next("/oauth/deauthorize", 503)
+    _, body = await api.call("POST", "/users/{email}/disconnect", 200, email=ALICE)
+    assert body["deauthorized"] is False and body["warning"]
+
+
+# --- app-wide ------------------------------------------------------------------------------------
+
+
+async def test_webhook_status_shape_and_strava_failure(api, standin):
+    _, body = await api.call("GET", "/webhook", 200)
+    assert set(body) == {"subscription", "callback_matches", "last_event_at", "last_registration"}
+    assert body["subscription"] is None and body["callback_matches"] is False
+    standin.fail_next("/api/v3/push_subscriptions", 503)
+    _, body = await api.call("GET", "/webhook", 503)
+    assert body["error"] == "strava_unavailable"
+
+
+async def test_webhook_register_failure_reports_the_steps(api, runtime):
+    # Our public URL (localhost:8080) is not this test server, so the callback check must fail.
+    _, body = await api.call("POST", "/webhook/register", 502)
+    assert body["error"] == "registration_failed" and "steps" in body
+    entries = await SupportDesk(runtime).audit_entries(action="reregister_webhook")
+    assert entries and entries[0]["actor"] == "admin-api"
+
+
+async def test_rate_limit_shape(api):
+    _, body = await api.call("GET", "/rate-limit", 200)
+    assert set(body) >= {"overall", "read", "observed_at", "queued_jobs"}
+    for budget in ("overall", "read"):
+        assert set(body[budget]) == {"15min", "daily"}
+        assert set(body[budget]["15min"]) == {"limit", "usage", "resets_at"}
+
+
+async def test_jobs_list_retry_and_errors(api, runtime, clock):
+    async with runtime.sessions() as session, session.begin():
+        job = Job(kind="fetch_activity", payload="{}", run_after=clock.now() - timedelta(minutes=1), state="failed",
+                  attempts=8, last_error="HTTP 500", created_at=clock.now())
+        session.add(job)
+        await session.flush()
+        job_id = job.id
+    _, body = await api.call("GET", "/jobs", 200)
+    assert [j["id"] for j in body["jobs"]] == [job_id]
+    _, body = await api.call("GET", "/jobs", 200, query={"state": "queued"})
+    assert body == {"jobs": []}
+    _, body = await api.call("GET", "/jobs", 400, query={"state": "bogus"})
+    _, body = await api.call("POST", "/jobs/{id}/retry", 200, id=str(job_id))
+    assert body["id"] == job_id and body["state"] == "queued"
+    _, body = await api.call("POST", "/jobs/{id}/retry", 404, id="999999")
+    _, body = await api.call("POST", "/jobs/{id}/retry", 400, id="abc")
+    assert body["error"] == "bad_argument"
+
+
+async def test_jobs_retry_of_a_done_job_is_409(api, runtime, clock):
+    async with runtime.sessions() as session, session.begin():
+        job = Job(kind="fetch_activity", payload="{}", run_after=clock.now(), state="done", created_at=clock.now())
+        session.add(job)
+        await session.flush()
+        job_id = job.id
+    _, body = await api.call("POST", "/jobs/{id}/retry", 409, id=str(job_id))
+
+
+async def test_audit_pages_and_filters(api, runtime):
+    desk = SupportDesk(runtime)
+    for i in range(3):
+        await desk.issue_connect_link(f"u{i}@example.com", "cli:someone")
+    _, body = await api.call("GET", "/audit", 200, query={"limit": "2"})
+    assert [e["target"] for e in body["entries"]] == ["u2@example.com", "u1@example.com"]
+    _, older = await api.call("GET", "/audit", 200, query={"limit": "2", "before": str(body["next_before"])})
+    assert [e["target"] for e in older["entries"]] == ["u0@example.com"] and older["next_before"] is None
+    _, body = await api.call("GET", "/audit", 200, query={"actor": "nobody"})
+    assert body == {"entries": [], "next_before": None}
+    for bad in ({"limit": "0"}, {"limit": "x"}, {"limit": "501"}, {"before": "-1"}):
+        _, body = await api.call("GET", "/audit", 400, query=bad)
+        assert body["error"] == "bad_argument"
+
+
+# --- the document --------------------------------------------------------------------------------
+
+
+async def test_openapi_document_is_served_and_matches_the_router(api, client):
+    _, body = await api.call("GET", "/openapi.json", 200)
+    assert body["openapi"].startswith("3.1")
+    served = set()
+    for route in client.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if not path.startswith(PREFIX) or route.method == "HEAD":
+            continue
+        served.add((route.method.lower(), path))
+        assert path in body["paths"], f"{path} is not documented"
+        assert route.method.lower() in body["paths"][path], f"{route.method} {path} is not documented"
+    documented = {(method, path) for path, ops in body["paths"].items() for method in ops}
+    assert documented == served
+    for path, ops in body["paths"].items():
+        for op in ops.values():
+            assert {"200", "401", "404"} <= set(op["responses"]), path
+
+
+def test_every_designed_route_is_documented():
+    designed = {("get", "/users/{who}/diagnosis"), ("post", "/users/{email}/connect-link"),
+                ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
+                ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
+                ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json")}
+    documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
+    assert documented == designed
+
+
+def test_schema_references_resolve():
+    text = json.dumps(DOC)
+    for name in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:
+        assert name in DOC["components"]["schemas"], name
