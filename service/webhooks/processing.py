@@ -27,6 +27,8 @@ from .state import no_subscription_seen_at, note_last_event, our_subscription_id
 log = logging.getLogger(__name__)
 
 PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
+# A failed event is open again when an operator retries its parked job.
+OPEN_STATES = ("new", FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
 NO_SUBSCRIPTION_RECHECK_S = 300
 
@@ -35,7 +37,7 @@ async def process_event_job(rt: Runtime, job: ClaimedJob) -> None:
     event_id = int(job.payload.get("event_id", 0))
     async with rt.sessions() as session:
         event = await session.get(WebhookEvent, event_id)
-    if event is None or event.state != "new":
+    if event is None or event.state not in OPEN_STATES:
         return  # pruned, or a job run twice after a lost lease: done already
     outcome, note = await _handle(rt, event)
     await _finish_event(rt, event_id, outcome, note)
@@ -48,7 +50,8 @@ async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
 
 async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | None) -> None:
     async with rt.sessions() as session, session.begin():
-        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.state == "new")
+        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id,
+                                                         WebhookEvent.state.in_(OPEN_STATES))
                               .values(state=outcome, error=note, processed_at=rt.clock.now()))
     rt.metrics.inc(EVENTS_PROCESSED, outcome)
 

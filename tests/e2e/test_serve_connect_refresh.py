@@ -94,7 +94,11 @@ async def test_connect_refresh_revoke_end_to_end(tmp_path):
         assert connection_row(db_path)["last_refresh_at"] is not None
 
         standin.revoke_athlete(connected["athlete_id"])
-        row = await wait_for(lambda: (r := connection_row(db_path))["status"] == "needs_reauth" and r)
+        # The Connect registered the push subscription, so Strava's deauthorization event arrives
+        # and, once a refresh confirms it, the connection is revoked (a sweep that meets the dead
+        # grant first makes it needs_reauth on the way).
+        row = await wait_for(lambda: (r := connection_row(db_path))["status"] == "revoked" and r)
+        assert row["revoked_at"] is not None
         assert row["access_token_enc"] is None and row["refresh_token_enc"] is None
     finally:
         code = server.stop()

@@ -1,0 +1,216 @@
+"""The persisted retry queue: backoff, parking, retry, leases of dead workers, clean shutdown, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import json
+from datetime import timedelta
+
+import pytest
+
+from service.app import build_app
+from service.jobs.worker import make_worker, prune_old, run_pending
+from service.queue import Worker, claim, enqueue
+from service.queue.store import LEASE
+from service.support import SupportDesk, SupportError
+from tests.webhook_support import all_events, all_jobs, connect_directly, point_public_url_at
+
+
+async def add_job(runtime, kind="webhook_event", payload=None, **kw) -> int:
+    async with runtime.sessions() as session, session.begin():
+        job_id = await enqueue(session, kind, payload or {"event_id": 0}, runtime.clock.now(), **kw)
+    assert job_id is not None
+    return job_id
+
+
+async def job(runtime, job_id):
+    return next(j for j in await all_jobs(runtime) if j.id == job_id)
+
+
+async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_client, runtime, standin, clock):
+    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=3)
+    client = await aiohttp_client(build_app(runtime, background=False))
+    point_public_url_at(runtime, client)
+    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    athlete = await connect_directly(runtime, standin)
+    standin.fail_next("/api/v3/activities", 502, count=3)
+    activity = await standin.create_activity_and_notify(athlete)
+    [event_job] = [j for j in await all_jobs(runtime) if j.kind == "webhook_event"]
+
+    await run_pending(runtime)
+    first = await job(runtime, event_job.id)
+    assert (first.state, first.attempts, first.waiting_for) == ("queued", 1, "retry")
+    assert first.run_after == clock.now() + timedelta(seconds=30) and "502" in first.last_error
+    assert await run_pending(runtime) == 0  # not before its backoff
+    clock.advance(seconds=30)
+    await run_pending(runtime)
+    assert (await job(runtime, event_job.id)).run_after == clock.now() + timedelta(seconds=60)
+    clock.advance(seconds=60)
+    await run_pending(runtime)
+    parked = await job(runtime, event_job.id)
+    assert (parked.state, parked.attempts) == ("failed", 3) and "502" in parked.last_error
+    assert [e.state for e in await all_events(runtime)] == ["failed"]
+    failed = [j.to_dict() for j in await SupportDesk(runtime).list_jobs("failed")]
+    assert failed[0]["id"] == event_job.id and "502" in failed[0]["last_error"]
+
+    retried = await SupportDesk(runtime).retry_job(event_job.id, "test")
+    assert (retried.state, retried.attempts, retried.run_after) == ("queued", 0, clock.now())
+    await run_pending(runtime)
+    assert (await job(runtime, event_job.id)).state == "done"
+    assert [e.state for e in await all_events(runtime)] == ["processed"]
+    assert standin.count_calls("GET", f"/api/v3/activities/{activity}") == 4
+
+
+async def test_retry_refuses_unknown_and_unfinished_jobs(runtime):
+    desk = SupportDesk(runtime)
+    with pytest.raises(SupportError) as missing:
+        await desk.retry_job(999, "test")
+    assert missing.value.code == "not_found"
+    job_id = await add_job(runtime)
+    await claim(runtime.sessions, runtime.clock.now(), "w", 1)
+    with pytest.raises(SupportError) as running:
+        await desk.retry_job(job_id, "test")
+    assert running.value.code == "not_retryable"
+    with pytest.raises(SupportError) as bad:
+        await desk.list_jobs("parked")
+    assert bad.value.exit_code == 2
+
+
+async def test_retry_failed_jobs_requeues_every_parked_job(runtime):
+    ids = [await add_job(runtime, kind="no_such_kind", payload={"n": i}) for i in range(3)]
+    await run_pending(runtime)  # unknown kinds are parked at once
+    assert [(await job(runtime, i)).state for i in ids] == ["failed"] * 3
+    result = await SupportDesk(runtime).retry_failed_jobs("test")
+    assert result.to_dict() == {"retried": 3, "job_ids": ids}
+    assert {(await job(runtime, i)).state for i in ids} == {"queued"}
+
+
+async def test_a_job_claimed_by_a_dead_worker_is_picked_up_after_its_lease(runtime, clock):
+    ran: list[int] = []
+
+    async def handler(rt, claimed):
+        ran.append(claimed.id)
+
+    job_id = await add_job(runtime, kind="probe")
+    [taken] = await claim(runtime.sessions, clock.now(), "worker-that-dies", 1)
+    assert taken.id == job_id
+    worker = Worker(runtime, {"probe": handler})
+    assert await worker.run_pending() == 0  # leased: nobody else takes it
+    clock.advance((LEASE + timedelta(seconds=1)).total_seconds())
+    assert await worker.run_pending() == 1
+    assert ran == [job_id] and (await job(runtime, job_id)).state == "done"
+
+
+async def test_claims_never_hand_one_job_to_two_workers(runtime):
+    ids = {await add_job(runtime, payload={"n": i}) for i in range(30)}
+    now = runtime.clock.now()
+    batches = await asyncio.gather(*(claim(runtime.sessions, now, f"w{i}", 4) for i in range(10)))
+    claimed = [j.id for batch in batches for j in batch]
+    assert len(claimed) == len(set(claimed)) == 30 and set(claimed) == ids
+
+
+async def test_priority_orders_claims(runtime):
+    low = await add_job(runtime, payload={"n": 1}, priority=50)
+    high = await add_job(runtime, payload={"n": 2}, priority=0)
+    [first] = await claim(runtime.sessions, runtime.clock.now(), "w", 1)
+    assert first.id == high and low != high
+
+
+async def test_dedupe_key_keeps_one_job(runtime):
+    async with runtime.sessions() as session, session.begin():
+        first = await enqueue(session, "k", {}, runtime.clock.now(), dedupe_key="same")
+        second = await enqueue(session, "k", {}, runtime.clock.now(), dedupe_key="same")
+    assert first is not None and second is None
+
+
+async def test_stop_releases_jobs_still_running(runtime):
+    started = asyncio.Event()
+
+    async def slow(rt, claimed):
+        started.set()
+        await asyncio.sleep(30)
+
+    job_id = await add_job(runtime, kind="slow")
+    worker = Worker(runtime, {"slow": slow}, poll_interval=0.05)
+    worker.start()
+    await asyncio.wait_for(started.wait(), 2)
+    await worker.stop(grace_s=0.1)
+    released = await job(runtime, job_id)
+    assert (released.state, released.attempts, released.claimed_by) == ("queued", 0, None)
+
+
+async def test_worker_loop_runs_work_that_becomes_due(runtime):
+    done = asyncio.Event()
+
+    async def handler(rt, claimed):
+        done.set()
+
+    worker = Worker(runtime, {"probe": handler}, poll_interval=0.05)
+    worker.start()
+    try:
+        await add_job(runtime, kind="probe")
+        await asyncio.wait_for(done.wait(), 1.0)
+    finally:
+        await worker.stop()
+
+
+async def test_retention_prunes_old_done_jobs_and_settled_events(aiohttp_client, runtime, standin, clock):
+    client = await aiohttp_client(build_app(runtime, background=False))
+    point_public_url_at(runtime, client)
+    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    await standin.push_event(standin.event("create", "activity", 1, standin.add_athlete(), {}))
+    await make_worker(runtime).run_pending()
+    failed = await add_job(runtime, kind="no_such_kind")
+    await run_pending(runtime)
+    clock.advance(days=runtime.settings.retention_days - 1)
+    assert await prune_old(runtime) == (0, 0)
+    clock.advance(days=2)
+    assert await prune_old(runtime) == (1, 1)
+    assert [j.id for j in await all_jobs(runtime)] == [failed]  # parked work stays visible
+
+
+def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
+    from service.cli import main
+    from tests.conftest import SECRET_KEY
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FITGLUE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("FITGLUE_SECRET_KEY", SECRET_KEY)
+    assert main(["db", "upgrade"]) == 0
+
+    async def park_one() -> int:
+        from service.config import load_settings
+        from service.runtime import open_runtime
+
+        rt = await open_runtime(load_settings())
+        try:
+            job_id = await add_job(rt, kind="no_such_kind")
+            await run_pending(rt)
+            return job_id
+        finally:
+            await rt.close()
+
+    job_id = asyncio.run(park_one())
+
+    def run(*argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(list(argv))
+        return code, out.getvalue()
+
+    code, out = run("jobs", "--state", "failed", "--json")
+    assert code == 0 and [j["id"] for j in json.loads(out)["jobs"]] == [job_id]
+    assert "no handler" in json.loads(out)["jobs"][0]["last_error"]
+    code, out = run("jobs", "retry", str(job_id), "--json")
+    assert code == 0 and json.loads(out)["state"] == "queued"
+    code, out = run("jobs", "retry", "12345", "--json")
+    assert code == 1 and json.loads(out)["error"] == "not_found"
+    code, out = run("jobs", "retry", "--json")
+    assert code == 2
+    code, out = run("jobs", "retry", "--failed", "--json")
+    assert code == 0 and json.loads(out) == {"retried": 0, "job_ids": []}
+    code, out = run("jobs")
+    assert code == 0 and "no_such_kind" in out
