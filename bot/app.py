@@ -27,7 +27,7 @@ def quiet_slack_sdk_bodies() -> None:
     Links must never reach a log, so those loggers stop at INFO whatever FITGLUE_LOG_LEVEL says."""
     for name in ("slack_sdk", "fitglue.bot.slack_api"):
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.INFO:
+        if logger.level < logging.INFO:  # NOTSET (inherit) included: a DEBUG root must not reach them
             logger.setLevel(logging.INFO)
 
 

@@ -209,25 +209,29 @@ def _subscription_state(data: dict[str, Any]) -> tuple[str, str]:
 
 
 def _step_text(step: Any) -> str:
+    """A repair step: `{"step", "ok", "description"}` from the SupportDesk, or plain text."""
     if isinstance(step, dict):
-        main = step.get("description") or step.get("text") or step.get("step") or step.get("action")
-        rest = ", ".join(f"{k}: {v}" for k, v in step.items() if v is not None and v != main)
-        return escape(f"{main} ({rest})" if main and rest else str(main or rest))
-    return escape(str(step))
+        ok = step.get("ok")
+        mark = ":white_check_mark:" if ok is True else ":x:" if ok is False else "•"
+        return f"{mark} {escape(str(step.get('description') or step.get('step') or step))}"
+    return f"• {escape(str(step))}"
 
 
 def webhook(data: dict[str, Any]) -> Reply:
-    """`webhook status` and `webhook register` (the latter also carries `steps`)."""
+    """`webhook status`, and `webhook register` (whose result also carries `steps`)."""
     state, words = _subscription_state(data)
     registered = "steps" in data
-    blocks: list[Block] = [header("Strava webhook" + (" — re-registered" if registered else ""))]
+    last = data.get("last_registration") or {}
+    failed = registered and last.get("outcome") == "failed"
+    title = "Strava webhook"
     if registered:
-        steps = data.get("steps") or []
-        lines = [f"• {_step_text(s)}" for s in steps] or ["• nothing to do"]
+        title += " — repair failed" if failed else " — checked and repaired"
+    blocks: list[Block] = [header(title)]
+    if registered:
+        lines = [_step_text(s) for s in data.get("steps") or []] or ["• nothing to do"]
         blocks.append(section("*What I checked and did*\n" + "\n".join(lines)))
     blocks.append(section(state))
     facts = [f"Last event from Strava {slack_date(data.get('last_event_at'))}"]
-    last = data.get("last_registration")
     if last:
         line = f"Last registration {slack_date(last.get('at'))}: {escape(str(last.get('outcome')))}"
         if last.get("error"):
@@ -235,10 +239,15 @@ def webhook(data: dict[str, Any]) -> Reply:
         facts.append(line)
     blocks.append(context(facts))
     healthy = bool(data.get("subscription")) and data.get("callback_matches") is not False
-    if not healthy:
+    if not healthy and not registered:
         blocks.append(actions(ACTIONS_BLOCK_ID, [action_button("reregister_webhook", "")]))
-    prefix = "Strava webhook re-registered: " if registered else "Strava webhook: "
-    return Reply(prefix + words, fit(blocks))
+    if failed:
+        text = f"Re-registering the Strava webhook failed: {last.get('error') or 'no reason given'} ({words})"
+    elif registered:
+        text = f"Strava webhook checked and repaired where needed: {words}"
+    else:
+        text = f"Strava webhook: {words}"
+    return Reply(text, fit(blocks))
 
 
 # ---------------------------------------------------------------------------------------------

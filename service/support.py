@@ -19,6 +19,7 @@ from .audit import audited, entry_to_dict, list_entries
 from .clock import iso_utc
 from .crypto import DecryptionError
 from .db.models import StravaConnection, User
+from .desk_home import HomeDesk
 from .desk_webhooks import WebhookQueueDesk
 from .erasure import ForgetResult, anonymous_label, deauthorize_quietly, erase_user
 from .facts import BadWho, gather_facts, probe_for, thresholds_from
@@ -70,7 +71,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk(WebhookQueueDesk):
+class SupportDesk(WebhookQueueDesk, HomeDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import basics, connections, diagnose, jobs, ratelimit, serve, webhook
+from . import basics, connections, diagnose, jobs, manifest, ratelimit, serve, webhook
 
-COMMAND_MODULES = [basics, serve, connections, diagnose, webhook, ratelimit, jobs]
+COMMAND_MODULES = [basics, serve, connections, diagnose, manifest, webhook, ratelimit, jobs]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ..refresh import sweep_due
 from ..runtime import Runtime
+from .alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ async def retention_sweep(rt: Runtime) -> None:
 def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
     """(name, coroutine function, interval seconds) for everything the scheduler runs."""
     return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s),
-            ("retention_sweep", retention_sweep, 3600)]
+            ("retention_sweep", retention_sweep, 3600),
+            ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S)]
 
 
 def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -1,0 +1,63 @@
+"""SupportDesk's read-only summary for dashboards (the Slack App Home): connections by status,
+who needs to re-authorize, the last agent actions. Mixed into `service.support.SupportDesk`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, not_, or_, select
+
+from . import vocab
+from .clock import iso_utc
+from .db.models import AuditEntry, StravaConnection, User
+from .runtime import Runtime
+
+# Entries that only record that someone asked (the bot's request log), not what was done.
+_REQUEST_ACTIONS = ("slack_command:%", "slack_button:%")
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    generated_at: datetime
+    connections_by_status: dict[str, int]
+    needs_reauth: list[dict[str, Any]]  # newest first: email, since
+    needs_reauth_total: int
+    recent_actions: list[dict[str, Any]] = field(default_factory=list)  # newest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generated_at": iso_utc(self.generated_at), "connections_by_status": dict(self.connections_by_status),
+                "needs_reauth": list(self.needs_reauth), "needs_reauth_total": self.needs_reauth_total,
+                "recent_actions": list(self.recent_actions)}
+
+
+class HomeDesk:
+    rt: Runtime
+
+    async def home_summary(self, *, listed: int = 10) -> HomeSummary:
+        async with self.rt.sessions() as session:
+            counts = {status: 0 for status in (vocab.CONNECTED, vocab.NEEDS_REAUTH, vocab.REVOKED, vocab.NOT_CONNECTED)}
+            rows = await session.execute(select(StravaConnection.status, func.count()).group_by(StravaConnection.status))
+            for status, count in rows:
+                counts[status] = counts.get(status, 0) + count
+            # A user who never started connecting has no connection row yet.
+            without = await session.scalar(select(func.count()).select_from(User).where(
+                ~select(StravaConnection.id).where(StravaConnection.user_id == User.id).exists()))
+            counts[vocab.NOT_CONNECTED] += int(without or 0)
+            waiting = await session.execute(
+                select(User.email, StravaConnection.status_changed_at).join(StravaConnection)
+                .where(StravaConnection.status == vocab.NEEDS_REAUTH)
+                .order_by(StravaConnection.status_changed_at.desc()).limit(listed))
+            actions = await session.execute(
+                select(AuditEntry).where(not_(or_(*(AuditEntry.action.like(p) for p in _REQUEST_ACTIONS))))
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(listed))
+            recent = [{"at": iso_utc(e.at), "actor": e.actor, "action": e.action, "target": e.target,
+                       "result": e.result} for e in actions.scalars()]
+        return HomeSummary(
+            generated_at=self.rt.clock.now(),
+            connections_by_status=counts,
+            needs_reauth=[{"email": email, "since": iso_utc(since)} for email, since in waiting],
+            needs_reauth_total=counts[vocab.NEEDS_REAUTH],
+            recent_actions=recent,
+        )

@@ -1,0 +1,63 @@
+"""Security scan: after a busy session (Connect flow, refreshes, Slack commands and buttons, admin
+API), not one Strava token the stand-in issued, nor the client secret, appears in the logs, the
+pages, the Slack payloads, the admin API's answers or the raw database files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+from service.support import SupportDesk
+from tests.bot.conftest import connected_user
+from tests.flows import link_path
+
+ADMIN = "scan-admin-token"
+
+
+async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_runtime, standin, clock, caplog,
+                                                 database_url):
+    caplog.set_level(logging.DEBUG)
+    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, admin_token=ADMIN)
+    seen: list[str] = []
+
+    email = await connected_user(service, bot_runtime, "scan@example.com")
+    partial = await connected_user(service, bot_runtime, "partial@example.com",
+                                   granted=["read", "activity:read_all"])
+    link = await SupportDesk(bot_runtime).issue_connect_link("fresh@example.com", "scan")
+    seen.append(await (await service.get(link_path(link.url))).text())
+
+    clock.advance(5 * 3600 + 120)  # tokens due: refreshes rotate them
+    for command in (f"diagnose {email}", f"diagnose {partial}", "ratelimit", "webhook", f"link {email}",
+                    f"refresh {email}", "help"):
+        response, _ = await signed.command(command)
+        seen.append(await response.text())
+    for action, value in (("refresh_token", email), ("send_connect_link", partial)):
+        response, _ = await signed.click(action, value)
+        seen.append(await response.text())
+    await slack.wait_for_responses(8, timeout=10)
+
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    for path in (f"/admin/api/users/{email}/diagnosis", "/admin/api/jobs", "/admin/api/audit",
+                 "/admin/api/rate-limit", "/admin/api/webhook"):
+        seen.append(await (await service.get(path, headers=headers)).text())
+    seen.append(await (await service.post(f"/admin/api/users/{email}/refresh", headers=headers)).text())
+    seen.append(await (await service.get("/metrics")).text())
+
+    seen.append(caplog.text)
+    seen.extend(json.dumps(call.params) for call in slack.calls)
+    seen.extend(json.dumps(body) for body in slack.responses)
+    haystack = "\n".join(seen)
+    raw = b""
+    if database_url.startswith("sqlite"):
+        db_file = Path(database_url.split("///", 1)[1])
+        raw = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+
+    tokens = standin.issued_tokens
+    assert len(tokens) >= 6  # two connects plus rotated refreshes really happened
+    secrets = {*tokens, standin.config.client_secret, bot_runtime.settings.secret_key,
+               bot_runtime.settings.slack_signing_secret}
+    for secret in secrets:
+        assert secret not in haystack, "a secret leaked into logs, pages or Slack"
+        assert secret.encode() not in raw, "a secret is stored in clear in the database file"
