@@ -23,6 +23,7 @@ from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
 from . import vocab
 from .config import Settings
 from .db.models import (
+    AppState,
     Job,
     OAuthAttempt,
     RateLimitState,
@@ -31,61 +32,33 @@ from .db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from .queue.store import QUEUED, WAITING_RATE_LIMIT
+from .ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from .redact import scrub_text
 from .runtime import Runtime
 from .strava import StravaError
-
-# Strava's documented budgets, used only until a response header tells us the real limits.
-DEFAULT_LIMITS: dict[str, tuple[int, int]] = {"overall": (200, 2000), "read": (100, 1000)}
-QUARTER = timedelta(minutes=15)
-RATE_LIMIT_WAIT = "rate_limit"
-QUEUED = "queued"
+from .webhooks.state import LAST_EVENT_AT
 
 
 class BadWho(ValueError):
     """`who` is neither an e-mail address nor a Strava athlete id."""
 
 
-# --- rate-limit windows (pure) -------------------------------------------------------------------
-
-
-def quarter_start(now: datetime) -> datetime:
-    """Start of the 15-minute window `now` falls in (windows begin at :00, :15, :30, :45 UTC)."""
-    now = now.astimezone(UTC)
-    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
-
-
-def day_start(now: datetime) -> datetime:
-    now = now.astimezone(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_quarter(now: datetime) -> datetime:
-    return quarter_start(now) + QUARTER
-
-
-def next_midnight(now: datetime) -> datetime:
-    return day_start(now) + timedelta(days=1)
-
-
-def current_usage(usage: int | None, observed_at: datetime | None, window_start: datetime) -> int | None:
-    """Usage counts only when it was observed inside the current window; before that it is unknown."""
-    if usage is None or observed_at is None or observed_at < window_start:
-        return None
-    return usage
+# --- rate-limit windows ----------------------------------------------------------------------------
 
 
 def budget_windows(rows: dict[str, RateLimitState], now: datetime) -> tuple[BudgetWindow, ...]:
     """Both budgets' 15-minute and daily windows, with usage only from the current window."""
     windows: list[BudgetWindow] = []
-    for budget in ("overall", "read"):
+    for budget in BUDGETS:
         row = rows.get(budget)
         short_limit, daily_limit = DEFAULT_LIMITS[budget]
         short_usage = daily_usage = None
         if row is not None:
             short_limit, daily_limit = row.limit_15min, row.limit_daily
-            short_usage = current_usage(row.usage_15min, row.observed_at, quarter_start(now))
-            daily_usage = current_usage(row.usage_daily, row.observed_at, day_start(now))
+            # Usage counts only when it was observed inside the current window; before that it is unknown.
+            short_usage = row.usage_15min if same_window("15min", row.observed_at, now) else None
+            daily_usage = row.usage_daily if same_window("daily", row.observed_at, now) else None
         windows.append(BudgetWindow(budget, "15min", short_limit, short_usage, next_quarter(now)))
         windows.append(BudgetWindow(budget, "daily", daily_limit, daily_usage, next_midnight(now)))
     return tuple(windows)
@@ -206,6 +179,14 @@ def parse_who(who: str) -> tuple[str | None, int | None]:
     raise BadWho(f"{who!r} is neither an e-mail address nor a Strava athlete id")
 
 
+def _parse_time(value: str | None) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
+
+
 def _latest(*values: datetime | None) -> datetime | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
@@ -231,13 +212,15 @@ async def _app_wide(session: AsyncSession, user_id: int | None, athlete_id: int 
         select(func.count()).select_from(StravaConnection)
         .where(StravaConnection.status == vocab.CONNECTED).scalar_subquery().label("connected"),
         select(func.max(WebhookEvent.received_at)).scalar_subquery().label("app_last_event"),
+        # The worker also keeps the newest event time app-wide, which outlives pruned events.
+        select(AppState.value).where(AppState.key == LAST_EVENT_AT).scalar_subquery().label("app_state_last_event"),
     ]
     if athlete_id is not None:
         columns.append(select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == athlete_id)
                        .scalar_subquery().label("athlete_last_event"))
     if user_id is not None:
         queued = and_(Job.user_id == user_id, Job.state == QUEUED)
-        waiting = and_(queued, Job.waiting_for == RATE_LIMIT_WAIT)
+        waiting = and_(queued, Job.waiting_for == WAITING_RATE_LIMIT)
         columns += [
             select(func.count()).select_from(Job).where(queued).scalar_subquery().label("jobs_queued"),
             select(func.count()).select_from(Job).where(waiting).scalar_subquery().label("jobs_waiting"),
@@ -300,8 +283,8 @@ async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> Conne
         look_task.cancel()
         raise
     look, registration = await look_task, facts.pop("_registration")
-    if registration is not None and look.checked and registration.at > look.at:
-        # The subscription was re-registered after our cached look: that look is stale.
+    if registration is not None and look.checked and registration.at >= look.at:
+        # The subscription was (re-)registered since our cached look: that look may be stale.
         probe.forget()
         look = await probe.look()
     return ConnectionFacts(**facts, subscription=subscription_facts(look, rt.settings, registration),
@@ -324,7 +307,7 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
         "who": who,
         "app_athlete_capacity": settings.strava_athlete_capacity,
         "connected_athletes": int(wide["connected"] or 0),
-        "app_last_event_at": wide["app_last_event"],
+        "app_last_event_at": _latest(wide["app_last_event"], _parse_time(wide["app_state_last_event"])),
         "budgets": budgets,
         "_registration": registration,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime
@@ -103,9 +103,18 @@ class AuditEntry(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
 
 
+# Audit filtered by target (any case), and relabelling on erasure (migration 0003).
+Index("ix_audit_target_lower", func.lower(AuditEntry.target))
+
+
 class WebhookEvent(Base):
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_events_state", "state", "id"),)
+    __table_args__ = (
+        Index("ix_events_state", "state", "id"),
+        # Diagnosis: one athlete's newest event, and the newest app-wide (migration 0003).
+        Index("ix_events_owner_received", "owner_id", "received_at"),
+        Index("ix_events_received", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # subscription_id:object_type:object_id:aspect_type:event_time:updates — a redelivery is a duplicate.
