@@ -49,6 +49,15 @@ class StravaEvent:
         return self.object_type == "athlete" and self.updates.get("authorized") == "false"
 
 
+def _encodable(text: str) -> bool:
+    """False for lone surrogates (JSON allows "\\ud800"; UTF-8 and the database do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text  # PostgreSQL text cannot hold NUL
+
+
 def parse_event(raw: bytes) -> StravaEvent:
     try:
         body: Any = json.loads(raw)
@@ -66,9 +75,10 @@ def parse_event(raw: bytes) -> StravaEvent:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
             raise BadEvent(f"{name} must be a non-negative integer")
         numbers[name] = value
-    if body["object_type"] not in OBJECT_TYPES:
+    # isinstance first: a JSON object or array here is unhashable and must be a 400, not a crash.
+    if not isinstance(body["object_type"], str) or body["object_type"] not in OBJECT_TYPES:
         raise BadEvent("object_type must be 'activity' or 'athlete'")
-    if body["aspect_type"] not in ASPECT_TYPES:
+    if not isinstance(body["aspect_type"], str) or body["aspect_type"] not in ASPECT_TYPES:
         raise BadEvent("aspect_type must be 'create', 'update' or 'delete'")
     updates = body.get("updates", {})
     if updates is None:
@@ -80,6 +90,9 @@ def parse_event(raw: bytes) -> StravaEvent:
         if isinstance(value, dict | list) or len(str(key)) > 100:
             raise BadEvent("updates values must be plain values")
         # Strava sends strings; a JSON boolean is kept in Strava's spelling so "false" stays "false".
-        clean[str(key)] = ("true" if value else "false") if isinstance(value, bool) else str(value)[:300]
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)[:300]
+        if not _encodable(str(key)) or not _encodable(text):
+            raise BadEvent("updates must be valid UTF-8 text")
+        clean[str(key)] = text
     return StravaEvent(body["object_type"], numbers["object_id"], body["aspect_type"], numbers["owner_id"],
                        numbers["subscription_id"], numbers["event_time"], clean)
