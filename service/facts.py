@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from troubleshooting import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
 from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
@@ -23,7 +22,6 @@ from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
 from . import vocab
 from .config import Settings
 from .db.models import (
-    AppState,
     Job,
     OAuthAttempt,
     RateLimitState,
@@ -37,7 +35,6 @@ from .ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quar
 from .redact import scrub_text
 from .runtime import Runtime
 from .strava import StravaError
-from .webhooks.state import LAST_EVENT_AT
 
 
 class BadWho(ValueError):
@@ -179,66 +176,61 @@ def parse_who(who: str) -> tuple[str | None, int | None]:
     raise BadWho(f"{who!r} is neither an e-mail address nor a Strava athlete id")
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
-
-
 def _latest(*values: datetime | None) -> datetime | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
 
 
-async def _user_and_connection(session: AsyncSession, email: str | None,
-                               athlete_id: int | None) -> tuple[User, StravaConnection | None] | None:
-    query = select(User, StravaConnection).outerjoin(StravaConnection, StravaConnection.user_id == User.id)
+def _user_query(email: str | None, athlete_id: int | None) -> Any:
+    """One row: the user, their connection, their latest attempt, their jobs, their athlete's newest event."""
+    latest_attempt = (select(OAuthAttempt.id).where(OAuthAttempt.user_id == User.id)
+                      .order_by(OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).limit(1)
+                      .correlate(User).scalar_subquery())
+    queued = and_(Job.user_id == User.id, Job.state == QUEUED)
+    waiting = and_(queued, Job.waiting_for == WAITING_RATE_LIMIT)
+    query = (
+        select(
+            User, StravaConnection, OAuthAttempt,
+            select(func.count()).select_from(Job).where(queued).correlate(User).scalar_subquery()
+            .label("jobs_queued"),
+            select(func.count()).select_from(Job).where(waiting).correlate(User).scalar_subquery()
+            .label("jobs_waiting"),
+            select(func.min(Job.run_after)).where(waiting).correlate(User).scalar_subquery().label("next_run"),
+            select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id)
+            .correlate(StravaConnection).scalar_subquery().label("athlete_last_event"),
+        )
+        .outerjoin(StravaConnection, StravaConnection.user_id == User.id)
+        .outerjoin(OAuthAttempt, OAuthAttempt.id == latest_attempt)
+    )
     if athlete_id is not None:
-        query = query.where(StravaConnection.athlete_id == athlete_id)
-    else:
-        query = query.where(User.email_normalized == email)
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    return row[0], row[1]
+        return query.where(StravaConnection.athlete_id == athlete_id)
+    return query.where(User.email_normalized == email)
 
 
-async def _app_wide(session: AsyncSession, user_id: int | None, athlete_id: int | None,
-                    now: datetime) -> dict[str, Any]:
-    """Counts and latest times in one round trip of scalar subqueries (each one index-backed)."""
+_RATE_COLUMNS = ("limit_15min", "limit_daily", "usage_15min", "usage_daily", "observed_at")
+
+
+def _app_wide_query() -> Any:
+    """One row of scalar subqueries, each an index or primary-key look-up: what is app-wide."""
+    latest_registration = (select(WebhookRegistration.id)
+                           .order_by(WebhookRegistration.at.desc(), WebhookRegistration.id.desc())
+                           .limit(1).scalar_subquery())
     columns: list[Any] = [
         select(func.count()).select_from(StravaConnection)
         .where(StravaConnection.status == vocab.CONNECTED).scalar_subquery().label("connected"),
         select(func.max(WebhookEvent.received_at)).scalar_subquery().label("app_last_event"),
-        # The worker also keeps the newest event time app-wide, which outlives pruned events.
-        select(AppState.value).where(AppState.key == LAST_EVENT_AT).scalar_subquery().label("app_state_last_event"),
     ]
-    if athlete_id is not None:
-        columns.append(select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == athlete_id)
-                       .scalar_subquery().label("athlete_last_event"))
-    if user_id is not None:
-        queued = and_(Job.user_id == user_id, Job.state == QUEUED)
-        waiting = and_(queued, Job.waiting_for == WAITING_RATE_LIMIT)
-        columns += [
-            select(func.count()).select_from(Job).where(queued).scalar_subquery().label("jobs_queued"),
-            select(func.count()).select_from(Job).where(waiting).scalar_subquery().label("jobs_waiting"),
-            select(func.min(Job.run_after)).where(waiting).scalar_subquery().label("next_run"),
-        ]
-    row = (await session.execute(select(*columns))).mappings().one()
-    return dict(row)
+    for name in ("at", "outcome", "error"):
+        columns.append(select(getattr(WebhookRegistration, name)).where(WebhookRegistration.id == latest_registration)
+                       .scalar_subquery().label(f"registration_{name}"))
+    for budget in BUDGETS:
+        for name in _RATE_COLUMNS:
+            columns.append(select(getattr(RateLimitState, name)).where(RateLimitState.budget == budget)
+                           .scalar_subquery().label(f"{budget}_{name}"))
+    return select(*columns)
 
 
-async def _rate_limit_rows(session: AsyncSession) -> dict[str, RateLimitState]:
-    rows = (await session.execute(select(RateLimitState))).scalars().all()
-    return {row.budget: row for row in rows}
-
-
-async def _latest_attempt(session: AsyncSession, user_id: int) -> AttemptFacts | None:
-    attempt = (await session.execute(
-        select(OAuthAttempt).where(OAuthAttempt.user_id == user_id)
-        .order_by(OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).limit(1))).scalar_one_or_none()
+def _attempt_facts(attempt: OAuthAttempt | None) -> AttemptFacts | None:
     if attempt is None:
         return None
     outcome = attempt.outcome if attempt.outcome in ATTEMPT_OUTCOMES else vocab.ATTEMPT_EXCHANGE_FAILED
@@ -246,10 +238,20 @@ async def _latest_attempt(session: AsyncSession, user_id: int) -> AttemptFacts |
                         reason=scrub_text(attempt.reason) if attempt.reason else None)
 
 
-async def _latest_registration(session: AsyncSession) -> WebhookRegistration | None:
-    return (await session.execute(
-        select(WebhookRegistration).order_by(WebhookRegistration.at.desc(), WebhookRegistration.id.desc())
-        .limit(1))).scalar_one_or_none()
+def _rate_limit_rows(wide: dict[str, Any]) -> dict[str, RateLimitState]:
+    rows = {}
+    for budget in BUDGETS:
+        values = {name: wide[f"{budget}_{name}"] for name in _RATE_COLUMNS}
+        if values["limit_15min"] is not None:
+            rows[budget] = RateLimitState(budget=budget, **values)
+    return rows
+
+
+def _registration(wide: dict[str, Any]) -> WebhookRegistration | None:
+    if wide["registration_at"] is None:
+        return None
+    return WebhookRegistration(at=wide["registration_at"], outcome=wide["registration_outcome"] or "",
+                               error=wide["registration_error"])
 
 
 def _registration_outcome(outcome: str | None) -> str | None:
@@ -292,22 +294,26 @@ async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> Conne
 
 
 async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: int | None) -> dict[str, Any]:
+    """Two statements in one session: the user's row and the app-wide row."""
     now = rt.clock.now()
     settings = rt.settings
     async with rt.sessions() as session:
-        found = await _user_and_connection(session, email, athlete_id)
-        user, conn = found if found is not None else (None, None)
-        conn_athlete = conn.athlete_id if conn is not None else None
-        wide = await _app_wide(session, user.id if user else None, conn_athlete, now)
-        budgets = budget_windows(await _rate_limit_rows(session), now)
-        registration = await _latest_registration(session)
-        attempt = await _latest_attempt(session, user.id) if user is not None else None
+        found = (await session.execute(_user_query(email, athlete_id))).first()
+        wide = dict((await session.execute(_app_wide_query())).mappings().one())
+    user: User | None = found[0] if found is not None else None
+    conn: StravaConnection | None = found[1] if found is not None else None
+    attempt = _attempt_facts(found[2]) if found is not None else None
+    if found is not None:
+        wide.update(jobs_queued=found.jobs_queued, jobs_waiting=found.jobs_waiting, next_run=found.next_run,
+                    athlete_last_event=found.athlete_last_event)
+    budgets = budget_windows(_rate_limit_rows(wide), now)
+    registration = _registration(wide)
     common: dict[str, Any] = {
         "now": now,
         "who": who,
         "app_athlete_capacity": settings.strava_athlete_capacity,
         "connected_athletes": int(wide["connected"] or 0),
-        "app_last_event_at": _latest(wide["app_last_event"], _parse_time(wide["app_state_last_event"])),
+        "app_last_event_at": wide["app_last_event"],
         "budgets": budgets,
         "_registration": registration,
     }
