@@ -28,5 +28,6 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
         app.cleanup_ctx.append(scheduler_context(rt))
         intake = app[webhooks.INTAKE]
         # The worker takes a newly stored event at once instead of at its next poll.
-        app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(intake, "on_stored", wake)))
+        app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(intake, "on_stored", wake),
+                                              yield_to=intake.busy))
     return app

@@ -77,6 +77,7 @@ class Settings:
     webhook_silent_days: int = 14
     rate_limit_reserve_pct: int = 10
     job_max_attempts: int = 8
+    job_lease_s: int = 60
     retention_days: int = 30
     worker_concurrency: int = 8
     refresh_concurrency: int = 8
@@ -187,6 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         webhook_silent_days=_int(merged, "FITGLUE_WEBHOOK_SILENT_DAYS", 14, 1) or 14,
         rate_limit_reserve_pct=_int(merged, "FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, 0) or 0,
         job_max_attempts=_int(merged, "FITGLUE_JOB_MAX_ATTEMPTS", 8, 1) or 8,
+        job_lease_s=_int(merged, "FITGLUE_JOB_LEASE_S", 60, 1) or 60,
         retention_days=_int(merged, "FITGLUE_RETENTION_DAYS", 30, 1) or 30,
         worker_concurrency=_int(merged, "FITGLUE_WORKER_CONCURRENCY", 8, 1) or 8,
         refresh_concurrency=_int(merged, "FITGLUE_REFRESH_CONCURRENCY", 8, 1) or 8,

@@ -69,7 +69,7 @@ class WebhookQueueDesk:
         """Queue a failed (or waiting) job to run now with a fresh set of attempts."""
         rt = self.rt
         async with audited(rt.sessions, rt.clock, actor, "retry_job", f"job:{job_id}") as outcome:
-            async with rt.sessions() as session, session.begin():
+            async with rt.write() as session:
                 job = await session.get(Job, job_id)
                 if job is None:
                     outcome.result = "not_found"
@@ -87,7 +87,7 @@ class WebhookQueueDesk:
     async def retry_failed_jobs(self, actor: str) -> RetryResult:
         rt = self.rt
         async with audited(rt.sessions, rt.clock, actor, "retry_failed_jobs", None) as outcome:
-            async with rt.sessions() as session, session.begin():
+            async with rt.write() as session:
                 ids = await store.requeue(session, None, rt.clock.now())
             outcome.detail = f"{len(ids)} job(s) queued again"
             return RetryResult(ids)

@@ -121,23 +121,20 @@ async def open_runtime(
             clock=clock,
             hooks=hooks,
         )
-    sessions = make_sessionmaker(engine)
-    metrics = Metrics()
-    # The one place the rate-limit ledger becomes the Strava client's hooks (unless a caller,
-    # e.g. a test, brings its own).
-    ledger = RateLimitLedger(sessions, clock, settings.rate_limit_reserve_pct, metrics)
-    if strava is not None and hooks is None:
-        strava.hooks = ledger
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         clock=clock,
         engine=engine,
-        sessions=sessions,
+        sessions=make_sessionmaker(engine),
         http=http,
         cipher=TokenCipher(settings.secret_key, settings.previous_secret_keys),
         link_signer=Signer(settings.secret_key, settings.previous_secret_keys, purpose="connect-link"),
         strava=strava,
-        metrics=metrics,
-        ledger=ledger,
         write_lock=asyncio.Lock() if is_sqlite(settings.database_url) else None,
     )
+    # The one place the rate-limit ledger becomes the Strava client's hooks (unless a caller,
+    # e.g. a test, brings its own).
+    rt.ledger = RateLimitLedger(rt.sessions, clock, settings.rate_limit_reserve_pct, rt.metrics, write=rt.write)
+    if strava is not None and hooks is None:
+        strava.hooks = rt.ledger
+    return rt

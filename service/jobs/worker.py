@@ -22,9 +22,9 @@ def job_handlers() -> dict[str, Handler]:
 
 
 def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: float = 0.5,
-                worker_id: str | None = None) -> Worker:
+                worker_id: str | None = None, yield_to: Callable[[], bool] | None = None) -> Worker:
     return Worker(rt, job_handlers(), concurrency=concurrency, poll_interval=poll_interval, worker_id=worker_id,
-                  on_parked=_on_parked)
+                  on_parked=_on_parked, yield_to=yield_to)
 
 
 async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
@@ -38,11 +38,11 @@ async def run_pending(rt: Runtime) -> int:
 
 
 def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | None = None,
-                   ) -> Callable[[web.Application], AsyncIterator[None]]:
+                   yield_to: Callable[[], bool] | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
     """Start the worker with the app; on shutdown, finish or release the jobs in flight."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        worker = make_worker(rt)
+        worker = make_worker(rt, yield_to=yield_to)
         if wake_on is not None:
             wake_on(worker.wake)
         worker.start()
@@ -55,7 +55,7 @@ def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | 
 async def prune_old(rt: Runtime) -> tuple[int, int]:
     """Delete finished jobs and settled events older than FITGLUE_RETENTION_DAYS; (jobs, events)."""
     cutoff = rt.clock.now() - timedelta(days=rt.settings.retention_days)
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         jobs = await prune_done(session, cutoff)
         result = await session.execute(delete(WebhookEvent).where(
             WebhookEvent.state.in_((processing.PROCESSED, processing.IGNORED)), WebhookEvent.processed_at < cutoff))

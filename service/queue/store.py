@@ -11,13 +11,14 @@ attempt back.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.dialect import insert_for
 from ..db.models import Job
@@ -32,11 +33,15 @@ PRIORITY_INTERACTIVE = 0
 PRIORITY_EVENT = 10
 PRIORITY_CATCH_UP = 50
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=60)  # default; the worker uses FITGLUE_JOB_LEASE_S and renews it while running
 BACKOFF_BASE_S = 30
 BACKOFF_MAX_S = 3600
 
 _J = cast(Table, Job.__table__)
+
+# Opens one write transaction: `Runtime.write` (on SQLite it queues writers of this process on a lock
+# instead of leaving them to SQLite's sleeping busy handler).
+Writer = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def _claimable(now: datetime) -> Any:
                and_(_J.c.state == RUNNING, _J.c.claimed_until < now))
 
 
-async def claim(sessions: async_sessionmaker[AsyncSession], now: datetime, worker_id: str, limit: int,
+async def claim(write: Writer, now: datetime, worker_id: str, limit: int,
                 lease: timedelta = LEASE) -> list[ClaimedJob]:
     candidates = (select(_J.c.id).where(_claimable(now))
                   .order_by(_J.c.priority, _J.c.run_after, _J.c.id).limit(limit)
@@ -86,7 +91,7 @@ async def claim(sessions: async_sessionmaker[AsyncSession], now: datetime, worke
             .values(state=RUNNING, claimed_by=worker_id, claimed_until=now + lease, attempts=_J.c.attempts + 1,
                     updated_at=now)
             .returning(_J.c.id, _J.c.kind, _J.c.payload, _J.c.attempts, _J.c.user_id))
-    async with sessions() as session, session.begin():
+    async with write() as session:
         rows = (await session.execute(stmt)).all()
     jobs = [ClaimedJob(r.id, r.kind, _load(r.payload), r.attempts, r.user_id) for r in rows]
     return sorted(jobs, key=lambda j: j.id)
@@ -100,47 +105,59 @@ def _load(payload: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def _settle(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+async def _settle(write: Writer, job_id: int, worker_id: str,
                   **values: Any) -> bool:
     """Update a job this worker still holds; False when its lease was lost to another worker."""
     values.setdefault("claimed_by", None)
     values.setdefault("claimed_until", None)
-    async with sessions() as session, session.begin():
+    async with write() as session:
         result = await session.execute(
             update(_J).where(_J.c.id == job_id, _J.c.state == RUNNING, _J.c.claimed_by == worker_id)
             .values(**values))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def mark_done(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+async def mark_done(write: Writer, job_id: int, worker_id: str,
                     now: datetime) -> bool:
-    return await _settle(sessions, job_id, worker_id, state=DONE, finished_at=now, updated_at=now,
+    return await _settle(write, job_id, worker_id, state=DONE, finished_at=now, updated_at=now,
                          waiting_for=None)
 
 
-async def defer_for_rate_limit(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str,
+async def defer_for_rate_limit(write: Writer, job_id: int, worker_id: str,
                                now: datetime, resets_at: datetime, message: str) -> bool:
     """Back to the queue until the window resets; the attempt is given back (a 429 is not a failure)."""
-    return await _settle(sessions, job_id, worker_id, state=QUEUED, run_after=resets_at,
+    return await _settle(write, job_id, worker_id, state=QUEUED, run_after=resets_at,
                          waiting_for=WAITING_RATE_LIMIT, attempts=_J.c.attempts - 1,
                          last_error=message[:1000], updated_at=now)
 
 
-async def retry_or_park(sessions: async_sessionmaker[AsyncSession], job: ClaimedJob, worker_id: str,
+async def retry_or_park(write: Writer, job: ClaimedJob, worker_id: str,
                         now: datetime, error: str, max_attempts: int, permanent: bool = False) -> str:
     """After a failed run: queue it again with backoff, or park it as failed. The new state."""
     if permanent or job.attempts >= max_attempts:
-        await _settle(sessions, job.id, worker_id, state=FAILED, finished_at=now, updated_at=now,
+        await _settle(write, job.id, worker_id, state=FAILED, finished_at=now, updated_at=now,
                       waiting_for=None, last_error=error[:1000])
         return FAILED
-    await _settle(sessions, job.id, worker_id, state=QUEUED, run_after=now + backoff_after(job.attempts),
+    await _settle(write, job.id, worker_id, state=QUEUED, run_after=now + backoff_after(job.attempts),
                   waiting_for=WAITING_RETRY, last_error=error[:1000], updated_at=now)
     return QUEUED
 
 
-async def release(sessions: async_sessionmaker[AsyncSession], job_id: int, worker_id: str, now: datetime) -> bool:
+async def renew_leases(write: Writer, worker_id: str, job_ids: list[int],
+                       now: datetime, lease: timedelta) -> int:
+    """Extend this worker's claims on the jobs it is still running (its heartbeat)."""
+    if not job_ids:
+        return 0
+    async with write() as session:
+        result = await session.execute(
+            update(_J).where(_J.c.id.in_(job_ids), _J.c.state == RUNNING, _J.c.claimed_by == worker_id)
+            .values(claimed_until=now + lease))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def release(write: Writer, job_id: int, worker_id: str, now: datetime) -> bool:
     """Give a claimed job back untouched (shutdown): due at once, its attempt returned."""
-    return await _settle(sessions, job_id, worker_id, state=QUEUED, attempts=_J.c.attempts - 1, updated_at=now)
+    return await _settle(write, job_id, worker_id, state=QUEUED, attempts=_J.c.attempts - 1, updated_at=now)
 
 
 async def requeue(session: AsyncSession, job_ids: list[int] | None, now: datetime) -> list[int]:

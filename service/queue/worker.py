@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,13 +51,20 @@ def describe_error(exc: BaseException) -> str:
 class Worker:
     def __init__(self, rt: Runtime, handlers: Mapping[str, Handler], *, concurrency: int | None = None,
                  poll_interval: float = 0.5, worker_id: str | None = None,
-                 on_parked: Callable[[Runtime, ClaimedJob, str], Awaitable[None]] | None = None) -> None:
+                 on_parked: Callable[[Runtime, ClaimedJob, str], Awaitable[None]] | None = None,
+                 yield_to: Callable[[], bool] | None = None) -> None:
         self.rt = rt
         self.handlers = dict(handlers)
         self.on_parked = on_parked
+        # While this says the process is busy answering Strava (a burst of webhook POSTs), run one
+        # job at a time: acknowledging within Strava's 2 s matters more than processing at once.
+        self.yield_to = yield_to
         self.concurrency = concurrency or rt.settings.worker_concurrency
         self.poll_interval = poll_interval
         self.worker_id = worker_id or f"{os.getpid()}-{secrets.token_hex(4)}"
+        # A claim lasts one lease and is renewed every third of it while the job runs, so a job
+        # whose process died is taken up again about one lease later.
+        self.lease = timedelta(seconds=rt.settings.job_lease_s)
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -71,7 +79,8 @@ class Worker:
         """Run every job due now (and what those enqueue), until none is left; how many ran."""
         ran = 0
         for _ in range(max_rounds):
-            jobs = await store.claim(self.rt.sessions, self.rt.clock.now(), self.worker_id, self.concurrency)
+            jobs = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, self.concurrency,
+                                     self.lease)
             if not jobs:
                 break
             await asyncio.gather(*(self._run(job) for job in jobs))
@@ -95,13 +104,20 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while not self._stopping:
             # Cleared before claiming, so a wake() during the claim is not lost.
             self._wake.clear()
-            free = self.concurrency - len(self._running)
+            if loop.time() - renewed >= self.lease.total_seconds() / 3:
+                renewed = loop.time()
+                await self._renew()
+            limit = 1 if self.yield_to is not None and self.yield_to() else self.concurrency
+            free = limit - len(self._running)
             if free > 0:
                 try:
-                    claimed = await store.claim(self.rt.sessions, self.rt.clock.now(), self.worker_id, free)
+                    claimed = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, free,
+                                                self.lease)
                 except Exception:
                     log.warning("could not claim jobs; trying again shortly", exc_info=True)
                     claimed = []
@@ -109,10 +125,17 @@ class Worker:
                     task = asyncio.ensure_future(self._run(job))
                     self._running[task] = job
                     task.add_done_callback(self._finished)
-                if claimed and len(claimed) == free:
+                if claimed and len(claimed) == free and limit == self.concurrency:
                     continue  # every slot filled: more may be due as soon as one frees
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _renew(self) -> None:
+        try:
+            await store.renew_leases(self.rt.write, self.worker_id, [j.id for j in self._running.values()],
+                                     self.rt.clock.now(), self.lease)
+        except Exception:
+            log.warning("could not renew job leases", exc_info=True)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
@@ -129,7 +152,7 @@ class Worker:
             await handler(rt, job)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(store.release(rt.sessions, job.id, self.worker_id, rt.clock.now()))
+                await asyncio.shield(store.release(rt.write, job.id, self.worker_id, rt.clock.now()))
             raise
         except RateLimited as exc:
             resets_at = getattr(exc, "resets_at", None)
@@ -138,13 +161,13 @@ class Worker:
                     resets_at = await rt.ledger.background_resumes_at()
             resets_at = resets_at or next_quarter(rt.clock.now())
             await self._settle_safely(store.defer_for_rate_limit(
-                rt.sessions, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
+                rt.write, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
             rt.metrics.inc(FINISHED, "rate_limited")
             log.info("job %s (%s) waits for the rate-limit window resetting at %s", job.id, job.kind, resets_at)
         except Exception as exc:
             permanent = isinstance(exc, PermanentJobError)
             state = await self._settle_safely(store.retry_or_park(
-                rt.sessions, job, self.worker_id, rt.clock.now(), describe_error(exc),
+                rt.write, job, self.worker_id, rt.clock.now(), describe_error(exc),
                 rt.settings.job_max_attempts, permanent=permanent))
             rt.metrics.inc(FINISHED, "failed" if state == store.FAILED else "retry")
             if state == store.FAILED:
@@ -155,7 +178,7 @@ class Worker:
                 log.info("job %s (%s) failed (attempt %s), will retry: %s", job.id, job.kind, job.attempts,
                          describe_error(exc))
         else:
-            await self._settle_safely(store.mark_done(rt.sessions, job.id, self.worker_id, rt.clock.now()))
+            await self._settle_safely(store.mark_done(rt.write, job.id, self.worker_id, rt.clock.now()))
             rt.metrics.inc(FINISHED, "done")
 
     async def _settle_safely(self, settle: Awaitable[Any]) -> Any:

@@ -12,7 +12,8 @@ only where Strava itself would answer 429.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -89,12 +90,19 @@ def _greatest(a: Any, b: Any) -> Any:
 
 class RateLimitLedger:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, reserve_pct: int,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 write: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None) -> None:
         self.sessions = sessions
+        self._write = write or self._own_transaction
         self.clock = clock
         self.reserve_pct = reserve_pct
         self.metrics = metrics or Metrics()
         self._rows_ready = False
+
+    @asynccontextmanager
+    async def _own_transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session, session.begin():
+            yield session
 
     # ---- StravaHooks ----------------------------------------------------------------------------
 
@@ -159,7 +167,7 @@ class RateLimitLedger:
     async def _ensure_rows(self) -> None:
         if self._rows_ready:
             return
-        async with self.sessions() as session, session.begin():
+        async with self._write() as session:
             insert = insert_for(session)
             rows = [{"budget": b, "limit_15min": DEFAULT_LIMITS[b][0], "limit_daily": DEFAULT_LIMITS[b][1],
                      "counted_15min": 0, "counted_daily": 0} for b in BUDGETS]
@@ -174,7 +182,7 @@ class RateLimitLedger:
         current_day = case((_T.c.counted_day == day, _T.c.counted_daily), else_=0)
         share = 100 if interactive else 100 - self.reserve_pct
         try:
-            async with self.sessions() as session, session.begin():
+            async with self._write() as session:
                 for budget in BUDGETS:
                     result = await session.execute(
                         update(_T).where(
@@ -191,7 +199,7 @@ class RateLimitLedger:
 
     async def _observe(self, now: datetime, readings: Mapping[str, BudgetReading], refused: bool) -> None:
         quarter, day = quarter_start(now), day_start(now)
-        async with self.sessions() as session, session.begin():
+        async with self._write() as session:
             for budget in BUDGETS:
                 reading = readings.get(budget)
                 values: dict[str, Any] = {}

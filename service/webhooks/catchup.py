@@ -28,7 +28,7 @@ async def queue_catch_up(rt: Runtime) -> int:
     """One catch-up job per connected athlete; how many were queued (repeats are deduplicated)."""
     now = rt.clock.now()
     queued = 0
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         rows = (await session.execute(
             select(StravaConnection.id, StravaConnection.user_id, StravaConnection.last_event_at,
                    StravaConnection.connected_at)
@@ -53,7 +53,7 @@ async def catch_up_job(rt: Runtime, job: ClaimedJob) -> None:
     activities = await rt.require_strava().list_activities(token, after_epoch=after, page=page, per_page=PER_PAGE)
     await upsert_summaries(rt, activities)
     if activities:  # pages may be short before the end: stop only at an empty one
-        async with rt.sessions() as session, session.begin():
+        async with rt.write() as session:
             await enqueue(session, JOB_KIND, {"connection_id": conn_id, "after": after, "page": page + 1},
                           rt.clock.now(), priority=PRIORITY_CATCH_UP,
                           dedupe_key=f"catch_up:{conn_id}:{after}:{page + 1}", user_id=job.user_id)

@@ -15,20 +15,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from ..db.dialect import insert_for
 from ..db.models import Job, StravaConnection, WebhookEvent
 from ..queue.store import PRIORITY_EVENT, job_row
 from ..runtime import Runtime
 from .events import StravaEvent
+from .sqlite_intake import SqliteEventWriter
 from .state import our_subscription_id
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "webhook_event"
+_EVENTS = cast(Table, WebhookEvent.__table__)
+_JOBS = cast(Table, Job.__table__)
+_CONNECTIONS = cast(Table, StravaConnection.__table__)
 SUBSCRIPTION_RECHECK_S = 1.0
+BUSY_WINDOW_S = 0.2
 
 
 class IntakeUnavailable(Exception):
@@ -51,6 +57,11 @@ class EventIntake:
         self._writer: asyncio.Task[None] | None = None
         self._subscription_id: int | None = None
         self._subscription_checked: float = float("-inf")
+        self._last_submit: float = float("-inf")
+        url = rt.engine.url
+        # SQLite: the whole batch in one call into a database thread (see sqlite_intake).
+        self._sqlite = (SqliteEventWriter(url.database, JOB_KIND)
+                        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None)
 
     # ---- ownership -----------------------------------------------------------------------------
 
@@ -76,14 +87,25 @@ class EventIntake:
         """Store the event and its job; True when new, False for a redelivery. Raises IntakeUnavailable."""
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_loop())
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._last_submit = loop.time()
+        answer: asyncio.Future[bool] = loop.create_future()
         await self._queue.put(_Pending(event, self.rt.clock.now(), answer))
         return await answer
+
+    def busy(self) -> bool:
+        """Whether events are arriving right now (one in the last 200 ms)."""
+        try:
+            return asyncio.get_running_loop().time() - self._last_submit < BUSY_WINDOW_S
+        except RuntimeError:
+            return False
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():
             await self._queue.put(None)
             await self._writer
+        if self._sqlite is not None:
+            await self._sqlite.close()
 
     async def _write_loop(self) -> None:
         while True:
@@ -127,29 +149,39 @@ class EventIntake:
             first_of.setdefault(item.event.dedupe_key, index)
         unique = [batch[i] for i in sorted(first_of.values())]
         now = self.rt.clock.now()
-        async with self.rt.sessions() as session, session.begin():
+        if self._sqlite is not None:
+            async with self.rt.write_lock or contextlib.nullcontext():
+                ids = await self._sqlite.store([(p.event, p.received_at) for p in unique], now)
+            inserted = {p.event.dedupe_key for p, event_id in zip(unique, ids, strict=True) if event_id is not None}
+        else:
+            inserted = await self._store_with_sqlalchemy(unique, now)
+        return [index == first_of[item.event.dedupe_key] and item.event.dedupe_key in inserted
+                for index, item in enumerate(batch)]
+
+    async def _store_with_sqlalchemy(self, unique: list[_Pending], now: datetime) -> set[str]:
+        rows = [{"dedupe_key": p.event.dedupe_key, "received_at": p.received_at,
+                 "subscription_id": p.event.subscription_id, "object_type": p.event.object_type,
+                 "object_id": p.event.object_id, "aspect_type": p.event.aspect_type,
+                 "owner_id": p.event.owner_id, "event_time": p.event.event_time,
+                 "updates": p.event.updates_json, "state": "new"} for p in unique]
+        # Core statements in executemany form ("insertmanyvalues"): compiled once and cached
+        # whatever the batch size, with no ORM bookkeeping on the hot path.
+        async with self.rt.write() as session:
             insert = insert_for(session)
-            rows = [{"dedupe_key": p.event.dedupe_key, "received_at": p.received_at,
-                     "subscription_id": p.event.subscription_id, "object_type": p.event.object_type,
-                     "object_id": p.event.object_id, "aspect_type": p.event.aspect_type,
-                     "owner_id": p.event.owner_id, "event_time": p.event.event_time,
-                     "updates": p.event.updates_json, "state": "new"} for p in unique]
             result = await session.execute(
-                insert(WebhookEvent).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(WebhookEvent.id, WebhookEvent.dedupe_key, WebhookEvent.owner_id))
+                insert(_EVENTS).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(_EVENTS.c.id, _EVENTS.c.dedupe_key, _EVENTS.c.owner_id), rows)
             inserted = {row.dedupe_key: (row.id, row.owner_id) for row in result}
             if inserted:
                 owners = {owner for _id, owner in inserted.values()}
                 users = {athlete: user for athlete, user in await session.execute(
-                    select(StravaConnection.athlete_id, StravaConnection.user_id)
-                    .where(StravaConnection.athlete_id.in_(owners)))}
+                    select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.user_id)
+                    .where(_CONNECTIONS.c.athlete_id.in_(owners)))}
                 jobs = [job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
                                 dedupe_key=f"event:{event_id}", user_id=users.get(owner))
                         for event_id, owner in inserted.values()]
-                await session.execute(insert(Job).values(jobs))
-        return [index == first_of[item.event.dedupe_key] and item.event.dedupe_key in inserted
-                for index, item in enumerate(batch)]
-
+                await session.execute(insert(_JOBS), jobs)
+        return set(inserted)
 
 async def close_quietly(intake: EventIntake) -> None:
     with contextlib.suppress(Exception):

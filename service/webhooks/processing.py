@@ -7,8 +7,10 @@ token; a deauthorization is only believed once Strava refuses the athlete's refr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +24,7 @@ from ..refresh import refresh_connection, usable_access_token
 from ..runtime import Runtime
 from ..strava import MissingScope, NotFound, Transient
 from ..tokens import drop_tokens
-from .state import no_subscription_seen_at, note_last_event, our_subscription_id, remember_subscription
+from .state import no_subscription_seen_at, our_subscription_id, remember_subscription
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
 
 
 async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | None) -> None:
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id,
                                                          WebhookEvent.state.in_(OPEN_STATES))
                               .values(state=outcome, error=note, processed_at=rt.clock.now()))
@@ -58,15 +60,16 @@ async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | No
 
 async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
     ours = await resolve_our_subscription(rt)
+    if ours != event.subscription_id:
+        ours = await resolve_our_subscription(rt, fresh=True)  # it may have just been re-registered
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         conn = (await session.execute(select(StravaConnection).where(
             StravaConnection.athlete_id == event.owner_id))).scalar_one_or_none()
-        # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
-        await note_last_event(session, event.received_at, rt.clock.now())
         if conn is None:
             return IGNORED, "no FitGlue user is connected to this Strava athlete"
+        # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
         if conn.last_event_at is None or conn.last_event_at < event.received_at:
             conn.last_event_at = event.received_at
         conn_id, status = conn.id, conn.status
@@ -91,8 +94,25 @@ def _updates(event: WebhookEvent) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def resolve_our_subscription(rt: Runtime) -> int | None:
-    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored."""
+# Keyed by the runtime's engine (Runtime itself is an unhashable dataclass).
+_known: weakref.WeakKeyDictionary[object, tuple[float, int]] = weakref.WeakKeyDictionary()
+KNOWN_TTL_S = 2.0
+
+
+async def resolve_our_subscription(rt: Runtime, fresh: bool = False) -> int | None:
+    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored.
+    Kept in memory for a moment, so a burst of events does not read it once each."""
+    loop_now = asyncio.get_running_loop().time()
+    cached = _known.get(rt.engine)
+    if not fresh and cached is not None and loop_now - cached[0] < KNOWN_TTL_S:
+        return cached[1]
+    found = await _resolve(rt)
+    if found is not None:
+        _known[rt.engine] = (loop_now, found)
+    return found
+
+
+async def _resolve(rt: Runtime) -> int | None:
     async with rt.sessions() as session:
         known = await our_subscription_id(session)
         checked = await no_subscription_seen_at(session)
@@ -102,7 +122,7 @@ async def resolve_our_subscription(rt: Runtime) -> int | None:
         return None
     subscriptions = await rt.require_strava().list_subscriptions(interactive=False)
     found = int(subscriptions[0]["id"]) if subscriptions else None
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         await remember_subscription(session, found, rt.clock.now())
     return found
 
@@ -129,7 +149,7 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
 
 async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
     now = rt.clock.now()
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         conn = await session.get(StravaConnection, conn_id)
         if conn is None or conn.status == vocab.REVOKED:
             return
@@ -181,7 +201,7 @@ async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int
                      "start_date": _parse_time(item.get("start_date")), "fetched_at": now, "deleted_at": None})
     if not rows:
         return 0
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         insert = insert_for(session)
         stmt = insert(ActivitySummary).values(rows)
         await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
@@ -193,7 +213,7 @@ async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int
 
 async def _record_deleted(rt: Runtime, activity_id: int, athlete_id: int) -> None:
     now = rt.clock.now()
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         insert = insert_for(session)
         stmt = insert(ActivitySummary).values(id=activity_id, athlete_id=athlete_id, deleted_at=now)
         await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"deleted_at": now}))

@@ -1,22 +1,23 @@
 """What we remember about the push subscription, in `app_state`.
 
 Ours is the id Strava lists for our app (one subscription per application), stored after every
-successful registration or look-up. The app-wide time of the last event heard is kept next to it
-for diagnosis ("others are heard, this athlete is silent").
+successful registration or look-up. The app-wide time of the last event heard (for diagnosis:
+"others are heard, this athlete is silent") is simply the newest stored event.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.app_state import get_value, set_value
+from ..db.models import WebhookEvent
 
 SUBSCRIPTION_ID = "webhook.subscription_id"
 # When Strava last told us the app has no subscription (so forged events do not each cause a look-up).
 NO_SUBSCRIPTION_SEEN_AT = "webhook.no_subscription_seen_at"
-LAST_EVENT_AT = "webhook.last_event_at"
 
 
 async def our_subscription_id(session: AsyncSession) -> int | None:
@@ -36,11 +37,6 @@ async def no_subscription_seen_at(session: AsyncSession) -> datetime | None:
 
 
 async def last_event_at(session: AsyncSession) -> datetime | None:
-    value = await get_value(session, LAST_EVENT_AT)
-    return datetime.fromisoformat(value) if value else None
-
-
-async def note_last_event(session: AsyncSession, when: datetime, now: datetime) -> None:
-    previous = await last_event_at(session)
-    if previous is None or when > previous:
-        await set_value(session, LAST_EVENT_AT, when.isoformat(), now)
+    """When the last event from Strava was stored (the newest row; its id is the primary key)."""
+    return (await session.execute(select(WebhookEvent.received_at).order_by(WebhookEvent.id.desc()).limit(1))
+            ).scalar_one_or_none()

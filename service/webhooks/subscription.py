@@ -103,7 +103,7 @@ async def _last_registration(rt: Runtime) -> RegistrationRecord | None:
 async def _status(rt: Runtime, subscriptions: list[Subscription], remember: bool = True) -> WebhookStatus:
     wanted = rt.settings.webhook_callback_url
     current = next((s for s in subscriptions if s.callback_url == wanted), subscriptions[0] if subscriptions else None)
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         if remember:
             # One subscription per app: whatever Strava lists is ours, so its events are accepted.
             await remember_subscription(session, current.id if current else None, rt.clock.now())
@@ -198,7 +198,7 @@ async def reregister(rt: Runtime, actor: str, *, always_probe: bool = True,
         except StravaError:
             seen = False  # keep the id we know: Strava being unreachable says nothing about it
     current = subscriptions[0] if subscriptions else None
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         session.add(WebhookRegistration(at=rt.clock.now(), actor=actor, outcome=outcome, error=error,
                                         steps=json.dumps(steps), subscription_id=current.id if current else None))
     status = await _status(rt, subscriptions, remember=seen)

@@ -14,7 +14,6 @@ import pytest
 from service.app import build_app
 from service.jobs.worker import make_worker, prune_old, run_pending
 from service.queue import Worker, claim, enqueue
-from service.queue.store import LEASE
 from service.support import SupportDesk, SupportError
 from tests.webhook_support import all_events, all_jobs, connect_directly, point_public_url_at
 
@@ -70,7 +69,7 @@ async def test_retry_refuses_unknown_and_unfinished_jobs(runtime):
         await desk.retry_job(999, "test")
     assert missing.value.code == "not_found"
     job_id = await add_job(runtime)
-    await claim(runtime.sessions, runtime.clock.now(), "w", 1)
+    await claim(runtime.write, runtime.clock.now(), "w", 1)
     with pytest.raises(SupportError) as running:
         await desk.retry_job(job_id, "test")
     assert running.value.code == "not_retryable"
@@ -95,19 +94,42 @@ async def test_a_job_claimed_by_a_dead_worker_is_picked_up_after_its_lease(runti
         ran.append(claimed.id)
 
     job_id = await add_job(runtime, kind="probe")
-    [taken] = await claim(runtime.sessions, clock.now(), "worker-that-dies", 1)
+    [taken] = await claim(runtime.write, clock.now(), "worker-that-dies", 1)
     assert taken.id == job_id
     worker = Worker(runtime, {"probe": handler})
     assert await worker.run_pending() == 0  # leased: nobody else takes it
-    clock.advance((LEASE + timedelta(seconds=1)).total_seconds())
+    clock.advance(runtime.settings.job_lease_s + 1)
     assert await worker.run_pending() == 1
     assert ran == [job_id] and (await job(runtime, job_id)).state == "done"
+
+
+async def test_a_running_job_keeps_its_claim_by_renewing_the_lease(runtime, clock):
+    runtime.settings = dataclasses.replace(runtime.settings, job_lease_s=3)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(rt, claimed):
+        started.set()
+        await release.wait()
+
+    job_id = await add_job(runtime, kind="slow")
+    worker = Worker(runtime, {"slow": slow}, poll_interval=0.05)
+    worker.start()
+    try:
+        await asyncio.wait_for(started.wait(), 2)
+        for _ in range(3):  # well past the original lease on the injected clock
+            clock.advance(2)
+            await asyncio.sleep(1.1)  # the heartbeat runs every third of a lease (1 s here)
+            assert await claim(runtime.write, clock.now(), "other", 5) == []
+    finally:
+        release.set()
+        await worker.stop()
+    assert (await job(runtime, job_id)).state == "done"
 
 
 async def test_claims_never_hand_one_job_to_two_workers(runtime):
     ids = {await add_job(runtime, payload={"n": i}) for i in range(30)}
     now = runtime.clock.now()
-    batches = await asyncio.gather(*(claim(runtime.sessions, now, f"w{i}", 4) for i in range(10)))
+    batches = await asyncio.gather(*(claim(runtime.write, now, f"w{i}", 4) for i in range(10)))
     claimed = [j.id for batch in batches for j in batch]
     assert len(claimed) == len(set(claimed)) == 30 and set(claimed) == ids
 
@@ -115,7 +137,7 @@ async def test_claims_never_hand_one_job_to_two_workers(runtime):
 async def test_priority_orders_claims(runtime):
     low = await add_job(runtime, payload={"n": 1}, priority=50)
     high = await add_job(runtime, payload={"n": 2}, priority=0)
-    [first] = await claim(runtime.sessions, runtime.clock.now(), "w", 1)
+    [first] = await claim(runtime.write, runtime.clock.now(), "w", 1)
     assert first.id == high and low != high
 
 
