@@ -69,7 +69,7 @@ async def erase_user(rt: Runtime, user_id: int, email: str) -> dict[str, int]:
     """Delete everything of one user in one transaction; the number of rows per table."""
     label = anonymous_label(email)
     deleted: dict[str, int] = {}
-    async with rt.sessions() as session, session.begin():
+    async with rt.write() as session:
         conn = (await session.execute(select(StravaConnection).where(StravaConnection.user_id == user_id))
                 ).scalar_one_or_none()
         athlete_id = conn.athlete_id if conn is not None else None

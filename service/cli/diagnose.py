@@ -87,8 +87,9 @@ def _value(value: Any) -> str:
 
 def _budget_line(budget: dict[str, Any]) -> str:
     usage = budget.get("usage")
-    used = "no usage seen this window" if usage is None else f"{usage} of {budget['limit']}"
-    return f"{budget['budget']} {budget['window']}: {used} (limit {budget['limit']}, resets {budget['resets_at']})"
+    used = f"no usage seen this window (limit {budget['limit']})" if usage is None else \
+        f"{usage} of {budget['limit']} used"
+    return f"{budget['budget']} {budget['window']}: {used}, resets {budget['resets_at']}"
 
 
 def render_facts(facts: dict[str, Any]) -> list[str]:

@@ -197,3 +197,13 @@ async def test_an_unknown_refresh_error_kind_still_counts_as_a_refresh_problem(d
         conn.refresh_failures = 2
     facts = (await desk.diagnose(ALICE)).facts
     assert facts["last_refresh_error_kind"] == vocab.ERR_TRANSIENT
+
+
+async def test_connected_athlete_count_is_reused_for_30_seconds(desk, alice, runtime, clock):
+    assert (await desk.diagnose(ALICE)).facts["connected_athletes"] == 1
+    async with runtime.sessions() as session, session.begin():
+        session.add(User(id=99, email="z@example.com", email_normalized="z@example.com", created_at=clock.now()))
+        session.add(StravaConnection(user_id=99, athlete_id=4242, status="connected", refresh_failures=0))
+    assert (await desk.diagnose(ALICE)).facts["connected_athletes"] == 1
+    clock.advance(30)
+    assert (await desk.diagnose(ALICE)).facts["connected_athletes"] == 2
