@@ -51,6 +51,11 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     user_id: int | None
+    claimed_by: str = ""
+
+
+# A handler that already marked its job done in its own transaction returns this (one write fewer).
+SETTLED = object()
 
 
 def backoff_after(attempts: int) -> timedelta:
@@ -93,7 +98,7 @@ async def claim(write: Writer, now: datetime, worker_id: str, limit: int,
             .returning(_J.c.id, _J.c.kind, _J.c.payload, _J.c.attempts, _J.c.user_id))
     async with write() as session:
         rows = (await session.execute(stmt)).all()
-    jobs = [ClaimedJob(r.id, r.kind, _load(r.payload), r.attempts, r.user_id) for r in rows]
+    jobs = [ClaimedJob(r.id, r.kind, _load(r.payload), r.attempts, r.user_id, worker_id) for r in rows]
     return sorted(jobs, key=lambda j: j.id)
 
 
@@ -117,10 +122,21 @@ async def _settle(write: Writer, job_id: int, worker_id: str,
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def mark_done(write: Writer, job_id: int, worker_id: str,
-                    now: datetime) -> bool:
-    return await _settle(write, job_id, worker_id, state=DONE, finished_at=now, updated_at=now,
-                         waiting_for=None)
+def _done(now: datetime) -> dict[str, Any]:
+    return {"state": DONE, "finished_at": now, "updated_at": now, "waiting_for": None, "claimed_by": None,
+            "claimed_until": None}
+
+
+async def mark_done(write: Writer, job_id: int, worker_id: str, now: datetime) -> bool:
+    return await _settle(write, job_id, worker_id, **_done(now))
+
+
+async def mark_done_in(session: AsyncSession, job: ClaimedJob, now: datetime) -> bool:
+    """Mark a claimed job done inside the handler's own transaction (then return SETTLED)."""
+    result = await session.execute(
+        update(_J).where(_J.c.id == job.id, _J.c.state == RUNNING, _J.c.claimed_by == job.claimed_by)
+        .values(**_done(now)))
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 async def defer_for_rate_limit(write: Writer, job_id: int, worker_id: str,

@@ -31,8 +31,9 @@ from .store import ClaimedJob
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Runtime, ClaimedJob], Awaitable[None]]
+Handler = Callable[[Runtime, ClaimedJob], Awaitable[object]]
 FINISHED = "fitglue_jobs_finished_total"
+BUSY_PAUSE_S = 0.1
 
 
 class PermanentJobError(Exception):
@@ -57,7 +58,8 @@ class Worker:
         self.handlers = dict(handlers)
         self.on_parked = on_parked
         # While this says the process is busy answering Strava (a burst of webhook POSTs), run one
-        # job at a time: acknowledging within Strava's 2 s matters more than processing at once.
+        # job at a time with a pause between claims: acknowledging within Strava's 2 s matters
+        # more than processing at once, and the backlog drains as soon as the burst ends.
         self.yield_to = yield_to
         self.concurrency = concurrency or rt.settings.worker_concurrency
         self.poll_interval = poll_interval
@@ -127,6 +129,10 @@ class Worker:
                     task.add_done_callback(self._finished)
                 if claimed and len(claimed) == free and limit == self.concurrency:
                     continue  # every slot filled: more may be due as soon as one frees
+            if limit < self.concurrency:
+                # Busy answering Strava: leave the event loop to the requests between jobs.
+                await asyncio.sleep(BUSY_PAUSE_S)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
@@ -149,7 +155,7 @@ class Worker:
                 raise PermanentJobError(f"no handler for job kind {job.kind!r}")
             if job.attempts > rt.settings.job_max_attempts:
                 raise PermanentJobError("its worker stopped without finishing it too many times")
-            await handler(rt, job)
+            outcome = await handler(rt, job)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(store.release(rt.write, job.id, self.worker_id, rt.clock.now()))
@@ -178,7 +184,8 @@ class Worker:
                 log.info("job %s (%s) failed (attempt %s), will retry: %s", job.id, job.kind, job.attempts,
                          describe_error(exc))
         else:
-            await self._settle_safely(store.mark_done(rt.write, job.id, self.worker_id, rt.clock.now()))
+            if outcome is not store.SETTLED:
+                await self._settle_safely(store.mark_done(rt.write, job.id, self.worker_id, rt.clock.now()))
             rt.metrics.inc(FINISHED, "done")
 
     async def _settle_safely(self, settle: Awaitable[Any]) -> Any:

@@ -57,7 +57,8 @@ class EventIntake:
         self._writer: asyncio.Task[None] | None = None
         self._subscription_id: int | None = None
         self._subscription_checked: float = float("-inf")
-        self._last_submit: float = float("-inf")
+        self._waiting = 0
+        self._pressed_at: float = float("-inf")
         url = rt.engine.url
         # SQLite: the whole batch in one call into a database thread (see sqlite_intake).
         self._sqlite = (SqliteEventWriter(url.database, JOB_KIND)
@@ -88,15 +89,21 @@ class EventIntake:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_loop())
         loop = asyncio.get_running_loop()
-        self._last_submit = loop.time()
         answer: asyncio.Future[bool] = loop.create_future()
-        await self._queue.put(_Pending(event, self.rt.clock.now(), answer))
-        return await answer
+        self._waiting += 1
+        if self._waiting > 1:  # requests are queueing for the writer: a burst
+            self._pressed_at = loop.time()
+        try:
+            await self._queue.put(_Pending(event, self.rt.clock.now(), answer))
+            return await answer
+        finally:
+            self._waiting -= 1
 
     def busy(self) -> bool:
-        """Whether events are arriving right now (one in the last 200 ms)."""
+        """Whether a burst is on: requests were queueing for the writer within the last 200 ms.
+        A steady trickle of events never counts, so the worker runs at full speed then."""
         try:
-            return asyncio.get_running_loop().time() - self._last_submit < BUSY_WINDOW_S
+            return asyncio.get_running_loop().time() - self._pressed_at < BUSY_WINDOW_S
         except RuntimeError:
             return False
 

@@ -14,12 +14,12 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from .. import vocab
 from ..db.dialect import insert_for
 from ..db.models import ActivitySummary, StravaConnection, WebhookEvent
-from ..queue.store import ClaimedJob
+from ..queue.store import SETTLED, ClaimedJob, mark_done_in
 from ..refresh import refresh_connection, usable_access_token
 from ..runtime import Runtime
 from ..strava import MissingScope, NotFound, Transient
@@ -33,16 +33,18 @@ PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
 OPEN_STATES = ("new", FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
 NO_SUBSCRIPTION_RECHECK_S = 300
+BUSY_RETRIES, BUSY_WAIT_S = 20, 0.25
 
 
-async def process_event_job(rt: Runtime, job: ClaimedJob) -> None:
+async def process_event_job(rt: Runtime, job: ClaimedJob) -> object:
     event_id = int(job.payload.get("event_id", 0))
     async with rt.sessions() as session:
         event = await session.get(WebhookEvent, event_id)
     if event is None or event.state not in OPEN_STATES:
-        return  # pruned, or a job run twice after a lost lease: done already
+        return None  # pruned, or a job run twice after a lost lease: done already
     outcome, note = await _handle(rt, event)
-    await _finish_event(rt, event_id, outcome, note)
+    await _finish_event(rt, event_id, outcome, note, job)
+    return SETTLED
 
 
 async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
@@ -50,11 +52,15 @@ async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
     await _finish_event(rt, int(job.payload.get("event_id", 0)), FAILED, error)
 
 
-async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | None) -> None:
+async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | None,
+                        job: ClaimedJob | None = None) -> None:
+    now = rt.clock.now()
     async with rt.write() as session:
         await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id,
                                                          WebhookEvent.state.in_(OPEN_STATES))
-                              .values(state=outcome, error=note, processed_at=rt.clock.now()))
+                              .values(state=outcome, error=note, processed_at=now))
+        if job is not None:  # the event and its job settle in one transaction
+            await mark_done_in(session, job, now)
     rt.metrics.inc(EVENTS_PROCESSED, outcome)
 
 
@@ -64,15 +70,18 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
         ours = await resolve_our_subscription(rt, fresh=True)  # it may have just been re-registered
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
+    async with rt.sessions() as session:
+        found = (await session.execute(select(StravaConnection.id, StravaConnection.status).where(
+            StravaConnection.athlete_id == event.owner_id))).first()
+    if found is None:
+        return IGNORED, "no FitGlue user is connected to this Strava athlete"
+    conn_id, status = found
+    # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
     async with rt.write() as session:
-        conn = (await session.execute(select(StravaConnection).where(
-            StravaConnection.athlete_id == event.owner_id))).scalar_one_or_none()
-        if conn is None:
-            return IGNORED, "no FitGlue user is connected to this Strava athlete"
-        # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
-        if conn.last_event_at is None or conn.last_event_at < event.received_at:
-            conn.last_event_at = event.received_at
-        conn_id, status = conn.id, conn.status
+        await session.execute(update(StravaConnection).where(
+            StravaConnection.id == conn_id,
+            or_(StravaConnection.last_event_at.is_(None), StravaConnection.last_event_at < event.received_at))
+            .values(last_event_at=event.received_at))
     updates = _updates(event)
     if event.object_type == "athlete":
         if updates.get("authorized") == "false":
@@ -135,12 +144,21 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
         return IGNORED, "the connection was not active"
     if status == vocab.CONNECTED:
         result = await refresh_connection(rt, conn_id, force=True)
+        for _ in range(BUSY_RETRIES):
+            if result.error_kind != "busy":
+                break
+            # A sweep is refreshing this token right now: its answer is as good as ours.
+            await asyncio.sleep(BUSY_WAIT_S)
+            result = await refresh_connection(rt, conn_id, force=True)
         if result.refreshed:
             log.warning("a deauthorization event for connection %s was not confirmed by Strava "
                         "(the grant is alive): nothing changed", conn_id)
             return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
-        if result.error_kind != vocab.ERR_GRANT_DEAD:
-            # Timeouts, 5xx, 429, a refresh in progress, rejected app credentials: ask again later.
+        if result.error_kind == vocab.NOT_CONNECTED:
+            return IGNORED, "the connection was disconnected meanwhile"
+        # grant_dead: our refresh got Strava's 400; needs_reauth: a sweep's refresh got it first.
+        if result.error_kind not in (vocab.ERR_GRANT_DEAD, vocab.NEEDS_REAUTH, vocab.REVOKED):
+            # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
     await _mark_revoked(rt, conn_id)

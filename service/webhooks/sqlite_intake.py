@@ -48,7 +48,11 @@ class SqliteEventWriter:
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+            # No automatic WAL checkpoints on this connection: the commit that crosses the threshold
+            # would run the checkpoint while requests wait. The service's other connections (worker,
+            # scheduler) still checkpoint as SQLite does by default.
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL",
+                           "wal_autocheckpoint=0"):
                 db.execute(f"PRAGMA {pragma}")
             self._db = db
         return self._db
