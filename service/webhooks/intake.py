@@ -189,7 +189,3 @@ class EventIntake:
                         for event_id, owner in inserted.values()]
                 await session.execute(insert(_JOBS), jobs)
         return set(inserted)
-
-async def close_quietly(intake: EventIntake) -> None:
-    with contextlib.suppress(Exception):
-        await intake.close()
