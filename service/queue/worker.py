@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -71,16 +71,28 @@ class Worker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[asyncio.Task[None], ClaimedJob] = {}
+        # Set when a job had to wait for the rate-limit window: until then, claiming a full batch
+        # would only defer every job again (costly with a large backlog), so claim one at a time.
+        self._budget_closed_until: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     # ---- driving it directly (tests, one-shot commands) ----------------------------------------
 
+    def budget_closed(self) -> bool:
+        until = self._budget_closed_until
+        if until is not None and self.rt.clock.now() >= until:
+            self._budget_closed_until = until = None
+        return until is not None
+
     async def run_pending(self, max_rounds: int = 1000) -> int:
-        """Run every job due now (and what those enqueue), until none is left; how many ran."""
+        """Run every job due now (and what those enqueue), until none is left or the rate-limit
+        budget closes for background work; how many ran."""
         ran = 0
         for _ in range(max_rounds):
+            if self.budget_closed():
+                break
             jobs = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, self.concurrency,
                                      self.lease)
             if not jobs:
@@ -114,7 +126,8 @@ class Worker:
             if loop.time() - renewed >= self.lease.total_seconds() / 3:
                 renewed = loop.time()
                 await self._renew()
-            limit = 1 if self.yield_to is not None and self.yield_to() else self.concurrency
+            busy = self.yield_to is not None and self.yield_to()
+            limit = 1 if busy or self.budget_closed() else self.concurrency
             free = limit - len(self._running)
             if free > 0:
                 try:
@@ -166,6 +179,8 @@ class Worker:
                 with contextlib.suppress(Exception):
                     resets_at = await rt.ledger.background_resumes_at()
             resets_at = resets_at or next_quarter(rt.clock.now())
+            if self._budget_closed_until is None or resets_at > self._budget_closed_until:
+                self._budget_closed_until = resets_at
             await self._settle_safely(store.defer_for_rate_limit(
                 rt.write, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
             rt.metrics.inc(FINISHED, "rate_limited")

@@ -31,13 +31,14 @@ from .windows import (
     BUDGETS,
     DEFAULT_LIMITS,
     BudgetReading,
-    background_cap,
+    background_share,
     day_start,
-    next_midnight,
     next_quarter,
     quarter_start,
     read_headers,
+    reserve_released_at,
     same_window,
+    window_resets_at,
 )
 
 log = logging.getLogger(__name__)
@@ -180,15 +181,16 @@ class RateLimitLedger:
         quarter, day = quarter_start(now), day_start(now)
         current_15 = case((_T.c.counted_quarter == quarter, _T.c.counted_15min), else_=0)
         current_day = case((_T.c.counted_day == day, _T.c.counted_daily), else_=0)
-        share = 100 if interactive else 100 - self.reserve_pct
+        share_15 = 100 if interactive else background_share("15min", now, self.reserve_pct)
+        share_day = 100 if interactive else background_share("daily", now, self.reserve_pct)
         try:
             async with self._write() as session:
                 for budget in BUDGETS:
                     result = await session.execute(
                         update(_T).where(
                             _T.c.budget == budget,
-                            (current_15 + 1) * 100 <= _T.c.limit_15min * share,
-                            (current_day + 1) * 100 <= _T.c.limit_daily * share,
+                            (current_15 + 1) * 100 <= _T.c.limit_15min * share_15,
+                            (current_day + 1) * 100 <= _T.c.limit_daily * share_day,
                         ).values(counted_15min=current_15 + 1, counted_daily=current_day + 1,
                                  counted_quarter=quarter, counted_day=day))
                     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -233,17 +235,23 @@ class RateLimitLedger:
                 await session.execute(update(_T).where(_T.c.budget == budget).values(**values))
 
     async def _resets_at(self, now: datetime, interactive: bool, only_if_blocked: bool = False) -> Any:
+        """When a refused call may go: the window's reset, or earlier for background work when only
+        the reserve stands in the way (it is released shortly before the reset)."""
         states = await self.snapshot()
-        share = 100 if interactive else 100 - self.reserve_pct
         latest: datetime | None = None
         for state in states.values():
-            if state.counted_daily + 1 > background_cap(state.limit_daily, 100 - share):
-                candidate = next_midnight(now)
-            elif state.counted_15min + 1 > background_cap(state.limit_15min, 100 - share):
-                candidate = next_quarter(now)
-            else:
-                continue
-            latest = candidate if latest is None else max(latest, candidate)
+            candidate = None
+            for window, counted, limit in (("daily", state.counted_daily, state.limit_daily),
+                                           ("15min", state.counted_15min, state.limit_15min)):
+                share = 100 if interactive else background_share(window, now, self.reserve_pct)
+                if (counted + 1) * 100 <= limit * share:
+                    continue
+                within_limit = counted + 1 <= limit
+                candidate = (reserve_released_at(window, now) if not interactive and within_limit
+                             else window_resets_at(window, now))
+                break  # the daily window, checked first, decides when both are closed
+            if candidate is not None:
+                latest = candidate if latest is None else max(latest, candidate)
         if latest is None and not only_if_blocked:
             latest = next_quarter(now)  # refused a moment ago; the counts moved since: try next window
         return latest

@@ -101,6 +101,20 @@ def same_window(window: str, a: datetime | None, b: datetime) -> bool:
     return a is not None and window_start(window, a) == window_start(window, b)
 
 
+# The reserve for interactive actions is released this close to a window's reset: what the
+# agents did not need by then would only go to waste, and a backlog can use it instead.
+RESERVE_RELEASE = {"15min": timedelta(seconds=60), "daily": timedelta(minutes=15)}
+
+
+def reserve_released_at(window: str, when: datetime) -> datetime:
+    return window_resets_at(window, when) - RESERVE_RELEASE[window]
+
+
+def background_share(window: str, when: datetime, reserve_pct: int) -> int:
+    """Percent of the window's limit background work may use at `when`."""
+    return 100 if when >= reserve_released_at(window, when) else 100 - reserve_pct
+
+
 def background_cap(limit: int, reserve_pct: int) -> int:
     """How many calls background work may use of `limit`, keeping `reserve_pct` for interactive actions."""
     return (limit * (100 - reserve_pct)) // 100

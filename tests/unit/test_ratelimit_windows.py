@@ -87,3 +87,17 @@ def test_usage_counts_only_within_the_window_it_was_seen_in():
 @pytest.mark.parametrize(("limit", "reserve", "cap"), [(100, 10, 90), (1000, 10, 900), (200, 0, 200), (7, 10, 6)])
 def test_background_cap_keeps_the_reserve(limit, reserve, cap):
     assert background_cap(limit, reserve) == cap
+
+
+def test_reserve_is_released_shortly_before_each_reset():
+    from datetime import UTC, datetime
+
+    from service.ratelimit.windows import background_share, reserve_released_at
+
+    early = datetime(2026, 11, 27, 14, 3, tzinfo=UTC)
+    assert reserve_released_at("15min", early) == datetime(2026, 11, 27, 14, 14, tzinfo=UTC)
+    assert reserve_released_at("daily", early) == datetime(2026, 11, 27, 23, 45, tzinfo=UTC)
+    assert background_share("15min", early, 10) == 90
+    assert background_share("15min", datetime(2026, 11, 27, 14, 14, tzinfo=UTC), 10) == 100
+    assert background_share("daily", datetime(2026, 11, 27, 23, 44, 59, tzinfo=UTC), 10) == 90
+    assert background_share("daily", datetime(2026, 11, 27, 23, 45, tzinfo=UTC), 10) == 100
