@@ -195,7 +195,9 @@ def summary_line(diagnosis: Diagnosis) -> str:
         return line + ", healthy"
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
-        line += f" · {len(problems)} {noun}, most severe: {problems[0].title}"
+        # Beside a status that is itself the problem (needs re-authorization, …), these come on top.
+        also = "also " if status_finding is not None else ""
+        line += f" · {also}{len(problems)} {noun}, most severe: {problems[0].title}"
     elif diagnosis.status == "connected":
         notes = [f for f in diagnosis.findings if f.severity == "info"]
         if notes:

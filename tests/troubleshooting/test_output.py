@@ -82,4 +82,17 @@ def test_summary_lines() -> None:
     line = summary_line(diagnose(healthy(last_event_at=ago(days=30))))
     assert line == "alice@example.com — Strava: connected · note: No Strava events from this athlete lately"
     line = summary_line(diagnose(not_connected(last_attempt=attempt("denied"))))
-    assert line.startswith("alice@example.com — Strava: not connected · 1 problem")
+    assert line.startswith("alice@example.com — Strava: not connected · also 1 problem")
+
+
+def test_summary_line_says_other_problems_come_on_top_of_a_broken_status():
+    from datetime import UTC, datetime
+
+    from troubleshooting import ConnectionFacts, SubscriptionFacts, diagnose, summary_line
+
+    facts = ConnectionFacts(now=datetime(2026, 11, 27, 14, 0, tzinfo=UTC), who="bob@example.com",
+                            email="bob@example.com", status="needs_reauth", athlete_id=5,
+                            subscription=SubscriptionFacts(checked=True, exists=False, callback_url=None,
+                                                           expected_callback_url="https://x/webhooks/strava"))
+    assert summary_line(diagnose(facts)) == ("bob@example.com — Strava: needs re-authorization · also 1 problem, "
+                                             "most severe: Strava push subscription is missing")
