@@ -60,6 +60,7 @@ async def serve_service(port: int, database_url: str, worker: bool = True) -> No
     from service.app import build_app
     from service.config import Settings
     from service.db.migrate import upgrade_to_head
+    from service.gc_tuning import freeze_startup_heap
     from service.runtime import open_runtime
     from service.webhooks.state import remember_subscription
 
@@ -75,6 +76,7 @@ async def serve_service(port: int, database_url: str, worker: bool = True) -> No
     runner = web.AppRunner(build_app(rt, background=worker), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    freeze_startup_heap()  # as `fitglue serve` does once it listens
     await asyncio.Event().wait()
 
 

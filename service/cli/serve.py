@@ -16,6 +16,7 @@ from ..app import build_app
 from ..config import SERVE_REQUIRES, ConfigError, Settings, load_settings
 from ..crypto import generate_secret
 from ..db.migrate import upgrade_to_head
+from ..gc_tuning import freeze_startup_heap
 from ..logging_setup import configure_logging
 from ..runtime import open_runtime
 from ..support import SupportDesk
@@ -82,6 +83,7 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        freeze_startup_heap()
         log.info("FitGlue listening on http://%s:%s (public URL %s)", settings.host, settings.port,
                  settings.public_url)
         if sandbox:
