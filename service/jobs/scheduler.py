@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -38,16 +39,29 @@ def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[
             ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S)]
 
 
+def _ends_quietly_on_shutdown(name: str, func: Callable[[Runtime], Awaitable[None]]
+                              ) -> Callable[[Runtime], Awaitable[None]]:
+    """A periodic job cut short by SIGTERM is expected, not an error to print a traceback for."""
+
+    async def run(rt: Runtime) -> None:
+        try:
+            await func(rt)
+        except asyncio.CancelledError:
+            # Its leases expire by themselves (refresh.LEASE, the queue's job lease).
+            log.info("%s cut short by shutdown", name)
+
+    return run
+
+
 def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone=UTC)
         first = datetime.now(UTC) + timedelta(seconds=2)
         for name, func, interval in periodic_jobs(rt):
-            scheduler.add_job(func, "interval", args=[rt], seconds=interval, id=name, next_run_time=first,
+            scheduler.add_job(_ends_quietly_on_shutdown(name, func), "interval", args=[rt], seconds=interval, id=name, next_run_time=first,
                               max_instances=1, coalesce=True, misfire_grace_time=interval)
         scheduler.start()
         yield
-        # A sweep cut off here leaves only short leases behind; they expire by themselves (refresh.LEASE).
         scheduler.shutdown(wait=False)
         for job in list(scheduler.get_jobs()):
             job.remove()
