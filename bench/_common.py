@@ -49,19 +49,21 @@ def mint_grant(standin: StravaStandin, athlete_id: int, issued_at: datetime) -> 
 
 
 async def seed_connections(sessions, cipher: TokenCipher, count: int, now: datetime, expires_in: timedelta,
-                           grants: list | None = None, first_athlete: int = 5_000_000, chunk: int = 2000) -> None:
+                           grants: list | None = None, first_athlete: int = 5_000_000, chunk: int = 2000,
+                           offset: int = 0) -> None:
     """`count` users, each with a connected Strava connection expiring `expires_in` from `now`.
 
     `grants` ([athlete_id, access, refresh, expires_epoch] per user) are tokens the stand-in knows;
-    without them the tokens are random (enough for anything that never calls Strava).
+    without them the tokens are random (enough for anything that never calls Strava). `offset`
+    numbers the users after ones seeded before (user n is athlete{n}@bench.example).
     """
     issued_at = now + expires_in - timedelta(hours=6)
     scopes = "activity:read_all,activity:write,profile:read_all,read"
     for start in range(0, count, chunk):
         users, conns = [], []
-        for n in range(start, min(count, start + chunk)):
+        for n in range(offset + start, offset + min(count, start + chunk)):
             if grants is not None:
-                athlete, access, refresh, _expires = grants[n]
+                athlete, access, refresh, _expires = grants[n - offset]
             else:
                 athlete, access, refresh = first_athlete + n, secrets.token_hex(20), secrets.token_hex(20)
             users.append({"id": n + 1, "email": f"athlete{n}@bench.example", "email_normalized":

@@ -61,7 +61,8 @@ async def child(total: int, due: int) -> dict:
     grants = [[a, *mint_grant(standin, a, issued)[:2], to_epoch(now)] for a in range(5_000_000, 5_000_000 + due)]
     await seed_connections(rt.sessions, rt.cipher, due, now, timedelta(minutes=30), grants)
     if total > due:
-        await _seed_offset(rt, total - due, due, now)
+        # the rest far from expiry: never due during the run
+        await seed_connections(rt.sessions, rt.cipher, total - due, now, timedelta(hours=5), offset=due)
     baseline_loaded = peak_rss_mb()
 
     app = build_app(rt)
@@ -95,27 +96,6 @@ async def child(total: int, due: int) -> dict:
     await standin_runner.cleanup()
     return {"connections": total, "due": due, "refreshed": done, "peak_rss_mb": round(peak_rss_mb(), 1),
             "rss_after_seeding_mb": round(baseline_loaded, 1)}
-
-
-async def _seed_offset(rt, count: int, offset: int, now) -> None:
-    """Connections that are not due, numbered after the due ones."""
-    from sqlalchemy import insert
-
-    from service.db.models import StravaConnection, User
-
-    scopes = "activity:read_all,activity:write,profile:read_all,read"
-    for start in range(0, count, 5000):
-        users, conns = [], []
-        for n in range(offset + start, offset + min(count, start + 5000)):
-            users.append({"id": n + 1, "email": f"athlete{n}@bench.example",
-                          "email_normalized": f"athlete{n}@bench.example", "created_at": now})
-            conns.append({"user_id": n + 1, "athlete_id": 5_000_000 + n, "status": "connected",
-                          "granted_scopes": scopes, "access_token_enc": rt.cipher.encrypt(f"a{n}"),
-                          "refresh_token_enc": rt.cipher.encrypt(f"r{n}"), "expires_at": now + timedelta(hours=5),
-                          "refresh_failures": 0})
-        async with rt.sessions() as session, session.begin():
-            await session.execute(insert(User), users)
-            await session.execute(insert(StravaConnection), conns)
 
 
 def run_child(total: int, due: int) -> dict:

@@ -93,10 +93,6 @@ class Settings:
         return f"{self.public_url}/webhooks/strava"
 
     @property
-    def slack_events_url(self) -> str:
-        return f"{self.public_url}/slack/events"
-
-    @property
     def strava_configured(self) -> bool:
         return bool(self.strava_client_id and self.strava_client_secret)
 

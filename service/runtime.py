@@ -48,7 +48,6 @@ class Runtime:
     ledger: RateLimitLedger | None = None
     # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
     on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
-    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # SQLite only: writers in this process queue here instead of spinning in SQLite's busy
     # handler, which sleeps up to 100 ms per retry and wrecks throughput under concurrency.
@@ -85,14 +84,9 @@ class Runtime:
             )
         return self.strava
 
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
-        self._closers.append(closer)
-
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for closer in reversed(self._closers):
-            await closer()
         await self.http.close()
         await self.engine.dispose()
 

@@ -24,7 +24,7 @@ from .desk_webhooks import WebhookQueueDesk
 from .erasure import ForgetResult, anonymous_label, deauthorize_quietly, erase_user
 from .facts import BadWho, gather_facts, probe_for, thresholds_from
 from .links import issue_link
-from .refresh import RefreshResult, due_connection_ids, refresh_connection, sweep_due
+from .refresh import RefreshResult, refresh_connection, sweep_due
 from .runtime import Runtime
 from .strava import StravaError
 from .tokens import access_token, drop_tokens
@@ -136,9 +136,6 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             results = await sweep_due(rt)
             outcome.detail = f"{sum(r.refreshed for r in results)} refreshed, {sum(r.failed for r in results)} failed"
             return results
-
-    async def due_count(self) -> int:
-        return len(await due_connection_ids(self.rt))
 
     async def disconnect(self, email: str, actor: str) -> DisconnectResult:
         """Deauthorize at Strava and forget the tokens here — the local part happens even when Strava fails."""
