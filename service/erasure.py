@@ -51,6 +51,41 @@ LABEL_SALT_KEY = "erasure.label_salt"
 LABEL_PREFIX = "user:hmac:"
 
 
+# --- what `forget` erases, table by table -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Erased:
+    """Rows of the user go (`deleted`), or their mentions are replaced by the label (`anonymised`).
+    `columns` are those that can tie a row to them: their user id, e-mail, athlete id or text
+    naming them, or the key of an erased row (an event job's `event:<id>`)."""
+
+    columns: tuple[str, ...]
+    how: str = "deleted"
+
+
+@dataclass(frozen=True)
+class NoUserData:
+    why: str
+
+
+# Every table (tests/integration/test_erasure.py walks Base.metadata against it): a table added
+# without an entry, or a user-looking column left out, fails that test.
+ERASURE: dict[str, Erased | NoUserData] = {
+    "users": Erased(("id", "email", "email_normalized")),
+    "strava_connections": Erased(("user_id", "athlete_id")),
+    "connect_links": Erased(("user_id",)),
+    "oauth_attempts": Erased(("user_id", "athlete_id")),
+    "jobs": Erased(("user_id", "dedupe_key")),
+    "webhook_events": Erased(("owner_id",)),
+    "activity_summaries": Erased(("athlete_id",)),
+    "audit_log": Erased(("target", "detail"), how="anonymised"),
+    "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
+    "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
+    "app_state": NoUserData("app-wide facts: subscription id, label salt, alert incidents"),
+}
+
+
 # --- the anonymous label -----------------------------------------------------------------------------
 
 
