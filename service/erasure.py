@@ -75,7 +75,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "users": Erased(("id", "email", "email_normalized")),
     "strava_connections": Erased(("user_id", "athlete_id")),
     "connect_links": Erased(("user_id",)),
-    "oauth_attempts": Erased(("user_id", "athlete_id")),
+    "oauth_attempts": Erased(("user_id", "athlete_id", "reason")),
     "jobs": Erased(("user_id", "dedupe_key")),
     "webhook_events": Erased(("owner_id",)),
     "activity_summaries": Erased(("athlete_id",)),
@@ -274,6 +274,10 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
             deleted["jobs"] += jobs
         await remove("jobs", delete(Job).where(Job.user_id == user_id))
         await remove("oauth_attempts", delete(OAuthAttempt).where(OAuthAttempt.user_id == user_id))
+        for athlete in athlete_ids:  # another user's attempt, refused because the athlete was theirs
+            await session.execute(update(OAuthAttempt).where(OAuthAttempt.athlete_id == athlete).values(
+                athlete_id=None, granted_scopes=None,
+                reason=func.replace(OAuthAttempt.reason, str(athlete), "(erased)")))
         await remove("connect_links", delete(ConnectLink).where(ConnectLink.user_id == user_id))
         await remove("strava_connections", delete(StravaConnection).where(StravaConnection.user_id == user_id))
         await remove("users", delete(User).where(User.id == user_id))

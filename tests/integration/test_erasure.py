@@ -41,7 +41,7 @@ BOB = "bob@example.com"
 # What each column that can tie a row to a user holds; a column declared in ERASURE but unknown here
 # fails test_every_table_is_erased_by_forget_or_holds_no_user_data (teach the test about it).
 HOLDS = {"id": "user", "user_id": "user", "athlete_id": "athlete", "owner_id": "athlete", "email": "email",
-         "email_normalized": "email", "dedupe_key": "event_job", "target": "text", "detail": "text"}
+         "email_normalized": "email", "dedupe_key": "event_job", "target": "text", "detail": "text", "reason": "text"}
 # A column with one of these names (or a reference to users.id) can hold a user's data.
 USER_LOOKING = re.compile(r"email|athlete|owner|user_id")
 
@@ -150,7 +150,8 @@ async def every_text_mentioning(runtime: Runtime, person: Person) -> list[str]:
 async def people(aiohttp_client, runtime, standin) -> dict[str, Person]:
     """Alice and Bob connected, each with fetched activities, a renamed one, an event that arrived
     before they connected (its job has no user id), Slack audit entries naming them by athlete id
-    and in free text; Malice, whose address contains Alice's, was only sent a link."""
+    and in free text; a refused attempt of Bob's names Alice's athlete; Malice, whose address
+    contains Alice's, was only sent a link."""
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     desk = SupportDesk(runtime)
@@ -170,6 +171,9 @@ async def people(aiohttp_client, runtime, standin) -> dict[str, Person]:
             add_entry(session, runtime.clock, "slack:U1", "slack_command:diagnoze", f"diagnoze {email.lower()}",
                       "allowed", f"asked about {email} by mistake")
     await desk.issue_connect_link(MALICE, "cli:agent")
+    [alice_athlete] = found[ALICE].athletes
+    status, _ = await connect(client, (await desk.issue_connect_link(BOB, "cli:agent")).url, athlete_id=alice_athlete)
+    assert status == 409  # Bob signed in as Alice's athlete: his refused attempt names her athlete id
     await run_pending(runtime)
     async with runtime.sessions() as session:
         for person in found.values():

@@ -84,6 +84,12 @@ def test_the_audit_log_is_kept_longest(tmp_path):
 
 def test_the_sweep_runs_every_retention_interval(tmp_path, runtime):
     assert load_settings({}, tmp_path / "none.env").retention_interval_s == 3600
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FITGLUE_RETENTION_INTERVAL_S": "5"}, tmp_path / "none.env")
+    assert info.value.names == ("FITGLUE_RETENTION_INTERVAL_S",)
+    readme = README.read_text()
+    assert "| `FITGLUE_RETENTION_INTERVAL_S` | `3600` |" in readme
+    assert "| `FITGLUE_DEAD_GRANT_RETENTION_DAYS` | `7` |" in readme
     runtime.settings = dataclasses.replace(runtime.settings, retention_interval_s=600)
     schedule = {name: interval for name, _, interval in periodic_jobs(runtime)}
     assert schedule["retention_sweep"] == 600
