@@ -49,6 +49,8 @@ from .webhooks.intake import JOB_KIND as EVENT_JOB_KIND
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"
 LABEL_PREFIX = "user:hmac:"
+# Strava's object_type of deauthorization events: they carry nothing but ids, so they may stay.
+DEAUTHORIZATION_OBJECT = "athlete"
 
 
 # --- what `forget` erases, table by table -------------------------------------------------------------
@@ -143,7 +145,7 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
         result = await session.execute(delete(ActivitySummary).where(ActivitySummary.athlete_id.in_(athletes)))
         deleted["activity_summaries"] = _count(result)
         events, jobs = await _delete_events(session, and_(WebhookEvent.owner_id.in_(athletes),
-                                                          WebhookEvent.object_type != "athlete"))
+                                                          WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
         deleted["webhook_events"], deleted["jobs"] = events, jobs
     if users:
         # Event jobs belong to their events: one whose event is kept must still run.
@@ -168,15 +170,14 @@ async def delete_data_of_ended_grants(rt: Runtime) -> dict[str, int]:
     dead_before = rt.clock.now() - timedelta(days=rt.settings.dead_grant_retention_days)
     has_data = or_(
         exists().where(ActivitySummary.athlete_id == StravaConnection.athlete_id),
-        exists().where(WebhookEvent.owner_id == StravaConnection.athlete_id, WebhookEvent.object_type != "athlete"))
+        exists().where(WebhookEvent.owner_id == StravaConnection.athlete_id, WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
     async with rt.write() as session:
         rows = (await session.execute(select(StravaConnection.athlete_id, StravaConnection.user_id).where(
             _grant_ended(dead_before), StravaConnection.athlete_id.is_not(None), has_data))).all()
         deleted = await delete_strava_data(session, [r[0] for r in rows if r[0] is not None], [r[1] for r in rows])
         named = select(StravaConnection.athlete_id).where(StravaConnection.athlete_id.is_not(None))
-        orphans = await session.execute(delete(ActivitySummary).where(ActivitySummary.athlete_id.not_in(named)))
-    if orphans.rowcount:  # type: ignore[attr-defined]
-        deleted["activity_summaries"] = deleted.get("activity_summaries", 0) + _count(orphans)
+        orphans = _count(await session.execute(delete(ActivitySummary).where(ActivitySummary.athlete_id.not_in(named))))
+    deleted["activity_summaries"] = deleted.get("activity_summaries", 0) + orphans
     return {table: n for table, n in deleted.items() if n}
 
 

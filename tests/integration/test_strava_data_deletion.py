@@ -35,13 +35,14 @@ async def client(aiohttp_client, runtime):
 
 
 async def strava_rows(runtime: Runtime, athlete: int) -> dict[str, int]:
-    """What we hold of this athlete from Strava: summaries, activity events (titles), their queued jobs."""
+    """What we hold of this (still named) athlete from Strava: summaries, activity events (titles),
+    and the user's queued work."""
+    user_id = (await connection(runtime, athlete)).user_id
     async with runtime.sessions() as session:
         summaries = (await session.execute(select(func.count()).select_from(ActivitySummary).where(
             ActivitySummary.athlete_id == athlete))).scalar_one()
         events = (await session.execute(select(func.count()).select_from(WebhookEvent).where(
             WebhookEvent.owner_id == athlete, WebhookEvent.object_type == "activity"))).scalar_one()
-        user_id = (await connection(runtime, athlete)).user_id if events or summaries else None
         queued = (await session.execute(select(func.count()).select_from(Job).where(
             Job.state == "queued", Job.kind != "webhook_event", Job.user_id == user_id))).scalar_one()
     return {"activity_summaries": summaries, "activity_events": events, "queued_jobs": queued}
