@@ -79,6 +79,14 @@ class Settings:
     job_max_attempts: int = 8
     job_lease_s: int = 60
     retention_days: int = 30
+    # Retention of the other tables that grow with traffic (days; see service/retention.py).
+    failed_retention_days: int = 90
+    attempt_retention_days: int = 30
+    link_retention_days: int = 30
+    registration_retention_days: int = 90
+    audit_retention_days: int = 365
+    dead_grant_retention_days: int = 7
+    retention_interval_s: int = 3600
     worker_concurrency: int = 8
     refresh_concurrency: int = 8
     sandbox: bool = False
@@ -136,6 +144,29 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
     return value
 
 
+# The retention settings in days (Settings attribute -> variable, default); the audit log's is the longest.
+RETENTION_DAYS = {
+    "retention_days": ("FITGLUE_RETENTION_DAYS", 30),
+    "failed_retention_days": ("FITGLUE_FAILED_RETENTION_DAYS", 90),
+    "attempt_retention_days": ("FITGLUE_ATTEMPT_RETENTION_DAYS", 30),
+    "link_retention_days": ("FITGLUE_LINK_RETENTION_DAYS", 30),
+    "registration_retention_days": ("FITGLUE_REGISTRATION_RETENTION_DAYS", 90),
+    "dead_grant_retention_days": ("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7),
+    "audit_retention_days": ("FITGLUE_AUDIT_RETENTION_DAYS", 365),
+}
+
+
+def _retention(env: Mapping[str, str]) -> dict[str, int]:
+    """The retention settings in days, by Settings attribute. The audit log must be kept at least as
+    long as anything else: it is what remains to explain what happened to the rows that are gone."""
+    days = {attr: _int(env, name, default, 1) or default for attr, (name, default) in RETENTION_DAYS.items()}
+    longest = max(value for attr, value in days.items() if attr != "audit_retention_days")
+    if days["audit_retention_days"] < longest:
+        raise ConfigError(f"FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest other retention "
+                          f"({longest} days), got {days['audit_retention_days']}", ["FITGLUE_AUDIT_RETENTION_DAYS"])
+    return days
+
+
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
     """Environment wins over `.env`; empty values are treated as unset."""
     env_file = read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env")
@@ -154,6 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
     warn_pct = _int(merged, "FITGLUE_RATE_LIMIT_WARN_PCT", 80, 1)
     if warn_pct is not None and warn_pct > 100:
         raise ConfigError("FITGLUE_RATE_LIMIT_WARN_PCT must be between 1 and 100", ["FITGLUE_RATE_LIMIT_WARN_PCT"])
+    retention = _retention(merged)
 
     return Settings(
         database_url=get("FITGLUE_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
@@ -185,7 +217,14 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         rate_limit_reserve_pct=_int(merged, "FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, 0) or 0,
         job_max_attempts=_int(merged, "FITGLUE_JOB_MAX_ATTEMPTS", 8, 1) or 8,
         job_lease_s=_int(merged, "FITGLUE_JOB_LEASE_S", 60, 1) or 60,
-        retention_days=_int(merged, "FITGLUE_RETENTION_DAYS", 30, 1) or 30,
+        retention_days=retention["retention_days"],
+        failed_retention_days=retention["failed_retention_days"],
+        attempt_retention_days=retention["attempt_retention_days"],
+        link_retention_days=retention["link_retention_days"],
+        registration_retention_days=retention["registration_retention_days"],
+        audit_retention_days=retention["audit_retention_days"],
+        dead_grant_retention_days=retention["dead_grant_retention_days"],
+        retention_interval_s=_int(merged, "FITGLUE_RETENTION_INTERVAL_S", 3600, 60) or 3600,
         worker_concurrency=_int(merged, "FITGLUE_WORKER_CONCURRENCY", 8, 1) or 8,
         refresh_concurrency=_int(merged, "FITGLUE_REFRESH_CONCURRENCY", 8, 1) or 8,
         extra=dict(merged),

@@ -21,7 +21,7 @@ from .crypto import DecryptionError
 from .db.models import StravaConnection, User
 from .desk_home import HomeDesk
 from .desk_webhooks import WebhookQueueDesk
-from .erasure import ForgetResult, anonymous_label, deauthorize_quietly, erase_user
+from .erasure import ForgetResult, deauthorize_quietly, delete_strava_data, erase_user, erasure_label
 from .facts import BadWho, gather_facts, probe_for, thresholds_from
 from .links import issue_link
 from .refresh import RefreshResult, refresh_connection, sweep_due
@@ -164,6 +164,8 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                 row = (await session.execute(select(StravaConnection).where(StravaConnection.id == conn.id))
                        ).scalar_one()
                 drop_tokens(row)
+                # The grant ends here: Strava's API Agreement wants its data gone with it.
+                await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
                 row.status = vocab.NOT_CONNECTED
@@ -180,11 +182,11 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         keep one audit entry that names them only by an anonymous label."""
         email = self._valid_email(email)
         rt = self.rt
-        label = anonymous_label(email)
+        label = await erasure_label(rt, email)
         async with audited(rt.sessions, rt.clock, actor, "forget", label) as outcome:
             user, conn = await self._connection_id(email)
             deauthorized, warning = await deauthorize_quietly(rt, conn)
-            deleted = await erase_user(rt, user.id, user.email)
+            deleted = await erase_user(rt, user.id, user.email, label)
             outcome.result = "ok" if warning is None else "ok_with_warning"
             counts = ", ".join(f"{table} {n}" for table, n in deleted.items() if n)
             outcome.detail = f"deleted: {counts or 'nothing'}" + (f"; warning: {warning}" if warning else "")

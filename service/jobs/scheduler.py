@@ -11,6 +11,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ..refresh import sweep_due
+from ..retention import sweep
 from ..runtime import Runtime
 from .alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
 
@@ -25,17 +26,15 @@ async def refresh_sweep(rt: Runtime) -> None:
 
 
 async def retention_sweep(rt: Runtime) -> None:
-    from .worker import prune_old
-
-    jobs, events = await prune_old(rt)
-    if jobs or events:
-        log.info("retention: pruned %d finished job(s) and %d settled event(s)", jobs, events)
+    deleted = await sweep(rt)
+    if deleted:
+        log.info("retention: deleted %s", ", ".join(f"{n} from {table}" for table, n in deleted.items()))
 
 
 def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
     """(name, coroutine function, interval seconds) for everything the scheduler runs."""
     return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s),
-            ("retention_sweep", retention_sweep, 3600),
+            ("retention_sweep", retention_sweep, rt.settings.retention_interval_s),
             ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S)]
 
 

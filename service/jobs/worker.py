@@ -1,17 +1,13 @@
-"""Wiring the queue worker into the service: the job handlers by kind, the worker's lifetime as an
-aiohttp cleanup context, and the retention sweep."""
+"""Wiring the queue worker into the service: the job handlers by kind and the worker's lifetime as an
+aiohttp cleanup context. (The retention sweep is service/retention.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import delete
 
-from ..db.models import WebhookEvent
 from ..queue import ClaimedJob, Worker
-from ..queue.store import prune_done
 from ..queue.worker import Handler
 from ..runtime import Runtime
 from ..webhooks import catchup, intake, processing
@@ -50,14 +46,3 @@ def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | 
         await worker.stop()
 
     return context
-
-
-async def prune_old(rt: Runtime) -> tuple[int, int]:
-    """Delete finished jobs and settled events older than FITGLUE_RETENTION_DAYS; (jobs, events)."""
-    cutoff = rt.clock.now() - timedelta(days=rt.settings.retention_days)
-    async with rt.write() as session:
-        jobs = await prune_done(session, cutoff)
-        result = await session.execute(delete(WebhookEvent).where(
-            WebhookEvent.state.in_((processing.PROCESSED, processing.IGNORED)), WebhookEvent.processed_at < cutoff))
-        events = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return jobs, events

@@ -30,11 +30,17 @@ from .state import our_subscription_id
 log = logging.getLogger(__name__)
 
 JOB_KIND = "webhook_event"
+EVENT_JOB_KEY_PREFIX = "event:"
 _EVENTS = cast(Table, WebhookEvent.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
 SUBSCRIPTION_RECHECK_S = 1.0
 BUSY_WINDOW_S = 0.2
+
+
+def event_job_key(event_id: int) -> str:
+    """The dedupe key of the one job that processes a stored event (erasure finds the job by it)."""
+    return f"{EVENT_JOB_KEY_PREFIX}{event_id}"
 
 
 class IntakeUnavailable(Exception):
@@ -61,7 +67,7 @@ class EventIntake:
         self._pressed_at: float = float("-inf")
         url = rt.engine.url
         # SQLite: the whole batch in one call into a database thread (see sqlite_intake).
-        self._sqlite = (SqliteEventWriter(url.database, JOB_KIND)
+        self._sqlite = (SqliteEventWriter(url.database, JOB_KIND, event_job_key)
                         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None)
 
     # ---- ownership -----------------------------------------------------------------------------
@@ -185,7 +191,7 @@ class EventIntake:
                     select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.user_id)
                     .where(_CONNECTIONS.c.athlete_id.in_(owners)))}
                 jobs = [job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
-                                dedupe_key=f"event:{event_id}", user_id=users.get(owner))
+                                dedupe_key=event_job_key(event_id), user_id=users.get(owner))
                         for event_id, owner in inserted.values()]
                 await session.execute(insert(_JOBS), jobs)
         return set(inserted)

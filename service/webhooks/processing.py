@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from .. import vocab
 from ..db.dialect import insert_for
 from ..db.models import ActivitySummary, StravaConnection, WebhookEvent
+from ..erasure import delete_strava_data
 from ..queue.store import SETTLED, ClaimedJob, mark_done_in
 from ..refresh import refresh_connection, usable_access_token
 from ..runtime import Runtime
@@ -178,7 +179,9 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
         conn.revoked_at = now
         conn.next_refresh_at = None
         conn.updated_at = now
-    log.info("connection %s: deauthorization confirmed, marked revoked and tokens dropped", conn_id)
+        # Strava's API Agreement: the athlete's Strava data goes with the grant, in this same transaction.
+        await delete_strava_data(session, [conn.athlete_id] if conn.athlete_id else [], [conn.user_id])
+    log.info("connection %s: deauthorization confirmed, marked revoked, tokens and Strava data deleted", conn_id)
 
 
 async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int) -> tuple[str, str | None]:

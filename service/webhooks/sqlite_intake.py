@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -39,9 +39,10 @@ def sqlite_time(when: datetime) -> str:
 
 
 class SqliteEventWriter:
-    def __init__(self, path: str, job_kind: str) -> None:
+    def __init__(self, path: str, job_kind: str, job_key: Callable[[int], str]) -> None:
         self.path = path
         self.job_kind = job_kind
+        self.job_key = job_key  # the event job's dedupe key (intake.event_job_key)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fitglue-intake")
         self._db: sqlite3.Connection | None = None
 
@@ -90,7 +91,7 @@ class SqliteEventWriter:
 
     def _job(self, event_id: int, user_id: int | None, now: datetime) -> tuple[Any, ...]:
         row = job_row(self.job_kind, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
-                      dedupe_key=f"event:{event_id}", user_id=user_id)
+                      dedupe_key=self.job_key(event_id), user_id=user_id)
         return (row["kind"], row["payload"], row["priority"], sqlite_time(row["run_after"]), row["attempts"],
                 row["state"], row["user_id"], row["dedupe_key"], sqlite_time(row["created_at"]),
                 sqlite_time(row["updated_at"]))

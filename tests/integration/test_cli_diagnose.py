@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from service.app import build_app
 from service.cli import main
 from service.db.models import AuditEntry, User
-from service.erasure import anonymous_label
+from service.erasure import erasure_label
 from service.support import SupportDesk
 from tests.conftest import SECRET_KEY
 from tests.flows import connect
@@ -149,22 +149,23 @@ async def test_diagnose_when_strava_is_unreachable_degrades(monkeypatch, env, ca
 async def test_forget_erases_and_audits_anonymously(env, alice, runtime, standin, capsys):
     assert await fitglue("forget", ALICE) == 0
     out = capsys.readouterr().out
-    assert anonymous_label(ALICE) in out and "deauthorized" in out
+    label = await erasure_label(runtime, ALICE)
+    assert label.startswith("user:hmac:") and label in out and "deauthorized" in out
     assert standin.count_calls("POST", "/oauth/deauthorize") == 1
     async with runtime.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(User))).scalar_one() == 0
         entries = (await session.execute(select(AuditEntry))).scalars().all()
     forget = [e for e in entries if e.action == "forget"]
-    assert len(forget) == 1 and forget[0].actor.startswith("cli:") and forget[0].target == anonymous_label(ALICE)
+    assert len(forget) == 1 and forget[0].actor.startswith("cli:") and forget[0].target == label
     assert all(ALICE not in f"{e.target} {e.detail}" for e in entries)
 
 
-async def test_forget_json_warning_when_strava_fails_is_exit_0(env, alice, standin, capsys):
+async def test_forget_json_warning_when_strava_fails_is_exit_0(env, alice, runtime, standin, capsys):
     standin.fail_next("/oauth/deauthorize", 500)
     assert await fitglue("forget", ALICE, "--json") == 0
     out = json.loads(capsys.readouterr().out)
     assert out["deauthorized"] is False and "500" in out["warning"]
-    assert out["deleted"]["users"] == 1 and out["forgotten"] == anonymous_label(ALICE)
+    assert out["deleted"]["users"] == 1 and out["forgotten"] == await erasure_label(runtime, ALICE)
 
 
 async def test_forget_unknown_user_is_1_and_bad_email_is_2(env, capsys):

@@ -18,7 +18,7 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
-from service.erasure import anonymous_label
+from service.erasure import erasure_label
 from service.support import SupportDesk, SupportError
 from tests.flows import connect
 
@@ -56,7 +56,7 @@ async def test_forget_erases_the_user_and_keeps_an_anonymous_audit_entry(runtime
     alice_athlete, bob_athlete = alice
     result = await SupportDesk(runtime).forget("alice@example.com", "cli:agent")
     assert result.deauthorized and result.warning is None
-    assert result.forgotten == anonymous_label(ALICE) == anonymous_label("alice@example.com")
+    assert result.forgotten == await erasure_label(runtime, ALICE) == await erasure_label(runtime, "alice@example.com")
     assert result.deleted["users"] == 1 and result.deleted["webhook_events"] == 1
     assert standin.count_calls("POST", "/oauth/deauthorize") == 1
     assert alice_athlete not in standin.state.grants  # Strava forgot the grant too

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from service.app import build_app
-from service.jobs.worker import make_worker, prune_old, run_pending
+from service.jobs.worker import make_worker, run_pending
 from service.queue import Worker, claim, enqueue
+from service.retention import sweep
 from service.support import SupportDesk, SupportError
 from tests.webhook_support import all_events, all_jobs, connect_directly, point_public_url_at
 
@@ -188,9 +189,9 @@ async def test_retention_prunes_old_done_jobs_and_settled_events(aiohttp_client,
     failed = await add_job(runtime, kind="no_such_kind")
     await run_pending(runtime)
     clock.advance(days=runtime.settings.retention_days - 1)
-    assert await prune_old(runtime) == (0, 0)
+    assert await sweep(runtime) == {}
     clock.advance(days=2)
-    assert await prune_old(runtime) == (1, 1)
+    assert await sweep(runtime) == {"jobs": 1, "webhook_events": 1}
     assert [j.id for j in await all_jobs(runtime)] == [failed]  # parked work stays visible
 
 
