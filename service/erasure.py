@@ -14,12 +14,14 @@ from sqlalchemy import delete, func, select, update
 
 from .crypto import DecryptionError
 from .db.models import (
+    ActivityNotFound,
     ActivitySummary,
     AuditEntry,
     ConnectLink,
     Job,
     OAuthAttempt,
     StravaConnection,
+    UnconfirmedEventCalls,
     User,
     WebhookEvent,
 )
@@ -92,6 +94,10 @@ async def erase_user(rt: Runtime, user_id: int, email: str) -> dict[str, int]:
         if athlete_ids:
             await remove("activity_summaries", delete(ActivitySummary).where(ActivitySummary.athlete_id.in_(athlete_ids)))
             await remove("webhook_events", delete(WebhookEvent).where(WebhookEvent.owner_id.in_(athlete_ids)))
+            await remove("activity_not_found",
+                         delete(ActivityNotFound).where(ActivityNotFound.athlete_id.in_(athlete_ids)))
+            await remove("unconfirmed_event_calls",
+                         delete(UnconfirmedEventCalls).where(UnconfirmedEventCalls.athlete_id.in_(athlete_ids)))
         await remove("jobs", delete(Job).where(Job.user_id == user_id))
         await remove("oauth_attempts", delete(OAuthAttempt).where(OAuthAttempt.user_id == user_id))
         await remove("connect_links", delete(ConnectLink).where(ConnectLink.user_id == user_id))

@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ..refresh import sweep_due
 from ..runtime import Runtime
+from ..webhooks.unconfirmed import prune_unconfirmed_checks
 from .alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ async def retention_sweep(rt: Runtime) -> None:
     jobs, events = await prune_old(rt)
     if jobs or events:
         log.info("retention: pruned %d finished job(s) and %d settled event(s)", jobs, events)
+    await prune_unconfirmed_checks(rt)  # expired 404 memos, call counts of past windows
 
 
 def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
