@@ -2,7 +2,8 @@
 
 Two moments queue one low-priority job per athlete:
 - after a webhook repair, for each connected athlete that granted activity read, since the last
-  event we heard from them (a broken subscription means Strava's events never reached us);
+  event of theirs we processed, else their Connect (a broken subscription means Strava's events
+  never reached us; an event merely heard proves nothing, it is unsigned);
 - after every successful Connect (first time, or again after `needs_reauth` or `revoked`), in the
   Connect's own transaction, since the earlier of the start of the user's first attempt since
   their last Connect and the last event of theirs we processed. An event that arrived before the
@@ -66,17 +67,27 @@ async def _enqueue_first_page(session: AsyncSession, rt: Runtime, conn_id: int, 
     return await _enqueue_page(session, rt, payload, user_id)
 
 
+def _last_processed_event(athlete_id: Any) -> Any:
+    """The newest event of the athlete that we processed: the last moment we know we were in step
+    with Strava. Not merely the newest event heard: an unsigned event proves nothing by arriving,
+    and one that was ignored is exactly what a catch-up is for."""
+    return (select(func.max(WebhookEvent.received_at))
+            .where(WebhookEvent.owner_id == athlete_id, WebhookEvent.state == PROCESSED).scalar_subquery())
+
+
 async def queue_catch_up(rt: Runtime) -> int:
     """One catch-up job per connected athlete who granted activity read (for the others Strava
-    would refuse every page); how many were queued (repeats are deduplicated)."""
+    would refuse every page), since their last processed event or else their Connect; how many
+    were queued (repeats are deduplicated)."""
     queued = 0
     async with rt.write() as session:
         rows = (await session.execute(
-            select(StravaConnection.id, StravaConnection.user_id, StravaConnection.last_event_at,
+            select(StravaConnection.id, StravaConnection.user_id,
+                   _last_processed_event(StravaConnection.athlete_id).correlate(StravaConnection),
                    StravaConnection.connected_at, StravaConnection.granted_scopes)
             .where(StravaConnection.status == vocab.CONNECTED))).all()
-        for conn_id, user_id, last_event, connected, granted in rows:
-            since: datetime | None = last_event or connected
+        for conn_id, user_id, in_step, connected, granted in rows:
+            since: datetime | None = in_step or connected
             if since is None or not vocab.reads_activities(vocab.parse_scopes(granted)):
                 continue
             queued += await _enqueue_first_page(session, rt, conn_id, user_id, since) is not None
@@ -84,8 +95,7 @@ async def queue_catch_up(rt: Runtime) -> int:
 
 
 async def _last_processed_event_at(session: AsyncSession, athlete_id: int) -> datetime | None:
-    return (await session.execute(select(func.max(WebhookEvent.received_at)).where(
-        WebhookEvent.owner_id == athlete_id, WebhookEvent.state == PROCESSED))).scalar_one_or_none()
+    return (await session.execute(select(_last_processed_event(athlete_id)))).scalar_one_or_none()
 
 
 async def _first_attempt_since(session: AsyncSession, user_id: int, since: datetime | None) -> datetime | None:

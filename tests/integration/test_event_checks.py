@@ -214,3 +214,20 @@ async def test_forged_deauthorizations_are_checked_within_the_cap(client, runtim
         await run_pending(runtime)
         clock.advance(minutes=15)
     assert (await connection(runtime, athlete)).status == vocab.REVOKED
+
+
+async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_from(client, runtime, standin, clock):
+    athlete = await connect_directly(runtime, standin)
+    standin.delete_subscription(str(standin.subscription["id"]))  # the subscription is lost at Strava
+    clock.advance(hours=1)
+    missed = standin.add_activity(athlete, name="Missed while unsubscribed")
+    clock.advance(days=3)  # well past the catch-up look-back
+    forged = standin.event("create", "activity", 9_999_999, athlete, {}) | {"subscription_id": 131300}
+    await post(client, forged)  # still names the subscription id we know
+    await run_pending(runtime)
+    assert (await last_event(runtime)).state == "ignored"
+
+    report = await SupportDesk(runtime).reregister_webhook("test")
+    assert report.catch_up_queued == 1
+    await run_pending(runtime)
+    assert (await summary(runtime, missed)).name == "Missed while unsubscribed"
