@@ -57,11 +57,22 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
+# Checked in order; the first match says what would have to change for the work to succeed.
+_WHAT_WOULD_HELP: tuple[tuple[type[BaseException], str], ...] = (
+    (MissingScope, "the athlete must connect again and grant the missing permission"),
+    (GrantRevoked, "the athlete must connect again"),
+    (NotFound, "it no longer exists at Strava, or is private"),
+    (StravaRequestError, "Strava refuses the request itself, and a retry would send the same one"),
+)
+
+
 def failure_reason(exc: BaseException, attempts: int, max_attempts: int) -> str:
     """The `last_error` of a failed run: permanent, given up after the last attempt, or retrying."""
     text = describe_error(exc)
     if is_permanent(exc):
-        return PERMANENT_PREFIX + text + " (not retried: retrying cannot change the answer)"
+        help_ = next((words for kind, words in _WHAT_WOULD_HELP if isinstance(exc, kind)),
+                     "retrying cannot change the outcome")
+        return f"{PERMANENT_PREFIX}{text} (not retried: {help_})"
     if attempts >= max_attempts:
         return f"gave up after {attempts} attempt{'' if attempts == 1 else 's'}: {text}"
     return text
