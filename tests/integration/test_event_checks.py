@@ -231,3 +231,29 @@ async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_fr
     assert report.catch_up_queued == 1
     await run_pending(runtime)
     assert (await summary(runtime, missed)).name == "Missed while unsubscribed"
+
+
+async def test_memos_and_call_counts_are_pruned_and_forgotten(client, runtime, standin, clock):
+    from service.db.models import ActivityNotFound, UnconfirmedEventCalls
+    from service.jobs.scheduler import retention_sweep
+
+    async def rows(model) -> int:
+        async with runtime.sessions() as session:
+            return len((await session.execute(select(model))).scalars().all())
+
+    athlete = await connect_directly(runtime, standin)
+    other = await connect_directly(runtime, standin, "other@example.com")
+    for owner, activity_id in ((athlete, 5_000_001), (other, 5_000_002)):
+        await post(client, standin.event("create", "activity", activity_id, owner, {}))
+    await run_pending(runtime)
+    assert (await rows(ActivityNotFound), await rows(UnconfirmedEventCalls)) == (2, 2)
+
+    await SupportDesk(runtime).forget("alice@example.com", "test")  # the first athlete's user
+    assert (await rows(ActivityNotFound), await rows(UnconfirmedEventCalls)) == (1, 1)
+
+    clock.advance(minutes=15)  # a new window: the old window's count goes
+    await retention_sweep(runtime)
+    assert (await rows(ActivityNotFound), await rows(UnconfirmedEventCalls)) == (1, 0)
+    clock.advance(seconds=runtime.settings.not_found_memo_s)  # the memo has run out
+    await retention_sweep(runtime)
+    assert await rows(ActivityNotFound) == 0
