@@ -89,6 +89,9 @@ class Settings:
     retention_interval_s: int = 3600
     worker_concurrency: int = 8
     refresh_concurrency: int = 8
+    catch_up_lookback_s: int = 86400
+    not_found_memo_s: int = 86400
+    unconfirmed_calls_per_athlete: int = 10
     sandbox: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -227,5 +230,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         retention_interval_s=_int(merged, "FITGLUE_RETENTION_INTERVAL_S", 3600, 60) or 3600,
         worker_concurrency=_int(merged, "FITGLUE_WORKER_CONCURRENCY", 8, 1) or 8,
         refresh_concurrency=_int(merged, "FITGLUE_REFRESH_CONCURRENCY", 8, 1) or 8,
+        catch_up_lookback_s=_int(merged, "FITGLUE_CATCH_UP_LOOKBACK_S", 86400, 0) or 0,
+        not_found_memo_s=_int(merged, "FITGLUE_NOT_FOUND_MEMO_S", 86400, 0) or 0,
+        unconfirmed_calls_per_athlete=_int(merged, "FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, 1) or 10,
         extra=dict(merged),
     )

@@ -24,6 +24,7 @@ from .runtime import Runtime
 from .strava import AppCredentialsRejected, StravaError
 from .tokens import store_grant
 from .users import connection_for
+from .webhooks.catchup import queue_catch_up_for_connect
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
         user = await session.get(User, attempt.user_id)
         assert user is not None
         conn = await connection_for(session, user, now)
+        # Before the row takes the new grant: what Strava announced meanwhile is listed again.
+        await queue_catch_up_for_connect(session, rt, conn, athlete_id, granted)
         store_grant(conn, grant, rt.cipher)
         conn.athlete_id = athlete_id
         conn.granted_scopes = ",".join(sorted(granted))

@@ -30,12 +30,14 @@ from . import vocab
 from .crypto import DecryptionError
 from .db.app_state import get_or_create_value, get_value
 from .db.models import (
+    ActivityNotFound,
     ActivitySummary,
     AuditEntry,
     ConnectLink,
     Job,
     OAuthAttempt,
     StravaConnection,
+    UnconfirmedEventCalls,
     User,
     WebhookEvent,
 )
@@ -81,6 +83,8 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "jobs": Erased(("user_id", "dedupe_key")),
     "webhook_events": Erased(("owner_id",)),
     "activity_summaries": Erased(("athlete_id",)),
+    "activity_not_found": Erased(("athlete_id", "activity_id")),
+    "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
@@ -144,6 +148,10 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
     if athletes:
         result = await session.execute(delete(ActivitySummary).where(ActivitySummary.athlete_id.in_(athletes)))
         deleted["activity_summaries"] = _count(result)
+        # What Strava answered (404s) about these athletes' activities, and our count of checks.
+        for model in (ActivityNotFound, UnconfirmedEventCalls):
+            result = await session.execute(delete(model).where(model.athlete_id.in_(athletes)))
+            deleted[model.__tablename__] = _count(result)
         events, jobs = await _delete_events(session, and_(WebhookEvent.owner_id.in_(athletes),
                                                           WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
         deleted["webhook_events"], deleted["jobs"] = events, jobs

@@ -30,7 +30,7 @@ from .db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
-from .queue.store import QUEUED, WAITING_RATE_LIMIT
+from .queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
 from .ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from .redact import scrub_text
 from .runtime import Runtime
@@ -228,6 +228,7 @@ def _user_query(email: str | None, athlete_id: int | None) -> Any:
                       .correlate(User).scalar_subquery())
     queued = and_(Job.user_id == User.id, Job.state == QUEUED)
     waiting = and_(queued, Job.waiting_for == WAITING_RATE_LIMIT)
+    failed = and_(Job.user_id == User.id, Job.state == FAILED)
     query = (
         select(
             User, StravaConnection, OAuthAttempt,
@@ -236,6 +237,10 @@ def _user_query(email: str | None, athlete_id: int | None) -> Any:
             select(func.count()).select_from(Job).where(waiting).correlate(User).scalar_subquery()
             .label("jobs_waiting"),
             select(func.min(Job.run_after)).where(waiting).correlate(User).scalar_subquery().label("next_run"),
+            select(func.count()).select_from(Job).where(failed).correlate(User).scalar_subquery()
+            .label("jobs_failed"),
+            select(Job.last_error).where(failed).order_by(Job.id.desc()).limit(1).correlate(User)
+            .scalar_subquery().label("last_job_failure"),
             select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id)
             .correlate(StravaConnection).scalar_subquery().label("athlete_last_event"),
         )
@@ -352,7 +357,8 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
     attempt = _attempt_facts(found[2]) if found is not None else None
     if found is not None:
         wide.update(jobs_queued=found.jobs_queued, jobs_waiting=found.jobs_waiting, next_run=found.next_run,
-                    athlete_last_event=found.athlete_last_event)
+                    athlete_last_event=found.athlete_last_event, jobs_failed=found.jobs_failed,
+                    last_job_failure=found.last_job_failure)
     budgets = budget_windows(_rate_limit_rows(wide), now)
     registration = _registration(wide)
     common: dict[str, Any] = {
@@ -374,6 +380,8 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
         "last_attempt": attempt,
         "user_jobs_queued": int(wide.get("jobs_queued") or 0),
         "user_jobs_waiting_for_window": int(wide.get("jobs_waiting") or 0),
+        "user_jobs_failed": int(wide.get("jobs_failed") or 0),
+        "last_job_failure": scrub_text(wide["last_job_failure"]) if wide.get("last_job_failure") else None,
     }
     if facts["user_jobs_waiting_for_window"]:
         facts["next_window_at"] = wide.get("next_run") or next_quarter(now)

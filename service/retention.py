@@ -1,7 +1,8 @@
 """How long each table keeps its rows, and the sweep that applies it.
 
 `RULES` names every table. One that grows with traffic has one or more `Rule`s, each keyed to a
-FITGLUE_… setting in days; one that does not says why (`Bounded`). The test that walks
+FITGLUE_… setting (in days, or in seconds where the setting's name ends in `_S`); one that does not
+says why (`Bounded`). The test that walks
 `Base.metadata` (tests/integration/test_retention.py) fails for a table added without an entry.
 
 The sweep runs every FITGLUE_RETENTION_INTERVAL_S on every replica (plain DELETEs by age, safe to
@@ -34,6 +35,7 @@ from .erasure import delete_data_of_ended_grants
 from .queue.store import FAILED, prune_done
 from .runtime import Runtime
 from .webhooks import processing as events
+from .webhooks import unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,20 @@ log = logging.getLogger(__name__)
 Prune = Callable[[AsyncSession, datetime], Awaitable[int]]
 
 
+DAY_S = 86400
+
+
 @dataclass(frozen=True)
 class Rule:
-    setting: str  # the Settings attribute (days), e.g. "retention_days"
+    setting: str  # the Settings attribute, e.g. "retention_days"
     variable: str  # its environment variable
     what: str  # which rows go, and when (README's retention table)
     prune: Prune
+    unit_s: int = DAY_S  # seconds per unit of the setting
+
+    def period(self, settings: Any) -> timedelta:
+        """How long rows are kept under this rule, with the current settings."""
+        return timedelta(seconds=getattr(settings, self.setting) * self.unit_s)
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,14 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
         Rule("registration_retention_days", "FITGLUE_REGISTRATION_RETENTION_DAYS",
              "records of push-subscription registrations; the newest stays", _old_registrations),
     ),
+    "activity_not_found": (
+        Rule("not_found_memo_s", "FITGLUE_NOT_FOUND_MEMO_S",
+             "memos of Strava's 404 for an activity, once they expire (a forged or private id may then cost "
+             "one call again)", unconfirmed.prune_memos, unit_s=1),
+    ),
+    "unconfirmed_event_calls": Bounded(
+        "one row per athlete named by events in the current 15-minute window: every sweep deletes the "
+        "counts of windows that have ended"),
     "audit_log": (
         Rule("audit_retention_days", "FITGLUE_AUDIT_RETENTION_DAYS",
              "audit entries (kept longest: at least as long as any other rule)", _old_audit),
@@ -150,11 +168,14 @@ async def sweep(rt: Runtime) -> dict[str, int]:
         if isinstance(entry, Bounded):
             continue
         for rule in entry:
-            cutoff = now - timedelta(days=getattr(rt.settings, rule.setting))
+            cutoff = now - rule.period(rt.settings)
             async with rt.write() as session:
                 count = await rule.prune(session, cutoff)
             if count:
                 deleted[table] = deleted.get(table, 0) + count
+    async with rt.write() as session:
+        if count := await unconfirmed.prune_past_windows(session, now):
+            deleted["unconfirmed_event_calls"] = count
     for table, count in (await delete_data_of_ended_grants(rt)).items():
         deleted[table] = deleted.get(table, 0) + count
     return deleted

@@ -45,3 +45,9 @@ def missing_needed_scopes(granted: frozenset[str]) -> list[str]:
     if DESTINATION_SCOPE not in granted:
         missing.append(DESTINATION_SCOPE)
     return missing
+
+
+def reads_activities(granted: frozenset[str]) -> bool:
+    """Whether a grant lets FitGlue read activities at all (Strava answers 401
+    `activity:read_permission missing` otherwise, however often it is asked)."""
+    return bool(granted & SOURCE_SCOPES)

@@ -26,10 +26,15 @@ def point_public_url_at(runtime: Runtime, client: Any) -> str:
     return base
 
 
-async def connect_directly(runtime: Runtime, standin: StravaStandin, email: str = "alice@example.com") -> int:
-    """Authorize at the stand-in over HTTP and store the grant as a Connect would; the athlete id."""
+async def connect_directly(runtime: Runtime, standin: StravaStandin, email: str = "alice@example.com",
+                           granted: list[str] | None = None) -> int:
+    """Authorize at the stand-in over HTTP and store the grant as a Connect would; the athlete id.
+    `granted`: the scopes the athlete ticks (default: every one asked for, which then also
+    includes any scope named here)."""
+    asked = ["read", "activity:read_all", "activity:write", "profile:read_all"]
+    asked += [s for s in granted or () if s not in asked]
     async with aiohttp.ClientSession() as http:
-        body = await connect_athlete(http, base=standin.base_url or "")
+        body = await connect_athlete(http, base=standin.base_url or "", granted=granted, scope=",".join(asked))
     athlete_id = int(body["athlete"]["id"])
     now = runtime.clock.now()
     async with runtime.sessions() as session, session.begin():

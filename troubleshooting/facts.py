@@ -126,6 +126,8 @@ class ConnectionFacts:
     user_jobs_waiting_for_window: int = 0  # of which deferred to the next rate-limit window
     next_window_at: datetime | None = None
     strava_configured: bool = True
+    user_jobs_failed: int = 0  # this user's jobs settled as failed (permanently, or out of retries)
+    last_job_failure: str | None = None  # the newest failed job's reason ("permanent: …", "gave up after …")
 
     def __post_init__(self) -> None:
         _check(self.status, STATUSES, "ConnectionFacts.status")

@@ -49,6 +49,8 @@ FACT_LABELS = {
     "user_jobs_queued": "this user's queued jobs",
     "user_jobs_waiting_for_window": "of which wait for the rate-limit window",
     "next_window_at": "next window",
+    "user_jobs_failed": "this user's failed jobs",
+    "last_job_failure": "why the newest one failed",
     "strava_configured": "Strava configured",
     "thresholds": "thresholds",
 }

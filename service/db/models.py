@@ -213,3 +213,25 @@ class AppState(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActivityNotFound(Base):
+    """Strava answered 404 for this activity to this athlete's token (the memo that keeps forged or
+    repeated ids from costing a call each time); kept for FITGLUE_NOT_FOUND_MEMO_S."""
+
+    __tablename__ = "activity_not_found"
+
+    activity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    athlete_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class UnconfirmedEventCalls(Base):
+    """Strava calls made to check unsigned events, per claimed athlete and 15-minute window (the cap
+    FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE); rows of past windows are pruned."""
+
+    __tablename__ = "unconfirmed_event_calls"
+
+    athlete_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,5 +1,6 @@
 """The persisted retry queue (`jobs` table) and its worker."""
 
+from .failures import PermanentJobError, WaitUntil
 from .store import (
     DONE,
     FAILED,
@@ -14,7 +15,7 @@ from .store import (
     claim,
     enqueue,
 )
-from .worker import PermanentJobError, Worker
+from .worker import Worker
 
 __all__ = [
     "DONE",
@@ -26,6 +27,7 @@ __all__ = [
     "RUNNING",
     "STATES",
     "WAITING_RATE_LIMIT",
+    "WaitUntil",
     "ClaimedJob",
     "PermanentJobError",
     "Worker",

@@ -27,6 +27,7 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)
 WAITING_RATE_LIMIT = "rate_limit"
 WAITING_RETRY = "retry"
+WAITING_EVENT_CAP = "event_cap"  # the per-athlete cap on Strava calls that check unsigned events
 
 # Lower runs first.
 PRIORITY_INTERACTIVE = 0
@@ -139,12 +140,17 @@ async def mark_done_in(session: AsyncSession, job: ClaimedJob, now: datetime) ->
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+async def defer(write: Writer, job_id: int, worker_id: str, now: datetime, until: datetime,
+                waiting_for: str, message: str) -> bool:
+    """Back to the queue until `until`; the attempt is given back (waiting is not failing)."""
+    return await _settle(write, job_id, worker_id, state=QUEUED, run_after=until, waiting_for=waiting_for,
+                         attempts=_J.c.attempts - 1, last_error=message[:1000], updated_at=now)
+
+
 async def defer_for_rate_limit(write: Writer, job_id: int, worker_id: str,
                                now: datetime, resets_at: datetime, message: str) -> bool:
     """Back to the queue until the window resets; the attempt is given back (a 429 is not a failure)."""
-    return await _settle(write, job_id, worker_id, state=QUEUED, run_after=resets_at,
-                         waiting_for=WAITING_RATE_LIMIT, attempts=_J.c.attempts - 1,
-                         last_error=message[:1000], updated_at=now)
+    return await defer(write, job_id, worker_id, now, resets_at, WAITING_RATE_LIMIT, message)
 
 
 async def retry_or_park(write: Writer, job: ClaimedJob, worker_id: str,

@@ -2,8 +2,11 @@
 
 - `RateLimited` (Strava's 429, or our own ledger refusing background work) → the job waits for
   the window reset with `waiting_for="rate_limit"`; the attempt does not count as a failure.
-- `PermanentJobError` → parked as failed at once. Any other error → exponential backoff, parked as
-  failed after FITGLUE_JOB_MAX_ATTEMPTS, the last error kept for `fitglue jobs`.
+- `WaitUntil` (e.g. the per-athlete cap on checking unsigned events) → back to the queue until
+  the given time; the attempt does not count either.
+- A permanent failure (`queue.failures`: missing scope, dead grant, 404, our own bad request,
+  `PermanentJobError`) → parked as failed at once. A transient one → exponential backoff, parked as
+  failed after FITGLUE_JOB_MAX_ATTEMPTS. Either way the reason is kept for `fitglue jobs`.
 - New work is taken within `poll_interval` (0.5 s), or at once when `wake()` is called (the
   webhook endpoint does so in the same process).
 - `stop()` takes no new jobs, lets running ones finish for a grace period, then cancels and
@@ -21,12 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..ratelimit.windows import next_quarter
 from ..runtime import Runtime
-from ..strava import RateLimited, StravaError
+from ..strava import RateLimited
 from . import store
+from .failures import PermanentJobError, WaitUntil, describe_error, failure_reason, is_permanent
 from .store import ClaimedJob
 
 log = logging.getLogger(__name__)
@@ -34,19 +36,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Runtime, ClaimedJob], Awaitable[object]]
 FINISHED = "fitglue_jobs_finished_total"
 BUSY_PAUSE_S = 0.1
-
-
-class PermanentJobError(Exception):
-    """Retrying will not help: park the job as failed now."""
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description for `last_error` (SQL errors may quote parameters)."""
-    if isinstance(exc, StravaError):
-        return exc.summary
-    if isinstance(exc, SQLAlchemyError):
-        return f"database error ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 class Worker:
@@ -185,16 +174,24 @@ class Worker:
                 rt.write, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
             rt.metrics.inc(FINISHED, "rate_limited")
             log.info("job %s (%s) waits for the rate-limit window resetting at %s", job.id, job.kind, resets_at)
+        except WaitUntil as wait:
+            await self._settle_safely(store.defer(rt.write, job.id, self.worker_id, rt.clock.now(), wait.until,
+                                                  wait.waiting_for, wait.reason))
+            rt.metrics.inc(FINISHED, "deferred")
+            log.info("job %s (%s) waits until %s: %s", job.id, job.kind, wait.until, wait.reason)
         except Exception as exc:
-            permanent = isinstance(exc, PermanentJobError)
+            permanent = is_permanent(exc)
+            reason = failure_reason(exc, job.attempts, rt.settings.job_max_attempts)
             state = await self._settle_safely(store.retry_or_park(
-                rt.write, job, self.worker_id, rt.clock.now(), describe_error(exc),
-                rt.settings.job_max_attempts, permanent=permanent))
+                rt.write, job, self.worker_id, rt.clock.now(), reason, rt.settings.job_max_attempts,
+                permanent=permanent))
             rt.metrics.inc(FINISHED, "failed" if state == store.FAILED else "retry")
             if state == store.FAILED:
-                log.warning("job %s (%s) parked as failed: %s", job.id, job.kind, describe_error(exc))
+                # A permanent failure is an expected answer (INFO); giving up on a transient one is not.
+                log.log(logging.INFO if permanent else logging.WARNING, "job %s (%s) parked as failed: %s",
+                        job.id, job.kind, reason)
                 if self.on_parked is not None:
-                    await self._settle_safely(self.on_parked(rt, job, describe_error(exc)))
+                    await self._settle_safely(self.on_parked(rt, job, reason))
             else:
                 log.info("job %s (%s) failed (attempt %s), will retry: %s", job.id, job.kind, job.attempts,
                          describe_error(exc))

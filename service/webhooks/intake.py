@@ -2,7 +2,8 @@
 
 Each POST hands its event to `EventIntake.submit` and waits. A single writer task takes whatever
 has queued up (up to `max_batch`) and stores those events and one job per new event in ONE
-transaction, then answers every waiting request. While one batch commits, the next gathers, so a
+transaction, then answers every waiting request. An event whose check is known to fail (an activity
+event of an athlete who did not grant activity read) gets no job: it is stored settled, with why. While one batch commits, the next gathers, so a
 burst costs a handful of commits instead of one per event, and nobody waits for a timer. A
 redelivery hits the unique dedupe key and is reported as a duplicate (no second job).
 """
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 
 from ..db.dialect import insert_for
 from ..db.models import Job, StravaConnection, WebhookEvent
 from ..queue.store import PRIORITY_EVENT, job_row
 from ..runtime import Runtime
 from .events import StravaEvent
+from .processing import IGNORED, known_to_fail
 from .sqlite_intake import SqliteEventWriter
 from .state import our_subscription_id
 
@@ -187,11 +189,24 @@ class EventIntake:
             inserted = {row.dedupe_key: (row.id, row.owner_id) for row in result}
             if inserted:
                 owners = {owner for _id, owner in inserted.values()}
-                users = {athlete: user for athlete, user in await session.execute(
-                    select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.user_id)
+                connections = {athlete: (user, scopes or "") for athlete, user, scopes in await session.execute(
+                    select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.user_id, _CONNECTIONS.c.granted_scopes)
                     .where(_CONNECTIONS.c.athlete_id.in_(owners)))}
-                jobs = [job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
-                                dedupe_key=event_job_key(event_id), user_id=users.get(owner))
-                        for event_id, owner in inserted.values()]
-                await session.execute(insert(_JOBS), jobs)
+                object_types = {p.event.dedupe_key: p.event.object_type for p in unique}
+                jobs, settled = [], []
+                for key, (event_id, owner) in inserted.items():
+                    user_id, scopes = connections.get(owner, (None, None))
+                    reason = known_to_fail(object_types[key], scopes)
+                    if reason is None:
+                        jobs.append(job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
+                                            dedupe_key=event_job_key(event_id), user_id=user_id))
+                    else:
+                        settled.append({"b_id": event_id, "error": reason})
+                if jobs:
+                    await session.execute(insert(_JOBS), jobs)
+                if settled:
+                    # Known to fail (no activity read): stored settled, with no job.
+                    await session.execute(
+                        update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id"))
+                        .values(state=IGNORED, error=bindparam("error"), processed_at=now), settled)
         return set(inserted)

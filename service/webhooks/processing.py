@@ -1,8 +1,10 @@
 """What the worker does with a stored event (job kind `webhook_event`).
 
 Nothing in an event is trusted beyond "something happened": events carry no signature. Ownership
-is checked against our subscription id; activities are fetched from Strava with the athlete's own
-token; a deauthorization is only believed once Strava refuses the athlete's refresh token.
+is checked against our subscription id and against what we know (an event naming athlete X for an
+activity stored as Y's changes nothing); activities are fetched from Strava with the athlete's own
+token; a delete is believed only when Strava answers 404 to that token; a deauthorization only once
+Strava refuses the athlete's refresh token. What those checks may spend is bounded (`unconfirmed`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from .. import vocab
+from ..clock import iso_utc
 from ..db.dialect import insert_for
 from ..db.models import ActivitySummary, StravaConnection, WebhookEvent
 from ..erasure import delete_strava_data
 from ..queue.store import SETTLED, ClaimedJob, mark_done_in
 from ..refresh import refresh_connection, usable_access_token
 from ..runtime import Runtime
-from ..strava import MissingScope, NotFound, Transient
+from ..strava import AccessTokenInvalid, MissingScope, NotFound, Transient
 from ..tokens import drop_tokens
 from .state import no_subscription_seen_at, our_subscription_id, remember_subscription
+from .unconfirmed import not_found_until, remember_not_found, spend_unconfirmed_call
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,18 @@ PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
 OPEN_STATES = ("new", FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
 NO_SUBSCRIPTION_RECHECK_S = 300
+NO_ACTIVITY_READ = "the athlete did not grant FitGlue activity read, so Strava would refuse to show the activity"
 BUSY_RETRIES, BUSY_WAIT_S = 20, 0.25
+
+
+def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
+    """Why checking an event at Strava is bound to fail, so that it gets no job at all (the intake
+    stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
+    granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
+    if object_type == "activity" and connected_scopes is not None \
+            and not vocab.reads_activities(vocab.parse_scopes(connected_scopes)):
+        return NO_ACTIVITY_READ
+    return None
 
 
 async def process_event_job(rt: Runtime, job: ClaimedJob) -> object:
@@ -72,11 +87,12 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
     async with rt.sessions() as session:
-        found = (await session.execute(select(StravaConnection.id, StravaConnection.status).where(
+        found = (await session.execute(select(
+            StravaConnection.id, StravaConnection.status, StravaConnection.granted_scopes).where(
             StravaConnection.athlete_id == event.owner_id))).first()
     if found is None:
         return IGNORED, "no FitGlue user is connected to this Strava athlete"
-    conn_id, status = found
+    conn_id, status, granted = found
     # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
     async with rt.write() as session:
         await session.execute(update(StravaConnection).where(
@@ -85,15 +101,20 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
             .values(last_event_at=event.received_at))
     updates = _updates(event)
     if event.object_type == "athlete":
+        if event.object_id != event.owner_id:
+            return IGNORED, "an athlete event must name the same athlete as object and owner"
         if updates.get("authorized") == "false":
+            if status == vocab.CONNECTED:  # confirming costs a refresh call at Strava
+                await spend_unconfirmed_call(rt, event.owner_id)
             return await confirm_deauthorization(rt, conn_id, status)
-        return PROCESSED, None
-    if event.aspect_type == "delete":
-        await _record_deleted(rt, event.object_id, event.owner_id)
-        return PROCESSED, None
+        return IGNORED, "Strava sends no athlete event but the deauthorization: nothing to do"
     if status != vocab.CONNECTED:
         return IGNORED, f"the connection is {status}"
-    return await _fetch_activity(rt, conn_id, event.object_id)
+    if not vocab.reads_activities(vocab.parse_scopes(granted)):
+        return IGNORED, NO_ACTIVITY_READ
+    if event.aspect_type == "delete":
+        return await _confirm_delete(rt, conn_id, event.object_id, event.owner_id)
+    return await _fetch_activity(rt, conn_id, event.object_id, event.owner_id)
 
 
 def _updates(event: WebhookEvent) -> dict[str, Any]:
@@ -184,18 +205,101 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
     log.info("connection %s: deauthorization confirmed, marked revoked, tokens and Strava data deleted", conn_id)
 
 
-async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int) -> tuple[str, str | None]:
+async def _stored_owner(rt: Runtime, activity_id: int) -> tuple[int, datetime | None] | None:
+    """(athlete id, deleted at) of the activity's stored summary, or None when we hold none."""
+    async with rt.sessions() as session:
+        row = (await session.execute(select(ActivitySummary.athlete_id, ActivitySummary.deleted_at)
+                                     .where(ActivitySummary.id == activity_id))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _not_the_owner(activity_id: int, claimed: int) -> tuple[str, str]:
+    return IGNORED, f"the event names athlete {claimed}, but activity {activity_id} belongs to another athlete"
+
+
+def _athlete_of(activity: dict[str, Any]) -> int | None:
+    try:
+        return int((activity.get("athlete") or {})["id"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+async def distrust_access_token(rt: Runtime, conn_id: int) -> None:
+    """Strava refused the access token (401, not a missing scope): treat it as expired, so the next
+    attempt refreshes first, and a dead grant shows up as `needs_reauth` instead of more 401s."""
+    async with rt.write() as session:
+        await session.execute(update(StravaConnection).where(
+            StravaConnection.id == conn_id, StravaConnection.status == vocab.CONNECTED)
+            .values(expires_at=rt.clock.now()))
+
+
+class _NoToken(Exception):
+    pass
+
+
+async def _get_as_owner(rt: Runtime, conn_id: int, activity_id: int, owner_id: int) -> dict[str, Any] | None:
+    """The activity as Strava shows it to `owner_id`'s token, spending one call of the athlete's cap
+    for unconfirmed events; None when Strava answers 404 (remembered, see `unconfirmed`).
+    Raises _NoToken, WaitUntil (cap reached), MissingScope and the client's other errors."""
     token = await usable_access_token(rt, conn_id)
     if token is None:
-        return IGNORED, "no usable access token (the connection is no longer active)"
+        raise _NoToken
+    await spend_unconfirmed_call(rt, owner_id)
     try:
-        activity = await rt.require_strava().get_activity(token, activity_id)
+        return await rt.require_strava().get_activity(token, activity_id)
     except NotFound:
-        return PROCESSED, "the activity is not visible to FitGlue (deleted, or private)"
+        await remember_not_found(rt, activity_id, owner_id)
+        return None
+    except AccessTokenInvalid:
+        await distrust_access_token(rt, conn_id)
+        raise
+
+
+async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int, owner_id: int) -> tuple[str, str | None]:
+    """A create or update: store Strava's own view of the activity, if it is the claimed owner's."""
+    stored = await _stored_owner(rt, activity_id)
+    if stored is not None and stored[0] != owner_id:
+        return _not_the_owner(activity_id, owner_id)
+    memo = await not_found_until(rt, activity_id, owner_id)
+    if memo is not None:
+        return IGNORED, f"Strava answered 404 for this activity recently; not asked again before {iso_utc(memo)}"
+    try:
+        activity = await _get_as_owner(rt, conn_id, activity_id, owner_id)
+    except _NoToken:
+        return IGNORED, "no usable access token (the connection is no longer active)"
     except MissingScope as exc:
         return IGNORED, f"the grant cannot read this activity ({exc.summary})"
+    if activity is None:
+        return IGNORED, "Strava answered 404: the activity is not visible to FitGlue (deleted, or private)"
+    if _athlete_of(activity) != owner_id:
+        return _not_the_owner(activity_id, owner_id)
     await upsert_summaries(rt, [activity])
     return PROCESSED, None
+
+
+async def _confirm_delete(rt: Runtime, conn_id: int, activity_id: int, owner_id: int) -> tuple[str, str | None]:
+    """A delete is believed only when Strava answers 404 to the stored owner's token (now, or within
+    the memo's lifetime); whatever it still shows is kept."""
+    stored = await _stored_owner(rt, activity_id)
+    if stored is None:
+        return IGNORED, "FitGlue holds nothing of this activity: nothing to delete"
+    if stored[0] != owner_id:
+        return _not_the_owner(activity_id, owner_id)
+    if stored[1] is not None:
+        return IGNORED, "the activity is already recorded as deleted"
+    if await not_found_until(rt, activity_id, owner_id) is None:
+        try:
+            activity = await _get_as_owner(rt, conn_id, activity_id, owner_id)
+        except _NoToken:
+            return IGNORED, "no usable access token to confirm the delete with (the connection is no longer active)"
+        except MissingScope as exc:
+            return IGNORED, f"the delete cannot be confirmed: the grant cannot read this activity ({exc.summary})"
+        if activity is not None:
+            if _athlete_of(activity) == owner_id:
+                await upsert_summaries(rt, [activity])
+            return IGNORED, "delete not confirmed: Strava still shows this activity to its athlete"
+    await _record_deleted(rt, activity_id, owner_id)
+    return PROCESSED, "deletion confirmed: Strava answers 404 for this activity"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -233,8 +337,8 @@ async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int
 
 
 async def _record_deleted(rt: Runtime, activity_id: int, athlete_id: int) -> None:
-    now = rt.clock.now()
+    """Mark the athlete's stored summary deleted (only theirs: the owner was checked, and is again here)."""
     async with rt.write() as session:
-        insert = insert_for(session)
-        stmt = insert(ActivitySummary).values(id=activity_id, athlete_id=athlete_id, deleted_at=now)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"deleted_at": now}))
+        await session.execute(update(ActivitySummary).where(
+            ActivitySummary.id == activity_id, ActivitySummary.athlete_id == athlete_id,
+            ActivitySummary.deleted_at.is_(None)).values(deleted_at=rt.clock.now()))

@@ -23,11 +23,13 @@ from typing import Any
 
 from ..queue.store import PRIORITY_EVENT, job_row
 from .events import StravaEvent
+from .processing import IGNORED, known_to_fail
 
 _INSERT_EVENT = (
     "INSERT INTO webhook_events (dedupe_key, received_at, subscription_id, object_type, object_id, aspect_type,"
     " owner_id, event_time, updates, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'new')"
     " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+_SETTLE_EVENT = "UPDATE webhook_events SET state = ?, error = ?, processed_at = ? WHERE id = ?"
 _INSERT_JOB = (
     "INSERT INTO jobs (kind, payload, priority, run_after, attempts, state, user_id, dedupe_key, created_at,"
     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING")
@@ -74,14 +76,24 @@ class SqliteEventWriter:
                     event.object_id, event.aspect_type, event.owner_id, event.event_time, event.updates_json,
                 )).fetchone()
                 ids.append(row[0] if row else None)
-            new = [(event_id, event.owner_id) for event_id, (event, _at) in zip(ids, events, strict=True)
+            new = [(event_id, event) for event_id, (event, _at) in zip(ids, events, strict=True)
                    if event_id is not None]
             if new:
-                owners = sorted({owner for _id, owner in new})
+                owners = sorted({event.owner_id for _id, event in new})
                 marks = ",".join("?" * len(owners))
-                users = dict(db.execute(
-                    f"SELECT athlete_id, user_id FROM strava_connections WHERE athlete_id IN ({marks})", owners))
-                db.executemany(_INSERT_JOB, [self._job(event_id, users.get(owner), now) for event_id, owner in new])
+                connections = {athlete: (user, scopes) for athlete, user, scopes in db.execute(
+                    "SELECT athlete_id, user_id, coalesce(granted_scopes, '') FROM strava_connections"
+                    f" WHERE athlete_id IN ({marks})", owners)}
+                jobs, settled = [], []
+                for event_id, event in new:
+                    user_id, scopes = connections.get(event.owner_id, (None, None))
+                    reason = known_to_fail(event.object_type, scopes)
+                    if reason is None:
+                        jobs.append(self._job(event_id, user_id, now))
+                    else:
+                        settled.append((IGNORED, reason, sqlite_time(now), event_id))
+                db.executemany(_INSERT_JOB, jobs)
+                db.executemany(_SETTLE_EVENT, settled)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):

@@ -126,7 +126,7 @@ async def test_user_jobs_waiting_for_the_window(desk, alice, runtime, clock):
             session.add(Job(kind="fetch_activity", payload="{}", run_after=clock.now() + timedelta(minutes=12),
                             state=state, waiting_for=waiting, user_id=alice.user_id, created_at=clock.now()))
     diagnosis = await desk.diagnose(ALICE)
-    assert diagnosis.facts["user_jobs_queued"] == 2
+    assert diagnosis.facts["user_jobs_queued"] == 3  # these two and the catch-up queued by the Connect
     assert diagnosis.facts["user_jobs_waiting_for_window"] == 1
     assert diagnosis.facts["next_window_at"] == "2026-11-27T14:15:00Z"
     assert diagnosis.finding("rate_limited") is not None

@@ -16,6 +16,7 @@ from service import vocab
 from service.app import build_app
 from service.config import ConfigError, Settings, load_settings
 from service.db.models import (
+    ActivityNotFound,
     ActivitySummary,
     AuditEntry,
     Base,
@@ -74,7 +75,7 @@ def test_each_rule_is_a_documented_setting_with_a_default(tmp_path, table, rule)
 def test_the_audit_log_is_kept_longest(tmp_path):
     settings = load_settings({}, tmp_path / "none.env")
     audit = settings.audit_retention_days
-    assert all(getattr(settings, rule.setting) <= audit for _, rule in rules())
+    assert all(rule.period(settings) <= timedelta(days=audit) for _, rule in rules())
     with pytest.raises(ConfigError) as info:
         load_settings({"FITGLUE_FAILED_RETENTION_DAYS": "400"}, tmp_path / "none.env")
     assert info.value.names == ("FITGLUE_AUDIT_RETENTION_DAYS",)
@@ -155,6 +156,11 @@ async def seed_registrations(runtime: Runtime) -> None:
             session.add(WebhookRegistration(at=now, actor="test", outcome="unchanged", steps="[]"))
 
 
+async def seed_memos(runtime: Runtime) -> None:
+    async with runtime.write() as session:
+        session.add(ActivityNotFound(activity_id=1, athlete_id=7, answered_at=runtime.clock.now()))
+
+
 async def seed_audit(runtime: Runtime) -> None:
     async with runtime.write() as session:
         session.add(AuditEntry(at=runtime.clock.now(), actor="cli:test", action="probe", target=None, result="ok"))
@@ -163,7 +169,7 @@ async def seed_audit(runtime: Runtime) -> None:
 SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
-    "audit_log": seed_audit,
+    "audit_log": seed_audit, "activity_not_found": seed_memos,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 
@@ -176,14 +182,14 @@ def test_every_rule_has_a_seeder():
 async def test_each_rule_deletes_only_once_its_setting_has_passed(runtime, clock, table, rule):
     await SEEDERS[table](runtime)
     model = MODELS[table]
-    days = getattr(runtime.settings, rule.setting)
-    clock.advance(days=days, seconds=-60)
+    period = rule.period(runtime.settings)
+    clock.advance(seconds=period.total_seconds() - 60)
     await retention_sweep(runtime)
     kept = await count(runtime, model)
     assert kept >= 1
     clock.advance(seconds=120)
     await retention_sweep(runtime)
-    assert await count(runtime, model) < kept, f"{rule.variable} did not apply to {table} after {days} days"
+    assert await count(runtime, model) < kept, f"{rule.variable} did not apply to {table} after {period}"
 
 
 # --- the rules' finer points, through the real routes -------------------------------------------------

@@ -63,6 +63,7 @@ async def test_update_refetches_and_delete_is_recorded(client, runtime, standin)
     await standin.push_event(standin.event("update", "activity", activity, athlete, {"title": "Evening Run"}))
     await run_pending(runtime)
     assert (await summary(runtime, activity)).name == "Evening Run"
+    del standin.state.activities[activity]  # the athlete deletes it; Strava answers 404 from now on
     await standin.push_event(standin.event("delete", "activity", activity, athlete, {}))
     await run_pending(runtime)
     assert (await summary(runtime, activity)).deleted_at == runtime.clock.now()
