@@ -45,8 +45,8 @@ from .queue.store import DONE, RUNNING
 from .runtime import Runtime
 from .strava import StravaError
 from .tokens import access_token
-from .webhooks.intake import EVENT_JOB_KEY_PREFIX
-from .webhooks.intake import JOB_KIND as EVENT_JOB_KIND
+from .webhooks.state import EVENT_JOB_KEY_PREFIX
+from .webhooks.state import JOB_KIND as EVENT_JOB_KIND
 
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"
@@ -83,7 +83,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "jobs": Erased(("user_id", "dedupe_key")),
     "webhook_events": Erased(("owner_id",)),
     "activity_summaries": Erased(("athlete_id",)),
-    "activity_not_found": Erased(("athlete_id", "activity_id")),
+    "activity_not_found": Erased(("athlete_id",)),
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),

@@ -27,22 +27,15 @@ from ..runtime import Runtime
 from .events import StravaEvent
 from .processing import IGNORED, known_to_fail
 from .sqlite_intake import SqliteEventWriter
-from .state import our_subscription_id
+from .state import JOB_KIND, event_job_key, our_subscription_id
 
 log = logging.getLogger(__name__)
 
-JOB_KIND = "webhook_event"
-EVENT_JOB_KEY_PREFIX = "event:"
 _EVENTS = cast(Table, WebhookEvent.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
 SUBSCRIPTION_RECHECK_S = 1.0
 BUSY_WINDOW_S = 0.2
-
-
-def event_job_key(event_id: int) -> str:
-    """The dedupe key of the one job that processes a stored event (erasure finds the job by it)."""
-    return f"{EVENT_JOB_KEY_PREFIX}{event_id}"
 
 
 class IntakeUnavailable(Exception):

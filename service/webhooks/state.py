@@ -15,6 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db.app_state import get_value, set_value
 from ..db.models import WebhookEvent
 
+# The job that processes one stored event, and its dedupe key (erasure finds the job by it).
+JOB_KIND = "webhook_event"
+EVENT_JOB_KEY_PREFIX = "event:"
+
+
+def event_job_key(event_id: int) -> str:
+    """The dedupe key of the one job that processes stored event `event_id`."""
+    return f"{EVENT_JOB_KEY_PREFIX}{event_id}"
+
+
 SUBSCRIPTION_ID = "webhook.subscription_id"
 # When Strava last told us the app has no subscription (so forged events do not each cause a look-up).
 NO_SUBSCRIPTION_SEEN_AT = "webhook.no_subscription_seen_at"
