@@ -81,6 +81,11 @@ class Settings:
     retention_days: int = 30
     worker_concurrency: int = 8
     refresh_concurrency: int = 8
+    # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
+    connect_result_ttl_s: int = 86400
+    connect_attempts_per_link: int = 10
+    connect_attempts_per_user: int = 30
+    connect_attempt_window_s: int = 3600
     sandbox: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -188,5 +193,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         retention_days=_int(merged, "FITGLUE_RETENTION_DAYS", 30, 1) or 30,
         worker_concurrency=_int(merged, "FITGLUE_WORKER_CONCURRENCY", 8, 1) or 8,
         refresh_concurrency=_int(merged, "FITGLUE_REFRESH_CONCURRENCY", 8, 1) or 8,
+        connect_result_ttl_s=_int(merged, "FITGLUE_CONNECT_RESULT_TTL_S", 86400, 600) or 86400,
+        connect_attempts_per_link=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, 1) or 10,
+        connect_attempts_per_user=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, 1) or 30,
+        connect_attempt_window_s=_int(merged, "FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, 1) or 3600,
         extra=dict(merged),
     )

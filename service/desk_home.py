@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import vocab
 from .clock import iso_utc
@@ -25,10 +26,15 @@ class HomeSummary:
     needs_reauth: list[dict[str, Any]]  # newest first: email, since
     needs_reauth_total: int
     recent_actions: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    # Connected without something FitGlue needs (the grant verdict): email, missing scopes, severity, since
+    missing_permissions: list[dict[str, Any]] = field(default_factory=list)  # most severe, then newest first
+    missing_permissions_total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"generated_at": iso_utc(self.generated_at), "connections_by_status": dict(self.connections_by_status),
                 "needs_reauth": list(self.needs_reauth), "needs_reauth_total": self.needs_reauth_total,
+                "missing_permissions": list(self.missing_permissions),
+                "missing_permissions_total": self.missing_permissions_total,
                 "recent_actions": list(self.recent_actions)}
 
 
@@ -54,10 +60,44 @@ class HomeDesk:
                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(listed))
             recent = [{"at": iso_utc(e.at), "actor": e.actor, "action": e.action, "target": e.target,
                        "result": e.result} for e in actions.scalars()]
+            lacking, lacking_total = await _missing_permissions(session, listed)
         return HomeSummary(
             generated_at=self.rt.clock.now(),
             connections_by_status=counts,
             needs_reauth=[{"email": email, "since": iso_utc(since)} for email, since in waiting],
             needs_reauth_total=counts[vocab.NEEDS_REAUTH],
             recent_actions=recent,
+            missing_permissions=lacking,
+            missing_permissions_total=lacking_total,
         )
+
+
+async def _missing_permissions(session: AsyncSession, listed: int) -> tuple[list[dict[str, Any]], int]:
+    """Connected users whose grant lacks something (errors first, newest first), and how many in all.
+
+    The verdict is judged once per distinct stored grant (a handful of scope combinations), never
+    per row, and the users are then fetched by those grants.
+    """
+    grants = await session.execute(
+        select(StravaConnection.granted_scopes, func.count())
+        .where(StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.is_not(None))
+        .group_by(StravaConnection.granted_scopes))
+    verdicts: dict[str, vocab.GrantVerdict] = {}
+    total = 0
+    for raw, count in grants:
+        verdict = vocab.grant_verdict(vocab.parse_scopes(raw))
+        if raw is not None and not verdict.complete:
+            verdicts[raw] = verdict
+            total += count
+    found: list[dict[str, Any]] = []
+    for severity in ("error", "warning"):
+        grants_of = [raw for raw, verdict in verdicts.items() if verdict.severity == severity]
+        if not grants_of or len(found) >= listed:
+            continue
+        rows = await session.execute(
+            select(User.email, StravaConnection.granted_scopes, StravaConnection.connected_at).join(StravaConnection)
+            .where(StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.in_(grants_of))
+            .order_by(StravaConnection.connected_at.desc()).limit(listed - len(found)))
+        found += [{"email": email, "missing": list(verdicts[raw].missing_scopes), "severity": severity,
+                   "since": iso_utc(since)} for email, raw, since in rows if raw is not None]
+    return found, total
