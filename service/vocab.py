@@ -36,3 +36,8 @@ ERR_GRANT_DEAD = "grant_dead"
 # are defined once, in troubleshooting.permissions, whose grant_verdict judges every grant.
 SOURCE_SCOPES = ACTIVITY_READ_SCOPES  # any one suffices
 DESTINATION_SCOPE = ACTIVITY_WRITE_SCOPE
+
+
+def reads_activities(granted: frozenset[str]) -> bool:
+    """Whether a grant lets FitGlue read activities at all: the verdict's ``can_read_activities``."""
+    return grant_verdict(granted).can_read_activities
