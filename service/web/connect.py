@@ -25,10 +25,10 @@ from . import same_origin
 from .keys import RUNTIME
 from .pages import render
 
+# The browser secret binding OAuth attempts to a browser (``__Host-`` prefixed behind https). It is
+# sent to the authorize route as well as to the callback, so that a browser keeps one secret for all
+# its attempts: a second tab does not make the first one's result page unprovable.
 COOKIE = "fitglue_oauth"
-# Sent to the authorize route as well as to the callback, so that a browser keeps one secret for
-# all its attempts: a second tab does not make the first one's result page unprovable.
-COOKIE_PATH = "/"
 PAGE_PATH = "/connect/strava"
 
 # What the user loses without each part of the grant (the verdict's Shortfall.need), in their words.
@@ -122,12 +122,12 @@ async def connect_page(request: web.Request) -> web.Response:
         status, verdict = await connection_state(session, link.user_id)
     assert user is not None
     label, css, note = status_view(status, verdict)
-    nonce = same_origin.form_nonce(request)
+    nonce = same_origin.form_nonce(request, rt.settings)
     response = render(request, "connect.html", email=user.email, status_label=label, status_class=css,
                       status_note=note, token=request.query.get("t"),
                       form_field=same_origin.FORM_FIELD, form_token=same_origin.form_token(rt.settings, nonce),
                       expires_at=link.expires_at.strftime("%Y-%m-%d %H:%M"))
-    same_origin.set_form_cookie(response, rt.settings, nonce, PAGE_PATH)
+    same_origin.set_form_cookie(response, rt.settings, nonce)
     return response
 
 
@@ -165,15 +165,16 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
         return _cross_site_page(request)
     token = form.get("t")
     try:
-        start = await start_connect(rt, token if isinstance(token, str) else None, request.cookies.get(COOKIE))
+        start = await start_connect(rt, token if isinstance(token, str) else None,
+                                    same_origin.read_browser_cookie(request, rt.settings, COOKIE))
     except LinkProblem as problem:
         return await _link_problem_page(request, problem)
     except TooManyAttempts as capped:
         return _too_many_attempts_page(request, capped)
     response = web.Response(status=303, headers={"Location": start.authorize_url})
     # It outlives the state: the browser that finishes a sign-in can reload its result page.
-    response.set_cookie(COOKIE, start.browser_secret, max_age=rt.settings.connect_result_ttl_s, path=COOKIE_PATH,
-                        httponly=True, samesite="Lax", secure=rt.settings.secure_cookies)
+    same_origin.set_browser_cookie(response, rt.settings, COOKIE, start.browser_secret,
+                                   max_age=rt.settings.connect_result_ttl_s)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -254,7 +255,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     params = {key: request.query.get(key, "") for key in ("state", "code", "scope", "error")}
     try:
-        result = await complete_connect(rt, params, request.cookies.get(COOKIE))
+        result = await complete_connect(rt, params, same_origin.read_browser_cookie(request, rt.settings, COOKIE))
     except StravaError:
         result = CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED)
     response = _result_page(request, result)

@@ -35,6 +35,23 @@ _MAX_NONCE_LENGTH = 64
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # one we could have issued (token_urlsafe)
 
 
+def cookie_name(name: str, settings: Settings) -> str:
+    """``__Host-`` + name behind https: browsers then accept the cookie only from this very host
+    (Secure, Path=/, no Domain), so a sibling subdomain cannot plant a value we would reuse."""
+    return f"__Host-{name}" if settings.secure_cookies else name
+
+
+def set_browser_cookie(response: web.StreamResponse, settings: Settings, name: str, value: str,
+                       max_age: int | None = None) -> None:
+    """An HttpOnly, SameSite=Lax cookie for the whole site (Secure behind https)."""
+    response.set_cookie(cookie_name(name, settings), value, max_age=max_age, path="/", httponly=True, samesite="Lax",
+                        secure=settings.secure_cookies)
+
+
+def read_browser_cookie(request: web.Request, settings: Settings, name: str) -> str | None:
+    return request.cookies.get(cookie_name(name, settings))
+
+
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` as browsers write it in ``Origin`` (default ports left out)."""
     parsed = URL(url)
@@ -76,9 +93,9 @@ def _mac(key: bytes, nonce: str) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, nonce.encode(), hashlib.sha256).digest()).decode().rstrip("=")
 
 
-def form_nonce(request: web.Request) -> str:
+def form_nonce(request: web.Request, settings: Settings) -> str:
     """This browser's form nonce: the one its cookie already holds (other tabs keep working), or a new one."""
-    existing = request.cookies.get(FORM_COOKIE) or ""
+    existing = read_browser_cookie(request, settings, FORM_COOKIE) or ""
     return existing if _NONCE.fullmatch(existing) else secrets.token_urlsafe(_NONCE_BYTES)
 
 
@@ -94,13 +111,12 @@ def form_token_valid(settings: Settings, nonce: str | None, token: str | None) -
     return any(constant_time_equals(_mac(key, nonce), token) for key in _keys(settings))
 
 
-def set_form_cookie(response: web.StreamResponse, settings: Settings, nonce: str, path: str) -> None:
+def set_form_cookie(response: web.StreamResponse, settings: Settings, nonce: str) -> None:
     # A session cookie: it only has to outlive the page that carries its token.
-    response.set_cookie(FORM_COOKIE, nonce, path=path, httponly=True, samesite="Lax",
-                        secure=settings.secure_cookies)
+    set_browser_cookie(response, settings, FORM_COOKIE, nonce)
 
 
 def refusal(request: web.Request, settings: Settings, form_token_value: str | None) -> str | None:
     """Why this state-changing browser request is refused, or None when it came from our page."""
-    valid = form_token_valid(settings, request.cookies.get(FORM_COOKIE), form_token_value)
+    valid = form_token_valid(settings, read_browser_cookie(request, settings, FORM_COOKIE), form_token_value)
     return cross_site_reason(request.headers, settings.public_url, valid)
