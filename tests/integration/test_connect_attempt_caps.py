@@ -7,6 +7,7 @@ saying when to try again, and nothing is stored.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -89,3 +90,11 @@ async def test_finished_attempts_count_too_and_a_connect_still_works_under_the_c
     approved = await decide_at_strava(await press_connect(client, url))
     assert (await client.get("/oauth/strava/callback", params=approved)).status == 200
     assert (await press(client, url)).status == 410  # used up by the complete connect: the link answers first
+
+
+async def test_presses_arriving_together_do_not_slip_past_the_cap(client, runtime):
+    """Counting and adding happen one request at a time per user (a row lock on PostgreSQL)."""
+    url = await issue(runtime)
+    statuses = [r.status for r in await asyncio.gather(*(press(client, url) for _ in range(30)))]
+    assert sorted(statuses) == [303] * 10 + [429] * 20
+    assert await attempts(runtime) == 10
