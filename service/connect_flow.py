@@ -167,7 +167,8 @@ def _unproven_browser(attempt: OAuthAttempt) -> CallbackResult:
     if attempt.outcome != vocab.PENDING:
         return CallbackResult(410, ALREADY_FINISHED, reason="the sign-in has already finished")
     # Leave the real attempt alone so its owner can still finish.
-    return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID, reason="the sign-in started in a different browser")
+    return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID,
+                          reason="it was started in a different browser, or this browser did not keep FitGlue's cookie")
 
 
 def settled_result(rt: Runtime, attempt: OAuthAttempt, email: str | None, link: ConnectLink | None) -> CallbackResult:

@@ -7,6 +7,7 @@ finds no missing permissions.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from aiohttp import web
@@ -24,6 +25,8 @@ from ..strava import StravaError
 from . import same_origin
 from .keys import RUNTIME
 from .pages import render
+
+log = logging.getLogger(__name__)
 
 # The browser secret binding OAuth attempts to a browser (``__Host-`` prefixed behind https). It is
 # sent to the authorize route as well as to the callback, so that a browser keeps one secret for all
@@ -161,7 +164,9 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     form = await request.post()
     posted_token = form.get(same_origin.FORM_FIELD)
-    if same_origin.refusal(request, rt.settings, posted_token if isinstance(posted_token, str) else None):
+    refused = same_origin.refusal(request, rt.settings, posted_token if isinstance(posted_token, str) else None)
+    if refused:
+        log.info("refused a Connect start not sent from our page: %s", refused)
         return _cross_site_page(request)
     token = form.get("t")
     try:
