@@ -44,9 +44,14 @@ class HomeDesk:
     async def home_summary(self, *, listed: int = 10) -> HomeSummary:
         async with self.rt.sessions() as session:
             counts = {status: 0 for status in (vocab.CONNECTED, vocab.NEEDS_REAUTH, vocab.REVOKED, vocab.NOT_CONNECTED)}
-            rows = await session.execute(select(StravaConnection.status, func.count()).group_by(StravaConnection.status))
-            for status, count in rows:
+            # One pass over the connections: how many per status, and per connected grant.
+            connected_grants: dict[str, int] = {}
+            rows = await session.execute(select(StravaConnection.status, StravaConnection.granted_scopes, func.count())
+                                         .group_by(StravaConnection.status, StravaConnection.granted_scopes))
+            for status, scopes, count in rows:
                 counts[status] = counts.get(status, 0) + count
+                if status == vocab.CONNECTED and scopes is not None:
+                    connected_grants[scopes] = count
             # A user who never started connecting has no connection row yet.
             without = await session.scalar(select(func.count()).select_from(User).where(
                 ~select(StravaConnection.id).where(StravaConnection.user_id == User.id).exists()))
@@ -60,7 +65,7 @@ class HomeDesk:
                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(listed))
             recent = [{"at": iso_utc(e.at), "actor": e.actor, "action": e.action, "target": e.target,
                        "result": e.result} for e in actions.scalars()]
-            lacking, lacking_total = await _missing_permissions(session, listed)
+            lacking, lacking_total = await _missing_permissions(session, connected_grants, listed)
         return HomeSummary(
             generated_at=self.rt.clock.now(),
             connections_by_status=counts,
@@ -72,23 +77,16 @@ class HomeDesk:
         )
 
 
-async def _missing_permissions(session: AsyncSession, listed: int) -> tuple[list[dict[str, Any]], int]:
+async def _missing_permissions(session: AsyncSession, connected_grants: dict[str, int],
+                               listed: int) -> tuple[list[dict[str, Any]], int]:
     """Connected users whose grant lacks something (errors first, newest first), and how many in all.
 
-    The verdict is judged once per distinct stored grant (a handful of scope combinations), never
-    per row, and the users are then fetched by those grants.
+    ``connected_grants`` counts connected rows per stored grant. The verdict is judged once per
+    distinct grant (a handful of scope combinations), never per row; only then are users fetched.
     """
-    grants = await session.execute(
-        select(StravaConnection.granted_scopes, func.count())
-        .where(StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.is_not(None))
-        .group_by(StravaConnection.granted_scopes))
-    verdicts: dict[str, vocab.GrantVerdict] = {}
-    total = 0
-    for raw, count in grants:
-        verdict = vocab.grant_verdict(vocab.parse_scopes(raw))
-        if raw is not None and not verdict.complete:
-            verdicts[raw] = verdict
-            total += count
+    verdicts = {raw: verdict for raw in connected_grants
+                if not (verdict := vocab.grant_verdict(vocab.parse_scopes(raw))).complete}
+    total = sum(connected_grants[raw] for raw in verdicts)
     found: list[dict[str, Any]] = []
     for severity in ("error", "warning"):
         grants_of = [raw for raw, verdict in verdicts.items() if verdict.severity == severity]
@@ -99,5 +97,5 @@ async def _missing_permissions(session: AsyncSession, listed: int) -> tuple[list
             .where(StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.in_(grants_of))
             .order_by(StravaConnection.connected_at.desc()).limit(listed - len(found)))
         found += [{"email": email, "missing": list(verdicts[raw].missing_scopes), "severity": severity,
-                   "since": iso_utc(since)} for email, raw, since in rows if raw is not None]
+                   "since": iso_utc(since)} for email, raw, since in rows if raw in verdicts]
     return found, total
