@@ -216,44 +216,37 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
         attempt_id, expired = attempt.id, attempt.expires_at <= now
     retry = _retry_url(rt, link)
 
-    if expired:
-        reason = "the sign-in took longer than 10 minutes"
-        await _finish(rt, attempt_id, vocab.ATTEMPT_STATE_INVALID, reason)
-        return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID, email=email, retry_url=retry, reason=reason,
+    async def fail(outcome: str, reason: str, retry_url: str | None = retry) -> CallbackResult:
+        """Record why the attempt did not connect and say so to the browser that started it."""
+        await _finish(rt, attempt_id, outcome, reason)
+        return CallbackResult(OUTCOME_STATUS[outcome], outcome, email=email, retry_url=retry_url, reason=reason,
                               proven_browser=True)
+
+    if expired:
+        return await fail(vocab.ATTEMPT_STATE_INVALID, "the sign-in took longer than 10 minutes")
     if params.get("error"):
         error = params["error"][:100]
-        outcome = vocab.ATTEMPT_DENIED if error == "access_denied" else vocab.ATTEMPT_EXCHANGE_FAILED
-        reason = "the permission request was declined at Strava" if error == "access_denied" else f"Strava reported {error}"
-        await _finish(rt, attempt_id, outcome, reason)
-        return CallbackResult(OUTCOME_STATUS[outcome], outcome, email=email, retry_url=retry, reason=reason,
-                              proven_browser=True)
+        if error == "access_denied":
+            return await fail(vocab.ATTEMPT_DENIED, "the permission request was declined at Strava")
+        return await fail(vocab.ATTEMPT_EXCHANGE_FAILED, f"Strava reported {error}")
     code = params.get("code") or ""
     if not code:
-        reason = "Strava sent no authorization code"
-        await _finish(rt, attempt_id, vocab.ATTEMPT_EXCHANGE_FAILED, reason)
-        return CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED, email=email, retry_url=retry, reason=reason,
-                              proven_browser=True)
+        return await fail(vocab.ATTEMPT_EXCHANGE_FAILED, "Strava sent no authorization code")
 
     granted = vocab.parse_scopes(params.get("scope"))
     try:
         grant = await strava.exchange_code(code)
     except AppCredentialsRejected as exc:
-        await _finish(rt, attempt_id, vocab.ATTEMPT_APP_REJECTED, exc.summary)
+        result = await fail(vocab.ATTEMPT_APP_REJECTED, exc.summary, retry_url=None)  # our app, not the user
         await rt.alerts.alert("app_credentials_rejected", "Strava rejected FitGlue's client credentials "
                               "during a code exchange")
-        return CallbackResult(400, vocab.ATTEMPT_APP_REJECTED, email=email, reason=exc.summary, proven_browser=True)
+        return result
     except StravaError as exc:
-        await _finish(rt, attempt_id, vocab.ATTEMPT_EXCHANGE_FAILED, exc.summary)
-        return CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED, email=email, retry_url=retry, reason=exc.summary,
-                              proven_browser=True)
+        return await fail(vocab.ATTEMPT_EXCHANGE_FAILED, exc.summary)
 
     athlete_id = int((grant.athlete or {}).get("id") or 0) or None
     if athlete_id is None:
-        reason = "Strava's answer did not say which athlete signed in"
-        await _finish(rt, attempt_id, vocab.ATTEMPT_EXCHANGE_FAILED, reason)
-        return CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED, email=email, retry_url=retry, reason=reason,
-                              proven_browser=True)
+        return await fail(vocab.ATTEMPT_EXCHANGE_FAILED, "Strava's answer did not say which athlete signed in")
 
     # One verdict decides the outcome, the status reason and whether the link is used up.
     verdict = vocab.grant_verdict(granted)
@@ -270,8 +263,9 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
             await session.execute(update(OAuthAttempt).where(OAuthAttempt.id == attempt_id).values(
                 outcome=vocab.ATTEMPT_ATHLETE_CONFLICT, reason=reason, athlete_id=athlete_id,
                 granted_scopes=scopes_text))
-            return CallbackResult(409, vocab.ATTEMPT_ATHLETE_CONFLICT, email=email, athlete_id=athlete_id,
-                                  retry_url=retry, reason=reason, proven_browser=True)
+            return CallbackResult(OUTCOME_STATUS[vocab.ATTEMPT_ATHLETE_CONFLICT], vocab.ATTEMPT_ATHLETE_CONFLICT,
+                                  email=email, athlete_id=athlete_id, retry_url=retry, reason=reason,
+                                  proven_browser=True)
         user = await session.get(User, attempt.user_id)
         assert user is not None
         conn = await connection_for(session, user, now)
@@ -294,5 +288,5 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
         if verdict.complete and link is not None:
             await session.execute(update(ConnectLink).where(ConnectLink.id == link.id).values(used_at=now))
     log.info("user %s connected Strava athlete %s (%s)", attempt.user_id, athlete_id, outcome)
-    return CallbackResult(200, outcome, email=email, athlete_id=athlete_id, verdict=verdict,
+    return CallbackResult(OUTCOME_STATUS[outcome], outcome, email=email, athlete_id=athlete_id, verdict=verdict,
                           retry_url=None if verdict.complete else retry, proven_browser=True)
