@@ -387,6 +387,7 @@ def home_view(summary: dict[str, Any], rate: dict[str, Any] | None, hook: dict[s
         blocks.append(section("*Need to re-authorize*\n" + "\n".join(lines)))
     else:
         blocks.append(section("*Need to re-authorize*\nNobody :tada:"))
+    blocks += _home_missing_permissions(summary)
     blocks.append(divider())
     recent = summary.get("recent_actions") or []
     lines = [f"• {slack_date(a.get('at'))} · {_actor(a.get('actor'))} · {escape(str(a.get('action')))}"
@@ -395,6 +396,19 @@ def home_view(summary: dict[str, Any], rate: dict[str, Any] | None, hook: dict[s
     blocks.append(section("*Last agent actions*\n" + ("\n".join(lines) if lines else "None yet.")))
     blocks.append(context([f"Updated {slack_date(summary.get('generated_at'))} · `{COMMAND} help` for commands"]))
     return {"type": "home", "blocks": fit(blocks, MAX_HOME_BLOCKS)}
+
+
+def _home_missing_permissions(summary: dict[str, Any]) -> list[Block]:
+    """Connected users whose grant lacks what FitGlue needs: they must connect again, too."""
+    lacking = summary.get("missing_permissions") or []
+    if not lacking:
+        return [section("*Missing Strava permissions*\nNobody :tada:")]
+    lines = [f"• {SEVERITY_MARK.get(u.get('severity'), '')} {escape(u['email'])} — without "
+             f"{escape(', '.join(u.get('missing') or []))}" for u in lacking]
+    more = summary.get("missing_permissions_total", len(lacking)) - len(lacking)
+    if more > 0:
+        lines.append(f"• … and {more} more")
+    return [section("*Missing Strava permissions* (need a new Connect link)\n" + "\n".join(lines))]
 
 
 def _actor(actor: Any) -> str:

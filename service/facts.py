@@ -321,6 +321,15 @@ def subscription_facts(look: SubscriptionLook, settings: Settings,
     )
 
 
+def connected_reason(granted: frozenset[str] | None) -> str | None:
+    """A connected connection's status reason, from the same verdict the findings use.
+
+    Read from the grant rather than the stored text: rows written before the verdict was one
+    function say "every needed permission" beside a grant without profile:read_all.
+    """
+    return vocab.grant_verdict(granted).status_reason if granted is not None else None
+
+
 async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> ConnectionFacts:
     """Everything a diagnosis of `who` (an e-mail or a Strava athlete id) rests on. Raises BadWho."""
     email, athlete_id = parse_who(who)
@@ -388,9 +397,10 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
     if conn is None:
         return facts
     kind = conn.last_refresh_error_kind
+    granted = vocab.parse_scopes(conn.granted_scopes) if conn.granted_scopes is not None else None
     facts.update(
         athlete_id=conn.athlete_id,
-        granted_scopes=vocab.parse_scopes(conn.granted_scopes) if conn.granted_scopes is not None else None,
+        granted_scopes=granted,
         token_expires_at=conn.expires_at,
         connected_at=conn.connected_at,
         last_refresh_at=conn.last_refresh_at,
@@ -399,7 +409,7 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
         last_refresh_error=scrub_text(conn.last_refresh_error) if conn.last_refresh_error else None,
         last_refresh_error_at=conn.last_refresh_error_at,
         consecutive_refresh_failures=conn.refresh_failures or 0,
-        status_reason=conn.status_reason,
+        status_reason=(connected_reason(granted) if status == vocab.CONNECTED else None) or conn.status_reason,
         status_changed_at=conn.status_changed_at,
         last_event_at=_latest(conn.last_event_at, wide.get("athlete_last_event")),
     )

@@ -38,6 +38,10 @@ class LinkUsed(LinkProblem):
     status = 410
     code = "link_used"
 
+    def __init__(self, message: str, user_id: int | None = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id  # whose link it was: the page can say how their Strava is now
+
 
 @dataclass(frozen=True)
 class IssuedLink:
@@ -79,7 +83,7 @@ async def resolve_link(session: AsyncSession, signer: Signer, clock: Clock, toke
         # Signed by us but gone: its user was erased. Treat it as no longer usable.
         raise LinkExpired("this link is no longer valid")
     if link.used_at is not None:
-        raise LinkUsed("this link has already been used to connect Strava")
+        raise LinkUsed("this link has already been used to connect Strava", user_id=link.user_id)
     if link.expires_at <= clock.now():
         raise LinkExpired("this link has expired")
     return link

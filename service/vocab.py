@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+# Re-exported (``X as X``) so service modules find the scope words beside the other words.
+from troubleshooting.permissions import ACTIVITY_READ_SCOPES, ACTIVITY_WRITE_SCOPE
+from troubleshooting.permissions import PROFILE_SCOPE as PROFILE_SCOPE
+from troubleshooting.permissions import REQUESTED_SCOPES as REQUESTED_SCOPES
+from troubleshooting.permissions import GrantVerdict as GrantVerdict
+from troubleshooting.permissions import grant_verdict as grant_verdict
+from troubleshooting.permissions import parse_scopes as parse_scopes
+
 # Connection status (DESIGN.md diagnosis vocabulary; unknown_user is never stored).
 NOT_CONNECTED = "not_connected"
 CONNECTED = "connected"
@@ -24,30 +32,12 @@ ERR_RATE_LIMITED = "rate_limited"
 ERR_APP_REJECTED = "app_credentials_rejected"
 ERR_GRANT_DEAD = "grant_dead"
 
-# What FitGlue asks Strava for, and what each side needs (the article's "Permissions Requested").
-REQUESTED_SCOPES = ("read", "activity:read_all", "activity:write", "profile:read_all")
-SOURCE_SCOPES = frozenset({"activity:read", "activity:read_all"})  # any one suffices
-DESTINATION_SCOPE = "activity:write"
-PROFILE_SCOPE = "profile:read_all"
-
-
-def parse_scopes(raw: str | None) -> frozenset[str]:
-    if not raw:
-        return frozenset()
-    return frozenset(part.strip() for part in raw.replace(" ", ",").split(",") if part.strip())
-
-
-def missing_needed_scopes(granted: frozenset[str]) -> list[str]:
-    """Scopes whose absence stops source or destination from working (profile is optional)."""
-    missing = []
-    if not granted & SOURCE_SCOPES:
-        missing.append("activity:read_all")
-    if DESTINATION_SCOPE not in granted:
-        missing.append(DESTINATION_SCOPE)
-    return missing
+# What FitGlue asks Strava for and what each side needs (the article's "Permissions Requested")
+# are defined once, in troubleshooting.permissions, whose grant_verdict judges every grant.
+SOURCE_SCOPES = ACTIVITY_READ_SCOPES  # any one suffices
+DESTINATION_SCOPE = ACTIVITY_WRITE_SCOPE
 
 
 def reads_activities(granted: frozenset[str]) -> bool:
-    """Whether a grant lets FitGlue read activities at all (Strava answers 401
-    `activity:read_permission missing` otherwise, however often it is asked)."""
-    return bool(granted & SOURCE_SCOPES)
+    """Whether a grant lets FitGlue read activities at all: the verdict's ``can_read_activities``."""
+    return grant_verdict(granted).can_read_activities

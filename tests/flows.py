@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
@@ -17,12 +18,36 @@ def link_path(url: str) -> str:
     return f"{parsed.path}?{parsed.query_string}"
 
 
+# What a current browser sends when our own page posts its form.
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+
+
+class _FormFields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "input" and values.get("type") == "hidden" and values.get("name"):
+            self.fields[values["name"] or ""] = values.get("value") or ""
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the Connect page's form (the link token and the form token)."""
+    parser = _FormFields()
+    parser.feed(html)
+    return parser.fields
+
+
 async def press_connect(client: Any, link_url: str) -> str:
-    """Open the link page, press "Connect with Strava"; returns Strava's authorize URL."""
-    token = URL(link_url).query["t"]
+    """Open the link page, press "Connect with Strava" (posting what the page's form holds); returns
+    Strava's authorize URL."""
     page = await client.get(link_path(link_url))
     assert page.status == 200, await page.text()
-    response = await client.post("/connect/strava/authorize", data={"t": token}, allow_redirects=False)
+    fields = form_fields(await page.text())
+    assert fields["t"] == URL(link_url).query["t"]
+    response = await client.post("/connect/strava/authorize", data=fields, allow_redirects=False)
     assert response.status == 303, await response.text()
     return response.headers["Location"]
 

@@ -16,6 +16,7 @@ from .engine import (
 )
 from .facts import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
 from .knowledge import Entry, Knowledge, KnowledgeError, load_knowledge, parse_knowledge
+from .permissions import REQUESTED_SCOPES, GrantVerdict, Shortfall, grant_verdict, parse_scopes
 from .vocabulary import ACTIONS, ARTICLE_ANCHORS, AUDIENCES, FINDING_IDS, SEVERITY_ORDER, STATUSES
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ARTICLE_ANCHORS",
     "AUDIENCES",
     "FINDING_IDS",
+    "REQUESTED_SCOPES",
     "SEVERITY_ORDER",
     "STATUSES",
     "STATUS_TEXT",
@@ -33,13 +35,17 @@ __all__ = [
     "Diagnosis",
     "Entry",
     "Finding",
+    "GrantVerdict",
     "Knowledge",
     "KnowledgeError",
+    "Shortfall",
     "SubscriptionFacts",
     "Thresholds",
     "diagnose",
+    "grant_verdict",
     "load_knowledge",
     "parse_knowledge",
+    "parse_scopes",
     "severity_rank",
     "sort_findings",
     "summary_line",

@@ -12,14 +12,22 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .facts import AttemptFacts, BudgetWindow, ConnectionFacts, Thresholds
+from .permissions import (
+    ACTIVITY_READ_ALL_SCOPE,
+    ACTIVITY_WRITE_SCOPE,
+    NEED_DESTINATION,
+    NEED_PRIVATE_ACTIVITIES,
+    NEED_PROFILE,
+    NEED_SOURCE,
+    PROFILE_SCOPE,
+    WARNING,
+    grant_verdict,
+)
 from .timefmt import clock_time, duration, human, since, utc
 
 Values = dict[str, str]
 Rule = Callable[[ConnectionFacts, Thresholds], Values | None]
 
-ACTIVITY_READ_SCOPES = frozenset({"activity:read", "activity:read_all"})
-ACTIVITY_WRITE_SCOPE = "activity:write"
-PROFILE_SCOPE = "profile:read_all"
 
 _BUDGET_NAMES = {"overall": "overall budget", "read": "read (non-upload) budget"}
 _WINDOW_NAMES = {"15min": "15-minute window", "daily": "daily window"}
@@ -31,10 +39,6 @@ _WINDOW_NAMES = {"15min": "15-minute window", "daily": "daily window"}
 def _after(a: datetime | None, b: datetime | None) -> bool:
     """a is known and strictly later than b (or b is unknown)."""
     return a is not None and (b is None or utc(a) > utc(b))
-
-
-def has_activity_read(scopes: frozenset[str]) -> bool:
-    return bool(scopes & ACTIVITY_READ_SCOPES)
 
 
 def refresh_error_is_current(f: ConnectionFacts) -> bool:
@@ -163,21 +167,27 @@ def rule_strava_app_misconfigured(f: ConnectionFacts, t: Thresholds) -> Values |
 
 # --- a live connection ---------------------------------------------------------------------------
 
-# What stops working without a scope (checked in this order).
-_SCOPE_EFFECTS = {
-    "activity read": (
+# What stops working for each shortfall of the grant (the verdict's ``Shortfall.need``).
+_NEED_WORDS = {
+    NEED_SOURCE: "activity read (activity:read_all, or at least activity:read)",
+    NEED_PRIVATE_ACTIVITIES: ACTIVITY_READ_ALL_SCOPE,
+    NEED_DESTINATION: ACTIVITY_WRITE_SCOPE,
+    NEED_PROFILE: PROFILE_SCOPE,
+}
+_NEED_EFFECTS = {
+    NEED_SOURCE: (
         "Without activity read access FitGlue cannot use Strava as a source: it cannot fetch their "
         "activities, and Strava sends us no events for this athlete at all."
     ),
-    ACTIVITY_WRITE_SCOPE: (
+    NEED_DESTINATION: (
         "Without activity:write FitGlue cannot use Strava as a destination: enhanced activities "
         "cannot be uploaded."
     ),
-    "activity:read_all": (
+    NEED_PRIVATE_ACTIVITIES: (
         "With activity:read but not activity:read_all, activities the athlete keeps private "
         "(visible only to them) stay invisible to FitGlue."
     ),
-    PROFILE_SCOPE: (
+    NEED_PROFILE: (
         "Without profile:read_all FitGlue sees less of the athlete's profile, which it uses to "
         "identify them; syncing itself still works."
     ),
@@ -187,32 +197,16 @@ _SCOPE_EFFECTS = {
 def rule_missing_permissions(f: ConnectionFacts, t: Thresholds) -> Values | None:
     if f.status != "connected" or f.granted_scopes is None:
         return None
-    scopes = f.granted_scopes
-    missing: list[str] = []
-    effects: list[str] = []
-    serious = False
-    if not has_activity_read(scopes):
-        missing.append("activity read (activity:read_all, or at least activity:read)")
-        effects.append(_SCOPE_EFFECTS["activity read"])
-        serious = True
-    elif "activity:read_all" not in scopes:
-        missing.append("activity:read_all")
-        effects.append(_SCOPE_EFFECTS["activity:read_all"])
-    if ACTIVITY_WRITE_SCOPE not in scopes:
-        missing.append(ACTIVITY_WRITE_SCOPE)
-        effects.append(_SCOPE_EFFECTS[ACTIVITY_WRITE_SCOPE])
-        serious = True
-    if PROFILE_SCOPE not in scopes:
-        missing.append(PROFILE_SCOPE)
-        effects.append(_SCOPE_EFFECTS[PROFILE_SCOPE])
-    if not missing:
+    verdict = grant_verdict(f.granted_scopes)
+    if verdict.complete:
         return None
+    missing = [_NEED_WORDS[s.need] for s in verdict.shortfalls]
     values = {
         "missing_scopes": " and ".join(missing) if len(missing) <= 2 else ", ".join(missing),
-        "granted_scopes": _scopes_text(scopes),
-        "missing_effects": " ".join(effects),
+        "granted_scopes": _scopes_text(f.granted_scopes),
+        "missing_effects": " ".join(_NEED_EFFECTS[s.need] for s in verdict.shortfalls),
     }
-    if not serious:
+    if verdict.severity == WARNING:
         values["variant"] = "minor"
     return values
 
@@ -274,7 +268,7 @@ def rule_webhook_silent(f: ConnectionFacts, t: Thresholds) -> Values | None:
         or f.app_last_event_at is None
     ):
         return None
-    if f.granted_scopes is not None and not has_activity_read(f.granted_scopes):
+    if f.granted_scopes is not None and not grant_verdict(f.granted_scopes).can_read_activities:
         return None  # missing_permissions explains the silence
     silent = timedelta(days=t.webhook_silent_days)
     reference = f.last_event_at or f.connected_at

@@ -30,7 +30,11 @@ class User(Base):
 
 class StravaConnection(Base):
     __tablename__ = "strava_connections"
-    __table_args__ = (Index("ix_connections_due", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_connections_due", "status", "expires_at"),
+        # The App Home: connections per status and grant, newest with a grant first (migration 0005).
+        Index("ix_connections_grant", "status", "granted_scopes", "connected_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)

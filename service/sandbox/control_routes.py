@@ -9,7 +9,8 @@ from aiohttp import web
 
 from .calls import note_athlete
 from .keys import STANDIN_KEY
-from .templates import index_page
+from .requests import sent_by_another_site
+from .templates import index_page, other_site_page
 
 
 async def index(request: web.Request) -> web.Response:
@@ -33,12 +34,20 @@ def _athlete(request: web.Request) -> int:
     return int(raw)
 
 
+def _refused() -> web.Response:
+    return web.Response(text=other_site_page(), status=403, content_type="text/html")
+
+
 async def revoke(request: web.Request) -> web.Response:
+    if sent_by_another_site(request):
+        return _refused()
     request.app[STANDIN_KEY].revoke_athlete(_athlete(request))
     return web.Response(status=303, headers={"Location": "/"})
 
 
 async def new_activity(request: web.Request) -> web.Response:
+    if sent_by_another_site(request):
+        return _refused()
     standin = request.app[STANDIN_KEY]
     await standin.create_activity_and_notify(_athlete(request))
     return web.Response(status=303, headers={"Location": "/"})

@@ -21,10 +21,10 @@ from .faults import (
     bad_request,
 )
 from .keys import STANDIN_KEY
-from .requests import all_params, bearer_token
+from .requests import all_params, bearer_token, sent_by_another_site
 from .standin import StravaStandin
 from .state import AccessToken, Athlete, RefreshToken
-from .templates import authorize_page, bad_form_page, capacity_page
+from .templates import authorize_page, bad_form_page, capacity_page, other_site_page
 
 OAUTH_PREFIXES = ("/oauth", "/api/v3/oauth")
 
@@ -91,6 +91,8 @@ def _html(text: str, status: int) -> web.Response:
 
 async def authorize_post(request: web.Request) -> web.Response:
     standin = request.app[STANDIN_KEY]
+    if sent_by_another_site(request):
+        return _html(other_site_page(), 403)
     params = await all_params(request)
     checked = _check_authorize(standin, params)
     if isinstance(checked, web.Response):

@@ -122,6 +122,11 @@ def capacity_page(client_id: str, capacity: int) -> str:
     return page("Limit of connected athletes exceeded", body)
 
 
+def other_site_page() -> str:
+    return page("Refused", '<h1>Refused</h1><div class="error"><p>This form was sent from another website, '
+                "so the sandbox ignored it. Use the sandbox's own pages.</p></div>")
+
+
 def bad_form_page(message: str) -> str:
     return page("Bad request", f'<h1>Bad request</h1><div class="error"><p>{escape(message)}</p></div>')
 

@@ -20,6 +20,7 @@ from service.sandbox import StandinConfig, start_standin
 from service.sandbox.testing import authorize_form
 from tests.dbutil import PG_ADMIN_DSN, backend, fresh_database_url
 from tests.e2e.procs import ServeProcess, base_env, fitglue, free_port
+from tests.flows import form_fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(backend() != "postgres", reason="replicas run on PostgreSQL")]
 
@@ -82,7 +83,8 @@ async def test_two_replicas_share_one_database(tmp_path):
                 token = URL(link).query["t"]
                 async with http.get(f"{a.url}/connect/strava", params={"t": token}) as page:
                     assert page.status == 200
-                async with http.post(f"{a.url}/connect/strava/authorize", data={"t": token},
+                    fields = form_fields(await page.text())
+                async with http.post(f"{a.url}/connect/strava/authorize", data=fields,
                                      allow_redirects=False) as press:
                     authorize = URL(press.headers["Location"])
                 async with http.post(authorize.with_query(None), data=authorize_form(dict(authorize.query)),

@@ -16,6 +16,7 @@ from service.clock import SystemClock
 from service.sandbox import StandinConfig, start_standin
 from service.sandbox.testing import authorize_form
 from tests.e2e.procs import ServeProcess, base_env, fitglue, free_port
+from tests.flows import form_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +78,9 @@ async def test_connect_refresh_revoke_end_to_end(tmp_path):
 
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
             async with browser.get(link["url"]) as page:
-                assert page.status == 200 and "runner@example.com" in await page.text()
-            async with browser.post(f"{server.url}/connect/strava/authorize", data={"t": URL(link["url"]).query["t"]},
+                html = await page.text()
+                assert page.status == 200 and "runner@example.com" in html
+            async with browser.post(f"{server.url}/connect/strava/authorize", data=form_fields(html),
                                     allow_redirects=False) as press:
                 authorize = URL(press.headers["Location"])
             async with browser.get(authorize) as consent:

@@ -12,7 +12,7 @@ from service.app import build_app
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
 from service.sandbox import StravaStandin
 from service.support import SupportDesk
-from tests.flows import connect, decide_at_strava, link_path, press_connect
+from tests.flows import SAME_ORIGIN, connect, decide_at_strava, link_path, press_connect
 
 ALL_SCOPES = ["read", "activity:read_all", "activity:write", "profile:read_all"]
 
@@ -77,7 +77,7 @@ async def test_state_cookie_is_httponly_samesite_lax(client, runtime):
     from yarl import URL
 
     response = await client.post("/connect/strava/authorize", data={"t": URL(token_url).query["t"]},
-                                 allow_redirects=False)
+                                 headers=SAME_ORIGIN, allow_redirects=False)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
 
@@ -138,13 +138,16 @@ async def test_callback_without_or_with_unknown_state_is_400(client, runtime):
     assert response.status == 400 and "could not be completed" in await response.text()
 
 
-async def test_replayed_state_is_refused(client, runtime):
+async def test_replayed_state_never_exchanges_twice(client, runtime, standin):
     authorize = await press_connect(client, await issue(runtime))
     query = await decide_at_strava(authorize)
     assert (await client.get("/oauth/strava/callback", params=query)).status == 200
+    exchanges = standin.count_calls("POST", "/oauth/token")
+    client.session.cookie_jar.clear()
     client.session.cookie_jar.update_cookies({"fitglue_oauth": "whatever"})
     replay = await client.get("/oauth/strava/callback", params=query)
-    assert replay.status == 400
+    assert replay.status == 410 and "already finished" in await replay.text()
+    assert standin.count_calls("POST", "/oauth/token") == exchanges
 
 
 async def test_state_from_another_browser_is_refused(client, runtime, aiohttp_client):
@@ -196,7 +199,8 @@ async def test_tampered_link_is_400_and_expired_link_410(client, runtime, clock)
     assert expired.status == 410 and "expired" in await expired.text()
     from yarl import URL
 
-    press = await client.post("/connect/strava/authorize", data={"t": URL(url).query["t"]}, allow_redirects=False)
+    press = await client.post("/connect/strava/authorize", data={"t": URL(url).query["t"]}, headers=SAME_ORIGIN,
+                              allow_redirects=False)
     assert press.status == 410
 
 

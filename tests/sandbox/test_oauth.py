@@ -366,3 +366,36 @@ async def test_token_endpoint_also_under_api_v3(aiohttp_client: Any, clock: Manu
     assert standin.calls[-1].path == "/api/v3/oauth/token"
     assert standin.calls[-1].athlete_id == tokens["athlete"]["id"]
     assert standin.calls[-1].status == 200
+
+
+# forms from another site (issue 9, kind 7) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}])
+async def test_the_standins_own_forms_refuse_posts_from_another_site(
+    aiohttp_client: Any, clock: ManualClock, headers: dict[str, str]
+) -> None:
+    standin, pending = make_client(aiohttp_client, clock)
+    client = await pending
+    consent = await client.post("/oauth/authorize", data=authorize_form(AUTHORIZE), headers=headers,
+                                allow_redirects=False)
+    assert consent.status == 403 and "another website" in await consent.text()
+    assert not standin.state.athletes  # nobody was approved
+    athlete = (await connect_athlete(client))["athlete"]["id"]
+    for action in ("revoke", "activities"):
+        refused = await client.post(f"/sandbox/athletes/{athlete}/{action}", headers=headers, allow_redirects=False)
+        assert refused.status == 403
+    assert standin.state.is_connected(athlete) and not standin.state.activities
+
+
+async def test_the_standins_own_forms_work_from_its_own_pages(aiohttp_client: Any, clock: ManualClock) -> None:
+    standin, pending = make_client(aiohttp_client, clock)
+    client = await pending
+    own = {"Origin": str(client.make_url("")).rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+    consent = await client.post("/oauth/authorize", data=authorize_form(AUTHORIZE), headers=own,
+                                allow_redirects=False)
+    assert consent.status == 302
+    athlete = next(iter(standin.state.athletes))
+    revoked = await client.post(f"/sandbox/athletes/{athlete}/revoke", headers={"Origin": own["Origin"]},
+                                allow_redirects=False)
+    assert revoked.status == 303

@@ -1,7 +1,7 @@
 """erasure labels: the installation's salt, and legacy user:sha256 labels made unguessable
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 
 Audit entries of users forgotten before this revision are labelled `user:sha256:<12 hex>`: an
 unsalted hash of the e-mail, which anyone can confirm by hashing a guessed address. Each becomes
@@ -20,7 +20,7 @@ import service.db.types
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,178 @@
+"""Issue 9, kind 3: result pages survive reload and the back button.
+
+A phone restoring a tab, a reload or the back button fetches the callback URL again. The browser
+that started the sign-in sees the same outcome again (nothing is exchanged twice, no hook runs
+twice); any other browser is told the sign-in already finished, and learns nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiohttp
+import pytest
+from sqlalchemy import select, update
+
+from service import vocab
+from service.app import build_app
+from service.db.models import OAuthAttempt, StravaConnection
+from service.support import SupportDesk
+from tests.flows import decide_at_strava, link_path, press_connect
+
+ALICE = "alice@example.com"
+WITHOUT_WRITE = ["read", "activity:read_all", "profile:read_all"]
+
+
+@pytest.fixture
+async def client(aiohttp_client, runtime):
+    return await aiohttp_client(build_app(runtime, background=False))
+
+
+async def issue(runtime, email: str = ALICE) -> str:
+    return (await SupportDesk(runtime).issue_connect_link(email, "test")).url
+
+
+def title(html: str) -> str:
+    return re.search(r"<h1>(.*?)</h1>", html, re.S).group(1).strip()
+
+
+async def callback(client, query: dict[str, str]) -> tuple[int, str]:
+    response = await client.get("/oauth/strava/callback", params=query)
+    return response.status, await response.text()
+
+
+async def to_strava_and_back(client, runtime, **decision) -> dict[str, str]:
+    return await decide_at_strava(await press_connect(client, await issue(runtime)), **decision)
+
+
+def break_next_exchange(standin) -> None:
+    standin.fail_next("/oauth/token", 400, {"message": "Bad Request", "errors": [
+        {"resource": "AuthorizationCode", "field": "code", "code": "invalid"}]})
+
+
+async def test_reloading_a_successful_callback_shows_connected_again(client, runtime, standin):
+    """The issue's example: today the reload says "the sign-in started in a different browser"."""
+    query = await to_strava_and_back(client, runtime)
+    first = await callback(client, query)
+    assert first[0] == 200 and title(first[1]) == "Connected"
+    exchanges = standin.count_calls("POST", "/oauth/token")
+
+    status, html = await callback(client, query)
+    assert status == 200 and title(html) == "Connected" and ALICE in html
+    assert "different browser" not in html and "already finished" in html
+    assert standin.count_calls("POST", "/oauth/token") == exchanges  # nothing was exchanged again
+    diagnosis = await SupportDesk(runtime).diagnose(ALICE)  # agrees with the page
+    assert diagnosis.status == vocab.CONNECTED
+    assert not {"authorization_failed", "missing_permissions"} & set(diagnosis.ids)
+
+
+@pytest.mark.parametrize("case", ["partial", "denied", "failed_exchange", "expired", "athlete_conflict"])
+async def test_reloading_any_result_shows_the_same_outcome(client, runtime, standin, clock, case):
+    decision: dict = {}
+    if case == "partial":
+        decision = {"granted": WITHOUT_WRITE}
+    elif case == "denied":
+        decision = {"decision": "deny"}
+    elif case == "athlete_conflict":
+        taken = await to_strava_and_back(client, runtime)  # someone else already holds this athlete
+        assert (await callback(client, taken))[0] == 200
+        async with runtime.sessions() as session:
+            decision = {"athlete_id": (await session.execute(select(StravaConnection.athlete_id))).scalar_one()}
+        runtime_link = await issue(runtime, "bob@example.com")
+        query = await decide_at_strava(await press_connect(client, runtime_link), **decision)
+    if case != "athlete_conflict":
+        query = await to_strava_and_back(client, runtime, **decision)
+    if case == "failed_exchange":
+        break_next_exchange(standin)
+    if case == "expired":
+        clock.advance(11 * 60)
+
+    first_status, first_html = await callback(client, query)
+    again_status, again_html = await callback(client, query)
+    assert (again_status, title(again_html)) == (first_status, title(first_html))
+    assert "different browser" not in again_html
+    expected = {"partial": (200, "Writing activities was not allowed"),
+                "denied": (403, "You chose not to give FitGlue access"),
+                "failed_exchange": (400, "FitGlue could not finish connecting"),
+                "expired": (400, "longer than 10 minutes"),
+                "athlete_conflict": (409, "already connected to another FitGlue account")}[case]
+    assert again_status == expected[0] and expected[1] in again_html
+    if case in ("partial", "denied", "failed_exchange", "expired"):
+        assert "Try again" in again_html  # the link still works for this browser
+
+
+async def test_reload_after_the_link_was_used_elsewhere_drops_the_retry(client, runtime):
+    """A partial grant reloaded after a complete connect used the link up: no dead Try again button."""
+    url = await issue(runtime)
+    partial = await decide_at_strava(await press_connect(client, url), granted=WITHOUT_WRITE)
+    assert (await callback(client, partial))[0] == 200
+    async with runtime.sessions() as session:
+        athlete = (await session.execute(select(StravaConnection.athlete_id))).scalar_one()
+    full = await decide_at_strava(await press_connect(client, url), athlete_id=athlete)
+    assert title((await callback(client, full))[1]) == "Connected"
+
+    status, html = await callback(client, partial)
+    assert status == 200 and "Try again" not in html and "ask FitGlue support for a new Connect link" in html
+
+
+async def test_reload_never_runs_the_connect_hooks_again(client, runtime):
+    calls: list[int | None] = []
+
+    async def record(athlete_id: int | None) -> None:
+        calls.append(athlete_id)
+
+    runtime.on_connected.append(record)
+    query = await to_strava_and_back(client, runtime)
+    await callback(client, query)
+    await callback(client, query)
+    await callback(client, query)
+    for _ in range(3):  # the hooks run in the background
+        await asyncio.sleep(0)
+    assert len(calls) == 1
+
+
+async def test_a_callback_claimed_but_not_settled_says_so(client, runtime):
+    """A reload while the first callback is still exchanging the code (or died doing so)."""
+    query = await to_strava_and_back(client, runtime)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(update(OAuthAttempt).values(finished_at=runtime.clock.now()))
+    status, html = await callback(client, query)
+    assert status == 409 and title(html) == "Still finishing" and "Reload this page in a minute" in html
+
+
+async def test_another_browser_reloading_a_finished_callback_learns_nothing(client, runtime):
+    query = await to_strava_and_back(client, runtime)
+    assert (await callback(client, query))[0] == 200
+    async with aiohttp.ClientSession() as stranger:  # a leaked callback URL in someone else's browser
+        response = await stranger.get(client.make_url("/oauth/strava/callback"), params=query)
+        status, html = response.status, await response.text()
+    assert status == 410 and title(html) == "This sign-in has already finished"
+    assert ALICE not in html and "/connect/strava?t=" not in html and "different browser" not in html
+
+
+async def test_two_tabs_in_one_browser_can_both_finish(client, runtime):
+    """The browser keeps one secret for all its attempts, so an older tab is still this browser."""
+    url = await issue(runtime)
+    first_tab = await decide_at_strava(await press_connect(client, url), decision="deny")
+    second_tab = await decide_at_strava(await press_connect(client, url))
+    assert (await callback(client, second_tab))[0] == 200
+    status, html = await callback(client, first_tab)
+    assert status == 403 and "different browser" not in html
+    async with runtime.sessions() as session:
+        outcomes = sorted((await session.execute(select(OAuthAttempt.outcome))).scalars())
+    assert outcomes == [vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_DENIED]
+
+
+async def test_going_back_to_a_used_link_says_how_strava_is_now(client, runtime):
+    url = await issue(runtime)
+    query = await decide_at_strava(await press_connect(client, url))
+    assert (await callback(client, query))[0] == 200
+    back = await client.get(link_path(url))
+    html = await back.text()
+    assert back.status == 410 and "already used" in html and "and it still is" in html
+
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(update(StravaConnection).values(status=vocab.NEEDS_REAUTH))
+    later = await (await client.get(link_path(url))).text()
+    assert "and it still is" not in later and "needs re-authorization" in later and "new Connect link" in later

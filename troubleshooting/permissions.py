@@ -1,0 +1,106 @@
+"""The one verdict on a Strava grant: which needed permissions are missing, and how much that matters.
+
+FitGlue uses Strava as a source (it reads activities: ``activity:read``, or ``activity:read_all``
+to see private ones too) and as a destination (it writes activities: ``activity:write``), and reads
+the profile to identify the athlete (``profile:read_all``). The article's "Permissions Requested"
+section is the source of these rules.
+
+Every place that judges a grant takes its answer from ``grant_verdict``: the Connect result page
+(and whether the link is used up), the Connect landing page, the diagnosis, the App Home and the
+``--json`` outputs. Pure: no I/O, no imports from ``service`` or ``bot``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# What FitGlue asks Strava for (the authorize request's ``scope``).
+REQUESTED_SCOPES: tuple[str, ...] = ("read", "activity:read_all", "activity:write", "profile:read_all")
+ACTIVITY_READ_SCOPES = frozenset({"activity:read", "activity:read_all"})  # any one makes Strava a source
+ACTIVITY_READ_ALL_SCOPE = "activity:read_all"
+ACTIVITY_WRITE_SCOPE = "activity:write"
+PROFILE_SCOPE = "profile:read_all"
+
+# What a shortfall costs (``Shortfall.need``).
+NEED_SOURCE = "source"  # no activity read at all: FitGlue cannot read activities, Strava sends no events
+NEED_DESTINATION = "destination"  # no activity:write: FitGlue cannot upload activities
+NEED_PRIVATE_ACTIVITIES = "private_activities"  # activity:read without read_all: private ones stay hidden
+NEED_PROFILE = "profile"  # no profile:read_all: less profile to identify the athlete by
+
+# Severities, in the diagnosis vocabulary's words.
+OK, WARNING, ERROR = "ok", "warning", "error"
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """One thing the grant lacks: the scope to ask for again and what is lost without it."""
+
+    scope: str
+    need: str
+    blocking: bool  # True: source or destination cannot work at all
+
+
+@dataclass(frozen=True)
+class GrantVerdict:
+    """What a set of granted scopes means for FitGlue.
+
+    ``severity`` is ``error`` when source or destination cannot work, ``warning`` when only
+    private activities or the profile are missing, ``ok`` when everything asked for was granted.
+    """
+
+    granted: frozenset[str]
+    shortfalls: tuple[Shortfall, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Everything FitGlue needs was granted: the only grant that uses a Connect link up."""
+        return not self.shortfalls
+
+    @property
+    def severity(self) -> str:
+        if any(s.blocking for s in self.shortfalls):
+            return ERROR
+        return WARNING if self.shortfalls else OK
+
+    @property
+    def missing_scopes(self) -> tuple[str, ...]:
+        """The scopes to grant again, reading first (e.g. ``("activity:write", "profile:read_all")``)."""
+        return tuple(s.scope for s in self.shortfalls)
+
+    @property
+    def can_read_activities(self) -> bool:
+        return bool(self.granted & ACTIVITY_READ_SCOPES)
+
+    @property
+    def can_write_activities(self) -> bool:
+        return ACTIVITY_WRITE_SCOPE in self.granted
+
+    @property
+    def status_reason(self) -> str:
+        """The connection's status reason while it is connected with this grant."""
+        if self.complete:
+            return "connected with every permission FitGlue needs"
+        return "connected without " + ", ".join(self.missing_scopes)
+
+
+def parse_scopes(raw: str | None) -> frozenset[str]:
+    """Scopes from Strava's ``scope`` answer or our stored copy: comma- or space-separated."""
+    if not raw:
+        return frozenset()
+    return frozenset(part.strip() for part in raw.replace(" ", ",").split(",") if part.strip())
+
+
+def grant_verdict(granted: Iterable[str]) -> GrantVerdict:
+    """The verdict on a grant (an iterable of scope names; order and duplicates do not matter)."""
+    scopes = frozenset(granted)
+    shortfalls: list[Shortfall] = []
+    if not scopes & ACTIVITY_READ_SCOPES:
+        shortfalls.append(Shortfall(ACTIVITY_READ_ALL_SCOPE, NEED_SOURCE, blocking=True))
+    elif ACTIVITY_READ_ALL_SCOPE not in scopes:
+        shortfalls.append(Shortfall(ACTIVITY_READ_ALL_SCOPE, NEED_PRIVATE_ACTIVITIES, blocking=False))
+    if ACTIVITY_WRITE_SCOPE not in scopes:
+        shortfalls.append(Shortfall(ACTIVITY_WRITE_SCOPE, NEED_DESTINATION, blocking=True))
+    if PROFILE_SCOPE not in scopes:
+        shortfalls.append(Shortfall(PROFILE_SCOPE, NEED_PROFILE, blocking=False))
+    return GrantVerdict(granted=scopes, shortfalls=tuple(shortfalls))
