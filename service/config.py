@@ -81,6 +81,7 @@ class Settings:
     retention_days: int = 30
     worker_concurrency: int = 8
     refresh_concurrency: int = 8
+    slack_timeout_s: float = 10.0  # one Slack Web API call, start to answer
     sandbox: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -188,5 +189,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         retention_days=_int(merged, "FITGLUE_RETENTION_DAYS", 30, 1) or 30,
         worker_concurrency=_int(merged, "FITGLUE_WORKER_CONCURRENCY", 8, 1) or 8,
         refresh_concurrency=_int(merged, "FITGLUE_REFRESH_CONCURRENCY", 8, 1) or 8,
+        slack_timeout_s=_int(merged, "FITGLUE_SLACK_TIMEOUT_S", 10, 1) or 10,
         extra=dict(merged),
     )
