@@ -15,6 +15,7 @@ from service.users import BadEmail
 
 from . import render
 from .blocks import Reply
+from .slack_api import SlackCallFailed
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ async def attempt(work: Awaitable[Reply], what: str) -> tuple[Reply, bool]:
     is logged and told vaguely (its text could hold anything)."""
     try:
         return await work, True
-    except (SupportError, ConfigError, BadEmail) as exc:
+    except (SupportError, ConfigError, BadEmail, SlackCallFailed) as exc:
         return render.failure(str(exc)), False
     except Exception:
         log.exception("Slack %s failed", what)

@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
 import bot
+from bot.access import AccessList
 from bot.alerts import SlackAlerts
 from bot.slack_api import NOT_JSON, RATE_LIMITED, REFUSED, SERVER_ERROR, TIMEOUT, UNREACHABLE, classify
 from service.app import build_app
 from service.db.models import ConnectLink
 from service.wiring import wire_optional_parts
-from tests.bot.conftest import AGENT, ALERT_CHANNEL, GROUP, GROUP_MEMBER, Signed
+from tests.bot.conftest import AGENT, ALERT_CHANNEL, BOT_TOKEN, GROUP, GROUP_MEMBER, Signed
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows, everything
 from tests.bot.slack_standin import FAILURE_SHAPES, RETRY_AFTER_S, SlackStandin
 
@@ -218,13 +220,22 @@ async def test_commands_do_not_wait_on_auth_test(shape: str, signed: Signed, sla
     no_errors_logged(caplog)
 
 
-async def test_rate_limited_group_lookup_is_not_repeated_before_retry_after(signed: Signed, slack: SlackStandin,
-                                                                           caplog: Any) -> None:
+async def test_rate_limited_group_lookup_is_not_repeated_before_retry_after(slack: SlackStandin) -> None:
+    now = [1000.0]
+    access = AccessList([GROUP], monotonic=lambda: now[0])
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"{slack.base_url}/api/")
     slack.shapes["usergroups.users.list"] = "rate_limited"
-    for _ in range(3):
-        response, _ = await signed.command("help", user=GROUP_MEMBER)
-        assert "rate-limiting usergroups.users.list; try again in " in (await response.json())["text"]
+    verdict = await access.allows(GROUP_MEMBER, client)
+    assert not verdict and verdict.problem == (f"I could not check the user group {GROUP} with Slack: Slack is "
+                                               f"rate-limiting usergroups.users.list; try again in {RETRY_AFTER_S} s")
+    now[0] += RETRY_AFTER_S - 1
+    verdict = await access.allows(GROUP_MEMBER, client)
+    assert not verdict and verdict.problem and verdict.problem.endswith("try again in 1 s")
     assert len(slack.called("usergroups.users.list")) == 1
+    now[0] += 1
+    slack.shapes.clear()
+    assert await access.allows(GROUP_MEMBER, client)
+    assert len(slack.called("usergroups.users.list")) == 2
 
 
 async def test_a_resolution_that_cannot_be_posted_keeps_the_incident(service: Any, bot_runtime: Any,
