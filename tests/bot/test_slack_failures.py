@@ -34,7 +34,7 @@ from tests.bot.conftest import AGENT, ALERT_CHANNEL, BOT_TOKEN, GROUP, GROUP_MEM
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows, everything
 from tests.bot.slack_standin import FAILURE_SHAPES, RETRY_AFTER_S, SlackStandin
 
-TIMEOUT_S = 1.0
+TIMEOUT_S = 1.5
 LINK = re.compile(r"https?://[^\s|>\"'\\]+/connect/strava\?t=[A-Za-z0-9._~%-]+")
 
 # What the agent (or the log) is told, per shape; `{m}` is the method.
@@ -190,7 +190,8 @@ async def test_slack_unreachable(aiohttp_client: Any, bot_runtime: Any, slack: S
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings,
+    # slack_sdk retries a refused connection once, after 0.5-1.5 s: leave room for that.
+    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, slack_timeout_s=10.0,
                                                slack_api_url=f"http://127.0.0.1:{closed_port}/api/")
     app = build_app(bot_runtime, background=False)
     await wire_optional_parts(app, bot_runtime)
