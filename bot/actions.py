@@ -17,7 +17,7 @@ from .audit import slack_actor
 from .blocks import Reply
 from .context import BotContext
 from .delivery import deliver_link
-from .outcomes import attempt
+from .outcomes import attempt, tell
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
 
@@ -43,6 +43,7 @@ async def reregister_webhook(bot: BotContext, target: str, actor: str, client: A
     return await _with_fresh_diagnosis(bot, target, note)
 
 
+# One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
     "send_connect_link": send_connect_link,
     "refresh_token": refresh_token,
@@ -59,6 +60,11 @@ def button_listener(bot: BotContext, action_id: str):  # noqa: ANN201 - a Bolt l
         target = str(action.get("value") or "")
         reply, ok = await attempt(handler(bot, target, slack_actor(context.user_id), client), f"button {action_id}")
         # A failure is added below the diagnosis instead of replacing it: the diagnosis is still true.
-        await respond(response_type="ephemeral", replace_original=ok, **reply.as_kwargs())
+        await tell(respond, reply, f"button {action_id}", replace_original=ok)
 
     return on_click
+
+
+async def acknowledge_url_button(ack: AsyncAck) -> None:
+    """A URL button: Slack has already opened the link in the browser; the click needs only its 200."""
+    await ack()

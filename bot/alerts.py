@@ -4,13 +4,17 @@ Once per incident, not once per event: the first `alert(kind, …)` opens an inc
 `alert:<kind>` in `app_state`, inserted only if absent, so replicas agree) and posts; further
 alerts of that kind stay quiet until `resolve(kind)` closes it (and says so in the channel).
 Alert texts come from the service and carry no Connect links or tokens.
+
+A post that fails, whatever Slack answered, never raises into the caller (the alert check, the OAuth
+callback, the refresh sweep) and never loses the incident state: an alert that was not posted leaves
+no incident, so the next occurrence posts again; a resolution that was not posted leaves the incident
+open, so the next check resolves it again.
 """
 
 from __future__ import annotations
 
 import logging
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select
 
@@ -20,6 +24,7 @@ from service.runtime import Runtime
 
 from . import render
 from .blocks import Reply
+from .slack_api import SlackCallFailed, call
 
 log = logging.getLogger("fitglue.alerts")
 
@@ -37,12 +42,15 @@ class SlackAlerts:
             return  # this incident is already known (and was posted)
         log.warning("alert %s: %s", kind, message)
         if not await self._post(render.alert(kind, message)):
-            await self._close(kind)  # not posted: let the next occurrence try again
+            await self._close(kind)  # not posted: no incident, so the next occurrence posts again
 
     async def resolve(self, kind: str) -> None:
-        if await self._close(kind):
-            log.info("alert %s resolved", kind)
-            await self._post(render.alert_resolved(kind))
+        message = await self._close(kind)
+        if message is None:
+            return  # no open incident (or another replica closed it)
+        log.info("alert %s resolved", kind)
+        if not await self._post(render.alert_resolved(kind)):
+            await self._open(kind, message)  # the channel still shows it open: resolve it again next check
 
     async def open_incidents(self) -> list[str]:
         async with self.rt.sessions() as session:
@@ -57,17 +65,19 @@ class SlackAlerts:
                 .on_conflict_do_nothing(index_elements=["key"]))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _close(self, kind: str) -> bool:
+    async def _close(self, kind: str) -> str | None:
+        """The closed incident's message, or None when there was none to close."""
+        key = KEY_PREFIX + kind
         async with self.rt.sessions() as session, session.begin():
-            result = await session.execute(delete(AppState).where(AppState.key == KEY_PREFIX + kind))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            message = await session.scalar(select(AppState.value).where(AppState.key == key))
+            result = await session.execute(delete(AppState).where(AppState.key == key))
+            return (message or "") if result.rowcount else None  # type: ignore[attr-defined]
 
     async def _post(self, reply: Reply) -> bool:
         try:
-            await self.client.chat_postMessage(channel=self.channel, **reply.as_kwargs())
+            await call("chat.postMessage", self.client.chat_postMessage(channel=self.channel, **reply.as_kwargs()),
+                       self.rt.settings.slack_timeout_s)
             return True
-        except (SlackApiError, OSError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else exc
-            hint = " (invite the bot to the channel)" if error == "not_in_channel" else ""
-            log.warning("could not post an alert to %s: %s%s", self.channel, error, hint)
+        except SlackCallFailed as exc:
+            log.warning("could not post an alert to %s: %s", self.channel, exc.reason)
             return False

@@ -6,17 +6,19 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from service.runtime import Runtime
 from service.support import SupportDesk
 
 from .access import AccessList
-from .actions import HANDLERS, button_listener
+from .actions import acknowledge_url_button, button_listener
 from .commands import COMMAND
 from .context import BotContext
 from .guard import support_only
 from .home import home_opened
+from .interactive import AGENT_ACTIONS, URL_BUTTONS
 from .slash import fitglue_command
 
 log = logging.getLogger(__name__)
@@ -31,21 +33,41 @@ def quiet_slack_sdk_bodies() -> None:
             logger.setLevel(logging.INFO)
 
 
-def web_client(rt: Runtime) -> AsyncWebClient:
+def web_client(rt: Runtime, *, token: str | None = None) -> AsyncWebClient:
     settings = rt.settings
-    return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, session=rt.http,
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, session=rt.http,
                           logger=logging.getLogger("fitglue.bot.slack_api"))
+
+
+def static_token(token: str):  # noqa: ANN201 - Bolt's authorize callable
+    """One workspace, one configured bot token: nothing to look up.
+
+    Without this, Bolt calls `auth.test` on the first request (until one succeeds) before the
+    listener can acknowledge — and whatever went wrong there (a 503, a proxy's page, a timeout)
+    it answers "please reinstall this app" and logs an ERROR. A token that really is bad shows
+    instead as `invalid_auth` on the call that needed it, with the reason in the agent's reply.
+    """
+
+    # Bolt passes arguments by these names (and warns about any other name, **kwargs included).
+    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
 
 
 def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     quiet_slack_sdk_bodies()
-    bot = BotContext(rt, SupportDesk(rt), AccessList(rt.settings.support_slack_ids))
+    settings = rt.settings
+    access = AccessList(settings.support_slack_ids, timeout_s=settings.slack_timeout_s)
+    bot = BotContext(rt, SupportDesk(rt), access)
     if bot.access.empty:
         log.warning("FITGLUE_SUPPORT_SLACK_IDS is empty: the Slack bot refuses everybody (the refusal tells "
                     "each person their user id)")
     bolt = AsyncApp(
+        # The token comes through `authorize`; each listener's client gets it from there.
         client=web_client(rt),
-        signing_secret=rt.settings.slack_signing_secret or "",
+        authorize=static_token(settings.slack_bot_token or ""),
+        signing_secret=settings.slack_signing_secret or "",
         # Socket Mode payloads arrive over an authenticated WebSocket and carry no signature.
         request_verification_enabled=not socket_mode,
         # Long-lived process: the HTTP answer goes out at ack(), the listener goes on in a task.
@@ -53,7 +75,10 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     )
     guard = support_only(bot)
     bolt.command(COMMAND, middleware=[guard])(fitglue_command(bot))
-    for action_id in HANDLERS:
+    # Every interactive element the bot posts is acknowledged; interactive.py lists them all.
+    for action_id in AGENT_ACTIONS:
         bolt.action(action_id, middleware=[guard])(button_listener(bot, action_id))
+    for action_id in URL_BUTTONS:
+        bolt.action(action_id)(acknowledge_url_button)
     bolt.event("app_home_opened")(home_opened(bot))
     return bolt

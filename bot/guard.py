@@ -16,6 +16,7 @@ from . import render
 from .audit import record_request
 from .commands import Command, parse
 from .context import BotContext
+from .outcomes import tell
 
 
 def describe(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -34,20 +35,18 @@ def support_only(bot: BotContext) -> Callable[..., Awaitable[Any]]:
                     respond: AsyncRespond, next: Callable[[], Awaitable[None]]) -> Any:
         user_id = context.user_id
         action, target = describe(body)
-        if await bot.access.allows(user_id, client):
+        verdict = await bot.access.allows(user_id, client)
+        if verdict:
             await record_request(bot.rt, user_id, action, target, "allowed")
             return await next()
         await record_request(bot.rt, user_id, action, target, "refused",
-                             "not in FITGLUE_SUPPORT_SLACK_IDS")
-        reply = render.refusal(user_id or "unknown")
+                             verdict.problem or "not in FITGLUE_SUPPORT_SLACK_IDS")
+        reply = render.refusal(user_id or "unknown", verdict.problem)
         if body.get("type") == "block_actions":
             # An ack body is not shown for clicks: tell the person through the response URL.
             response = await ack()
 
-            async def tell() -> None:
-                await respond(response_type="ephemeral", replace_original=False, **reply.as_kwargs())
-
-            bot.rt.spawn(tell())
+            bot.rt.spawn(tell(respond, reply, action, replace_original=False))
             return response
         return await ack(response_type="ephemeral", **reply.as_kwargs())
 

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from . import render
 from .context import BotContext
+from .slack_api import SlackCallFailed, call
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,13 @@ def home_opened(bot: BotContext):  # noqa: ANN201 - a Bolt listener
             return
         user_id = event.get("user") or context.user_id or ""
         # The dashboard names users; outsiders see the same refusal the commands give.
-        if await bot.access.allows(user_id, client):
-            view = await home_view(bot)
-        else:
-            view = render.home_refusal(user_id)
-        await client.views_publish(user_id=user_id, view=view)
+        verdict = await bot.access.allows(user_id, client)
+        view = await home_view(bot) if verdict else render.home_refusal(user_id, verdict.problem)
+        try:
+            await call("views.publish", client.views_publish(user_id=user_id, view=view),
+                       bot.rt.settings.slack_timeout_s)
+        except SlackCallFailed as exc:
+            # Nobody to tell but the log: the tab keeps what it showed last, and the next visit tries again.
+            log.warning("App Home for %s not published: %s", user_id, exc.reason)
 
     return on_home_opened

@@ -43,7 +43,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
             log.warning("FITGLUE_ALERT_CHANNEL is set but the Slack bot is off: alerts only go to the log")
         return None
     from .alerts import SlackAlerts
-    from .app import build_bolt_app
+    from .app import build_bolt_app, web_client
 
     bolt = build_bolt_app(rt, socket_mode=mode == SOCKET)
     if mode == SOCKET:
@@ -56,7 +56,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
 
         mount_http(app, bolt)
     if rt.settings.alert_channel:
-        rt.alerts = SlackAlerts(rt, bolt.client, rt.settings.alert_channel)
+        rt.alerts = SlackAlerts(rt, web_client(rt, token=rt.settings.slack_bot_token), rt.settings.alert_channel)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncRespond
 
 from service.config import ConfigError
 from service.support import SupportError
@@ -11,6 +15,7 @@ from service.users import BadEmail
 
 from . import render
 from .blocks import Reply
+from .slack_api import SlackCallFailed
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +25,22 @@ async def attempt(work: Awaitable[Reply], what: str) -> tuple[Reply, bool]:
     is logged and told vaguely (its text could hold anything)."""
     try:
         return await work, True
-    except (SupportError, ConfigError, BadEmail) as exc:
+    except (SupportError, ConfigError, BadEmail, SlackCallFailed) as exc:
         return render.failure(str(exc)), False
     except Exception:
         log.exception("Slack %s failed", what)
         return render.failure("something unexpected went wrong; the details are in the service log"), False
+
+
+async def tell(respond: AsyncRespond, reply: Reply, what: str, **options: Any) -> None:
+    """Post an ephemeral reply through the request's response URL. When Slack does not take it there is
+    nobody left to tell, so it goes to the log — the reason only, never the reply (it may hold a link)."""
+    try:
+        answer = await respond(response_type="ephemeral", **options, **reply.as_kwargs())
+    except (aiohttp.ClientError, OSError) as exc:  # TimeoutError included
+        log.warning("Slack %s: the reply could not be delivered (%s)", what, type(exc).__name__)
+        return
+    status = getattr(answer, "status_code", 200)
+    if status != 200:
+        body = str(getattr(answer, "body", ""))[:100]
+        log.warning("Slack %s: the response URL refused the reply (HTTP %s: %s)", what, status, body)

@@ -25,6 +25,7 @@ from .blocks import (
     slack_date,
 )
 from .commands import COMMAND, is_email
+from .interactive import OPEN_CONNECT_LINK
 
 SUPPORT_IDS_VARIABLE = "FITGLUE_SUPPORT_SLACK_IDS"
 
@@ -147,7 +148,7 @@ def link_dm(issued: dict[str, Any]) -> Reply:
     """The direct message to the user themselves."""
     text = link_message_for_user(issued["url"], issued.get("expires_at"))
     blocks = [section(escape(text).replace(escape(issued["url"]), issued["url"])),
-              actions("fitglue_connect", [button("Connect with Strava", "open_connect_link", "",
+              actions("fitglue_connect", [button("Connect with Strava", OPEN_CONNECT_LINK, "",
                                                  style="primary", url=issued["url"])])]
     return Reply(text, blocks)
 
@@ -319,12 +320,19 @@ def help_message(problem: str | None = None) -> Reply:
     return Reply(text, blocks)
 
 
-def refusal(user_id: str) -> Reply:
+def refusal(user_id: str, problem: str | None = None) -> Reply:
+    """`problem`: why the check may have refused someone who is allowed (a user group Slack would not
+    list); then the refusal says that first, since retrying later may be all it takes."""
     text = (f"Sorry, you're not on FitGlue's support list. Your Slack user ID is {user_id}; an administrator "
             f"can add it to {SUPPORT_IDS_VARIABLE}.")
-    blocks = [section(f":no_entry: Sorry, you're not on FitGlue's support list, so I can't do that for you.\n"
-                      f"Your Slack user ID is `{escape(user_id)}`. Ask an administrator to add it (or a user "
-                      f"group you are in) to the `{SUPPORT_IDS_VARIABLE}` setting.")]
+    opening = ":no_entry: Sorry, you're not on FitGlue's support list, so I can't do that for you."
+    if problem:
+        text = (f"Sorry, I couldn't confirm that you're on FitGlue's support list: {problem}. Your Slack user ID "
+                f"is {user_id}; try again later, or an administrator can add it to {SUPPORT_IDS_VARIABLE}.")
+        opening = (f":no_entry: Sorry, I couldn't confirm that you're on FitGlue's support list, so I can't do "
+                   f"that for you yet: {escape(problem)}. Try again later.")
+    blocks = [section(f"{opening}\nYour Slack user ID is `{escape(user_id)}`. Ask an administrator to add it (or "
+                      f"a user group you are in) to the `{SUPPORT_IDS_VARIABLE}` setting.")]
     return Reply(text, blocks)
 
 
@@ -416,5 +424,5 @@ def _actor(actor: Any) -> str:
     return f"<@{escape(text[6:])}>" if text.startswith("slack:") else escape(text)
 
 
-def home_refusal(user_id: str) -> dict[str, Any]:
-    return {"type": "home", "blocks": [header("FitGlue support"), *refusal(user_id).blocks]}
+def home_refusal(user_id: str, problem: str | None = None) -> dict[str, Any]:
+    return {"type": "home", "blocks": [header("FitGlue support"), *refusal(user_id, problem).blocks]}

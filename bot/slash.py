@@ -15,7 +15,7 @@ from .blocks import Reply
 from .commands import Command, Malformed, parse
 from .context import BotContext
 from .delivery import deliver_link
-from .outcomes import attempt
+from .outcomes import attempt, tell
 
 WORKING = {
     "diagnose": "diagnosing {arg}",
@@ -52,11 +52,11 @@ def fitglue_command(bot: BotContext):  # noqa: ANN201 - a Bolt listener
         if isinstance(parsed, Malformed) or parsed.name == "help":
             await ack()
             problem = parsed.message if isinstance(parsed, Malformed) else None
-            await respond(response_type="ephemeral", **render.help_message(problem).as_kwargs())
+            await tell(respond, render.help_message(problem), "/fitglue help")
             return
         await ack(response_type="ephemeral",
                   **render.working(WORKING[parsed.name].format(arg=parsed.arg)).as_kwargs())
         reply, _ok = await attempt(run(bot, parsed, context.user_id or "", client), f"/fitglue {parsed.name}")
-        await respond(response_type="ephemeral", **reply.as_kwargs())
+        await tell(respond, reply, f"/fitglue {parsed.name}")
 
     return on_command

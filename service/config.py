@@ -97,6 +97,7 @@ class Settings:
     connect_attempts_per_link: int = 10
     connect_attempts_per_user: int = 30
     connect_attempt_window_s: int = 3600
+    slack_timeout_s: float = 10.0  # one Slack Web API call, start to answer
     sandbox: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -242,5 +243,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         connect_attempts_per_link=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, 1) or 10,
         connect_attempts_per_user=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, 1) or 30,
         connect_attempt_window_s=_int(merged, "FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, 1) or 3600,
+        slack_timeout_s=_int(merged, "FITGLUE_SLACK_TIMEOUT_S", 10, 1) or 10,
         extra=dict(merged),
     )

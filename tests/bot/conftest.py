@@ -31,11 +31,12 @@ ALERT_CHANNEL = "CALERTS"
 
 
 @pytest.fixture
-async def slack(aiohttp_server: Any) -> SlackStandin:
+async def slack(aiohttp_server: Any) -> AsyncIterator[SlackStandin]:
     standin = SlackStandin(groups={GROUP: [GROUP_MEMBER]})
     server = await aiohttp_server(standin.app())
     standin.base_url = str(server.make_url("")).rstrip("/")
-    return standin
+    yield standin
+    standin.release()
 
 
 @pytest.fixture

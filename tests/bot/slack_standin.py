@@ -1,5 +1,9 @@
 """A local Slack: the Web API methods the bot calls (`/api/{method}`) and response URLs
-(`/respond/{id}`), each recording what it was sent. Canned answers, no real Slack."""
+(`/respond/{id}`), each recording what it was sent. Canned answers, no real Slack.
+
+Any method can be told to fail in one of the shapes real Slack (or a proxy in front of it) answers
+with: `standin.shapes["chat.postMessage"] = "not_json"`; see FAILURE_SHAPES.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,19 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+RETRY_AFTER_S = 30
+
+# How a Web API call can go wrong, as seen on the wire.
+FAILURE_SHAPES: dict[str, str] = {
+    "ok_false": "200 with {ok: false, error: ...}",
+    "not_json": "405 text/plain from a proxy (slack_sdk hands back a str)",
+    "html_error": "403 text/html from a proxy",
+    "broken_json": "200 application/json whose body does not parse",
+    "server_error": "503 text/html from Slack's edge",
+    "rate_limited": f"429 ratelimited with Retry-After: {RETRY_AFTER_S}",
+    "timeout": "no answer until the test ends",
+}
 
 
 @dataclass
@@ -25,9 +42,16 @@ class SlackStandin:
     members: dict[str, str] = field(default_factory=dict)  # e-mail -> user id
     groups: dict[str, list[str]] = field(default_factory=dict)  # S… -> member ids
     failing: dict[str, str] = field(default_factory=dict)  # method -> error to answer
+    shapes: dict[str, str] = field(default_factory=dict)  # method -> a FAILURE_SHAPES key to answer in
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    expired_responses: set[str] = field(default_factory=set)  # response_url names answering 404 expired_url
     base_url: str = ""
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let every call held by the `timeout` shape finish (at the end of a test)."""
+        self._released.set()
 
     # -- what tests look at ------------------------------------------------------------------
 
@@ -75,6 +99,8 @@ class SlackStandin:
         self.calls.append(Call(method, params, token))
         if method in self.failing:
             return web.json_response({"ok": False, "error": self.failing[method]})
+        if method in self.shapes:
+            return await self._fail(self.shapes[method])
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +127,28 @@ class SlackStandin:
             return {"ok": True, "view": {"id": "V1"}}
         return {"ok": False, "error": "unknown_method"}
 
+    async def _fail(self, shape: str) -> web.Response:
+        if shape == "ok_false":
+            return web.json_response({"ok": False, "error": "internal_error"})
+        if shape == "not_json":
+            return web.Response(status=405, text="Method Not Allowed", content_type="text/plain")
+        if shape == "html_error":
+            return web.Response(status=403, text="<html><body>Forbidden</body></html>", content_type="text/html")
+        if shape == "broken_json":
+            return web.Response(status=200, text='{"ok": tru', content_type="application/json")
+        if shape == "server_error":
+            return web.Response(status=503, text="<html>Service Unavailable</html>", content_type="text/html")
+        if shape == "rate_limited":
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(RETRY_AFTER_S)})
+        if shape == "timeout":
+            await self._released.wait()
+            return web.json_response({"ok": False, "error": "too_late"})
+        raise AssertionError(f"unknown failure shape {shape!r}; known: {', '.join(FAILURE_SHAPES)}")
+
     async def _respond(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] in self.expired_responses:
+            return web.Response(status=404, text="expired_url")
         body = await request.json()
         body["_to"] = request.match_info["name"]
         self.responses.append(body)

@@ -40,3 +40,12 @@ def test_lists_and_trailing_slashes(tmp_path):
                        "FITGLUE_SUPPORT_SLACK_IDS": "U1,S2"}, tmp_path / "none.env")
     assert s.previous_secret_keys == ("a", "b", "c") and s.support_slack_ids == ("U1", "S2")
     assert s.public_url == "https://x.example" and s.secure_cookies
+
+
+def test_slack_timeout_setting(tmp_path):
+    assert load_settings({}, tmp_path / "none.env").slack_timeout_s == 10
+    assert load_settings({"FITGLUE_SLACK_TIMEOUT_S": "3"}, tmp_path / "none.env").slack_timeout_s == 3
+    for bad in ("0", "ten"):
+        with pytest.raises(ConfigError) as info:
+            load_settings({"FITGLUE_SLACK_TIMEOUT_S": bad}, tmp_path / "none.env")
+        assert info.value.names == ("FITGLUE_SLACK_TIMEOUT_S",)
