@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .clock import Clock, iso_utc
 from .db.models import AuditEntry
+from .inputs import MAX_LIMIT
 
 
 def cli_actor() -> str:
@@ -54,7 +55,7 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
             add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)
 
 
-MAX_LISTED = 500
+MAX_LISTED = MAX_LIMIT  # callers refuse more (service.inputs.parse_limit); this only guards the query
 
 
 def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:

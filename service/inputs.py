@@ -25,6 +25,9 @@ MAX_ID = 2**63 - 1
 _MAX_ID_DIGITS = len(str(MAX_ID))
 MAX_EMAIL_LENGTH = 320
 MAX_PORT = 65535
+# The most entries one page of any listing (audit log, jobs) may ask for. Above it a limit is
+# refused, never silently clamped: the same rule in the admin API, the CLI and the bot.
+MAX_LIMIT = 500
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # One "@", no whitespace, no characters that mark a list, a quote or Slack markup around an
@@ -72,7 +75,7 @@ def parse_id(raw: object, name: str) -> int:
     return parse_whole_number(raw, name, low=1, high=MAX_ID)
 
 
-def parse_limit(raw: str | None, name: str, *, default: int, maximum: int) -> int:
+def parse_limit(raw: str | None, name: str, *, default: int, maximum: int = MAX_LIMIT) -> int:
     """A page size. Missing or empty: `default`. Outside 1..maximum: refused (never clamped), the
     same rule for the admin API, the CLI and the bot. Raises BadInput."""
     if raw is None or raw == "":

@@ -4,6 +4,7 @@ in pieces with pauses between them, or send part of a body and then nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +70,8 @@ async def send(address: tuple[str, int], method: str, path: str, pieces: list[by
         return await asyncio.wait_for(_read_response(reader), answer_within_s)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 def halves(body: bytes, first: int = 60) -> list[bytes]:

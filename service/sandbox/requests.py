@@ -8,6 +8,8 @@ import email.policy
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from service.inputs import BadInput, parse_id
+
 
 async def _multipart_fields(request: web.Request) -> list[tuple[str, str]]:
     """The text fields of a multipart/form-data body (files are ignored).
@@ -41,6 +43,14 @@ async def all_params(request: web.Request) -> MultiDictProxy[str]:
         for key, value in await _multipart_fields(request):
             merged.add(key, value)
     return MultiDictProxy(merged)
+
+
+def path_id(raw: str) -> int | None:
+    """An id from a path or a form (activity, athlete), by service.inputs' rule; None when it is not one."""
+    try:
+        return parse_id(raw, "id")
+    except BadInput:
+        return None
 
 
 def bearer_token(request: web.Request, params: MultiDictProxy[str] | None = None) -> str | None:

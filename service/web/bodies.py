@@ -9,7 +9,10 @@ read), or the request is answered here:
 - more than the route's limit (`Content-Length` or counted while reading, so chunked bodies
   too): 413 `too_large`;
 - not complete within `FITGLUE_BODY_READ_TIMEOUT_S` seconds of the handler being reached (a
-  slow-drip client holding a connection open): 408 `body_timeout`, and the connection is closed.
+  slow-drip client holding a connection open): 408 `body_timeout`, and the connection is closed;
+- declared a form (`application/x-www-form-urlencoded`) but not a well-formed one (not UTF-8, a
+  broken percent-escape, a field without `=`): 400 `bad_form` (service.inputs.parse_form), so no
+  handler's `request.post()` meets it.
 
 Nothing has been stored or changed when either answer is given. Slow *headers* are not covered:
 aiohttp's server has no header-read timeout (see the README's production notes).
@@ -23,9 +26,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..inputs import BadInput, parse_form
+
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_S = 10.0
 
+FORM = "application/x-www-form-urlencoded"
 _LIMIT_ATTR = "_fitglue_max_body_bytes"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -77,6 +83,11 @@ def body_reader(timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S,
         except TimeoutError:
             return _error(408, "body_timeout", f"the request body did not arrive within {seconds:g} seconds",
                           Connection="close")
+        if bounded.content_type == FORM:
+            try:
+                parse_form(await bounded.read())
+            except BadInput as exc:
+                return _error(400, "bad_form", str(exc))
         return await handler(bounded)
 
     return read_whole_body

@@ -184,3 +184,23 @@ async def test_standin_cuts_off_a_body_that_trickles(standin):
     response = await send(_standin_address(standin), "POST", "/oauth/token", [standin_body[:10]], headers=FORM,
                           content_length=len(standin_body), finish=False)
     assert response.status == 408
+
+
+async def test_standin_ids_in_odd_digits_are_not_found_not_500(standin):
+    import aiohttp
+
+    from service.sandbox.testing import connect_athlete
+
+    async with aiohttp.ClientSession() as http:
+        token = (await connect_athlete(http, base=standin.base_url or ""))["access_token"]
+    for path in ("/api/v3/activities/%C2%B2", "/api/v3/activities/%D9%A1%D9%A2", "/api/v3/activities/" + "9" * 30):
+        response = await send(_standin_address(standin), "GET", path, [], headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 404, (path, response.status)
+    for path in ("/sandbox/athletes/%C2%B2/revoke", "/sandbox/athletes/%C2%B2/activities"):
+        response = await send(_standin_address(standin), "POST", path, [b""])
+        assert response.status == 404, (path, response.status)
+    params = {"client_id": "1001", "redirect_uri": "http://localhost:8080/oauth/strava/callback",
+              "scope": "read", "state": "s"}
+    body = urlencode(authorize_form(params, athlete_id="²")).encode()
+    response = await send(_standin_address(standin), "POST", "/oauth/authorize", [body], headers=FORM)
+    assert response.status == 400
