@@ -121,3 +121,11 @@ async def test_a_malformed_request_timestamp_is_400_not_500(signed: Signed, serv
         "Content-Type": FORM, "X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": timestamp})
     assert response.status == 400, response.body
     assert _errors(caplog) == [] and signed.slack.responses == []
+
+
+async def test_command_text_containing_payload_is_still_a_command(signed: Signed, service, bot_runtime) -> None:
+    # Bolt took any form body containing the text "payload" for an interactivity payload (404).
+    _ack, reply = await run(signed, "diagnose payload@example.com")
+    assert reply["text"].startswith("payload@example.com")
+    _ack, reply = await run(signed, "link payloads")
+    assert "doesn't look like an e-mail address" in reply["text"]
