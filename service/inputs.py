@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-# A Strava athlete id, an activity id, a job id, an audit cursor: database BIGINT.
+# A Strava id (athlete, activity, subscription): database BIGINT.
 MAX_ID = 2**63 - 1
-_MAX_ID_DIGITS = len(str(MAX_ID))
+# One of our own rows (a job, an audit entry): database INTEGER.
+MAX_ROW_ID = 2**31 - 1
 MAX_EMAIL_LENGTH = 320
 MAX_PORT = 65535
 # The most entries one page of any listing (audit log, jobs) may ask for. Above it a limit is
@@ -71,8 +72,13 @@ def parse_whole_number(raw: object, name: str, *, low: int = 0, high: int = MAX_
 
 
 def parse_id(raw: object, name: str) -> int:
-    """A database or Strava id: 1 to 2^63-1, ASCII digits. Raises BadInput."""
+    """A Strava id (athlete, activity): 1 to 2^63-1, ASCII digits. Raises BadInput."""
     return parse_whole_number(raw, name, low=1, high=MAX_ID)
+
+
+def parse_row_id(raw: object, name: str) -> int:
+    """The id of one of our rows (a job, an audit entry): 1 to 2^31-1, ASCII digits. Raises BadInput."""
+    return parse_whole_number(raw, name, low=1, high=MAX_ROW_ID)
 
 
 def parse_limit(raw: str | None, name: str, *, default: int, maximum: int = MAX_LIMIT) -> int:
@@ -84,10 +90,10 @@ def parse_limit(raw: str | None, name: str, *, default: int, maximum: int = MAX_
 
 
 def parse_cursor(raw: str | None, name: str) -> int | None:
-    """A `before` cursor (the id of the last entry of the previous page); missing or empty: None."""
+    """A `before` cursor (the row id of the last entry of the previous page); missing or empty: None."""
     if raw is None or raw == "":
         return None
-    return parse_id(raw, name)
+    return parse_row_id(raw, name)
 
 
 def parse_port(raw: object, name: str) -> int:
@@ -104,6 +110,16 @@ def parse_text(raw: str | None, name: str, *, max_length: int = MAX_EMAIL_LENGTH
     if len(raw) > max_length or any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in raw):
         raise BadInput(f"{name} must be at most {max_length} printable characters, got {_shown(raw)}")
     return raw
+
+
+def storable(text: str | None, max_length: int) -> str | None:
+    """Outside text made safe to keep as it is recorded (an audit target, a detail): characters no
+    database column may hold (NUL, lone surrogates) and other controls become U+FFFD, and the text
+    is cut to max_length. A record of a request is never lost to what the request contained."""
+    if text is None:
+        return None
+    cleaned = "".join("\ufffd" if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES else ch for ch in text)
+    return cleaned[:max_length]
 
 
 def is_email(text: object) -> bool:

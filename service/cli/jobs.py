@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..audit import cli_actor
-from ..inputs import MAX_LIMIT, parse_id, parse_limit
+from ..inputs import MAX_LIMIT, parse_limit, parse_row_id
 from ..queue import STATES
 from ..runtime import Runtime
 from ..support import SupportDesk
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     jobs.set_defaults(handler=cmd_jobs)
     actions = jobs.add_subparsers(dest="jobs_command", metavar="retry")
     retry = actions.add_parser("retry", help="queue a failed job (or every failed job) to run again now")
-    retry.add_argument("id", nargs="?", type=argument(parse_id, "ID"))
+    retry.add_argument("id", nargs="?", type=argument(parse_row_id, "ID"))
     retry.add_argument("--failed", action="store_true", help="every failed job")
     # SUPPRESS: `fitglue jobs --json retry 3` keeps the --json given before `retry`.
     retry.add_argument("--json", action="store_true", default=argparse.SUPPRESS)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ..clock import iso_utc
 from ..config import ConfigError
 from ..crypto import constant_time_equals
-from ..inputs import BadInput, parse_cursor, parse_id, parse_limit, parse_text
+from ..inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
 from ..refresh import RefreshResult
 from ..runtime import Runtime
 from ..strava import AppCredentialsRejected, RateLimited, StravaError, Transient
@@ -194,7 +194,7 @@ async def jobs(request: web.Request) -> web.Response:
 
 
 async def job_retry(request: web.Request) -> web.Response:
-    job_id = parse_id(request.match_info["id"], "job id")
+    job_id = parse_row_id(request.match_info["id"], "job id")
     return ok(to_body(await _desk(request).retry_job(job_id, ACTOR)))
 
 

@@ -129,3 +129,10 @@ async def test_command_text_containing_payload_is_still_a_command(signed: Signed
     assert reply["text"].startswith("payload@example.com")
     _ack, reply = await run(signed, "link payloads")
     assert "doesn't look like an e-mail address" in reply["text"]
+
+
+async def test_a_command_holding_nul_is_still_audited(signed: Signed, bot_runtime) -> None:
+    # PostgreSQL refuses NUL in text: the audit entry of the request must not be lost to it.
+    await run(signed, "diagnose alice@example.com\x00")
+    rows = await audit_rows(bot_runtime)
+    assert [(r.action, r.target) for r in rows] == [("slack_command:diagnose", "diagnose alice@example.com\ufffd")]

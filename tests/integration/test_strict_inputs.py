@@ -73,7 +73,7 @@ async def test_malformed_email_routes_are_400_and_create_nobody(client, runtime,
     assert _errors(caplog) == []
 
 
-@pytest.mark.parametrize("job_id", ["%C2%B2", "%D9%A1%D9%A2", "0", "-1", "1e3", "9" * 19, "9" * 40])
+@pytest.mark.parametrize("job_id", ["%C2%B2", "%D9%A1%D9%A2", "0", "-1", "1e3", str(2**31), "9" * 19, "9" * 40])
 async def test_job_ids_are_strict(client, caplog, job_id):
     response = await client.post(f"{PREFIX}/jobs/{job_id}/retry", headers=AUTH)
     assert response.status == 400, await response.text()
@@ -82,7 +82,7 @@ async def test_job_ids_are_strict(client, caplog, job_id):
 
 
 @pytest.mark.parametrize("query", [{"limit": "²"}, {"limit": "501"}, {"limit": "0"}, {"limit": "-1"},
-                                   {"limit": "9" * 30}, {"before": "²"}, {"before": "9" * 19},
+                                   {"limit": "9" * 30}, {"before": "²"}, {"before": str(2**31)}, {"before": "9" * 19},
                                    {"before": "0"}, {"actor": "cli\x00root"}, {"target": "x" * 400}])
 async def test_audit_paging_and_filters_are_strict(client, caplog, query):
     response = await client.get(f"{PREFIX}/audit", headers=AUTH, params=query)
@@ -92,7 +92,7 @@ async def test_audit_paging_and_filters_are_strict(client, caplog, query):
 
 
 async def test_audit_limit_at_the_maximum_is_accepted(client):
-    response = await client.get(f"{PREFIX}/audit", headers=AUTH, params={"limit": "500", "before": str(2**63 - 1)})
+    response = await client.get(f"{PREFIX}/audit", headers=AUTH, params={"limit": "500", "before": str(2**31 - 1)})
     assert response.status == 200
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from service.inputs import (
     MAX_ID,
     MAX_LIMIT,
+    MAX_ROW_ID,
     BadEmail,
     BadInput,
     Who,
@@ -20,8 +21,10 @@ from service.inputs import (
     parse_json_object,
     parse_limit,
     parse_port,
+    parse_row_id,
     parse_text,
     parse_who,
+    storable,
 )
 
 # Digits of other scripts, superscripts, fractions: str.isdigit() or int() accept many of them.
@@ -134,3 +137,18 @@ def test_json_objects_only():
     for text in ("{", "[1]", "1", '"x"', "[" * 100_000):
         with pytest.raises(BadInput):
             parse_json_object(text)
+
+
+def test_our_row_ids_fit_an_integer_column():
+    assert parse_row_id(str(MAX_ROW_ID), "job id") == MAX_ROW_ID == 2**31 - 1
+    with pytest.raises(BadInput, match="job id"):
+        parse_row_id(str(MAX_ROW_ID + 1), "job id")
+    assert parse_cursor(str(MAX_ROW_ID), "before") == MAX_ROW_ID
+    with pytest.raises(BadInput):
+        parse_cursor(str(MAX_ROW_ID + 1), "before")
+
+
+def test_recorded_text_holds_nothing_a_database_refuses():
+    assert storable("diagnose alice@example.com\x00", 320) == "diagnose alice@example.com\ufffd"
+    assert storable("\udcff" + "x" * 400, 320) == "\ufffd" + "x" * 319
+    assert storable(None, 10) is None and storable("jürgen ²", 320) == "jürgen ²"
