@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ..inputs import BadInput, parse_form
 
@@ -62,7 +63,7 @@ def _limit_for(request: web.Request, default: int) -> int:
 
 
 def body_reader(timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S,
-                default_max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+                default_max_bytes: int = DEFAULT_MAX_BYTES) -> Middleware:
     """The middleware. `timeout_s` may be a callable, read per request (settings can change in tests)."""
 
     @web.middleware
