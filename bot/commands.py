@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from service.inputs import BadInput, is_email, parse_who
+
+__all__ = ["COMMAND", "Command", "Malformed", "is_email", "parse", "unwrap_email"]
+
 COMMAND = "/fitglue"
 
 # Slack sends e-mails typed in a slash command either as typed or, when it auto-links them,
 # escaped as <mailto:a@b|a@b> (sometimes just <mailto:a@b>).
 _MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$", re.IGNORECASE)
-_EMAIL = re.compile(r"^[^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+$")
 
 USAGE = {
     "diagnose": f"`{COMMAND} diagnose EMAIL` or `{COMMAND} diagnose ATHLETE_ID`",
@@ -48,10 +51,6 @@ def unwrap_email(raw: str) -> str:
     return match.group(1).strip() if match else raw
 
 
-def is_email(value: str) -> bool:
-    return len(value) <= 320 and bool(_EMAIL.match(value))
-
-
 def _email_arg(name: str, args: list[str]) -> Command | Malformed:
     if not args:
         return Malformed(name, "Which user? Give their e-mail address.")
@@ -69,9 +68,11 @@ def _diagnose(args: list[str]) -> Command | Malformed:
     if len(args) > 1:
         return Malformed("diagnose", "Give exactly one e-mail address or athlete id.")
     who = unwrap_email(args[0])
-    if who.isdigit() or is_email(who):
-        return Command("diagnose", who)
-    return Malformed("diagnose", f"`{who}` is neither an e-mail address nor a Strava athlete id.")
+    try:
+        parse_who(who)  # the one WHO rule (service.inputs): a well-formed e-mail or an athlete id
+    except BadInput as exc:
+        return Malformed("diagnose", f"{exc}.")
+    return Command("diagnose", who)
 
 
 def _webhook(args: list[str]) -> Command | Malformed:

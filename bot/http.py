@@ -3,19 +3,76 @@
 `slack_bolt.adapter.aiohttp` only offers the two converters; this is the handler around them.
 One route serves slash commands, button clicks and events; Bolt verifies each signature
 (5-minute window) and answers 401 when it is wrong.
+
+Bolt parses the body *before* it checks the signature, and a body it cannot parse raises (a 500
+and a logged traceback for anyone on the internet). So the body is checked here first, the way
+Slack sends it: UTF-8; JSON (an object) or a well-formed form whose `payload`, when present, is a
+JSON object; a request timestamp of ASCII digits. Anything else is a 400 and a one-line INFO log,
+and Bolt never sees it.
 """
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from service.inputs import BadInput, parse_form, parse_json_object, parse_whole_number
 
 EVENTS_PATH = "/slack/events"
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+
+log = logging.getLogger("fitglue.bot")
+
+
+def check_slack_request(timestamp: str | None, body: bytes, content_type: str) -> dict[str, str] | None:
+    """Raises BadInput unless Bolt can read the request as Slack sends it: a timestamp header of ASCII
+    digits when there is one (Bolt int()s it), and a body parsed by the same branches Bolt takes.
+    Returns the form fields of a form body (None for JSON or an empty body)."""
+    if timestamp is not None:
+        parse_whole_number(timestamp, TIMESTAMP_HEADER)
+    if not body:
+        return None
+    if content_type == "application/json" or body.startswith(b"{"):
+        parse_json_object(body)
+        return None
+    form = parse_form(body)
+    if "payload" in form:
+        parse_json_object(form["payload"], "the payload field")
+    return form
+
+
+def _undo_payload_quirk(bolt_request: AsyncBoltRequest, form: dict[str, str] | None) -> None:
+    """slack_bolt (1.30) takes any form body that merely *contains* the text "payload" for an
+    interactivity payload; without a `payload` field it parses the body as {} and the request goes
+    unhandled (404): `/fitglue diagnose payload@example.com` did. Give it the form's real fields."""
+    if form and "payload" not in form and not bolt_request.body:
+        bolt_request.body = dict(form)
+        bolt_request.context = build_async_context(AsyncBoltContext({}), bolt_request.body)
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": "bad_request", "message": message}, status=400)
 
 
 def mount_http(app: web.Application, bolt: AsyncApp) -> None:
     async def slack_events(request: web.Request) -> web.StreamResponse:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        try:
+            form = check_slack_request(request.headers.get(TIMESTAMP_HEADER), await request.read(),
+                                       request.content_type)
+            bolt_request = await to_bolt_request(request)
+            _undo_payload_quirk(bolt_request, form)
+        except Exception as exc:  # noqa: BLE001 - only parsing happens here, before any signature check
+            # A body of another shape than Slack's (Bolt's own extraction trips on, say, a number
+            # where it expects an object): the sender's error, not ours.
+            log.info("refused a /slack/events body Bolt could not read: %s", exc if isinstance(exc, BadInput)
+                     else type(exc).__name__)
+            return _bad_request(str(exc) if isinstance(exc, BadInput) else "the body is not a Slack request")
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     app.router.add_post(EVENTS_PATH, slack_events)

@@ -8,6 +8,7 @@ from .jobs.scheduler import scheduler_context
 from .jobs.worker import worker_context
 from .runtime import Runtime
 from .web import admin, connect, health, metrics, webhooks
+from .web.bodies import body_reader
 from .web.keys import RUNTIME
 from .webhooks.subscription import ensure_after_connect
 
@@ -22,6 +23,8 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     connect.setup(app)
     webhooks.setup(app)
     metrics.setup(app)
+    # Innermost, after the admin guard: an unauthenticated admin request is refused unread.
+    app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
     if not any(getattr(hook, "ensures_webhook", False) for hook in rt.on_connected):
         rt.on_connected.append(ensure_after_connect(rt))
     if background:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .clock import Clock, iso_utc
 from .db.models import AuditEntry
+from .inputs import MAX_LIMIT, storable
 
 
 def cli_actor() -> str:
@@ -25,8 +26,10 @@ def cli_actor() -> str:
 
 def add_entry(session: AsyncSession, clock: Clock, actor: str, action: str, target: str | None, result: str,
               detail: str | None = None, duration_ms: int | None = None) -> None:
-    session.add(AuditEntry(at=clock.now(), actor=actor, action=action, target=target, result=result,
-                           detail=detail, duration_ms=duration_ms))
+    # Targets and details may come from outside (Slack text, a path): stored as safely as they can be.
+    session.add(AuditEntry(at=clock.now(), actor=storable(actor, 200) or "", action=storable(action, 60) or "",
+                           target=storable(target, 320), result=result, detail=storable(detail, 100_000),
+                           duration_ms=duration_ms))
 
 
 @dataclass
@@ -54,7 +57,7 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
             add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)
 
 
-MAX_LISTED = 500
+MAX_LISTED = MAX_LIMIT  # callers refuse more (service.inputs.parse_limit); this only guards the query
 
 
 def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs import MAX_ID, MAX_PORT, BadInput, parse_whole_number
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///fitglue.db"
 
 
@@ -98,6 +100,7 @@ class Settings:
     connect_attempts_per_user: int = 30
     connect_attempt_window_s: int = 3600
     slack_timeout_s: float = 10.0  # one Slack Web API call, start to answer
+    body_read_timeout_s: int = 10
     sandbox: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -140,17 +143,16 @@ _ATTR_BY_ENV = {
 SERVE_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET", "STRAVA_WEBHOOK_VERIFY_TOKEN")
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0,
+         maximum: int | None = None) -> int | None:
+    """ASCII digits only (service.inputs' rule for every number from outside), minimum..maximum."""
     raw = env.get(name)
     if not raw:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}", [name]) from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}", [name])
-    return value
+        return parse_whole_number(raw.strip(), name, low=minimum, high=MAX_ID if maximum is None else maximum)
+    except BadInput as exc:
+        raise ConfigError(str(exc), [name]) from None
 
 
 # The retention settings in days (Settings attribute -> variable, default); the audit log's is the longest.
@@ -200,7 +202,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         database_url=get("FITGLUE_DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
         public_url=public_url,
         host=get("FITGLUE_HOST", "127.0.0.1") or "127.0.0.1",
-        port=_int(merged, "FITGLUE_PORT", 8080, 0) or 0,
+        port=_int(merged, "FITGLUE_PORT", 8080, 0, MAX_PORT) or 0,
         secret_key=get("FITGLUE_SECRET_KEY"),
         previous_secret_keys=_split_csv(get("FITGLUE_PREVIOUS_SECRET_KEYS")),
         strava_client_id=get("STRAVA_CLIENT_ID"),
@@ -244,5 +246,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         connect_attempts_per_user=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, 1) or 30,
         connect_attempt_window_s=_int(merged, "FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, 1) or 3600,
         slack_timeout_s=_int(merged, "FITGLUE_SLACK_TIMEOUT_S", 10, 1) or 10,
+        body_read_timeout_s=_int(merged, "FITGLUE_BODY_READ_TIMEOUT_S", 10, 1) or 10,
         extra=dict(merged),
     )

@@ -104,4 +104,6 @@ class Signer:
 def constant_time_equals(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
-    return hmac.compare_digest(a.encode(), b.encode())
+    # surrogatepass: a header holding bytes that are not UTF-8 reaches us as lone surrogates; it
+    # must compare unequal, not raise.
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))

@@ -30,15 +30,16 @@ from .db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from .inputs import BadInput
+from .inputs import parse_who as _parse_who
 from .queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
 from .ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from .redact import scrub_text
 from .runtime import Runtime
 from .strava import StravaError
 
-
-class BadWho(ValueError):
-    """`who` is neither an e-mail address nor a Strava athlete id."""
+# `who` is neither a well-formed e-mail address nor a Strava athlete id (the rule is service.inputs').
+BadWho = BadInput
 
 
 # --- rate-limit windows ----------------------------------------------------------------------------
@@ -208,12 +209,8 @@ def connected_count_for(rt: Runtime) -> ConnectedCount:
 
 def parse_who(who: str) -> tuple[str | None, int | None]:
     """(normalised e-mail, None) or (None, athlete id). Raises BadWho."""
-    text = (who or "").strip()
-    if text.isdigit() and len(text) <= 19:
-        return None, int(text)
-    if "@" in text and len(text) <= 320 and " " not in text:
-        return text.lower(), None
-    raise BadWho(f"{who!r} is neither an e-mail address nor a Strava athlete id")
+    parsed = _parse_who(who)
+    return parsed.email, parsed.athlete_id
 
 
 def _latest(*values: datetime | None) -> datetime | None:

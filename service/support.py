@@ -94,8 +94,8 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
     def _valid_email(self, email: str) -> str:
         try:
             return normalize_email(email)
-        except ValueError:
-            raise SupportError("bad_email", f"{email!r} is not an e-mail address", exit_code=2) from None
+        except ValueError as exc:
+            raise SupportError("bad_email", str(exc), exit_code=2) from None
 
     async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
         email = self._valid_email(email)
@@ -143,21 +143,30 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         rt = self.rt
         async with audited(rt.sessions, rt.clock, actor, "disconnect", email) as outcome:
             user, conn = await self._connection_id(email)
-            if conn is None:
-                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False, None)
+            if conn is None or conn.status == vocab.NOT_CONNECTED:
+                outcome.result = "nothing_to_do"
+                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False,
+                                        "nothing to disconnect: this user has no Strava connection")
             warning, deauthorized = None, False
             try:
                 token = access_token(conn, rt.cipher)
+                unreadable = False
             except DecryptionError:
-                token = None
-            if token and rt.strava is not None:
+                token, unreadable = None, True
+            if unreadable:
+                warning = "the stored tokens could not be decrypted, so Strava was not asked to deauthorize; " \
+                          "the connection was removed here"
+            elif not token:
+                warning = f"no Strava tokens were stored (status {conn.status}), so there was nothing to " \
+                          "deauthorize at Strava; the connection was removed here"
+            elif rt.strava is not None:
                 try:
                     await rt.strava.deauthorize(token)
                     deauthorized = True
                 except StravaError as exc:
                     warning = f"Strava did not confirm the deauthorization ({exc.summary}); " \
                               "the tokens were forgotten here anyway"
-            elif token:
+            else:
                 warning = "Strava is not configured, so FitGlue could not deauthorize there; tokens forgotten here"
             now = rt.clock.now()
             async with rt.sessions() as session, session.begin():

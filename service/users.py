@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,29 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from .db.models import StravaConnection, User
+from .inputs import BadEmail, normalize_email, parse_who
 
-_EMAIL = re.compile(r"^[^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+$")
-
-
-class BadEmail(ValueError):
-    pass
-
-
-def normalize_email(raw: str) -> str:
-    email = raw.strip()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise BadEmail(f"{raw!r} is not an e-mail address")
-    return email
+__all__ = ["BadEmail", "connection_for", "find_user", "get_or_create_user", "normalize_email"]
 
 
 async def find_user(session: AsyncSession, who: str) -> User | None:
-    """`who` is an e-mail (any case) or a Strava athlete id."""
-    who = who.strip()
+    """`who` is an e-mail (any case) or a Strava athlete id. Raises inputs.BadInput when it is neither."""
+    parsed = parse_who(who)
     query = select(User).options(selectinload(User.connection))
-    if who.isdigit():
-        query = query.join(StravaConnection).where(StravaConnection.athlete_id == int(who))
+    if parsed.athlete_id is not None:
+        query = query.join(StravaConnection).where(StravaConnection.athlete_id == parsed.athlete_id)
     else:
-        query = query.where(User.email_normalized == who.lower())
+        query = query.where(User.email_normalized == parsed.email)
     return (await session.execute(query)).scalar_one_or_none()
 
 

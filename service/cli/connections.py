@@ -7,8 +7,8 @@ import argparse
 from ..audit import cli_actor
 from ..clock import iso_utc
 from ..runtime import Runtime
-from ..support import SupportDesk, refresh_to_dict
-from .output import EXIT_FAILED, EXIT_OK, emit, fail, run_with_desk
+from ..support import DisconnectResult, SupportDesk, refresh_to_dict
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
 
 
 def cmd_link(args: argparse.Namespace) -> int:
@@ -45,17 +45,26 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                     False, EXIT_FAILED)
 
     if not args.due and not args.email:
-        return fail("usage", "give an e-mail or --due", args.json, 2)
+        return fail("usage", "give an e-mail or --due", args.json, EXIT_USAGE)
+    if args.due and args.email:
+        return fail("usage", f"give an e-mail or --due, not both (--due refreshes every token due, "
+                    f"{args.email} included if it is due)", args.json, EXIT_USAGE)
     return run_with_desk(args, body)
+
+
+def disconnect_text(result: DisconnectResult) -> str:
+    """What happened, and only that: a deauthorization is claimed only when Strava confirmed it."""
+    if result.deauthorized and result.warning is None:
+        return f"{result.email}: FitGlue's access was deauthorized at Strava and the tokens were deleted here"
+    if result.deauthorized:
+        return f"{result.email}: FitGlue's access was deauthorized at Strava. warning: {result.warning}"
+    return f"{result.email}: warning: {result.warning or 'Strava did not confirm a deauthorization'}"
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         result = await desk.disconnect(args.email, cli_actor())
-        text = f"{result.email}: Strava disconnected and tokens forgotten"
-        if result.warning:
-            text = f"{result.email}: tokens forgotten here. warning: {result.warning}"
-        emit(result.to_dict(), args.json, text)
+        emit(result.to_dict(), args.json, disconnect_text(result))
         return EXIT_OK
 
     return run_with_desk(args, body)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -40,3 +45,24 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
+
+
+
+@asynccontextmanager
+async def sqlite_workers_settled(timeout_s: float = 2.0) -> AsyncIterator[None]:
+    """On the way out, wait (up to timeout_s) for the aiosqlite worker threads started inside to stop,
+    while the event loop still runs. Wrap the whole life of an engine (dispose it inside).
+
+    aiosqlite (0.22) stops the thread of a connection that failed to open (a read-only or missing
+    directory) without waiting for it; if the loop closes first, that thread prints a RuntimeError
+    traceback on the way out (omnilib/aiosqlite#241; a fix is pending upstream, #389). A command
+    must end in one line.
+    """
+    before = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        deadline = time.monotonic() + timeout_s
+        for thread in set(threading.enumerate()) - before:
+            if thread.name.endswith("(_connection_worker_thread)"):
+                await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))

@@ -25,6 +25,18 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x46_47_4D_49  # "FGMI": arbitrary but fixed for every replica
 
 
+class StorageError(Exception):
+    """The database's storage cannot be written (read-only, missing permission, not a directory).
+
+    `path` is the file or directory that could not be written; `reason` what the system said.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -43,8 +55,14 @@ def _sqlite_file_lock(url: str) -> Iterator[None]:
         yield
         return
     lock_path = Path(path + ".migrate.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # noqa: SIM115 - closed below; "a": never truncates another's lock
+    except FileExistsError as exc:  # mkdir: a file stands where the directory should be
+        raise StorageError(lock_path.parent, "exists, but is not a directory") from exc
+    except OSError as exc:
+        raise StorageError(lock_path, exc.strerror or type(exc).__name__) from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

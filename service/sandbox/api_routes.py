@@ -13,7 +13,7 @@ from service.clock import from_epoch
 from .calls import note_athlete
 from .faults import ATHLETE_TOKEN_INVALID, RECORD_NOT_FOUND, bad_request, scope_missing
 from .keys import STANDIN_KEY
-from .requests import all_params, bearer_token
+from .requests import all_params, bearer_token, path_id
 from .state import AccessToken, Activity, Athlete
 
 API = "/api/v3"
@@ -118,8 +118,8 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
     if raw is None or raw == "":
         return default
     try:
-        return int(float(raw))
-    except ValueError as exc:
+        return int(float(raw))  # Strava accepts "1.5"; inf and nan it refuses, as here
+    except (ValueError, OverflowError) as exc:
         raise ValueError(name) from exc
 
 
@@ -151,8 +151,7 @@ async def list_activities(request: web.Request) -> web.Response:
 
 
 def _activity_id(request: web.Request) -> int | None:
-    raw = request.match_info["activity_id"]
-    return int(raw) if raw.isdigit() else None
+    return path_id(request.match_info["activity_id"])
 
 
 async def get_activity(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.clock import Clock
+from service.web.bodies import body_reader
 
 from . import api_routes, control_routes, oauth_routes, subscriptions
 from .config import StandinConfig
@@ -14,7 +15,9 @@ from .standin import StravaStandin
 
 
 def build_standin_app(standin: StravaStandin) -> web.Application:
-    app = web.Application(middlewares=[standin_middleware])
+    # Bodies are read whole (bounded in size and time) as the service reads them.
+    app = web.Application(middlewares=[standin_middleware,
+                                       body_reader(lambda: standin.config.body_read_timeout_s)])
     app[STANDIN_KEY] = standin
     oauth_routes.add_routes(app)
     api_routes.add_routes(app)

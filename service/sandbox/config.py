@@ -30,6 +30,7 @@ class StandinConfig:
     read_limits: tuple[int, int] = (100, 1000)  # 15 min, daily: X-ReadRateLimit-*
     overall_limits: tuple[int, int] = (200, 2000)  # 15 min, daily: X-RateLimit-*
     latency_s: float = 0.0  # added before every response
+    body_read_timeout_s: float = 10.0  # a request body not complete by then is answered 408
 
 
 @dataclass

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .calls import note_athlete
 from .keys import STANDIN_KEY
-from .requests import sent_by_another_site
+from .requests import path_id, sent_by_another_site
 from .templates import index_page, other_site_page
 
 
@@ -27,11 +27,11 @@ async def index(request: web.Request) -> web.Response:
 
 
 def _athlete(request: web.Request) -> int:
-    raw = request.match_info["athlete_id"]
-    if not raw.isdigit() or int(raw) not in request.app[STANDIN_KEY].state.athletes:
+    athlete_id = path_id(request.match_info["athlete_id"])
+    if athlete_id is None or athlete_id not in request.app[STANDIN_KEY].state.athletes:
         raise web.HTTPNotFound(text="no such sandbox athlete")
-    note_athlete(int(raw))
-    return int(raw)
+    note_athlete(athlete_id)
+    return athlete_id
 
 
 def _refused() -> web.Response:

@@ -21,7 +21,7 @@ from .faults import (
     bad_request,
 )
 from .keys import STANDIN_KEY
-from .requests import all_params, bearer_token, sent_by_another_site
+from .requests import all_params, bearer_token, path_id, sent_by_another_site
 from .standin import StravaStandin
 from .state import AccessToken, Athlete, RefreshToken
 from .templates import authorize_page, bad_form_page, capacity_page, other_site_page
@@ -103,7 +103,8 @@ async def authorize_post(request: web.Request) -> web.Response:
     chosen = params.get("athlete_id", "")
     athlete: Athlete | None = None
     if chosen != "new":
-        athlete = standin.state.athletes.get(int(chosen)) if chosen.isdigit() else None
+        chosen_id = path_id(chosen)
+        athlete = standin.state.athletes.get(chosen_id) if chosen_id is not None else None
         if athlete is None:
             return _html(bad_form_page("athlete_id must be a sandbox athlete's id or new"), 400)
         note_athlete(athlete.id)

@@ -18,11 +18,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ..clock import iso_utc
 from ..config import ConfigError
 from ..crypto import constant_time_equals
+from ..inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
 from ..refresh import RefreshResult
 from ..runtime import Runtime
 from ..strava import AppCredentialsRejected, RateLimited, StravaError, Transient
 from ..support import SupportDesk, SupportError, refresh_to_dict
-from ..users import BadEmail
 from .admin_openapi import PREFIX, openapi_document
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,8 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     except SupportError as exc:
         status = STATUS_BY_CODE.get(exc.code, 400 if exc.exit_code == 2 else 409)
         return error_response(status, exc.code, str(exc))
-    except BadEmail as exc:
-        return error_response(400, "bad_email", str(exc))
+    except BadInput as exc:  # BadEmail too: "bad_email"
+        return error_response(400, exc.code, str(exc))
     except ConfigError as exc:
         return error_response(503, "configuration", str(exc))
     except StravaError as exc:
@@ -194,27 +194,17 @@ async def jobs(request: web.Request) -> web.Response:
 
 
 async def job_retry(request: web.Request) -> web.Response:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        return error_response(400, "bad_argument", f"job id must be a number, got {raw!r}")
-    return ok(to_body(await _desk(request).retry_job(int(raw), ACTOR)))
-
-
-def _int_param(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise SupportError("bad_argument", f"{name} must be a whole number from {low} to {high}", exit_code=2)
-    return int(raw)
+    job_id = parse_row_id(request.match_info["id"], "job id")
+    return ok(to_body(await _desk(request).retry_job(job_id, ACTOR)))
 
 
 async def audit(request: web.Request) -> web.Response:
-    limit = _int_param(request, "limit", 50, 1, 500) or 50
-    before = _int_param(request, "before", None, 1, 2**62)
+    limit = parse_limit(request.query.get("limit"), "limit", default=50)
+    before = parse_cursor(request.query.get("before"), "before")
+    query = request.query
     entries = await _desk(request).audit_entries(
-        limit, before_id=before, actor=request.query.get("actor") or None,
-        action=request.query.get("action") or None, target=request.query.get("target") or None)
+        limit, before_id=before, actor=parse_text(query.get("actor"), "actor"),
+        action=parse_text(query.get("action"), "action"), target=parse_text(query.get("target"), "target"))
     next_before = entries[-1]["id"] if len(entries) == limit else None
     return ok({"entries": entries, "next_before": next_before})
 

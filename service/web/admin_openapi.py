@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..inputs import MAX_LIMIT
+
 PREFIX = "/admin/api"
 
 
@@ -26,6 +28,8 @@ _COMMON_ERRORS = {
     "401": {**_error("missing or wrong bearer token"),
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}},
     "404": _error("not found — every admin route answers 404 while FITGLUE_ADMIN_TOKEN is unset"),
+    "408": _error("the request body did not arrive within FITGLUE_BODY_READ_TIMEOUT_S (error `body_timeout`)"),
+    "413": _error("the request body is larger than 256 KiB (error `too_large`)"),
 }
 _STRAVA_ERRORS = {
     "502": _error("Strava answered with an error"),
@@ -160,7 +164,8 @@ PATHS: dict[str, Any] = {
     f"{PREFIX}/users/{{who}}/diagnosis": {"get": _op(
         "Diagnose one user's Strava connection (same as `fitglue diagnose WHO --json`)",
         _json(_ref("Diagnosis"), "the diagnosis; an unknown user is a diagnosis with status unknown_user"),
-        {"400": _error("WHO is neither an e-mail address nor a Strava athlete id")},
+        {"400": _error("WHO is neither a well-formed e-mail address nor a Strava athlete id in ASCII digits "
+                       "(error `bad_argument`)")},
         params=[{"name": "who", "in": "path", "required": True, "schema": {"type": "string"},
                  "description": "an e-mail address or a Strava athlete id"}],
         operation_id="diagnoseUser")},
@@ -204,7 +209,7 @@ PATHS: dict[str, Any] = {
     f"{PREFIX}/jobs/{{id}}/retry": {"post": _op(
         "Retry one failed or waiting job now (`fitglue jobs retry ID --json`)",
         _json(_ref("Job"), "queued again, due now"),
-        {"400": _error("the id is not a number"), "409": _error("the job cannot be retried in its state")},
+        {"400": _error("the id is not a whole number (ASCII digits) from 1 to 2^63-1"), "409": _error("the job cannot be retried in its state")},
         params=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
         operation_id="retryJob")},
     f"{PREFIX}/audit": {"get": _op(
@@ -212,7 +217,7 @@ PATHS: dict[str, Any] = {
         {"400": _error("a query parameter is not valid")},
         params=[
             {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
             {"name": "before", "in": "query", "required": False, "schema": {"type": "integer"},
              "description": "only entries with a smaller id (the next page)"},
             {"name": "actor", "in": "query", "required": False, "schema": {"type": "string"}},

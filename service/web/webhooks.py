@@ -13,6 +13,7 @@ from aiohttp import web
 from ..crypto import constant_time_equals
 from ..webhooks.events import BadEvent, parse_event
 from ..webhooks.intake import EventIntake, IntakeUnavailable
+from .bodies import max_body
 from .keys import RUNTIME
 
 PATH = "/webhooks/strava"
@@ -38,15 +39,10 @@ async def validate_subscription(request: web.Request) -> web.Response:
     return _error(403, "forbidden", "not a valid subscription validation request")
 
 
+@max_body(MAX_EVENT_BYTES)
 async def receive_event(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
-        rt.metrics.inc(RECEIVED, "rejected")
-        return _error(413, "too_large", f"an event body may be at most {MAX_EVENT_BYTES} bytes")
-    raw = await request.content.read(MAX_EVENT_BYTES + 1)  # also bounds chunked bodies
-    if len(raw) > MAX_EVENT_BYTES:
-        rt.metrics.inc(RECEIVED, "rejected")
-        return _error(413, "too_large", f"an event body may be at most {MAX_EVENT_BYTES} bytes")
+    raw = await request.read()  # the whole body: service.web.bodies has read it (bounded, timed)
     try:
         event = parse_event(raw)
     except BadEvent as exc:

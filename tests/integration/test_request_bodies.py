@@ -1,0 +1,206 @@
+"""Every route that reads a body reads all of it, within its size limit and within
+FITGLUE_BODY_READ_TIMEOUT_S (issue 9, kind 1). Bodies are sent over a raw socket, in pieces, the
+way a real network may deliver them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+from yarl import URL
+
+from service.app import build_app
+from service.db.models import AuditEntry, OAuthAttempt
+from service.sandbox import StravaStandin
+from service.sandbox.testing import authorize_form
+from service.support import SupportDesk
+from service.web.admin_openapi import PREFIX
+from service.web.webhooks import MAX_EVENT_BYTES
+from tests.raw_http import halves, send, server_address
+from tests.webhook_support import all_events, all_jobs, point_public_url_at
+
+EVENT = {"aspect_type": "create", "event_time": 1516126040, "object_id": 1360128428, "object_type": "activity",
+         "owner_id": 134815, "subscription_id": 120475, "updates": {}}
+EVENT_BODY = json.dumps(EVENT).encode()
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+ADMIN_TOKEN = "admin-token-for-body-tests-0123456789"
+
+
+@pytest.fixture
+async def client(aiohttp_client, runtime):
+    runtime.settings = dataclasses.replace(runtime.settings, body_read_timeout_s=1, admin_token=ADMIN_TOKEN)
+    client = await aiohttp_client(build_app(runtime, background=False))
+    point_public_url_at(runtime, client)
+    return client
+
+
+async def _count(runtime, model) -> int:
+    async with runtime.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+# --- the webhook: the issue's example and its chunked twin -------------------------------------------
+
+
+async def test_event_arriving_in_two_pieces_with_content_length_is_stored(client, runtime):
+    response = await send(server_address(client), "POST", "/webhooks/strava", halves(EVENT_BODY), headers=JSON)
+    assert response.status == 200, response.body
+    assert json.loads(response.body) == {"status": "stored"}
+    events = await all_events(runtime)
+    assert [(e.object_id, e.owner_id) for e in events] == [(1360128428, 134815)]
+    assert len(await all_jobs(runtime)) == 1
+
+
+async def test_event_arriving_in_many_chunks_is_stored(client, runtime):
+    pieces = [EVENT_BODY[i:i + 25] for i in range(0, len(EVENT_BODY), 25)]
+    response = await send(server_address(client), "POST", "/webhooks/strava", pieces, headers=JSON, chunked=True)
+    assert response.status == 200, response.body
+    assert [e.object_id for e in await all_events(runtime)] == [1360128428]
+
+
+async def test_event_of_exactly_the_limit_is_read_whole_and_one_byte_more_is_refused(client, runtime):
+    padding = MAX_EVENT_BYTES - len(json.dumps({**EVENT, "updates": {"title": ""}}).encode())
+    exact = json.dumps({**EVENT, "updates": {"title": "x" * padding}}).encode()
+    assert len(exact) == MAX_EVENT_BYTES
+    response = await send(server_address(client), "POST", "/webhooks/strava", halves(exact, 1000), headers=JSON,
+                          chunked=True)
+    assert response.status == 200, response.body
+    over = exact[:-1] + b" }"
+    response = await send(server_address(client), "POST", "/webhooks/strava", halves(over, 1000), headers=JSON,
+                          chunked=True)
+    assert response.status == 413 and json.loads(response.body)["error"] == "too_large"
+    assert len(await all_events(runtime)) == 1
+
+
+async def test_event_that_trickles_is_cut_off_and_nothing_is_stored(client, runtime):
+    response = await send(server_address(client), "POST", "/webhooks/strava", [EVENT_BODY[:60]], headers=JSON,
+                          content_length=len(EVENT_BODY), finish=False)
+    assert response.status == 408
+    assert json.loads(response.body)["error"] == "body_timeout"
+    assert await all_events(runtime) == [] and await all_jobs(runtime) == []
+
+
+async def test_chunked_event_that_never_ends_is_cut_off(client, runtime):
+    response = await send(server_address(client), "POST", "/webhooks/strava", halves(EVENT_BODY), headers=JSON,
+                          chunked=True, finish=False)
+    assert response.status == 408
+    assert await all_events(runtime) == []
+
+
+# --- the Connect form ----------------------------------------------------------------------------
+
+
+async def _link_token(runtime) -> str:
+    issued = await SupportDesk(runtime).issue_connect_link("alice@example.com", "test")
+    return URL(issued.url).query["t"]
+
+
+async def test_connect_form_in_pieces_starts_the_flow(client, runtime):
+    body = urlencode({"t": await _link_token(runtime)}).encode()
+    response = await send(server_address(client), "POST", "/connect/strava/authorize", halves(body, 20),
+                          headers=FORM)
+    assert response.status == 303, response.body
+    assert "/oauth/authorize" in response.headers["location"]
+    assert await _count(runtime, OAuthAttempt) == 1
+
+
+async def test_connect_form_that_trickles_is_cut_off_and_starts_nothing(client, runtime):
+    body = urlencode({"t": await _link_token(runtime)}).encode()
+    response = await send(server_address(client), "POST", "/connect/strava/authorize", [body[:20]], headers=FORM,
+                          content_length=len(body), finish=False)
+    assert response.status == 408
+    assert await _count(runtime, OAuthAttempt) == 0
+
+
+async def test_oversized_chunked_connect_form_is_refused(client, runtime):
+    pieces = [b"t=" + b"x" * 100_000, b"x" * 100_000, b"x" * 100_000]
+    response = await send(server_address(client), "POST", "/connect/strava/authorize", pieces, headers=FORM,
+                          chunked=True)
+    assert response.status == 413
+    assert await _count(runtime, OAuthAttempt) == 0
+
+
+# --- the admin API ---------------------------------------------------------------------------------
+
+
+async def test_admin_post_whose_body_trickles_is_cut_off_and_does_nothing(client, runtime):
+    headers = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
+    response = await send(server_address(client), "POST", f"{PREFIX}/users/alice@example.com/connect-link",
+                          [b"{"], headers=headers, content_length=50, finish=False)
+    assert response.status == 408
+    assert await _count(runtime, AuditEntry) == 0
+
+
+async def test_admin_post_with_a_body_in_pieces_works(client, runtime):
+    headers = {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
+    response = await send(server_address(client), "POST", f"{PREFIX}/users/alice@example.com/connect-link",
+                          [b"{", b"}"], headers=headers)
+    assert response.status == 200, response.body
+    assert json.loads(response.body)["url"].startswith("http")
+
+
+# --- the Strava stand-in reads bodies the same way -----------------------------------------------------
+
+
+def _standin_address(standin: StravaStandin) -> tuple[str, int]:
+    url = URL(standin.base_url or "")
+    assert url.host is not None and url.port is not None
+    return url.host, url.port
+
+
+def _consent_body() -> bytes:
+    params = {"client_id": "1001", "redirect_uri": "http://localhost:8080/oauth/strava/callback",
+              "scope": "read,activity:read_all", "state": "s"}
+    return urlencode(authorize_form(params)).encode()
+
+
+async def test_standin_reads_a_form_sent_in_pieces(standin):
+    response = await send(_standin_address(standin), "POST", "/oauth/authorize", halves(_consent_body(), 30),
+                          headers=FORM)
+    assert response.status == 302, response.body
+    assert "code=" in response.headers["location"]
+
+
+async def test_standin_reads_multipart_forms(standin):
+    body = _consent_body().decode()
+    fields = [tuple(pair.split("=", 1)) for pair in body.split("&")]
+    from urllib.parse import unquote_plus
+
+    parts = b"".join(
+        f'--XyZ\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{unquote_plus(v)}\r\n'.encode() for k, v in fields
+    ) + b"--XyZ--\r\n"
+    response = await send(_standin_address(standin), "POST", "/oauth/authorize", halves(parts, 50),
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert response.status == 302, response.body
+
+
+async def test_standin_cuts_off_a_body_that_trickles(standin):
+    standin.config.body_read_timeout_s = 0.5
+    standin_body = _consent_body()
+    response = await send(_standin_address(standin), "POST", "/oauth/token", [standin_body[:10]], headers=FORM,
+                          content_length=len(standin_body), finish=False)
+    assert response.status == 408
+
+
+async def test_standin_ids_in_odd_digits_are_not_found_not_500(standin):
+    import aiohttp
+
+    from service.sandbox.testing import connect_athlete
+
+    async with aiohttp.ClientSession() as http:
+        token = (await connect_athlete(http, base=standin.base_url or ""))["access_token"]
+    for path in ("/api/v3/activities/%C2%B2", "/api/v3/activities/%D9%A1%D9%A2", "/api/v3/activities/" + "9" * 30):
+        response = await send(_standin_address(standin), "GET", path, [], headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 404, (path, response.status)
+    for path in ("/sandbox/athletes/%C2%B2/revoke", "/sandbox/athletes/%C2%B2/activities"):
+        response = await send(_standin_address(standin), "POST", path, [b""])
+        assert response.status == 404, (path, response.status)
+    params = {"client_id": "1001", "redirect_uri": "http://localhost:8080/oauth/strava/callback",
+              "scope": "read", "state": "s"}
+    body = urlencode(authorize_form(params, athlete_id="²")).encode()
+    response = await send(_standin_address(standin), "POST", "/oauth/authorize", [body], headers=FORM)
+    assert response.status == 400
