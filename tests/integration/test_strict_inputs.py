@@ -98,7 +98,9 @@ async def test_audit_limit_at_the_maximum_is_accepted(client):
 
 async def test_odd_unicode_and_huge_numbers_anywhere_are_4xx_and_change_nothing(client, runtime, caplog):
     odd = st.one_of(
-        st.text(alphabet=st.characters(categories=["Nd", "No", "Nl", "Cf", "Zs"]), min_size=1, max_size=12),
+        # ASCII digits alone are a well-formed athlete id (an unknown_user diagnosis, 200): not odd.
+        st.text(alphabet=st.characters(categories=["Nd", "No", "Nl", "Cf", "Zs"]), min_size=1, max_size=12)
+        .filter(lambda t: not (t.isascii() and t.isdigit())),
         st.integers(min_value=2**63, max_value=10**40).map(str),
         st.integers(max_value=0).map(str),
         st.text(min_size=1, max_size=12).map(lambda t: t + "@example.com\x00"))
