@@ -19,6 +19,19 @@ from service.tokens import store_grant
 from service.users import connection_for, get_or_create_user
 
 
+async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
+    """Our app (no background work) on a real port, FITGLUE_PUBLIC_URL pointing at it, and the
+    stand-in's push subscription registered to it: events the stand-in pushes reach the app."""
+    from service.app import build_app
+    from service.support import SupportDesk
+
+    client = await aiohttp_client(build_app(runtime, background=False))
+    point_public_url_at(runtime, client)
+    report = await SupportDesk(runtime).reregister_webhook("test")
+    assert report.ok, report.steps
+    return client
+
+
 def point_public_url_at(runtime: Runtime, client: Any) -> str:
     """Make FITGLUE_PUBLIC_URL the test server's real address (the stand-in calls it back)."""
     base = str(client.make_url("")).rstrip("/")

@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy import select
 from yarl import URL
 
-from service.app import build_app
 from service.db.models import StravaConnection
 from service.jobs.worker import run_pending
 from service.refresh import usable_access_token
 from service.sandbox.testing import authorize_form
 from service.support import SupportDesk
 from tests.flows import connect, press_connect
-from tests.webhook_support import point_public_url_at
+from tests.webhook_support import subscribed_service
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +31,7 @@ SEVERE = ("warning", "error")
 @pytest.fixture
 async def client(aiohttp_client, runtime):
     """The service, reachable by the stand-in, with its push subscription registered."""
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    report = await SupportDesk(runtime).reregister_webhook("test")
-    assert report.ok, report.steps
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 @pytest.fixture

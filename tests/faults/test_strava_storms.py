@@ -9,12 +9,16 @@ import dataclasses
 import pytest
 
 from service import vocab
-from service.app import build_app
 from service.jobs.worker import run_pending
 from service.refresh import sweep_due
 from service.strava import StravaClient
-from service.support import SupportDesk
-from tests.webhook_support import all_events, all_jobs, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    all_jobs,
+    connect_directly,
+    connection,
+    subscribed_service,
+)
 
 ATHLETES = 4
 STORM = [(503, False), (500, False), (429, False), (502, False), (200, True)]  # (status, timeout)
@@ -22,9 +26,7 @@ STORM = [(503, False), (500, False), (429, False), (502, False), (200, True)]  #
 
 @pytest.fixture
 async def client(aiohttp_client, runtime, standin):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    client = await subscribed_service(aiohttp_client, runtime)
     # A short client timeout, so "Strava hangs" costs the test little; not too short: a real answer
     # that arrives after we gave up may already have rotated the refresh token (on a loaded CI
     # machine 0.3 s was too short and lost a rotated token, which honestly ends in needs_reauth).

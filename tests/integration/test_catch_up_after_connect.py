@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from service import vocab
-from service.app import build_app
 from service.db.models import ActivitySummary, Job, StravaConnection
 from service.jobs.worker import run_pending
 from service.refresh import refresh_connection
 from service.support import SupportDesk
 from tests.flows import decide_at_strava, press_connect
-from tests.webhook_support import all_events, point_public_url_at
+from tests.webhook_support import all_events, subscribed_service
 
 EMAIL = "dana@example.com"
 LIST = "/api/v3/athlete/activities"
@@ -26,10 +25,7 @@ LIST = "/api/v3/athlete/activities"
 @pytest.fixture
 async def client(aiohttp_client, runtime):
     """Our app on a real port with the stand-in's push subscription pointing at it."""
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 async def new_link(runtime) -> str:

@@ -14,22 +14,24 @@ import pytest
 from sqlalchemy import select
 
 from service import vocab
-from service.app import build_app
 from service.db.models import ActivitySummary
 from service.jobs.worker import run_pending
 from service.ratelimit.windows import next_quarter
 from service.support import SupportDesk
-from tests.webhook_support import all_events, all_jobs, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    all_jobs,
+    connect_directly,
+    connection,
+    subscribed_service,
+)
 
 GET_ACTIVITY = "/api/v3/activities/"
 
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 async def summary(runtime, activity_id) -> ActivitySummary | None:

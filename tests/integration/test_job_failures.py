@@ -17,14 +17,19 @@ import pytest
 from sqlalchemy import select
 
 from service import vocab
-from service.app import build_app
 from service.db.models import Job
 from service.jobs.worker import run_pending
 from service.queue import enqueue
 from service.refresh import refresh_connection
 from service.sandbox.faults import ATHLETE_TOKEN_INVALID, bad_request, scope_missing
 from service.support import SupportDesk
-from tests.webhook_support import all_events, all_jobs, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    all_jobs,
+    connect_directly,
+    connection,
+    subscribed_service,
+)
 
 LIST = "/api/v3/athlete/activities"
 NO_READ = ["read", "activity:write", "profile:read_all"]
@@ -32,10 +37,7 @@ NO_READ = ["read", "activity:write", "profile:read_all"]
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 async def jobs_of(runtime, kind: str) -> list[Job]:

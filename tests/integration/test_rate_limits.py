@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from service.app import build_app
 from service.jobs.worker import run_pending
 from service.queue import WAITING_RATE_LIMIT
 from service.ratelimit import BudgetExhausted
@@ -17,7 +16,12 @@ from service.ratelimit.windows import next_midnight, next_quarter
 from service.refresh import usable_access_token
 from service.sandbox import StravaStandin
 from service.support import SupportDesk
-from tests.webhook_support import all_jobs, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_jobs,
+    connect_directly,
+    connection,
+    subscribed_service,
+)
 
 
 async def token_of(runtime, athlete) -> str:
@@ -124,9 +128,7 @@ async def test_concurrent_background_calls_do_not_overshoot(runtime, standin, cl
 
 async def test_work_refused_with_429_waits_in_the_queue_and_runs_after_the_reset(aiohttp_client, runtime, standin,
                                                                                  clock):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    await subscribed_service(aiohttp_client, runtime)
     athlete = await connect_directly(runtime, standin)
     standin.fail_next("/api/v3/activities", 429)
     activity = await standin.create_activity_and_notify(athlete)

@@ -11,12 +11,16 @@ from datetime import timedelta
 
 import pytest
 
-from service.app import build_app
 from service.jobs.worker import make_worker, run_pending
 from service.queue import Worker, claim, enqueue
 from service.retention import sweep
 from service.support import SupportDesk, SupportError
-from tests.webhook_support import all_events, all_jobs, connect_directly, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    all_jobs,
+    connect_directly,
+    subscribed_service,
+)
 
 
 async def add_job(runtime, kind="webhook_event", payload=None, **kw) -> int:
@@ -32,9 +36,7 @@ async def job(runtime, job_id):
 
 async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_client, runtime, standin, clock):
     runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=3)
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    await subscribed_service(aiohttp_client, runtime)
     athlete = await connect_directly(runtime, standin)
     standin.fail_next("/api/v3/activities", 502, count=3)
     activity = await standin.create_activity_and_notify(athlete)
@@ -181,9 +183,7 @@ async def test_worker_loop_runs_work_that_becomes_due(runtime):
 
 
 async def test_retention_prunes_old_done_jobs_and_settled_events(aiohttp_client, runtime, standin, clock):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    await subscribed_service(aiohttp_client, runtime)
     await standin.push_event(standin.event("create", "activity", 1, standin.add_athlete(), {}))
     await make_worker(runtime).run_pending()
     failed = await add_job(runtime, kind="no_such_kind")

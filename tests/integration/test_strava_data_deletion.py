@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from service import vocab
-from service.app import build_app
 from service.db.models import ActivitySummary, Job, WebhookEvent
 from service.jobs.scheduler import retention_sweep
 from service.jobs.worker import run_pending
@@ -22,16 +21,17 @@ from service.sandbox import StravaStandin
 from service.support import SupportDesk
 from service.webhooks import processing
 from tests.flows import connect
-from tests.webhook_support import all_events, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    connect_directly,
+    connection,
+    subscribed_service,
+)
 
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    report = await SupportDesk(runtime).reregister_webhook("test")
-    assert report.ok, report.steps
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 async def strava_rows(runtime: Runtime, athlete: int) -> dict[str, int]:

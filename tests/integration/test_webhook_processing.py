@@ -15,16 +15,18 @@ from service.db.models import ActivitySummary
 from service.jobs.worker import run_pending
 from service.sandbox import StravaStandin
 from service.support import SupportDesk
-from tests.webhook_support import all_events, connect_directly, connection, point_public_url_at
+from tests.webhook_support import (
+    all_events,
+    connect_directly,
+    connection,
+    point_public_url_at,
+    subscribed_service,
+)
 
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    client = await aiohttp_client(build_app(runtime, background=False))
-    point_public_url_at(runtime, client)
-    report = await SupportDesk(runtime).reregister_webhook("test")
-    assert report.ok, report.steps
-    return client
+    return await subscribed_service(aiohttp_client, runtime)
 
 
 async def summary(runtime, activity_id) -> ActivitySummary | None:
