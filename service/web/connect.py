@@ -42,7 +42,7 @@ NEED_EXPLAINED = {
                              "Strava stay invisible to FitGlue.",
     NEED_DESTINATION: "Writing activities was not allowed: FitGlue cannot send activities to Strava.",
     NEED_PROFILE: "Reading your profile was not allowed: FitGlue sees less of your Strava profile, which it "
-                  "uses to recognise you. Syncing itself still works.",
+                  "uses to recognise you.",
 }
 
 STATUS_LABELS = {
@@ -55,6 +55,7 @@ STATUS_LABELS = {
 
 
 def explain_missing(verdict: vocab.GrantVerdict | None) -> list[str]:
+    """One line per shortfall; whether syncing still works is the verdict's ``sync_sentence``."""
     return [NEED_EXPLAINED[s.need] for s in verdict.shortfalls] if verdict is not None else []
 
 
@@ -68,7 +69,7 @@ def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, s
     label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \
         ("Connected, some permissions missing", "warn")
     return (label, css, "Some permissions were not granted (" + ", ".join(verdict.missing_scopes) + "). "
-            "Connect again and leave every box ticked to fix it.")
+            f"{verdict.sync_sentence} Connect again and leave every box ticked to fix it.")
 
 
 async def connection_state(session: AsyncSession, user_id: int) -> tuple[str, vocab.GrantVerdict | None]:
@@ -193,7 +194,8 @@ def _connected_page(request: web.Request, result: CallbackResult) -> web.Respons
     severity = verdict.severity if verdict is not None else "ok"
     title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
-                  missing=explain_missing(verdict), retry_url=result.retry_url,
+                  missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
+                  retry_url=result.retry_url,
                   note=_REPLAYED_NOTE if result.replayed else None)
 
 
