@@ -75,6 +75,20 @@ class TooManyAttempts(Exception):
 
 
 @dataclass(frozen=True)
+class ConnectionNow:
+    """How the account's Strava connection stands when a result page is shown.
+
+    ``changed`` says the page's outcome alone would now mislead: a connected sign-in whose grant
+    was since disconnected, needs re-authorization, was revoked or replaced by another grant; or a
+    sign-in that connected nothing while the account is connected now (another tab or link).
+    """
+
+    status: str
+    verdict: vocab.GrantVerdict | None  # connected with recorded scopes only
+    changed: bool
+
+
+@dataclass(frozen=True)
 class CallbackResult:
     http_status: int
     outcome: str
@@ -89,6 +103,8 @@ class CallbackResult:
     proven_browser: bool = False
     # Shown again for a reload (or back, or a restored tab): nothing was done this time.
     replayed: bool = False
+    # The connection as it stands now (proven browser, settled outcome): a page never claims more.
+    current: ConnectionNow | None = None
 
     @property
     def connected(self) -> bool:
@@ -157,10 +173,36 @@ def _retry_url(rt: Runtime, link: ConnectLink | None) -> str | None:
     return connect_url(rt.settings.public_url, rt.link_signer.sign({"lid": link.id, "exp": to_epoch(link.expires_at)}))
 
 
-async def _finish(rt: Runtime, attempt_id: int, outcome: str, reason: str | None, **values: object) -> None:
+async def _finish(rt: Runtime, attempt_id: int, user_id: int, outcome: str, reason: str | None) -> ConnectionNow:
+    """Record an outcome that connected nothing; returns the connection as it stands (another tab
+    may have connected meanwhile)."""
     async with rt.sessions() as session, session.begin():
         await session.execute(update(OAuthAttempt).where(OAuthAttempt.id == attempt_id)
-                              .values(outcome=outcome, reason=reason, **values))
+                              .values(outcome=outcome, reason=reason))
+        return await connection_now(session, user_id, outcome, None, None)
+
+
+async def connection_state(session: AsyncSession, user_id: int) -> tuple[str, vocab.GrantVerdict | None]:
+    """The user's connection status and the verdict on its grant (None: not connected or unrecorded)."""
+    now = await connection_now(session, user_id, vocab.ATTEMPT_DENIED, None, None)
+    return now.status, now.verdict
+
+
+async def connection_now(session: AsyncSession, user_id: int, outcome: str, athlete_id: int | None,
+                         granted_scopes: str | None) -> ConnectionNow:
+    """The connection now, against what a sign-in with this outcome, athlete and scopes stored."""
+    row = (await session.execute(select(StravaConnection.status, StravaConnection.athlete_id,
+                                        StravaConnection.granted_scopes)
+                                 .where(StravaConnection.user_id == user_id))).first()
+    status, athlete, scopes = row if row is not None else (vocab.NOT_CONNECTED, None, None)
+    verdict = vocab.grant_verdict(vocab.parse_scopes(scopes)) if status == vocab.CONNECTED and scopes is not None \
+        else None
+    if outcome in (vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL):
+        changed = (status != vocab.CONNECTED or athlete != athlete_id
+                   or vocab.parse_scopes(scopes) != vocab.parse_scopes(granted_scopes))
+    else:
+        changed = status == vocab.CONNECTED
+    return ConnectionNow(status, verdict, changed)
 
 
 def _unproven_browser(attempt: OAuthAttempt) -> CallbackResult:
@@ -172,8 +214,10 @@ def _unproven_browser(attempt: OAuthAttempt) -> CallbackResult:
                           reason="it was started in a different browser, or this browser did not keep FitGlue's cookie")
 
 
-def settled_result(rt: Runtime, attempt: OAuthAttempt, email: str | None, link: ConnectLink | None) -> CallbackResult:
-    """The outcome of an attempt that already finished, for the browser that started it."""
+async def settled_result(rt: Runtime, session: AsyncSession, attempt: OAuthAttempt, email: str | None,
+                         link: ConnectLink | None) -> CallbackResult:
+    """The outcome of an attempt that already finished, for the browser that started it, with how
+    the connection stands now."""
     retry = _retry_url(rt, link)
     if attempt.outcome == vocab.PENDING:
         # Claimed by a callback that is still exchanging the code, or that died doing so.
@@ -185,9 +229,10 @@ def settled_result(rt: Runtime, attempt: OAuthAttempt, email: str | None, link: 
         retry = None if verdict.complete else retry
     if attempt.outcome == vocab.ATTEMPT_APP_REJECTED:
         retry = None  # our own app is the problem: trying again does not help
+    current = await connection_now(session, attempt.user_id, attempt.outcome, attempt.athlete_id, attempt.granted_scopes)
     return CallbackResult(OUTCOME_STATUS.get(attempt.outcome, 400), attempt.outcome, email=email,
                           athlete_id=attempt.athlete_id, verdict=verdict, retry_url=retry, reason=attempt.reason,
-                          proven_browser=True, replayed=True)
+                          proven_browser=True, replayed=True, current=current)
 
 
 async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secret: str | None) -> CallbackResult:
@@ -213,15 +258,15 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
             .values(finished_at=now))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             await session.refresh(attempt)
-            return settled_result(rt, attempt, email, link)
+            return await settled_result(rt, session, attempt, email, link)
         attempt_id, expired = attempt.id, attempt.expires_at <= now
     retry = _retry_url(rt, link)
 
     async def fail(outcome: str, reason: str, retry_url: str | None = retry) -> CallbackResult:
         """Record why the attempt did not connect and say so to the browser that started it."""
-        await _finish(rt, attempt_id, outcome, reason)
+        current = await _finish(rt, attempt_id, attempt.user_id, outcome, reason)
         return CallbackResult(OUTCOME_STATUS[outcome], outcome, email=email, retry_url=retry_url, reason=reason,
-                              proven_browser=True)
+                              proven_browser=True, current=current)
 
     if expired:
         return await fail(vocab.ATTEMPT_STATE_INVALID, "the sign-in took longer than 10 minutes")
@@ -266,7 +311,8 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
                 granted_scopes=scopes_text))
             return CallbackResult(OUTCOME_STATUS[vocab.ATTEMPT_ATHLETE_CONFLICT], vocab.ATTEMPT_ATHLETE_CONFLICT,
                                   email=email, athlete_id=athlete_id, retry_url=retry, reason=reason,
-                                  proven_browser=True)
+                                  proven_browser=True, current=await connection_now(
+                                      session, attempt.user_id, vocab.ATTEMPT_ATHLETE_CONFLICT, None, None))
         user = await session.get(User, attempt.user_id)
         assert user is not None
         conn = await connection_for(session, user, now)
