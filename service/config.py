@@ -94,6 +94,9 @@ class Settings:
     catch_up_lookback_s: int = 86400
     not_found_memo_s: int = 86400
     unconfirmed_calls_per_athlete: int = 10
+    # Bounds on what forged (unsigned) events can queue and spend, beyond the per-athlete cap.
+    pending_events_per_athlete: int = 50
+    unconfirmed_calls_per_window: int = 30
     # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
     connect_result_ttl_s: int = 86400
     connect_attempts_per_link: int = 10
@@ -241,6 +244,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
         catch_up_lookback_s=_int(merged, "FITGLUE_CATCH_UP_LOOKBACK_S", 86400, 0) or 0,
         not_found_memo_s=_int(merged, "FITGLUE_NOT_FOUND_MEMO_S", 86400, 0) or 0,
         unconfirmed_calls_per_athlete=_int(merged, "FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, 1) or 10,
+        pending_events_per_athlete=_int(merged, "FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, 1) or 50,
+        unconfirmed_calls_per_window=_int(merged, "FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, 1) or 30,
         connect_result_ttl_s=_int(merged, "FITGLUE_CONNECT_RESULT_TTL_S", 86400, 600) or 86400,
         connect_attempts_per_link=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, 1) or 10,
         connect_attempts_per_user=_int(merged, "FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, 1) or 30,
