@@ -261,11 +261,6 @@ async def test_json_nested_too_deeply_is_400_not_a_crash(client, runtime, caplog
     assert _errors(caplog) == [] and "Traceback" not in caplog.text
 
 
-async def test_standin_takes_json_nested_too_deeply_as_no_updates(standin):
-    response = await send(_standin_address(standin), "PUT", "/api/v3/activities/1", [b"[" * 5000], headers=JSON)
-    assert response.status < 500, response.body
-
-
 async def test_a_request_line_over_aiohttps_limit_is_one_info_line(client, caplog):
     caplog.set_level(logging.INFO)
     response = await send(server_address(client), "GET", "/connect/strava?t=" + "a" * 100_000, [])
