@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .jobs.scheduler import scheduler_context
 from .jobs.worker import worker_context
+from .logging_setup import quiet_client_protocol_errors
 from .runtime import Runtime
 from .web import admin, connect, health, metrics, webhooks
 from .web.bodies import body_reader
@@ -17,6 +18,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    quiet_client_protocol_errors()
     app[RUNTIME] = rt
     health.setup(app)
     admin.setup(app, rt)

@@ -7,7 +7,6 @@ HTTP. Each response is shown to `hooks.after_response` (the rate-limit ledger re
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import aiohttp
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
 from ..clock import Clock, from_epoch
+from ..inputs import BadInput, parse_json
 from ..redact import redact_url
 from .errors import StravaError, Transient, classify
 
@@ -218,8 +218,8 @@ class StravaClient:
         body: Any = None
         if raw:
             try:
-                body = json.loads(raw)
-            except ValueError:
+                body = parse_json(raw)
+            except BadInput:
                 body = None
         if 200 <= status < 300:
             return body

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from ..clock import iso_utc
 from ..config import ConfigError
 from ..db.models import WebhookRegistration
+from ..inputs import BadInput, parse_json
 from ..runtime import Runtime
 from ..strava import StravaError, StravaRequestError
 from .catchup import queue_catch_up
@@ -138,8 +139,8 @@ async def probe_callback(rt: Runtime) -> tuple[bool, str]:
     if status != 200:
         return False, f"{url} answered HTTP {status} to the validation request"
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = parse_json(raw)
+    except BadInput:
         body = None
     if not isinstance(body, dict) or body.get("hub.challenge") != challenge:
         return False, f"{url} answered 200 but did not echo hub.challenge as JSON"
