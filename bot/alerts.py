@@ -18,13 +18,12 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select
 
+from bot import render
+from bot.blocks import Reply
+from bot.slack_api import SlackCallFailed, call
 from service.db.dialect import insert_for
 from service.db.models import AppState
 from service.runtime import Runtime
-
-from . import render
-from .blocks import Reply
-from .slack_api import SlackCallFailed, call
 
 log = logging.getLogger("fitglue.alerts")
 

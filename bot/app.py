@@ -9,17 +9,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import AccessList
+from bot.actions import acknowledge_url_button, button_listener
+from bot.commands import COMMAND
+from bot.context import BotContext
+from bot.guard import support_only
+from bot.home import home_opened
+from bot.interactive import AGENT_ACTIONS, URL_BUTTONS
+from bot.slash import fitglue_command
 from service.runtime import Runtime
 from service.support import SupportDesk
-
-from .access import AccessList
-from .actions import acknowledge_url_button, button_listener
-from .commands import COMMAND
-from .context import BotContext
-from .guard import support_only
-from .home import home_opened
-from .interactive import AGENT_ACTIONS, URL_BUTTONS
-from .slash import fitglue_command
 
 log = logging.getLogger(__name__)
 

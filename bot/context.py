@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.access import AccessList
 from service.runtime import Runtime
 from service.support import SupportDesk
-
-from .access import AccessList
 
 
 @dataclass

@@ -42,17 +42,17 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         if rt.settings.alert_channel:
             log.warning("FITGLUE_ALERT_CHANNEL is set but the Slack bot is off: alerts only go to the log")
         return None
-    from .alerts import SlackAlerts
-    from .app import build_bolt_app, web_client
+    from bot.alerts import SlackAlerts
+    from bot.app import build_bolt_app, web_client
 
     bolt = build_bolt_app(rt, socket_mode=mode == SOCKET)
     if mode == SOCKET:
-        from .socket import socket_mode_context
+        from bot.socket import socket_mode_context
 
         assert rt.settings.slack_app_token
         app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token))
     else:
-        from .http import mount_http
+        from bot.http import mount_http
 
         mount_http(app, bolt)
     if rt.settings.alert_channel:
@@ -63,6 +63,6 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
 
 
 def manifest_text(settings: Settings) -> str:
-    from .manifest import manifest_yaml
+    from bot.manifest import manifest_yaml
 
     return manifest_yaml(settings.public_url, socket_mode=bool(settings.slack_app_token))

@@ -9,13 +9,12 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncRespond
 
+from bot import render
+from bot.blocks import Reply
+from bot.slack_api import SlackCallFailed
 from service.config import ConfigError
 from service.support import SupportError
 from service.users import BadEmail
-
-from . import render
-from .blocks import Reply
-from .slack_api import SlackCallFailed
 
 log = logging.getLogger(__name__)
 

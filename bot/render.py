@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from troubleshooting import ACTIONS, STATUS_TEXT, Diagnosis, summary_line
-
-from .blocks import (
+from bot.blocks import (
     MAX_HOME_BLOCKS,
     MAX_MESSAGE_BLOCKS,
     Block,
@@ -24,8 +22,9 @@ from .blocks import (
     section,
     slack_date,
 )
-from .commands import COMMAND, is_email
-from .interactive import OPEN_CONNECT_LINK
+from bot.commands import COMMAND, is_email
+from bot.interactive import OPEN_CONNECT_LINK
+from troubleshooting import ACTIONS, STATUS_TEXT, Diagnosis, summary_line
 
 SUPPORT_IDS_VARIABLE = "FITGLUE_SUPPORT_SLACK_IDS"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .jobs.scheduler import scheduler_context
-from .jobs.worker import worker_context
-from .runtime import Runtime
-from .web import admin, connect, health, metrics, webhooks
-from .web.bodies import body_reader
-from .web.keys import RUNTIME
-from .webhooks.subscription import ensure_after_connect
+from service.jobs.scheduler import scheduler_context
+from service.jobs.worker import worker_context
+from service.runtime import Runtime
+from service.web import admin, connect, health, metrics, webhooks
+from service.web.bodies import body_reader
+from service.web.keys import RUNTIME
+from service.webhooks.subscription import ensure_after_connect
 
 MAX_BODY_BYTES = 256 * 1024
 

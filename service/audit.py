@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .clock import Clock, iso_utc
-from .db.models import AuditEntry
-from .inputs import MAX_LIMIT, storable
+from service.clock import Clock, iso_utc
+from service.db.models import AuditEntry
+from service.inputs import MAX_LIMIT, storable
 
 
 def cli_actor() -> str:

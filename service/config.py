@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .inputs import MAX_ID, MAX_PORT, BadInput, parse_whole_number
+from service.inputs import MAX_ID, MAX_PORT, BadInput, parse_whole_number
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///fitglue.db"
 

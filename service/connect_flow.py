@@ -23,16 +23,16 @@ from authlib.common.security import generate_token
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import vocab
-from .clock import to_epoch
-from .crypto import constant_time_equals, digest
-from .db.models import ConnectLink, OAuthAttempt, StravaConnection, User
-from .links import connect_url, resolve_link
-from .runtime import Runtime
-from .strava import AppCredentialsRejected, StravaError
-from .tokens import store_grant
-from .users import connection_for
-from .webhooks.catchup import queue_catch_up_for_connect
+from service import vocab
+from service.clock import to_epoch
+from service.crypto import constant_time_equals, digest
+from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
+from service.links import connect_url, resolve_link
+from service.runtime import Runtime
+from service.strava import AppCredentialsRejected, StravaError
+from service.tokens import store_grant
+from service.users import connection_for
+from service.webhooks.catchup import queue_catch_up_for_connect
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import vocab
-from .clock import iso_utc
-from .db.models import AuditEntry, StravaConnection, User
-from .runtime import Runtime
+from service import vocab
+from service.clock import iso_utc
+from service.db.models import AuditEntry, StravaConnection, User
+from service.runtime import Runtime
 
 # Entries that only record that someone asked (the bot's request log), not what was done.
 _REQUEST_ACTIONS = ("slack_command:%", "slack_button:%")

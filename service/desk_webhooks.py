@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import audited
-from .db.models import Job
-from .queue import STATES, store
-from .queue.views import JobView, list_jobs, waiting_count
-from .ratelimit.report import RateLimitReport, build_report
-from .runtime import Runtime
-from .strava import StravaError
-from .webhooks.subscription import RegistrationReport, WebhookStatus, reregister, webhook_status
+from service.audit import audited
+from service.db.models import Job
+from service.queue import STATES, store
+from service.queue.views import JobView, list_jobs, waiting_count
+from service.ratelimit.report import RateLimitReport, build_report
+from service.runtime import Runtime
+from service.strava import StravaError
+from service.webhooks.subscription import RegistrationReport, WebhookStatus, reregister, webhook_status
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class WebhookQueueDesk:
     rt: Runtime
 
     def _error(self, code: str, message: str, exit_code: int = 1) -> Exception:
-        from .support import SupportError
+        from service.support import SupportError
 
         return SupportError(code, message, exit_code)
 

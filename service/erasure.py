@@ -26,10 +26,10 @@ from sqlalchemy import String, and_, cast, delete, exists, func, literal, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import vocab
-from .crypto import DecryptionError
-from .db.app_state import get_or_create_value, get_value
-from .db.models import (
+from service import vocab
+from service.crypto import DecryptionError
+from service.db.app_state import get_or_create_value, get_value
+from service.db.models import (
     ActivityNotFound,
     ActivitySummary,
     AuditEntry,
@@ -41,12 +41,12 @@ from .db.models import (
     User,
     WebhookEvent,
 )
-from .queue.store import DONE, RUNNING
-from .runtime import Runtime
-from .strava import StravaError
-from .tokens import access_token
-from .webhooks.state import EVENT_JOB_KEY_PREFIX
-from .webhooks.state import JOB_KIND as EVENT_JOB_KIND
+from service.queue.store import DONE, RUNNING
+from service.runtime import Runtime
+from service.strava import StravaError
+from service.tokens import access_token
+from service.webhooks.state import EVENT_JOB_KEY_PREFIX
+from service.webhooks.state import JOB_KIND as EVENT_JOB_KIND
 
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"

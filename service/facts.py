@@ -16,12 +16,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from troubleshooting import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
-from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
-
-from . import vocab
-from .config import Settings
-from .db.models import (
+from service import vocab
+from service.config import Settings
+from service.db.models import (
     Job,
     OAuthAttempt,
     RateLimitState,
@@ -30,13 +27,15 @@ from .db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
-from .inputs import BadInput
-from .inputs import parse_who as _parse_who
-from .queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
-from .ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
-from .redact import scrub_text
-from .runtime import Runtime
-from .strava import StravaError
+from service.inputs import BadInput
+from service.inputs import parse_who as _parse_who
+from service.queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
+from service.ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
+from service.redact import scrub_text
+from service.runtime import Runtime
+from service.strava import StravaError
+from troubleshooting import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
+from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
 
 # `who` is neither a well-formed e-mail address nor a Strava athlete id (the rule is service.inputs').
 BadWho = BadInput

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .clock import Clock, from_epoch, to_epoch
-from .crypto import BadSignature, Signer
-from .db.models import ConnectLink, User
+from service.clock import Clock, from_epoch, to_epoch
+from service.crypto import BadSignature, Signer
+from service.db.models import ConnectLink, User
 
 
 class LinkProblem(Exception):

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from .redact import scrub_text
+from service.redact import scrub_text
 
 
 class SecretScrubber(logging.Filter):

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from . import vocab
-from .crypto import DecryptionError
-from .db.models import StravaConnection, User
-from .runtime import Runtime
-from .strava import AppCredentialsRejected, GrantRevoked, RateLimited, StravaError, TokenGrant
-from .tokens import access_token
+from service import vocab
+from service.crypto import DecryptionError
+from service.db.models import StravaConnection, User
+from service.runtime import Runtime
+from service.strava import AppCredentialsRejected, GrantRevoked, RateLimited, StravaError, TokenGrant
+from service.tokens import access_token
 
 log = logging.getLogger(__name__)
 

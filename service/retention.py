@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db.models import (
+from service.db.models import (
     ActivitySummary,
     AuditEntry,
     ConnectLink,
@@ -31,11 +31,11 @@ from .db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
-from .erasure import delete_data_of_ended_grants
-from .queue.store import FAILED, prune_done
-from .runtime import Runtime
-from .webhooks import processing as events
-from .webhooks import unconfirmed
+from service.erasure import delete_data_of_ended_grants
+from service.queue.store import FAILED, prune_done
+from service.runtime import Runtime
+from service.webhooks import processing as events
+from service.webhooks import unconfirmed
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from typing import Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .clock import Clock, SystemClock
-from .config import ConfigError, Settings
-from .crypto import Signer, TokenCipher
-from .db.engine import is_sqlite, make_engine, make_sessionmaker
-from .metrics import Metrics
-from .ratelimit import RateLimitLedger
-from .strava import StravaClient, StravaHooks
+from service.clock import Clock, SystemClock
+from service.config import ConfigError, Settings
+from service.crypto import Signer, TokenCipher
+from service.db.engine import is_sqlite, make_engine, make_sessionmaker
+from service.metrics import Metrics
+from service.ratelimit import RateLimitLedger
+from service.strava import StravaClient, StravaHooks
 
 
 class AlertSink(Protocol):

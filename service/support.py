@@ -13,22 +13,21 @@ from datetime import datetime
 from sqlalchemy import select
 
 import troubleshooting
-
-from . import vocab
-from .audit import audited, entry_to_dict, list_entries
-from .clock import iso_utc
-from .crypto import DecryptionError
-from .db.models import StravaConnection, User
-from .desk_home import HomeDesk
-from .desk_webhooks import WebhookQueueDesk
-from .erasure import ForgetResult, deauthorize_quietly, delete_strava_data, erase_user, erasure_label
-from .facts import BadWho, gather_facts, probe_for, thresholds_from
-from .links import issue_link
-from .refresh import RefreshResult, refresh_connection, sweep_due
-from .runtime import Runtime
-from .strava import StravaError
-from .tokens import access_token, drop_tokens
-from .users import find_user, get_or_create_user, normalize_email
+from service import vocab
+from service.audit import audited, entry_to_dict, list_entries
+from service.clock import iso_utc
+from service.crypto import DecryptionError
+from service.db.models import StravaConnection, User
+from service.desk_home import HomeDesk
+from service.desk_webhooks import WebhookQueueDesk
+from service.erasure import ForgetResult, deauthorize_quietly, delete_strava_data, erase_user, erasure_label
+from service.facts import BadWho, gather_facts, probe_for, thresholds_from
+from service.links import issue_link
+from service.refresh import RefreshResult, refresh_connection, sweep_due
+from service.runtime import Runtime
+from service.strava import StravaError
+from service.tokens import access_token, drop_tokens
+from service.users import find_user, get_or_create_user, normalize_email
 
 log = logging.getLogger(__name__)
 

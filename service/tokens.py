@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .crypto import TokenCipher
-from .db.models import StravaConnection
-from .strava import TokenGrant
+from service.crypto import TokenCipher
+from service.db.models import StravaConnection
+from service.strava import TokenGrant
 
 
 def store_grant(conn: StravaConnection, grant: TokenGrant, cipher: TokenCipher) -> None:

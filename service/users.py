@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from .db.models import StravaConnection, User
-from .inputs import BadEmail, normalize_email, parse_who
+from service.db.models import StravaConnection, User
+from service.inputs import BadEmail, normalize_email, parse_who
 
 __all__ = ["BadEmail", "connection_for", "find_user", "get_or_create_user", "normalize_email"]
 

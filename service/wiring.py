@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .config import Settings
-from .runtime import Runtime
+from service.config import Settings
+from service.runtime import Runtime
 
 
 async def wire_optional_parts(app: web.Application, rt: Runtime) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .facts import ConnectionFacts, Thresholds
-from .knowledge import Knowledge, load_knowledge
-from .rules import HEALTHY_RULE, RULES
-from .serialize import facts_to_dict
-from .vocabulary import FINDING_IDS, SEVERITY_ORDER, STATUSES
+from troubleshooting.facts import ConnectionFacts, Thresholds
+from troubleshooting.knowledge import Knowledge, load_knowledge
+from troubleshooting.rules import HEALTHY_RULE, RULES
+from troubleshooting.serialize import facts_to_dict
+from troubleshooting.vocabulary import FINDING_IDS, SEVERITY_ORDER, STATUSES
 
 DEFAULT_THRESHOLDS = Thresholds()
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import basics, connections, diagnose, jobs, manifest, ratelimit, serve, webhook
-from .output import EXIT_USAGE, fail
+from service.cli import basics, connections, diagnose, jobs, manifest, ratelimit, serve, webhook
+from service.cli.output import EXIT_USAGE, fail
 
 COMMAND_MODULES = [basics, serve, connections, diagnose, manifest, webhook, ratelimit, jobs]
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..audit import cli_actor
-from ..clock import iso_utc
-from ..runtime import Runtime
-from ..support import DisconnectResult, SupportDesk, refresh_to_dict
-from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
+from service.audit import cli_actor
+from service.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
+from service.clock import iso_utc
+from service.runtime import Runtime
+from service.support import DisconnectResult, SupportDesk, refresh_to_dict
 
 
 def cmd_link(args: argparse.Namespace) -> int:

@@ -6,12 +6,11 @@ import argparse
 import textwrap
 from typing import Any
 
+from service.audit import cli_actor
+from service.cli.output import EXIT_OK, emit, run_with_desk
+from service.runtime import Runtime
+from service.support import SupportDesk
 from troubleshooting import Diagnosis, Finding, summary_line
-
-from ..audit import cli_actor
-from ..runtime import Runtime
-from ..support import SupportDesk
-from .output import EXIT_OK, emit, run_with_desk
 
 WIDTH = 100
 SEVERITY_HEADINGS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Notes"), ("ok", "All clear"))

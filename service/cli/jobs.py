@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..audit import cli_actor
-from ..inputs import MAX_LIMIT, parse_limit, parse_row_id
-from ..queue import STATES
-from ..runtime import Runtime
-from ..support import SupportDesk
-from .output import EXIT_OK, EXIT_USAGE, argument, emit, fail, refuse_options, run_with_desk
+from service.audit import cli_actor
+from service.cli.output import EXIT_OK, EXIT_USAGE, argument, emit, fail, refuse_options, run_with_desk
+from service.inputs import MAX_LIMIT, parse_limit, parse_row_id
+from service.queue import STATES
+from service.runtime import Runtime
+from service.support import SupportDesk
 
 DEFAULT_LIMIT = 100
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import ConfigError, load_settings
-from ..wiring import slack_manifest
-from .output import EXIT_OK, EXIT_USAGE, fail
+from service.cli.output import EXIT_OK, EXIT_USAGE, fail
+from service.config import ConfigError, load_settings
+from service.wiring import slack_manifest
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:

@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from ..config import ConfigError, Settings, load_settings
-from ..db.engine import sqlite_workers_settled
-from ..db.migrate import StorageError
-from ..inputs import BadInput
-from ..runtime import Runtime, open_runtime
-from ..strava import StravaError
-from ..support import SupportDesk, SupportError
+from service.config import ConfigError, Settings, load_settings
+from service.db.engine import sqlite_workers_settled
+from service.db.migrate import StorageError
+from service.inputs import BadInput
+from service.runtime import Runtime, open_runtime
+from service.strava import StravaError
+from service.support import SupportDesk, SupportError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

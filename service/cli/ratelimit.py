@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..runtime import Runtime
-from ..support import SupportDesk
-from .output import EXIT_OK, emit, run_with_desk
+from service.cli.output import EXIT_OK, emit, run_with_desk
+from service.runtime import Runtime
+from service.support import SupportDesk
 
 BUDGET_NAMES = {"overall": "overall (all calls)", "read": "read (non-upload)"}
 

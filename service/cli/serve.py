@@ -14,17 +14,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..app import build_app
-from ..config import SERVE_REQUIRES, ConfigError, Settings, load_settings
-from ..crypto import generate_secret
-from ..db.engine import sqlite_workers_settled
-from ..db.migrate import upgrade_to_head
-from ..gc_tuning import freeze_startup_heap
-from ..inputs import BadInput, parse_port
-from ..logging_setup import configure_logging
-from ..runtime import open_runtime
-from ..support import SupportDesk
-from .output import EXIT_OK, report_failure
+from service.app import build_app
+from service.cli.output import EXIT_OK, report_failure
+from service.config import SERVE_REQUIRES, ConfigError, Settings, load_settings
+from service.crypto import generate_secret
+from service.db.engine import sqlite_workers_settled
+from service.db.migrate import upgrade_to_head
+from service.gc_tuning import freeze_startup_heap
+from service.inputs import BadInput, parse_port
+from service.logging_setup import configure_logging
+from service.runtime import open_runtime
+from service.support import SupportDesk
 
 log = logging.getLogger("fitglue.serve")
 
@@ -98,7 +98,7 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
 
     standin_runner = None
     if sandbox:
-        from ..sandbox import StandinConfig, start_standin
+        from service.sandbox import StandinConfig, start_standin
 
         standin_config = StandinConfig()
         _standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=standin_config)
@@ -110,7 +110,7 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
     rt = await open_runtime(settings)
     runner: web.AppRunner | None = None
     try:
-        from ..wiring import wire_optional_parts
+        from service.wiring import wire_optional_parts
 
         await upgrade_to_head(rt.engine)
         app = build_app(rt)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..audit import cli_actor
-from ..runtime import Runtime
-from ..support import SupportDesk
-from .output import EXIT_FAILED, EXIT_OK, emit, fail, run_with_desk
+from service.audit import cli_actor
+from service.cli.output import EXIT_FAILED, EXIT_OK, emit, fail, run_with_desk
+from service.runtime import Runtime
+from service.support import SupportDesk
 
 
 def status_text(data: dict[str, Any]) -> list[str]:

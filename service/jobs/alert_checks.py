@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from .. import vocab
-from ..db.app_state import get_value
-from ..db.models import OAuthAttempt, StravaConnection, WebhookRegistration
-from ..runtime import Runtime
+from service import vocab
+from service.db.app_state import get_value
+from service.db.models import OAuthAttempt, StravaConnection, WebhookRegistration
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_creden
 
 
 async def budget_high(rt: Runtime) -> str | None:
-    from ..support import SupportDesk
+    from service.support import SupportDesk
 
     report = await SupportDesk(rt).rate_limit_report()
     hot = [(budget, window, usage) for budget, windows in report.budgets.items()

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ..refresh import sweep_due
-from ..retention import sweep
-from ..runtime import Runtime
-from .alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
+from service.jobs.alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
+from service.refresh import sweep_due
+from service.retention import sweep
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from ..queue import ClaimedJob, Worker
-from ..queue.worker import Handler
-from ..runtime import Runtime
-from ..webhooks import catchup, intake, processing
+from service.queue import ClaimedJob, Worker
+from service.queue.worker import Handler
+from service.runtime import Runtime
+from service.webhooks import catchup, intake, processing
 
 
 def job_handlers() -> dict[str, Handler]:

@@ -1,7 +1,7 @@
 """The persisted retry queue (`jobs` table) and its worker."""
 
-from .failures import PermanentJobError, WaitUntil
-from .store import (
+from service.queue.failures import PermanentJobError, WaitUntil
+from service.queue.store import (
     DONE,
     FAILED,
     PRIORITY_CATCH_UP,
@@ -15,7 +15,7 @@ from .store import (
     claim,
     enqueue,
 )
-from .worker import Worker
+from service.queue.worker import Worker
 
 __all__ = [
     "DONE",

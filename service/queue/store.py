@@ -20,8 +20,8 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.dialect import insert_for
-from ..db.models import Job
+from service.db.dialect import insert_for
+from service.db.models import Job
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATES = (QUEUED, RUNNING, DONE, FAILED)

@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..ratelimit.windows import next_quarter
-from ..runtime import Runtime
-from ..strava import RateLimited
-from . import store
-from .failures import PermanentJobError, WaitUntil, describe_error, failure_reason, is_permanent
-from .store import ClaimedJob
+from service.queue import store
+from service.queue.failures import PermanentJobError, WaitUntil, describe_error, failure_reason, is_permanent
+from service.queue.store import ClaimedJob
+from service.ratelimit.windows import next_quarter
+from service.runtime import Runtime
+from service.strava import RateLimited
 
 log = logging.getLogger(__name__)
 

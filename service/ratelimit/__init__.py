@@ -1,7 +1,7 @@
 """Strava rate limits: window arithmetic (`windows`) and the shared, database-backed ledger."""
 
-from .ledger import BudgetExhausted, BudgetState, RateLimitLedger, is_counted
-from .windows import BUDGETS, OVERALL, READ, BudgetReading, parse_pair, read_headers
+from service.ratelimit.ledger import BudgetExhausted, BudgetState, RateLimitLedger, is_counted
+from service.ratelimit.windows import BUDGETS, OVERALL, READ, BudgetReading, parse_pair, read_headers
 
 __all__ = [
     "BUDGETS",

@@ -6,10 +6,10 @@ revoke access, push events, inject failures, and watch rate limits on an injecte
 It imports nothing of the service except ``service.clock``.
 """
 
-from .app import build_standin_app, start_standin
-from .config import CallRecord, StandinConfig
-from .keys import STANDIN_KEY
-from .standin import Delivery, StravaStandin
+from service.sandbox.app import build_standin_app, start_standin
+from service.sandbox.config import CallRecord, StandinConfig
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.standin import Delivery, StravaStandin
 
 __all__ = [
     "STANDIN_KEY",

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import contextlib
 
-from .app import start_standin
-from .config import StandinConfig
+from service.sandbox.app import start_standin
+from service.sandbox.config import StandinConfig
 
 
 def _parser() -> argparse.ArgumentParser:

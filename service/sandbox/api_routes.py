@@ -9,12 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from service.clock import from_epoch
-
-from .calls import note_athlete
-from .faults import ATHLETE_TOKEN_INVALID, RECORD_NOT_FOUND, bad_request, scope_missing
-from .keys import STANDIN_KEY
-from .requests import all_params, bearer_token, path_id
-from .state import AccessToken, Activity, Athlete
+from service.sandbox.calls import note_athlete
+from service.sandbox.faults import ATHLETE_TOKEN_INVALID, RECORD_NOT_FOUND, bad_request, scope_missing
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.requests import all_params, bearer_token, path_id
+from service.sandbox.state import AccessToken, Activity, Athlete
 
 API = "/api/v3"
 MAX_PER_PAGE = 200

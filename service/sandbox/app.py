@@ -5,13 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.clock import Clock
+from service.sandbox import api_routes, control_routes, oauth_routes, subscriptions
+from service.sandbox.config import StandinConfig
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.middleware import standin_middleware
+from service.sandbox.standin import StravaStandin
 from service.web.bodies import body_reader
-
-from . import api_routes, control_routes, oauth_routes, subscriptions
-from .config import StandinConfig
-from .keys import STANDIN_KEY
-from .middleware import standin_middleware
-from .standin import StravaStandin
 
 
 def build_standin_app(standin: StravaStandin) -> web.Application:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from .config import CallRecord
+from service.sandbox.config import CallRecord
 
 CURRENT_CALL: ContextVar[CallRecord | None] = ContextVar("sandbox_current_call", default=None)
 

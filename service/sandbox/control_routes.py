@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .calls import note_athlete
-from .keys import STANDIN_KEY
-from .requests import path_id, sent_by_another_site
-from .templates import index_page, other_site_page
+from service.sandbox.calls import note_athlete
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.requests import path_id, sent_by_another_site
+from service.sandbox.templates import index_page, other_site_page
 
 
 async def index(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .faults import default_body
+from service.sandbox.faults import default_body
 
 
 @dataclass

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .standin import StravaStandin
+from service.sandbox.standin import StravaStandin
 
 STANDIN_KEY: web.AppKey[StravaStandin] = web.AppKey("strava_standin", StravaStandin)

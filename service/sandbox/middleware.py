@@ -8,11 +8,11 @@ from enum import Enum
 
 from aiohttp import web
 
-from .calls import CURRENT_CALL
-from .config import CallRecord
-from .faults import RATE_LIMIT_EXCEEDED, RESOURCE_NOT_FOUND
-from .keys import STANDIN_KEY
-from .standin import canonical_path
+from service.sandbox.calls import CURRENT_CALL
+from service.sandbox.config import CallRecord
+from service.sandbox.faults import RATE_LIMIT_EXCEEDED, RESOURCE_NOT_FOUND
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.standin import canonical_path
 
 INJECTED_TIMEOUT_S = 30.0
 

@@ -9,10 +9,9 @@ from multidict import MultiMapping
 from yarl import URL
 
 from service.clock import to_epoch
-
-from .calls import note_athlete
-from .config import KNOWN_SCOPES
-from .faults import (
+from service.sandbox.calls import note_athlete
+from service.sandbox.config import KNOWN_SCOPES
+from service.sandbox.faults import (
     ATHLETE_TOKEN_INVALID,
     CLIENT_ID_INVALID,
     CODE_INVALID,
@@ -20,11 +19,11 @@ from .faults import (
     SCOPE_INVALID,
     bad_request,
 )
-from .keys import STANDIN_KEY
-from .requests import all_params, bearer_token, path_id, sent_by_another_site
-from .standin import StravaStandin
-from .state import AccessToken, Athlete, RefreshToken
-from .templates import authorize_page, bad_form_page, capacity_page, other_site_page
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.requests import all_params, bearer_token, path_id, sent_by_another_site
+from service.sandbox.standin import StravaStandin
+from service.sandbox.state import AccessToken, Athlete, RefreshToken
+from service.sandbox.templates import authorize_page, bad_form_page, capacity_page, other_site_page
 
 OAUTH_PREFIXES = ("/oauth", "/api/v3/oauth")
 

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from service.clock import Clock, SystemClock, to_epoch
-
-from .config import CallRecord, StandinConfig
-from .delivery import Outbox
-from .failures import FailureInjector
-from .faults import APPLICATION_INVALID, CLIENT_ID_INVALID
-from .ratelimits import RateLimits
-from .state import SandboxState
+from service.sandbox.config import CallRecord, StandinConfig
+from service.sandbox.delivery import Outbox
+from service.sandbox.failures import FailureInjector
+from service.sandbox.faults import APPLICATION_INVALID, CLIENT_ID_INVALID
+from service.sandbox.ratelimits import RateLimits
+from service.sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
 

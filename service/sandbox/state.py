@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from service.clock import to_epoch
-
-from .config import ACCESS_TOKEN_LIFETIME_S, AUTH_CODE_LIFETIME_S, KNOWN_SCOPES, REUSE_ACCESS_TOKEN_ABOVE_S
+from service.sandbox.config import (
+    ACCESS_TOKEN_LIFETIME_S,
+    AUTH_CODE_LIFETIME_S,
+    KNOWN_SCOPES,
+    REUSE_ACCESS_TOKEN_ABOVE_S,
+)
 
 FIRST_ATHLETE_ID = 134815
 FIRST_ACTIVITY_ID = 1360128428

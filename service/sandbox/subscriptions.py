@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .faults import CALLBACK_NOT_VERIFIABLE, RESOURCE_NOT_FOUND, SUBSCRIPTION_EXISTS, bad_request
-from .keys import STANDIN_KEY
-from .requests import all_params
+from service.sandbox.faults import (
+    CALLBACK_NOT_VERIFIABLE,
+    RESOURCE_NOT_FOUND,
+    SUBSCRIPTION_EXISTS,
+    bad_request,
+)
+from service.sandbox.keys import STANDIN_KEY
+from service.sandbox.requests import all_params
 
 PATH = "/api/v3/push_subscriptions"
 MAX_CALLBACK_URL = 255

@@ -7,7 +7,7 @@ from html import escape
 
 from yarl import URL
 
-from .state import Athlete
+from service.sandbox.state import Athlete
 
 BANNER = "Strava sandbox — not the real Strava"
 

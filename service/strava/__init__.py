@@ -1,7 +1,7 @@
 """Strava HTTP client: OAuth calls, REST calls, push subscriptions. Knows nothing of our database."""
 
-from .client import StravaClient, StravaHooks, TokenGrant
-from .errors import (
+from service.strava.client import StravaClient, StravaHooks, TokenGrant
+from service.strava.errors import (
     AccessTokenInvalid,
     AppCredentialsRejected,
     BadAuthorizationCode,

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import aiohttp
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
-from ..clock import Clock, from_epoch
-from ..redact import redact_url
-from .errors import StravaError, Transient, classify
+from service.clock import Clock, from_epoch
+from service.redact import redact_url
+from service.strava.errors import StravaError, Transient, classify
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ..clock import iso_utc
-from ..config import ConfigError
-from ..crypto import constant_time_equals
-from ..inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
-from ..refresh import RefreshResult
-from ..runtime import Runtime
-from ..strava import AppCredentialsRejected, RateLimited, StravaError, Transient
-from ..support import SupportDesk, SupportError, refresh_to_dict
-from .admin_openapi import PREFIX, openapi_document
+from service.clock import iso_utc
+from service.config import ConfigError
+from service.crypto import constant_time_equals
+from service.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
+from service.refresh import RefreshResult
+from service.runtime import Runtime
+from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
+from service.support import SupportDesk, SupportError, refresh_to_dict
+from service.web.admin_openapi import PREFIX, openapi_document
 
 log = logging.getLogger(__name__)
 

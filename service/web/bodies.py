@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..inputs import BadInput, parse_form
+from service.inputs import BadInput, parse_form
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_S = 10.0

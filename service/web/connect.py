@@ -14,17 +14,22 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import vocab
+from service.connect_flow import (
+    ALREADY_FINISHED,
+    CallbackResult,
+    TooManyAttempts,
+    complete_connect,
+    start_connect,
+)
+from service.db.models import StravaConnection, User
+from service.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
+from service.strava import StravaError
+from service.web import same_origin
+from service.web.keys import RUNTIME
+from service.web.pages import render
 from troubleshooting.permissions import NEED_DESTINATION, NEED_PRIVATE_ACTIVITIES, NEED_PROFILE, NEED_SOURCE
 from troubleshooting.timefmt import clock_time, duration
-
-from .. import vocab
-from ..connect_flow import ALREADY_FINISHED, CallbackResult, TooManyAttempts, complete_connect, start_connect
-from ..db.models import StravaConnection, User
-from ..links import LinkExpired, LinkProblem, LinkUsed, resolve_link
-from ..strava import StravaError
-from . import same_origin
-from .keys import RUNTIME
-from .pages import render
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import func, select
 
-from ..db.models import Job
-from ..metrics import gauge
-from ..queue.store import STATES, WAITING_RATE_LIMIT
-from .keys import RUNTIME
+from service.db.models import Job
+from service.metrics import gauge
+from service.queue.store import STATES, WAITING_RATE_LIMIT
+from service.web.keys import RUNTIME
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -10,11 +10,11 @@ import logging
 
 from aiohttp import web
 
-from ..crypto import constant_time_equals
-from ..webhooks.events import BadEvent, parse_event
-from ..webhooks.intake import EventIntake, IntakeUnavailable
-from .bodies import max_body
-from .keys import RUNTIME
+from service.crypto import constant_time_equals
+from service.web.bodies import max_body
+from service.web.keys import RUNTIME
+from service.webhooks.events import BadEvent, parse_event
+from service.webhooks.intake import EventIntake, IntakeUnavailable
 
 PATH = "/webhooks/strava"
 MAX_EVENT_BYTES = 16 * 1024  # a real event is a few hundred bytes

@@ -26,15 +26,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import vocab
-from ..clock import to_epoch
-from ..db.models import OAuthAttempt, StravaConnection, WebhookEvent
-from ..queue.failures import PermanentJobError
-from ..queue.store import PRIORITY_CATCH_UP, ClaimedJob, enqueue
-from ..refresh import usable_access_token
-from ..runtime import Runtime
-from ..strava import AccessTokenInvalid
-from .processing import PROCESSED, distrust_access_token, upsert_summaries
+from service import vocab
+from service.clock import to_epoch
+from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
+from service.queue.failures import PermanentJobError
+from service.queue.store import PRIORITY_CATCH_UP, ClaimedJob, enqueue
+from service.refresh import usable_access_token
+from service.runtime import Runtime
+from service.strava import AccessTokenInvalid
+from service.webhooks.processing import PROCESSED, distrust_access_token, upsert_summaries
 
 JOB_KIND = "catch_up"
 PER_PAGE = 100

@@ -20,14 +20,14 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 
-from ..db.dialect import insert_for
-from ..db.models import Job, StravaConnection, WebhookEvent
-from ..queue.store import PRIORITY_EVENT, job_row
-from ..runtime import Runtime
-from .events import StravaEvent
-from .processing import IGNORED, known_to_fail
-from .sqlite_intake import SqliteEventWriter
-from .state import JOB_KIND, event_job_key, our_subscription_id
+from service.db.dialect import insert_for
+from service.db.models import Job, StravaConnection, WebhookEvent
+from service.queue.store import PRIORITY_EVENT, job_row
+from service.runtime import Runtime
+from service.webhooks.events import StravaEvent
+from service.webhooks.processing import IGNORED, known_to_fail
+from service.webhooks.sqlite_intake import SqliteEventWriter
+from service.webhooks.state import JOB_KIND, event_job_key, our_subscription_id
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,18 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from .. import vocab
-from ..clock import iso_utc
-from ..db.dialect import insert_for
-from ..db.models import ActivitySummary, StravaConnection, WebhookEvent
-from ..erasure import delete_strava_data
-from ..queue.store import SETTLED, ClaimedJob, mark_done_in
-from ..refresh import refresh_connection, usable_access_token
-from ..runtime import Runtime
-from ..strava import AccessTokenInvalid, MissingScope, NotFound, Transient
-from ..tokens import drop_tokens
-from .state import no_subscription_seen_at, our_subscription_id, remember_subscription
-from .unconfirmed import not_found_until, remember_not_found, spend_unconfirmed_call
+from service import vocab
+from service.clock import iso_utc
+from service.db.dialect import insert_for
+from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
+from service.erasure import delete_strava_data
+from service.queue.store import SETTLED, ClaimedJob, mark_done_in
+from service.refresh import refresh_connection, usable_access_token
+from service.runtime import Runtime
+from service.strava import AccessTokenInvalid, MissingScope, NotFound, Transient
+from service.tokens import drop_tokens
+from service.webhooks.state import no_subscription_seen_at, our_subscription_id, remember_subscription
+from service.webhooks.unconfirmed import not_found_until, remember_not_found, spend_unconfirmed_call
 
 log = logging.getLogger(__name__)
 

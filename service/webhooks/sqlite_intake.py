@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from ..queue.store import PRIORITY_EVENT, job_row
-from .events import StravaEvent
-from .processing import IGNORED, known_to_fail
+from service.queue.store import PRIORITY_EVENT, job_row
+from service.webhooks.events import StravaEvent
+from service.webhooks.processing import IGNORED, known_to_fail
 
 _INSERT_EVENT = (
     "INSERT INTO webhook_events (dedupe_key, received_at, subscription_id, object_type, object_id, aspect_type,"

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.app_state import get_value, set_value
-from ..db.models import WebhookEvent
+from service.db.app_state import get_value, set_value
+from service.db.models import WebhookEvent
 
 # The job that processes one stored event, and its dedupe key (erasure finds the job by it).
 JOB_KIND = "webhook_event"

@@ -20,13 +20,13 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from ..clock import iso_utc
-from ..config import ConfigError
-from ..db.models import WebhookRegistration
-from ..runtime import Runtime
-from ..strava import StravaError, StravaRequestError
-from .catchup import queue_catch_up
-from .state import last_event_at, remember_subscription
+from service.clock import iso_utc
+from service.config import ConfigError
+from service.db.models import WebhookRegistration
+from service.runtime import Runtime
+from service.strava import StravaError, StravaRequestError
+from service.webhooks.catchup import queue_catch_up
+from service.webhooks.state import last_event_at, remember_subscription
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.dialect import insert_for
-from ..db.models import ActivityNotFound, UnconfirmedEventCalls
-from ..queue.failures import WaitUntil
-from ..queue.store import WAITING_EVENT_CAP
-from ..ratelimit.windows import next_quarter, quarter_start
-from ..runtime import Runtime
+from service.db.dialect import insert_for
+from service.db.models import ActivityNotFound, UnconfirmedEventCalls
+from service.queue.failures import WaitUntil
+from service.queue.store import WAITING_EVENT_CAP
+from service.ratelimit.windows import next_quarter, quarter_start
+from service.runtime import Runtime
 
 
 def _memo_ttl(rt: Runtime) -> timedelta:
