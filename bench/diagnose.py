@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert  # noqa: E402
 
 from bench._common import machine, peak_rss_mb, percentile  # noqa: E402
-from service.clock import SystemClock  # noqa: E402
-from service.config import Settings  # noqa: E402
+from service.core.clock import SystemClock  # noqa: E402
+from service.core.runtime import Runtime, open_runtime  # noqa: E402
+from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
 from service.db.models import (  # noqa: E402
     AuditEntry,
@@ -42,9 +43,8 @@ from service.db.models import (  # noqa: E402
     WebhookEvent,
     WebhookRegistration,
 )
-from service.runtime import Runtime, open_runtime  # noqa: E402
-from service.sandbox import StandinConfig, start_standin  # noqa: E402
-from service.support import SupportDesk  # noqa: E402
+from service.desk.support_desk import SupportDesk  # noqa: E402
+from standin import StandinConfig, start_standin  # noqa: E402
 
 FIRST_ATHLETE = 7_000_000
 SCOPES = "activity:read_all,activity:write,profile:read_all,read"

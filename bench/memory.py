@@ -36,14 +36,14 @@ async def child(total: int, due: int) -> dict:
     from sqlalchemy import func, select
 
     from bench._common import seed_connections
-    from service.app import build_app
-    from service.clock import SystemClock, to_epoch
-    from service.config import Settings
+    from service.app.factory import build_app
+    from service.core.clock import SystemClock, to_epoch
+    from service.core.runtime import open_runtime
+    from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import StravaConnection
-    from service.runtime import open_runtime
-    from service.sandbox import StandinConfig, start_standin
-    from service.support import SupportDesk
+    from service.desk.support_desk import SupportDesk
+    from standin import StandinConfig, start_standin
 
     clock = SystemClock()
     standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=StandinConfig(), clock=clock)

@@ -31,15 +31,15 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
     from aiohttp.test_utils import TestClient, TestServer
     from sqlalchemy import func, select
 
-    from service.app import build_app
-    from service.clock import ManualClock
-    from service.config import Settings
+    from service.app.factory import build_app
+    from service.background.job_handlers import make_worker
+    from service.core.clock import ManualClock
+    from service.core.runtime import open_runtime
+    from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import Job
-    from service.jobs.worker import make_worker
-    from service.runtime import open_runtime
-    from service.sandbox import StandinConfig, start_standin
-    from service.support import SupportDesk
+    from service.desk.support_desk import SupportDesk
+    from standin import StandinConfig, start_standin
     from tests.webhook_support import connect_directly, point_public_url_at
 
     clock = ManualClock(datetime(2026, 11, 2, 0, 0, tzinfo=UTC))

@@ -23,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import StandinProcess, machine, peak_rss_mb, seed_connections  # noqa: E402
-from service.clock import SystemClock  # noqa: E402
-from service.config import Settings  # noqa: E402
+from service.connections.refresh import sweep_due  # noqa: E402
+from service.core.clock import SystemClock  # noqa: E402
+from service.core.runtime import open_runtime  # noqa: E402
+from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
-from service.refresh import sweep_due  # noqa: E402
-from service.runtime import open_runtime  # noqa: E402
-from service.sandbox import StandinConfig  # noqa: E402
+from standin import StandinConfig  # noqa: E402
 
 
 async def run(count: int, concurrency: int, latency: float, database_url: str | None) -> float:

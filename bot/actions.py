@@ -16,7 +16,7 @@ from bot.blocks import Reply
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
-from service.support import refresh_to_dict
+from service.desk.support_desk import refresh_to_dict
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
 

@@ -21,9 +21,9 @@ from sqlalchemy import delete, select
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import SlackCallFailed, call
+from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import AppState
-from service.runtime import Runtime
 
 log = logging.getLogger("fitglue.alerts")
 

@@ -17,8 +17,8 @@ from bot.guard import support_only
 from bot.home import home_opened
 from bot.interactive import AGENT_ACTIONS, URL_BUTTONS
 from bot.slash import fitglue_command
-from service.runtime import Runtime
-from service.support import SupportDesk
+from service.core.runtime import Runtime
+from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger(__name__)
 

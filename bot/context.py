@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.access import AccessList
-from service.runtime import Runtime
-from service.support import SupportDesk
+from service.core.runtime import Runtime
+from service.desk.support_desk import SupportDesk
 
 
 @dataclass

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import NOT_JSON, SlackCallFailed, call
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger(__name__)
 

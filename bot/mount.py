@@ -1,4 +1,4 @@
-"""Mounting the bot on the service (called from `service.wiring`, the one place that imports `bot`).
+"""Mounting the bot on the service (called from `service.app.wiring`, the one place that imports `bot`).
 
 HTTP mode when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set; Socket Mode when SLACK_APP_TOKEN
 (and SLACK_BOT_TOKEN) are set; no bot when none are. Half a configuration stops the start with a
@@ -11,8 +11,8 @@ import logging
 
 from aiohttp import web
 
-from service.config import ConfigError, Settings
-from service.runtime import Runtime
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError, Settings
 
 log = logging.getLogger("fitglue.bot")
 

@@ -12,9 +12,9 @@ from slack_bolt.async_app import AsyncRespond
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import SlackCallFailed
-from service.config import ConfigError
-from service.support import SupportError
-from service.users import BadEmail
+from service.connections.users import BadEmail
+from service.core.settings import ConfigError
+from service.desk.support_desk import SupportError
 
 log = logging.getLogger(__name__)
 

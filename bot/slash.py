@@ -14,7 +14,7 @@ from bot.commands import Command, Malformed, parse
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
-from service.support import refresh_to_dict
+from service.desk.support_desk import refresh_to_dict
 
 WORKING = {
     "diagnose": "diagnosing {arg}",

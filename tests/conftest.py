@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.clock import ManualClock
-from service.config import Settings
+from service.core.clock import ManualClock
+from service.core.runtime import Runtime, open_runtime
+from service.core.settings import Settings
 from service.db.migrate import upgrade_to_head
-from service.runtime import Runtime, open_runtime
-from service.sandbox import StandinConfig, StravaStandin, start_standin
+from standin import StandinConfig, StravaStandin, start_standin
 from tests.dbutil import fresh_database_url
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"

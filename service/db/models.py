@@ -1,4 +1,4 @@
-"""The tables. Status and outcome values are plain strings from the vocabularies in `service.vocab`."""
+"""The tables. Status and outcome values are plain strings from the vocabularies in `service.core.vocab`."""
 
 from __future__ import annotations
 

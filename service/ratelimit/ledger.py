@@ -22,10 +22,10 @@ from sqlalchemy import Table, case, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.clock import Clock
+from service.core.clock import Clock
+from service.core.metrics import Metrics
 from service.db.dialect import insert_for
 from service.db.models import RateLimitState
-from service.metrics import Metrics
 from service.ratelimit.windows import (
     BUDGETS,
     DEFAULT_LIMITS,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service.clock import iso_utc
+from service.core.clock import iso_utc
 from service.ratelimit.ledger import BudgetState
 from service.ratelimit.windows import BUDGETS, next_midnight, next_quarter
 

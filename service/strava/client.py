@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import aiohttp
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
-from service.clock import Clock, from_epoch
-from service.redact import redact_url
+from service.core.clock import Clock, from_epoch
+from service.core.redact import redact_url
 from service.strava.errors import StravaError, Transient, classify
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,14 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from service.clock import iso_utc
-from service.config import ConfigError
-from service.crypto import constant_time_equals
-from service.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
-from service.refresh import RefreshResult
-from service.runtime import Runtime
+from service.connections.refresh import RefreshResult
+from service.core.clock import iso_utc
+from service.core.crypto import constant_time_equals
+from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError
+from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
-from service.support import SupportDesk, SupportError, refresh_to_dict
 from service.web.admin_openapi import PREFIX, openapi_document
 
 log = logging.getLogger(__name__)

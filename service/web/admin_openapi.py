@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.inputs import MAX_LIMIT
+from service.core.inputs import MAX_LIMIT
 
 PREFIX = "/admin/api"
 

@@ -11,7 +11,7 @@ read), or the request is answered here:
 - not complete within `FITGLUE_BODY_READ_TIMEOUT_S` seconds of the handler being reached (a
   slow-drip client holding a connection open): 408 `body_timeout`, and the connection is closed;
 - declared a form (`application/x-www-form-urlencoded`) but not a well-formed one (not UTF-8, a
-  broken percent-escape, a field without `=`): 400 `bad_form` (service.inputs.parse_form), so no
+  broken percent-escape, a field without `=`): 400 `bad_form` (service.core.inputs.parse_form), so no
   handler's `request.post()` meets it.
 
 Nothing has been stored or changed when either answer is given. Slow *headers* are not covered:
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from service.inputs import BadInput, parse_form
+from service.core.inputs import BadInput, parse_form
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_S = 10.0

@@ -25,8 +25,8 @@ from aiohttp import web
 from multidict import MultiMapping
 from yarl import URL
 
-from service.config import Settings
-from service.crypto import constant_time_equals, derive_key
+from service.core.crypto import constant_time_equals, derive_key
+from service.core.settings import Settings
 
 FORM_COOKIE = "fitglue_form"
 FORM_FIELD = "form_token"

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.access import AccessList
-from service.app import build_app
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
 from service.db.models import ConnectLink, User
-from service.wiring import wire_optional_parts
 from tests.bot.conftest import GROUP, OUTSIDER, Signed
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows
 

@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.bot.conftest import connected_user
 from tests.flows import link_path
 

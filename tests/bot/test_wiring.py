@@ -10,10 +10,10 @@ import pytest
 from bot import slack_mode
 from bot.alerts import SlackAlerts
 from bot.socket import SOCKET_HANDLER
-from service.app import build_app
-from service.config import ConfigError, Settings
-from service.runtime import LogAlerts
-from service.wiring import wire_optional_parts
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
+from service.core.runtime import LogAlerts
+from service.core.settings import ConfigError, Settings
 
 
 def settings(**values: object) -> Settings:
@@ -66,10 +66,10 @@ async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) ->
 
 
 def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, capsys) -> None:
-    from service.cli import main
+    from service.app.cli import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("service.cli.serve.configure_logging", lambda *a, **k: None)  # keep pytest's handlers
+    monkeypatch.setattr("service.app.cli.serve_cmd.configure_logging", lambda *a, **k: None)  # keep pytest's handlers
     for name, value in {"FITGLUE_SECRET_KEY": "k" * 32, "STRAVA_CLIENT_ID": "1", "STRAVA_CLIENT_SECRET": "s",
                         "STRAVA_WEBHOOK_VERIFY_TOKEN": "v", "SLACK_BOT_TOKEN": "xoxb-1",
                         "FITGLUE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from service.app import build_app
-from service.support import SupportDesk
+from service.app.factory import build_app
+from service.desk.support_desk import SupportDesk
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"

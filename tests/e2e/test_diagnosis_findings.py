@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 from yarl import URL
 
+from service.background.job_handlers import run_pending
+from service.connections.refresh import usable_access_token
 from service.db.models import StravaConnection
-from service.jobs.worker import run_pending
-from service.refresh import usable_access_token
-from service.sandbox.testing import authorize_form
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
+from standin.testing import authorize_form
 from tests.flows import connect, press_connect
 from tests.webhook_support import subscribed_service
 

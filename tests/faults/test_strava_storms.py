@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
-from service import vocab
-from service.jobs.worker import run_pending
-from service.refresh import sweep_due
+from service.background.job_handlers import run_pending
+from service.connections.refresh import sweep_due
+from service.core import vocab
 from service.strava import StravaClient
 from tests.webhook_support import (
     all_events,

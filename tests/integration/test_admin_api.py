@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import AuditEntry, Job
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from service.web.admin import ROUTES
 from service.web.admin_openapi import PREFIX, openapi_document
 from tests.flows import connect

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import OAuthAttempt
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import SAME_ORIGIN, decide_at_strava, press_connect
 
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.core import vocab
+from service.core.runtime import open_runtime
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
-from service.facts import probe_for
-from service.runtime import open_runtime
-from service.support import SupportDesk, SupportError
+from service.desk.observations import probe_for
+from service.desk.support_desk import SupportDesk, SupportError
 from tests.conftest import make_settings
 from tests.flows import connect
 

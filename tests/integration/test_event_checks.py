@@ -13,11 +13,11 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from service import vocab
+from service.background.job_handlers import run_pending
+from service.core import vocab
 from service.db.models import ActivitySummary
-from service.jobs.worker import run_pending
+from service.desk.support_desk import SupportDesk
 from service.ratelimit.windows import next_quarter
-from service.support import SupportDesk
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -236,8 +236,8 @@ async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_fr
 
 
 async def test_memos_and_call_counts_are_pruned_and_forgotten(client, runtime, standin, clock):
+    from service.background.scheduler import retention_sweep
     from service.db.models import ActivityNotFound, UnconfirmedEventCalls
-    from service.jobs.scheduler import retention_sweep
 
     async def rows(model) -> int:
         async with runtime.sessions() as session:

@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service import vocab
-from service.app import build_app
-from service.config import ConfigError, Settings, load_settings
+from service.app.factory import build_app
+from service.background.retention import RULES, Bounded, Rule
+from service.background.scheduler import periodic_jobs, retention_sweep
+from service.connections.users import connection_for, get_or_create_user
+from service.core import vocab
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError, Settings, load_settings
 from service.db.models import (
     ActivityNotFound,
     ActivitySummary,
@@ -27,11 +31,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
-from service.jobs.scheduler import periodic_jobs, retention_sweep
-from service.retention import RULES, Bounded, Rule
-from service.runtime import Runtime
-from service.support import SupportDesk
-from service.users import connection_for, get_or_create_user
+from service.desk.support_desk import SupportDesk
 from tests.flows import press_connect
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from service.jobs.worker import make_worker, run_pending
-from service.queue import Worker, claim, enqueue
-from service.retention import sweep
-from service.support import SupportDesk, SupportError
+from service.background.job_handlers import make_worker, run_pending
+from service.background.queue import Worker, claim, enqueue
+from service.background.retention import sweep
+from service.desk.support_desk import SupportDesk, SupportError
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -196,7 +196,7 @@ async def test_retention_prunes_old_done_jobs_and_settled_events(aiohttp_client,
 
 
 def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
-    from service.cli import main
+    from service.app.cli import main
     from tests.conftest import SECRET_KEY
 
     monkeypatch.chdir(tmp_path)
@@ -205,8 +205,8 @@ def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
     assert main(["db", "upgrade"]) == 0
 
     async def park_one() -> int:
-        from service.config import load_settings
-        from service.runtime import open_runtime
+        from service.core.runtime import open_runtime
+        from service.core.settings import load_settings
 
         rt = await open_runtime(load_settings())
         try:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import AuditEntry, User
 from service.web.admin_openapi import PREFIX
 from tests.security.test_fuzzing import draw

@@ -9,12 +9,12 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.background.job_handlers import run_pending
+from service.core import vocab
 from service.db.models import ActivitySummary
-from service.jobs.worker import run_pending
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
+from standin import StravaStandin
 from tests.webhook_support import (
     all_events,
     connect_directly,

@@ -11,13 +11,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service.app import build_app
+from service.app.factory import build_app
+from service.background.job_handlers import run_pending
 from service.db.models import ActivitySummary, AuditEntry, WebhookRegistration
-from service.jobs.worker import run_pending
-from service.sandbox import StravaStandin
-from service.sandbox.faults import SUBSCRIPTION_EXISTS
+from service.desk.support_desk import SupportDesk, SupportError
 from service.strava.errors import classify
-from service.support import SupportDesk, SupportError
+from standin import StravaStandin
+from standin.faults import SUBSCRIPTION_EXISTS
 from tests.flows import connect
 from tests.webhook_support import all_jobs, connect_directly, point_public_url_at
 
@@ -170,7 +170,7 @@ async def test_status_when_strava_is_unreachable_is_a_support_error(runtime, sta
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
-    from service.cli import main
+    from service.app.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

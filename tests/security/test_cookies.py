@@ -7,8 +7,8 @@ import dataclasses
 
 from yarl import URL
 
-from service.app import build_app
-from service.support import SupportDesk
+from service.app.factory import build_app
+from service.desk.support_desk import SupportDesk
 from tests.flows import SAME_ORIGIN, form_fields, link_path
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import Job, User, WebhookEvent
 from service.web.admin_openapi import openapi_document
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import SERVE_REQUIRES, ConfigError, load_settings
+from service.core.settings import SERVE_REQUIRES, ConfigError, load_settings
 
 
 def test_defaults_match_the_design(tmp_path):
