@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert  # noqa: E402
 
 from bench._common import machine, peak_rss_mb, percentile  # noqa: E402
+from service.app.bootstrap import open_runtime  # noqa: E402
 from service.core.clock import SystemClock  # noqa: E402
-from service.core.runtime import Runtime, open_runtime  # noqa: E402
+from service.core.runtime import Runtime  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
 from service.db.models import (  # noqa: E402

@@ -36,9 +36,9 @@ async def child(total: int, due: int) -> dict:
     from sqlalchemy import func, select
 
     from bench._common import seed_connections
+    from service.app.bootstrap import open_runtime
     from service.app.factory import build_app
     from service.core.clock import SystemClock, to_epoch
-    from service.core.runtime import open_runtime
     from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import StravaConnection

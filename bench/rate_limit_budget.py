@@ -31,10 +31,10 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
     from aiohttp.test_utils import TestClient, TestServer
     from sqlalchemy import func, select
 
+    from service.app.bootstrap import open_runtime
     from service.app.factory import build_app
     from service.background.job_handlers import make_worker
     from service.core.clock import ManualClock
-    from service.core.runtime import open_runtime
     from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import Job

@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import StandinProcess, machine, peak_rss_mb, seed_connections  # noqa: E402
+from service.app.bootstrap import open_runtime  # noqa: E402
 from service.connections.refresh import sweep_due  # noqa: E402
 from service.core.clock import SystemClock  # noqa: E402
-from service.core.runtime import open_runtime  # noqa: E402
 from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
 from standin import StandinConfig  # noqa: E402

@@ -57,10 +57,10 @@ async def serve_bare(port: int) -> None:
 
 
 async def serve_service(port: int, database_url: str, worker: bool = True) -> None:
+    from service.app.bootstrap import open_runtime
     from service.app.factory import build_app
     from service.app.gc_tuning import freeze_startup_heap
     from service.background.webhooks.state import remember_subscription
-    from service.core.runtime import open_runtime
     from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
 

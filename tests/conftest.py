@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from service.app.bootstrap import open_runtime
 from service.core.clock import ManualClock
-from service.core.runtime import Runtime, open_runtime
+from service.core.runtime import Runtime
 from service.core.settings import Settings
 from service.db.migrate import upgrade_to_head
 from standin import StandinConfig, StravaStandin, start_standin

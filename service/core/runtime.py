@@ -7,18 +7,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.core.clock import Clock, SystemClock
+from service.core.clock import Clock
 from service.core.crypto import Signer, TokenCipher
 from service.core.metrics import Metrics
 from service.core.settings import ConfigError, Settings
-from service.db.engine import is_sqlite, make_engine, make_sessionmaker
-from service.ratelimit import RateLimitLedger
-from service.strava import StravaClient, StravaHooks
+
+if TYPE_CHECKING:  # built by service.app.bootstrap; the core only names them
+    from service.ratelimit import RateLimitLedger
+    from service.strava import StravaClient
 
 
 class AlertSink(Protocol):
@@ -89,46 +90,3 @@ class Runtime:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.http.close()
         await self.engine.dispose()
-
-
-async def open_runtime(
-    settings: Settings,
-    clock: Clock | None = None,
-    *,
-    hooks: StravaHooks | None = None,
-    engine: AsyncEngine | None = None,
-) -> Runtime:
-    settings.require("FITGLUE_SECRET_KEY")
-    assert settings.secret_key is not None
-    clock = clock or SystemClock()
-    engine = engine or make_engine(settings.database_url)
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-    strava = None
-    if settings.strava_configured:
-        assert settings.strava_client_id and settings.strava_client_secret
-        strava = StravaClient(
-            http,
-            oauth_url=settings.strava_oauth_url,
-            api_url=settings.strava_api_url,
-            client_id=settings.strava_client_id,
-            client_secret=settings.strava_client_secret,
-            clock=clock,
-            hooks=hooks,
-        )
-    rt = Runtime(
-        settings=settings,
-        clock=clock,
-        engine=engine,
-        sessions=make_sessionmaker(engine),
-        http=http,
-        cipher=TokenCipher(settings.secret_key, settings.previous_secret_keys),
-        link_signer=Signer(settings.secret_key, settings.previous_secret_keys, purpose="connect-link"),
-        strava=strava,
-        write_lock=asyncio.Lock() if is_sqlite(settings.database_url) else None,
-    )
-    # The one place the rate-limit ledger becomes the Strava client's hooks (unless a caller,
-    # e.g. a test, brings its own).
-    rt.ledger = RateLimitLedger(rt.sessions, clock, settings.rate_limit_reserve_pct, rt.metrics, write=rt.write)
-    if strava is not None and hooks is None:
-        strava.hooks = rt.ledger
-    return rt

@@ -12,9 +12,10 @@ from urllib.parse import quote, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.app.wiring import wire_optional_parts
-from service.core.runtime import Runtime, open_runtime
+from service.core.runtime import Runtime
 from service.db.migrate import upgrade_to_head
 from service.desk.support_desk import SupportDesk
 from tests.bot.slack_standin import SlackStandin

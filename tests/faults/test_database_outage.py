@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
-from service.core.runtime import open_runtime
 from service.db.migrate import upgrade_to_head
 from tests.conftest import make_settings
 from tests.dbutil import backend

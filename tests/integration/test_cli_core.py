@@ -76,7 +76,7 @@ def test_missing_secret_key_is_exit_2_naming_it(env, monkeypatch, capsys):
 async def test_rotate_keys_reencrypts_without_losing_a_connection(runtime, standin):
     import dataclasses
 
-    from service.core.runtime import open_runtime
+    from service.app.bootstrap import open_runtime
 
     old = TokenCipher(SECRET_KEY)
     async with runtime.sessions() as session, session.begin():

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.core import vocab
-from service.core.runtime import open_runtime
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
 from service.desk.observations import probe_for
 from service.desk.support_desk import SupportDesk, SupportError

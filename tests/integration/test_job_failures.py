@@ -168,8 +168,8 @@ async def test_activity_events_of_an_athlete_without_activity_read_are_not_queue
 
 
 def test_cli_jobs_shows_why_a_job_failed_permanently(tmp_path, monkeypatch):
+    from service.app.bootstrap import open_runtime
     from service.app.cli import main
-    from service.core.runtime import open_runtime
     from service.core.settings import load_settings
     from tests.conftest import SECRET_KEY
 

@@ -164,8 +164,8 @@ def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
     assert main(["db", "upgrade"]) == 0
 
     async def queue_one() -> None:
+        from service.app.bootstrap import open_runtime
         from service.background.queue import enqueue
-        from service.core.runtime import open_runtime
         from service.core.settings import load_settings
 
         rt = await open_runtime(load_settings())

@@ -205,7 +205,7 @@ def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
     assert main(["db", "upgrade"]) == 0
 
     async def park_one() -> int:
-        from service.core.runtime import open_runtime
+        from service.app.bootstrap import open_runtime
         from service.core.settings import load_settings
 
         rt = await open_runtime(load_settings())

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from service.app.bootstrap import open_runtime
 from service.core.inputs import BadInput
-from service.core.runtime import Runtime, open_runtime
+from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
 from service.db.engine import sqlite_workers_settled
 from service.db.migrate import StorageError
