@@ -60,9 +60,9 @@ async def serve_service(port: int, database_url: str, worker: bool = True) -> No
     from service.app.bootstrap import open_runtime
     from service.app.factory import build_app
     from service.app.gc_tuning import freeze_startup_heap
-    from service.background.webhooks.state import remember_subscription
     from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
+    from service.subscription.state import remember_subscription
 
     settings = dataclasses.replace(
         Settings(), database_url=database_url, secret_key="bench-secret-key-0123456789",

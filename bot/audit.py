@@ -6,7 +6,7 @@ record who asked for what through Slack, including the requests that were turned
 
 from __future__ import annotations
 
-from service.connections.audit_log import add_entry
+from service.core.audit_log import add_entry
 from service.core.runtime import Runtime
 
 

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncRespond
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import SlackCallFailed
-from service.connections.users import BadEmail
+from service.core.inputs import BadEmail
 from service.core.settings import ConfigError
 from service.desk.support_desk import SupportError
 

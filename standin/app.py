@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.core.clock import Clock
-from service.web.bodies import body_reader
+from service.core.request_bodies import body_reader
 from standin import api_routes, control_routes, oauth_routes, subscriptions
 from standin.config import StandinConfig
 from standin.keys import STANDIN_KEY

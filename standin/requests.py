@@ -14,7 +14,7 @@ from service.core.inputs import BadInput, parse_id
 async def _multipart_fields(request: web.Request) -> list[tuple[str, str]]:
     """The text fields of a multipart/form-data body (files are ignored).
 
-    Parsed from the body the app's body reader has already read in full (service.web.bodies), so
+    Parsed from the body the app's body reader has already read in full (service.core.request_bodies), so
     the stream aiohttp's own multipart reader would need is spent; the standard library's MIME
     parser reads the bytes instead.
     """

@@ -6,13 +6,13 @@ from aiohttp import web
 
 from service.background.job_handlers import worker_context
 from service.background.scheduler import scheduler_context
-from service.background.webhooks.subscription import ensure_after_connect
+from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
+from service.subscription.registration import ensure_after_connect
 from service.web import admin, health
 from service.web import connect_pages as connect
 from service.web import prometheus as metrics
 from service.web import strava_webhook as webhooks
-from service.web.bodies import body_reader
 from service.web.keys import RUNTIME
 
 MAX_BODY_BYTES = 256 * 1024

@@ -23,7 +23,7 @@ ALERT_CHECK_INTERVAL_S = 300
 BUDGET_ALERT_SHARE = 0.9
 REAUTH_SPIKE_WINDOW = timedelta(hours=1)
 REAUTH_SPIKE_COUNT = 5
-# Written by service.background.webhooks.state after each live look at Strava ("" = Strava listed none).
+# Written by service.subscription.state after each live look at Strava ("" = Strava listed none).
 SUBSCRIPTION_ID_KEY = "webhook.subscription_id"
 
 KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike")

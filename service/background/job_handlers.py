@@ -1,5 +1,5 @@
 """Wiring the queue worker into the service: the job handlers by kind and the worker's lifetime as an
-aiohttp cleanup context. (The retention sweep is service/retention.py.)"""
+aiohttp cleanup context. (The retention sweep is service/background/retention.py.)"""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from service.background.queue import ClaimedJob, Worker
-from service.background.queue.runner import Handler
-from service.background.webhooks import catchup, intake, processing
+from service.background.webhooks import catchup, processing
+from service.background.worker import Handler, Worker
 from service.core.runtime import Runtime
+from service.queue import ClaimedJob
+from service.queue.catch_up import JOB_KIND as CATCH_UP_JOB
+from service.subscription.state import JOB_KIND as EVENT_JOB
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {intake.JOB_KIND: processing.process_event_job, catchup.JOB_KIND: catchup.catch_up_job}
+    return {EVENT_JOB: processing.process_event_job, CATCH_UP_JOB: catchup.catch_up_job}
 
 
 def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: float = 0.5,
@@ -24,7 +26,7 @@ def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: f
 
 
 async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
-    if job.kind == intake.JOB_KIND:
+    if job.kind == EVENT_JOB:
         await processing.mark_event_failed(rt, job, error)
 
 

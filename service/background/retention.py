@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.background.queue.store import FAILED, prune_done
 from service.background.webhooks import processing as events
 from service.background.webhooks import unconfirmed
 from service.connections.erasure import delete_data_of_ended_grants
@@ -36,6 +35,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from service.queue.store import FAILED, prune_done
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from authlib.common.security import generate_token
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.background.webhooks.catchup import queue_catch_up_for_connect
 from service.connections.links import connect_url, resolve_link
 from service.connections.tokens import store_grant
 from service.connections.users import connection_for
@@ -32,6 +31,7 @@ from service.core.clock import to_epoch
 from service.core.crypto import constant_time_equals, digest
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
+from service.queue.catch_up import queue_catch_up_for_connect
 from service.strava import AppCredentialsRejected, StravaError
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,6 @@ from sqlalchemy import String, and_, cast, delete, exists, func, literal, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.background.queue.store import DONE, RUNNING
-from service.background.webhooks.state import EVENT_JOB_KEY_PREFIX
-from service.background.webhooks.state import JOB_KIND as EVENT_JOB_KIND
 from service.connections.tokens import access_token
 from service.core import vocab
 from service.core.crypto import DecryptionError
@@ -46,7 +43,10 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
+from service.queue.store import DONE, RUNNING
 from service.strava import StravaError
+from service.subscription.state import EVENT_JOB_KEY_PREFIX
+from service.subscription.state import JOB_KIND as EVENT_JOB_KIND
 
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from service.background.queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
 from service.core import vocab
 from service.core.inputs import BadInput
 from service.core.inputs import parse_who as _parse_who
@@ -32,6 +31,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from service.queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
 from service.ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from service.strava import StravaError
 from troubleshooting import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds

@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import select
 
 import troubleshooting
-from service.connections.audit_log import audited, entry_to_dict, list_entries
 from service.connections.erasure import (
     ForgetResult,
     deauthorize_quietly,
@@ -23,9 +22,10 @@ from service.connections.erasure import (
 )
 from service.connections.links import issue_link
 from service.connections.refresh import RefreshResult, refresh_connection, sweep_due
-from service.connections.tokens import access_token, drop_tokens
+from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
 from service.core import vocab
+from service.core.audit_log import audited, entry_to_dict, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
@@ -57,6 +57,15 @@ class LinkIssued:
     def to_dict(self) -> dict:
         return {"email": self.email, "url": self.url, "expires_at": iso_utc(self.expires_at),
                 "created_user": self.created_user}
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    rotated: int  # connections whose tokens are now encrypted under the current key
+    unreadable: int  # connections whose tokens no configured key can read (they need re-authorization)
+
+    def to_dict(self) -> dict:
+        return {"rotated": self.rotated, "unreadable": self.unreadable}
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,14 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             outcome.result = "ok" if warning is None else "ok_with_warning"
             outcome.detail = warning
             return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)
+
+    async def rotate_keys(self, actor: str) -> KeyRotation:
+        """Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (the second step of a
+        key rotation, README "Rotating FITGLUE_SECRET_KEY"); audited as `rotate_keys`."""
+        async with audited(self.rt.sessions, self.rt.clock, actor, "rotate_keys", None) as outcome:
+            rotated, unreadable = await reencrypt_all_tokens(self.rt)
+            outcome.detail = f"{rotated} rotated, {unreadable} unreadable"
+        return KeyRotation(rotated, unreadable)
 
     async def forget(self, email: str, actor: str) -> ForgetResult:
         """Erase a user: deauthorize at Strava (tokens go even when that fails), delete their data,

@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.background.queue import STATES, store
-from service.background.queue.views import JobView, list_jobs, waiting_count
-from service.background.webhooks.subscription import (
+from service.core.audit_log import audited
+from service.core.runtime import Runtime
+from service.db.models import Job
+from service.queue import STATES, store
+from service.queue.views import JobView, list_jobs, waiting_count
+from service.ratelimit.report import RateLimitReport, build_report
+from service.strava import StravaError
+from service.subscription.registration import (
     RegistrationReport,
     WebhookStatus,
     reregister,
     webhook_status,
 )
-from service.connections.audit_log import audited
-from service.core.runtime import Runtime
-from service.db.models import Job
-from service.ratelimit.report import RateLimitReport, build_report
-from service.strava import StravaError
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,10 @@ async def webhook_register(request: web.Request) -> web.Response:
     return ok(body)
 
 
+async def rotate_keys(request: web.Request) -> web.Response:
+    return ok((await _desk(request).rotate_keys(ACTOR)).to_dict())
+
+
 async def rate_limit(request: web.Request) -> web.Response:
     return ok(to_body(await _desk(request).rate_limit_report()))
 
@@ -220,6 +224,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/users/{email}/disconnect", disconnect),
     ("GET", "/webhook", webhook),
     ("POST", "/webhook/register", webhook_register),
+    ("POST", "/keys/rotate", rotate_keys),
     ("GET", "/rate-limit", rate_limit),
     ("GET", "/jobs", jobs),
     ("POST", "/jobs/{id}/retry", job_retry),

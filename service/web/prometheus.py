@@ -7,9 +7,9 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import func, select
 
-from service.background.queue.store import STATES, WAITING_RATE_LIMIT
 from service.core.metrics import gauge
 from service.db.models import Job
+from service.queue.store import STATES, WAITING_RATE_LIMIT
 from service.web.keys import RUNTIME
 
 

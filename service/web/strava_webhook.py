@@ -13,7 +13,7 @@ from aiohttp import web
 from service.background.webhooks.intake import EventIntake, IntakeUnavailable
 from service.background.webhooks.strava_events import BadEvent, parse_event
 from service.core.crypto import constant_time_equals
-from service.web.bodies import max_body
+from service.core.request_bodies import max_body
 from service.web.keys import RUNTIME
 
 PATH = "/webhooks/strava"
@@ -42,7 +42,7 @@ async def validate_subscription(request: web.Request) -> web.Response:
 @max_body(MAX_EVENT_BYTES)
 async def receive_event(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    raw = await request.read()  # the whole body: service.web.bodies has read it (bounded, timed)
+    raw = await request.read()  # the whole body: service.core.request_bodies has read it (bounded, timed)
     try:
         event = parse_event(raw)
     except BadEvent as exc:

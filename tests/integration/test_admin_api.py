@@ -311,7 +311,8 @@ def test_every_designed_route_is_documented():
     designed = {("get", "/users/{who}/diagnosis"), ("post", "/users/{email}/connect-link"),
                 ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
                 ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
-                ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json")}
+                ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
+                ("post", "/keys/rotate")}  # DESIGN.md additions: key rotation
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 
@@ -320,3 +321,13 @@ def test_schema_references_resolve():
     text = json.dumps(DOC)
     for name in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:
         assert name in DOC["components"]["schemas"], name
+
+
+
+async def test_key_rotation_is_a_desk_operation_reached_from_the_admin_api(api, alice):
+    """Issue 10: `POST keys/rotate` does what `fitglue db rotate-keys` does, audited as admin-api."""
+    _, body = await api.call("POST", "/keys/rotate", 200)
+    assert body == {"rotated": 1, "unreadable": 0}
+    _, audit = await api.call("GET", "/audit", 200)
+    assert [(e["actor"], e["action"], e["result"]) for e in audit["entries"][:1]] == [
+        ("admin-api", "rotate_keys", "ok")]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from service.app.cli import main
-from service.app.cli.setup_cmds import rotate_stored_tokens
+from service.connections.tokens import reencrypt_all_tokens
 from service.core.crypto import TokenCipher
 from service.db.models import StravaConnection
 from tests.conftest import SECRET_KEY
@@ -89,7 +89,7 @@ async def test_rotate_keys_reencrypts_without_losing_a_connection(runtime, stand
                                            previous_secret_keys=(SECRET_KEY,))
     rt2 = await open_runtime(rotated_settings, runtime.clock, engine=None)
     try:
-        assert await rotate_stored_tokens(rt2) == (1, 0)
+        assert await reencrypt_all_tokens(rt2) == (1, 0)
         async with rt2.sessions() as session:
             conn = (await session.execute(select(StravaConnection))).scalar_one()
     finally:

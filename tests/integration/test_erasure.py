@@ -22,8 +22,8 @@ from sqlalchemy import Integer, String, Text, func, or_, select
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.background.job_handlers import run_pending
-from service.connections.audit_log import add_entry
 from service.connections.erasure import ERASURE, LABEL_SALT_KEY, Erased, NoUserData, erasure_label, label_salt
+from service.core.audit_log import add_entry
 from service.core.runtime import Runtime
 from service.db.app_state import get_value
 from service.db.migrate import alembic_config

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
-from service.background.queue import enqueue
 from service.connections.refresh import refresh_connection
 from service.core import vocab
 from service.db.models import Job
 from service.desk.support_desk import SupportDesk
+from service.queue import enqueue
 from standin.faults import ATHLETE_TOKEN_INVALID, bad_request, scope_missing
 from tests.webhook_support import (
     all_events,
@@ -195,7 +195,7 @@ def test_cli_jobs_shows_why_a_job_failed_permanently(tmp_path, monkeypatch):
 
 
 async def test_the_worker_parks_only_transient_failures_after_the_last_attempt(runtime):
-    from service.background.queue import Worker
+    from service.background.worker import Worker
 
     async def flaky(rt, job):
         raise ConnectionResetError("peer went away")

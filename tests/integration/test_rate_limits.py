@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from service.background.job_handlers import run_pending
-from service.background.queue import WAITING_RATE_LIMIT
 from service.connections.refresh import usable_access_token
 from service.desk.support_desk import SupportDesk
+from service.queue import WAITING_RATE_LIMIT
 from service.ratelimit import BudgetExhausted
 from service.ratelimit.windows import next_midnight, next_quarter
 from standin import StravaStandin
@@ -165,8 +165,8 @@ def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
 
     async def queue_one() -> None:
         from service.app.bootstrap import open_runtime
-        from service.background.queue import enqueue
         from service.core.settings import load_settings
+        from service.queue import enqueue
 
         rt = await open_runtime(load_settings())
         async with rt.sessions() as session, session.begin():

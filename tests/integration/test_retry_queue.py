@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 
 from service.background.job_handlers import make_worker, run_pending
-from service.background.queue import Worker, claim, enqueue
 from service.background.retention import sweep
+from service.background.worker import Worker
 from service.desk.support_desk import SupportDesk, SupportError
+from service.queue import claim, enqueue
 from tests.webhook_support import (
     all_events,
     all_jobs,

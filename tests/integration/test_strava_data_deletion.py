@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 
 from service.background.job_handlers import run_pending
-from service.background.queue import enqueue
 from service.background.scheduler import retention_sweep
 from service.background.webhooks import processing
 from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, Job, WebhookEvent
 from service.desk.support_desk import SupportDesk
+from service.queue import enqueue
 from standin import StravaStandin
 from tests.flows import connect
 from tests.webhook_support import (

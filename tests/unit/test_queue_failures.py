@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.background.queue.failures import PermanentJobError, failure_reason, is_permanent
+from service.queue.failures import PermanentJobError, failure_reason, is_permanent
 from service.strava.errors import classify
 from standin.faults import (
     APPLICATION_INVALID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from service.app.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
-from service.connections.audit_log import cli_actor
+from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.desk.support_desk import DisconnectResult, SupportDesk, refresh_to_dict

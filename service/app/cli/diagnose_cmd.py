@@ -7,7 +7,7 @@ import textwrap
 from typing import Any
 
 from service.app.cli.output import EXIT_OK, emit, run_with_desk
-from service.connections.audit_log import cli_actor
+from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
 from service.desk.support_desk import SupportDesk
 from troubleshooting import Diagnosis, Finding, summary_line

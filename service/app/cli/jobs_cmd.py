@@ -13,11 +13,11 @@ from service.app.cli.output import (
     refuse_options,
     run_with_desk,
 )
-from service.background.queue import STATES
-from service.connections.audit_log import cli_actor
+from service.core.audit_log import cli_actor
 from service.core.inputs import MAX_LIMIT, parse_limit, parse_row_id
 from service.core.runtime import Runtime
 from service.desk.support_desk import SupportDesk
+from service.queue import STATES
 
 DEFAULT_LIMIT = 100
 

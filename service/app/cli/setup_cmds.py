@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
 from service.app.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -18,13 +16,12 @@ from service.app.cli.output import (
     report_failure,
     run_with_desk,
 )
-from service.connections.audit_log import audited, cli_actor
-from service.core.crypto import DecryptionError, generate_secret
+from service.core.audit_log import cli_actor
+from service.core.crypto import generate_secret
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, load_settings
 from service.db.engine import make_engine, sqlite_workers_settled
 from service.db.migrate import upgrade_to_head
-from service.db.models import StravaConnection
 from service.desk.support_desk import SupportDesk
 
 ENV_TEMPLATE = """\
@@ -99,34 +96,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def rotate_stored_tokens(rt: Runtime, batch: int = 500) -> tuple[int, int]:
-    """Re-encrypt every stored token under the current key; returns (rotated, unreadable)."""
-    rotated = unreadable = 0
-    last_id = 0
-    while True:
-        async with rt.sessions() as session, session.begin():
-            rows = (await session.execute(
-                select(StravaConnection).where(StravaConnection.id > last_id).order_by(StravaConnection.id)
-                .limit(batch).with_for_update())).scalars().all()
-            if not rows:
-                return rotated, unreadable
-            for conn in rows:
-                last_id = conn.id
-                try:
-                    if conn.access_token_enc:
-                        conn.access_token_enc = rt.cipher.rotate(conn.access_token_enc)
-                    if conn.refresh_token_enc:
-                        conn.refresh_token_enc = rt.cipher.rotate(conn.refresh_token_enc)
-                    rotated += 1 if conn.refresh_token_enc else 0
-                except DecryptionError:
-                    unreadable += 1
-
-
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        async with audited(rt.sessions, rt.clock, cli_actor(), "rotate_keys", None) as outcome:
-            rotated, unreadable = await rotate_stored_tokens(rt)
-            outcome.detail = f"{rotated} rotated, {unreadable} unreadable"
+        rotation = await desk.rotate_keys(cli_actor())
+        rotated, unreadable = rotation.rotated, rotation.unreadable
         print(f"re-encrypted the tokens of {rotated} connection(s) under FITGLUE_SECRET_KEY")
         if unreadable:
             print(f"warning: {unreadable} connection(s) hold tokens no configured key can read; "

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from service.app.cli.output import EXIT_FAILED, EXIT_OK, emit, fail, run_with_desk
-from service.connections.audit_log import cli_actor
+from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
 from service.desk.support_desk import SupportDesk
 

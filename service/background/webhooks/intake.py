@@ -20,14 +20,14 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 
-from service.background.queue.store import PRIORITY_EVENT, job_row
 from service.background.webhooks.processing import IGNORED, known_to_fail
 from service.background.webhooks.sqlite_intake import SqliteEventWriter
-from service.background.webhooks.state import JOB_KIND, event_job_key, our_subscription_id
 from service.background.webhooks.strava_events import StravaEvent
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import Job, StravaConnection, WebhookEvent
+from service.queue.store import PRIORITY_EVENT, job_row
+from service.subscription.state import JOB_KIND, event_job_key, our_subscription_id
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,6 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from service.background.queue.store import SETTLED, ClaimedJob, mark_done_in
-from service.background.webhooks.state import (
-    no_subscription_seen_at,
-    our_subscription_id,
-    remember_subscription,
-)
 from service.background.webhooks.unconfirmed import (
     not_found_until,
     remember_not_found,
@@ -37,13 +31,22 @@ from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
+from service.queue.store import SETTLED, ClaimedJob, mark_done_in
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, Transient
+from service.subscription.state import (
+    FAILED,
+    IGNORED,
+    NEW,
+    PROCESSED,
+    no_subscription_seen_at,
+    our_subscription_id,
+    remember_subscription,
+)
 
 log = logging.getLogger(__name__)
 
-PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
 # A failed event is open again when an operator retries its parked job.
-OPEN_STATES = ("new", FAILED)
+OPEN_STATES = (NEW, FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
 NO_SUBSCRIPTION_RECHECK_S = 300
 NO_ACTIVITY_READ = "the athlete did not grant FitGlue activity read, so Strava would refuse to show the activity"

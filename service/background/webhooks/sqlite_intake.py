@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from service.background.queue.store import PRIORITY_EVENT, job_row
 from service.background.webhooks.processing import IGNORED, known_to_fail
 from service.background.webhooks.strava_events import StravaEvent
+from service.queue.store import PRIORITY_EVENT, job_row
 
 _INSERT_EVENT = (
     "INSERT INTO webhook_events (dedupe_key, received_at, subscription_id, object_type, object_id, aspect_type,"

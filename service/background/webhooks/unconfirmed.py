@@ -22,11 +22,11 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.background.queue.failures import WaitUntil
-from service.background.queue.store import WAITING_EVENT_CAP
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import ActivityNotFound, UnconfirmedEventCalls
+from service.queue.failures import WaitUntil
+from service.queue.store import WAITING_EVENT_CAP
 from service.ratelimit.windows import next_quarter, quarter_start
 
 

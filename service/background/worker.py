@@ -24,16 +24,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.background.queue import store
-from service.background.queue.failures import (
+from service.core.runtime import Runtime
+from service.queue import store
+from service.queue.failures import (
     PermanentJobError,
     WaitUntil,
     describe_error,
     failure_reason,
     is_permanent,
 )
-from service.background.queue.store import ClaimedJob
-from service.core.runtime import Runtime
+from service.queue.store import ClaimedJob
 from service.ratelimit.windows import next_quarter
 from service.strava import RateLimited
 

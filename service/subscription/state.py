@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.app_state import get_value, set_value
 from service.db.models import WebhookEvent
 
+# What became of a stored webhook event (webhook_events.state).
+NEW, PROCESSED, IGNORED, FAILED = "new", "processed", "ignored", "failed"
+
 # The job that processes one stored event, and its dedupe key (erasure finds the job by it).
 JOB_KIND = "webhook_event"
 EVENT_JOB_KEY_PREFIX = "event:"

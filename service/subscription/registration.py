@@ -20,13 +20,13 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from service.background.webhooks.catchup import queue_catch_up
-from service.background.webhooks.state import last_event_at, remember_subscription
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError
 from service.db.models import WebhookRegistration
+from service.queue.catch_up import queue_catch_up
 from service.strava import StravaError, StravaRequestError
+from service.subscription.state import last_event_at, remember_subscription
 
 log = logging.getLogger(__name__)
 
