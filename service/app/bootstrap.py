@@ -1,5 +1,6 @@
-"""Builds the Runtime from Settings: the database engine, the HTTP session, the Strava client and the
-shared rate-limit ledger installed as its hooks. The one place those parts are put together."""
+"""Builds the Runtime from Settings (the database engine, the HTTP session, the Strava client and the
+shared rate-limit ledger installed as its hooks) and brings the database schema up to date: the one
+place those parts are put together, for the command line, tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from service.core.clock import Clock, SystemClock
 from service.core.crypto import Signer, TokenCipher
 from service.core.runtime import Runtime
 from service.core.settings import Settings
-from service.db.engine import is_sqlite, make_engine, make_sessionmaker
+from service.db.engine import is_sqlite, make_engine, make_sessionmaker, sqlite_workers_settled
+from service.db.migrate import StorageError, upgrade_to_head
 from service.ratelimit import RateLimitLedger
 from service.strava import StravaClient, StravaHooks
 
@@ -58,3 +60,16 @@ async def open_runtime(
     if strava is not None and hooks is None:
         strava.hooks = rt.ledger
     return rt
+
+
+async def upgrade_database(database_url: str) -> None:
+    """Apply pending migrations to the database at `database_url` (under the migration lock).
+    Raises StorageError when the storage cannot be written."""
+    engine = make_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+__all__ = ["StorageError", "open_runtime", "sqlite_workers_settled", "upgrade_database", "upgrade_to_head"]

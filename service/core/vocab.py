@@ -41,3 +41,8 @@ DESTINATION_SCOPE = ACTIVITY_WRITE_SCOPE
 def reads_activities(granted: frozenset[str]) -> bool:
     """Whether a grant lets FitGlue read activities at all: the verdict's ``can_read_activities``."""
     return grant_verdict(granted).can_read_activities
+
+
+# The states of a queued job (jobs.state), as `fitglue jobs --state` and the admin API name them.
+JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = "queued", "running", "done", "failed"
+JOB_STATES = (JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED)

@@ -18,12 +18,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from service.app.bootstrap import open_runtime
+from service.app.bootstrap import StorageError, open_runtime, sqlite_workers_settled
 from service.core.inputs import BadInput
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
-from service.db.engine import sqlite_workers_settled
-from service.db.migrate import StorageError
 from service.desk.support_desk import SupportDesk, SupportError
 from service.strava import StravaError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from service.app.bootstrap import open_runtime
+from service.app.bootstrap import open_runtime, sqlite_workers_settled, upgrade_to_head
 from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
@@ -22,8 +22,6 @@ from service.core.crypto import generate_secret
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
 from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings
-from service.db.engine import sqlite_workers_settled
-from service.db.migrate import upgrade_to_head
 from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger("fitglue.serve")

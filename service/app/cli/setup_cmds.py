@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from service.app.bootstrap import sqlite_workers_settled, upgrade_database
 from service.app.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,8 +21,6 @@ from service.core.audit_log import cli_actor
 from service.core.crypto import generate_secret
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, load_settings
-from service.db.engine import make_engine, sqlite_workers_settled
-from service.db.migrate import upgrade_to_head
 from service.desk.support_desk import SupportDesk
 
 ENV_TEMPLATE = """\
@@ -82,11 +81,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         async with sqlite_workers_settled():
-            engine = make_engine(settings.database_url)
-            try:
-                await upgrade_to_head(engine)
-            finally:
-                await engine.dispose()
+            await upgrade_database(settings.database_url)
 
     try:
         asyncio.run(go())
