@@ -3,7 +3,8 @@
 It imitates Strava's documented behaviour (see the Strava API reference notes) so the Connect flow
 can be tried without a Strava app, and so tests can control Strava: add athletes and activities,
 revoke access, push events, inject failures, and watch rate limits on an injected clock.
-It imports nothing of the service except ``service.core.clock``.
+Used by `fitglue serve --sandbox`, the tests and the benchmarks. It imports nothing of the service
+but its core (the clock and the request-body reader).
 """
 
 from standin.app import build_standin_app, start_standin

@@ -4,7 +4,7 @@ Pure: no I/O at diagnosis time (the packaged knowledge file is read once, on fir
 imports from ``service`` or ``bot``.
 """
 
-from troubleshooting.engine import (
+from troubleshooting.diagnosis import (
     ALLOWED_STATUSES,
     STATUS_TEXT,
     Diagnosis,

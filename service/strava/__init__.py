@@ -1,4 +1,8 @@
-"""Strava HTTP client: OAuth calls, REST calls, push subscriptions. Knows nothing of our database."""
+"""Strava HTTP client: OAuth calls, REST calls, push subscriptions, and Strava's failures mapped to a
+few typed errors. Knows nothing of our database, web, desk or bot.
+
+May import `service.core` only.
+"""
 
 from service.strava.client import StravaClient, StravaHooks, TokenGrant
 from service.strava.errors import (
