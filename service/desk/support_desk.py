@@ -31,7 +31,8 @@ from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.dashboard import HomeDesk
-from service.desk.observations import BadWho, gather_facts, probe_for, thresholds_from
+from service.desk.observations import BadWho, gather_facts, thresholds_from
+from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk
 from service.strava import StravaError
 

@@ -268,12 +268,9 @@ async def oauth_callback(request: web.Request) -> web.Response:
         result = await complete_connect(rt, params, same_origin.read_browser_cookie(request, rt.settings, COOKIE))
     except StravaError:
         result = CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED)
-    response = _result_page(request, result)
     # The cookie stays: a reload (or back, or a restored tab) shows this browser the same outcome.
-    if result.connected and not result.replayed:
-        for hook in rt.on_connected:
-            rt.spawn(hook(result.athlete_id))
-    return response
+    # (The on_connected hooks, e.g. "ensure the push subscription", are complete_connect's.)
+    return _result_page(request, result)
 
 
 def setup(app: web.Application) -> None:

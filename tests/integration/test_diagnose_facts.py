@@ -12,7 +12,7 @@ from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.core import vocab
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
-from service.desk.observations import probe_for
+from service.desk.subscription_probe import probe_for
 from service.desk.support_desk import SupportDesk, SupportError
 from tests.conftest import make_settings
 from tests.flows import connect
