@@ -14,7 +14,6 @@ Calling `Settings()` directly reads the environment, as `load_settings()` does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,16 +26,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
+from service.core.settings_sources import contract_sources, environment
 
 
 class ConfigError(Exception):
@@ -85,36 +78,6 @@ Url = Annotated[str, BeforeValidator(_without_trailing_slash)]
 Upper = Annotated[str, BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)]
 LogFormat = Annotated[Literal["text", "json"],
                       BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)]
-
-# Set by load_settings(environ=...) so that a test's own mapping stands in for os.environ.
-_GIVEN_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("fitglue_given_environ", default=None)
-
-
-class _GivenEnvironSource(EnvSettingsSource):
-    """The environment source over a given mapping instead of os.environ."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._given = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name: value for name, value in self._given.items() if value != ""}
-
-
-class _ContractNamesOnly(PydanticBaseSettingsSource):
-    """Passes on only the variables the contract names (the fields' aliases): a field without one
-    (`sandbox`) is never read from the environment, not even under its bare field name."""
-
-    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self._inner = inner
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ delegates
-
-    def __call__(self) -> dict[str, Any]:
-        return {name: value for name, value in self._inner().items() if name in ENV_NAMES}
-
 
 # --- the settings ----------------------------------------------------------------------------
 
@@ -186,7 +149,7 @@ class Settings(BaseSettings):
     connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
     slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
-    # Set by `fitglue serve --sandbox`, never by the environment (no alias: _ContractNamesOnly).
+    # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False
 
     @classmethod
@@ -199,10 +162,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then the environment, then `.env` (no secrets directory)."""
-        given = _GIVEN_ENVIRON.get()
-        environment = env_settings if given is None else _GivenEnvironSource(settings_cls, given)
-        return (init_settings, _ContractNamesOnly(settings_cls, environment),
-                _ContractNamesOnly(settings_cls, dotenv_settings))
+        return (init_settings, *contract_sources(settings_cls, env_settings, dotenv_settings))
 
     @field_validator("public_url")
     @classmethod
@@ -218,7 +178,7 @@ class Settings(BaseSettings):
         longest = max(getattr(self, name) for name in type(self).model_fields
                       if name.endswith("retention_days") and name != "audit_retention_days")
         if self.audit_retention_days < longest:
-            raise _bad("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
+            raise _BadSetting("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
                        f"other retention ({longest} days), got {self.audit_retention_days}")
         return self
 
@@ -234,13 +194,11 @@ class Settings(BaseSettings):
             raise TypeError(f"not Settings fields: {sorted(unknown)}")
         # BaseSettings.__init__ (which model_validate calls too) reads the sources: give it an
         # empty environment, no .env, and the values under their environment names.
-        token = _GIVEN_ENVIRON.set({})
         try:
-            return cls(_env_file=None, **{ENV_BY_FIELD.get(name, name): value for name, value in fields.items()})
+            with environment({}):
+                return cls(_env_file=None, **{ENV_BY_FIELD.get(name, name): value for name, value in fields.items()})
         except ValidationError as exc:
             raise _config_error(exc) from None
-        finally:
-            _GIVEN_ENVIRON.reset(token)
 
     def replaced(self, **fields: Any) -> Settings:
         """A copy with `fields` changed, validated like from_values. Fields set before (from the
@@ -295,16 +253,19 @@ def _given(value: object) -> bool:
     return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
-def _bad(name: str, message: str) -> PydanticCustomError:
-    """A validation error that _config_error turns into ConfigError(message, [name])."""
-    return PydanticCustomError("fitglue_setting", "{message}", {"message": message, "setting": name})
+class _BadSetting(ValueError):
+    """Raised by a check across fields, whose error has no field of its own: names the variable."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 # Environment variable -> Settings field, for every field the environment can set.
 FIELD_BY_ENV = {field.validation_alias: name for name, field in Settings.model_fields.items()
                 if isinstance(field.validation_alias, str)}
 ENV_BY_FIELD = {name: env for env, name in FIELD_BY_ENV.items()}
-ENV_NAMES = frozenset(FIELD_BY_ENV)
+ENV_NAMES = frozenset(FIELD_BY_ENV)  # every variable the contract names
 
 SERVE_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET", "STRAVA_WEBHOOK_VERIFY_TOKEN")
 
@@ -315,8 +276,8 @@ def _config_error(exc: ValidationError) -> ConfigError:
     messages: list[str] = []
     for error in exc.errors():
         ctx = error.get("ctx") or {}
-        if "setting" in ctx:
-            name, message = ctx["setting"], str(ctx["message"])
+        if isinstance(ctx.get("error"), _BadSetting):
+            name, message = ctx["error"].name, str(ctx["error"])
         else:
             loc = error["loc"][0] if error["loc"] else ""
             name = str(loc) if loc in ENV_NAMES else _env_name(str(loc))
@@ -333,10 +294,8 @@ def _config_error(exc: ValidationError) -> ConfigError:
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
     """The settings from the environment (or `environ`, for tests) and `.env` (or `dotenv`); the
     environment wins, and empty values count as unset. Raises ConfigError naming the bad variables."""
-    token = _GIVEN_ENVIRON.set(environ)
     try:
-        return Settings() if dotenv is None else Settings(_env_file=dotenv)
+        with environment(environ):
+            return Settings() if dotenv is None else Settings(_env_file=dotenv)
     except ValidationError as exc:
         raise _config_error(exc) from None
-    finally:
-        _GIVEN_ENVIRON.reset(token)
