@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import random
 import sys
 import tempfile
@@ -149,8 +148,8 @@ async def seed(rt: Runtime, users: int, events: int, chunk: int = 10_000) -> Non
 async def run(users: int, events: int, diagnoses: int, database_url: str | None) -> float:
     standin, runner, base = await start_standin("127.0.0.1", 0, config=StandinConfig())
     folder = Path(tempfile.mkdtemp(prefix="fitglue-bench-diagnose-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+    settings = Settings.from_values(
+        database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
         secret_key="bench-secret-key-0123456789", strava_client_id=standin.config.client_id,
         strava_client_secret=standin.config.client_secret, strava_oauth_url=f"{base}/oauth",
         strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v", strava_athlete_capacity=200_000)

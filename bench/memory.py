@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import subprocess
 import sys
@@ -48,8 +47,8 @@ async def child(total: int, due: int) -> dict:
     clock = SystemClock()
     standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=StandinConfig(), clock=clock)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-mem-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=f"sqlite+aiosqlite:///{folder / 'mem.db'}", secret_key="memory-bench-key-0123456",
+    settings = Settings.from_values(
+        database_url=f"sqlite+aiosqlite:///{folder / 'mem.db'}", secret_key="memory-bench-key-0123456",
         strava_client_id=standin.config.client_id, strava_client_secret=standin.config.client_secret,
         strava_oauth_url=f"{base}/oauth", strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v",
         refresh_interval_s=1)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import tempfile
 import time
@@ -46,8 +45,8 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
     config = StandinConfig(read_limits=read_limits, overall_limits=(read_limits[0] * 2, read_limits[1] * 2))
     standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=config, clock=clock)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-budget-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=f"sqlite+aiosqlite:///{folder / 'budget.db'}", secret_key="budget-bench-key-01234",
+    settings = Settings.from_values(
+        database_url=f"sqlite+aiosqlite:///{folder / 'budget.db'}", secret_key="budget-bench-key-01234",
         strava_client_id=config.client_id, strava_client_secret=config.client_secret,
         strava_oauth_url=f"{base}/oauth", strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v",
         # Every event here is real and a bench athlete has 200 of them queued: lift the per-athlete

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import math
 import sys
 import tempfile
@@ -35,8 +34,8 @@ async def run(count: int, concurrency: int, latency: float, database_url: str | 
     clock = SystemClock()
     standin = StandinProcess(latency)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-bench-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+    settings = Settings.from_values(
+        database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
         secret_key="bench-secret-key-0123456789", strava_client_id=StandinConfig.client_id,
         strava_client_secret=StandinConfig.client_secret, strava_oauth_url=f"{standin.base_url}/oauth",
         strava_api_url=f"{standin.base_url}/api/v3", strava_webhook_verify_token="v",

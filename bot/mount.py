@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 
 from service.core.runtime import Runtime
-from service.core.settings import ConfigError, Settings
+from service.core.settings import ConfigError, Settings, reveal
 
 log = logging.getLogger("fitglue.bot")
 
@@ -50,13 +50,13 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         from bot.socket import socket_mode_context
 
         assert rt.settings.slack_app_token
-        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token))
+        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token.get_secret_value()))
     else:
         from bot.http import mount_http
 
         mount_http(app, bolt)
     if rt.settings.alert_channel:
-        rt.alerts = SlackAlerts(rt, web_client(rt, token=rt.settings.slack_bot_token), rt.settings.alert_channel)
+        rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode

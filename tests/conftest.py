@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +53,7 @@ def make_settings(database_url: str, standin: StravaStandin | None = None, **ove
             strava_api_url=f"{standin.base_url}/api/v3",
         )
     values.update(overrides)
-    return dataclasses.replace(Settings(), **values)
+    return Settings.from_values(**values)
 
 
 @pytest.fixture

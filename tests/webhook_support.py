@@ -3,7 +3,6 @@ connected athlete without the browser flow, and small database look-ups."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import aiohttp
@@ -35,7 +34,7 @@ async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
 def point_public_url_at(runtime: Runtime, client: Any) -> str:
     """Make FITGLUE_PUBLIC_URL the test server's real address (the stand-in calls it back)."""
     base = str(client.make_url("")).rstrip("/")
-    runtime.settings = dataclasses.replace(runtime.settings, public_url=base)
+    runtime.settings = runtime.settings.replaced(public_url=base)
     return base
 
 

@@ -28,6 +28,8 @@ async def open_runtime(
 ) -> Runtime:
     settings.require("FITGLUE_SECRET_KEY")
     assert settings.secret_key is not None
+    secret_key = settings.secret_key.get_secret_value()
+    previous_keys = tuple(key.get_secret_value() for key in settings.previous_secret_keys)
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url)
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
@@ -39,7 +41,7 @@ async def open_runtime(
             oauth_url=settings.strava_oauth_url,
             api_url=settings.strava_api_url,
             client_id=settings.strava_client_id,
-            client_secret=settings.strava_client_secret,
+            client_secret=settings.strava_client_secret.get_secret_value(),
             clock=clock,
             hooks=hooks,
         )
@@ -49,8 +51,8 @@ async def open_runtime(
         engine=engine,
         sessions=make_sessionmaker(engine),
         http=http,
-        cipher=TokenCipher(settings.secret_key, settings.previous_secret_keys),
-        link_signer=Signer(settings.secret_key, settings.previous_secret_keys, purpose="connect-link"),
+        cipher=TokenCipher(secret_key, previous_keys),
+        link_signer=Signer(secret_key, previous_keys, purpose="connect-link"),
         strava=strava,
         write_lock=asyncio.Lock() if is_sqlite(settings.database_url) else None,
     )

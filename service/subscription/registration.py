@@ -120,7 +120,7 @@ async def webhook_status(rt: Runtime) -> WebhookStatus:
 def _verify_token(rt: Runtime) -> str:
     rt.settings.require("STRAVA_WEBHOOK_VERIFY_TOKEN")
     assert rt.settings.strava_webhook_verify_token is not None
-    return rt.settings.strava_webhook_verify_token
+    return rt.settings.strava_webhook_verify_token.get_secret_value()
 
 
 async def probe_callback(rt: Runtime) -> tuple[bool, str]:

@@ -20,7 +20,7 @@ from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
 from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
 from service.core.runtime import Runtime
-from service.core.settings import ConfigError
+from service.core.settings import ConfigError, reveal
 from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
 from service.web.admin_openapi import PREFIX, openapi_document
@@ -104,7 +104,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     """Only for /admin/api paths: the off switch, the bearer check, and JSON for every failure."""
     if not _is_admin_path(request.path):
         return await handler(request)
-    token = request.app[DESK].rt.settings.admin_token
+    token = reveal(request.app[DESK].rt.settings.admin_token)
     if not token:
         return error_response(404, "not_found", "Not Found")
     if not _authorized(request, token):

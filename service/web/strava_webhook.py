@@ -14,6 +14,7 @@ from service.background.webhooks.intake import EventIntake, IntakeUnavailable
 from service.background.webhooks.strava_events import BadEvent, parse_event
 from service.core.crypto import constant_time_equals
 from service.core.request_bodies import max_body
+from service.core.settings import reveal
 from service.web.keys import RUNTIME
 
 PATH = "/webhooks/strava"
@@ -34,7 +35,8 @@ async def validate_subscription(request: web.Request) -> web.Response:
     query = request.query
     challenge = query.get("hub.challenge")
     if (query.get("hub.mode") == "subscribe" and challenge is not None
-            and constant_time_equals(query.get("hub.verify_token"), rt.settings.strava_webhook_verify_token)):
+            and constant_time_equals(query.get("hub.verify_token"),
+                                     reveal(rt.settings.strava_webhook_verify_token))):
         return web.json_response({"hub.challenge": challenge})
     return _error(403, "forbidden", "not a valid subscription validation request")
 

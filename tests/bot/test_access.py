@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,7 +59,7 @@ async def test_outsider_button_is_refused_and_does_nothing(signed: Signed, slack
 
 
 async def test_unset_allowlist_refuses_everybody(aiohttp_client, bot_runtime, slack) -> None:
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, support_slack_ids=())
+    bot_runtime.settings = bot_runtime.settings.replaced(support_slack_ids=())
     app = build_app(bot_runtime, background=False)
     await wire_optional_parts(app, bot_runtime)
     signed = Signed(await aiohttp_client(app), slack)

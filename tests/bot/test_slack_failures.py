@@ -9,7 +9,6 @@ so a new Web API call without a scenario here fails `test_every_called_method_ha
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import socket
@@ -191,7 +190,7 @@ async def test_slack_unreachable(aiohttp_client: Any, bot_runtime: Any, slack: S
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     # slack_sdk retries a refused connection once, after 0.5-1.5 s: leave room for that.
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, slack_timeout_s=10.0,
+    bot_runtime.settings = bot_runtime.settings.replaced(slack_timeout_s=10.0,
                                                slack_api_url=f"http://127.0.0.1:{closed_port}/api/")
     app = build_app(bot_runtime, background=False)
     await wire_optional_parts(app, bot_runtime)

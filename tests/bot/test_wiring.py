@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
@@ -17,7 +16,7 @@ from service.core.settings import ConfigError, Settings
 
 
 def settings(**values: object) -> Settings:
-    return dataclasses.replace(Settings(), **values)
+    return Settings.from_values(**values)
 
 
 def test_mode_follows_the_settings() -> None:
@@ -48,13 +47,13 @@ async def test_no_slack_settings_no_bot_and_it_is_logged(runtime, caplog) -> Non
 
 
 async def test_bot_token_without_secret_fails_at_wiring(runtime) -> None:
-    runtime.settings = dataclasses.replace(runtime.settings, slack_bot_token="xoxb-x")
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-x")
     with pytest.raises(ConfigError):
         await wire_optional_parts(build_app(runtime, background=False), runtime)
 
 
 async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) -> None:
-    runtime.settings = dataclasses.replace(runtime.settings, slack_bot_token="xoxb-x", slack_app_token="xapp-x",
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-x", slack_app_token="xapp-x",
                                            alert_channel="CALERTS")
     app = build_app(runtime, background=False)
     before = len(app.cleanup_ctx)

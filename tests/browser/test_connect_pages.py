@@ -6,7 +6,6 @@ Screenshots of every page are kept in test-artifacts/browser/ (phone-sized viewp
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -29,7 +28,7 @@ async def served(runtime):
     """The real app on a real loopback port, its public URL pointing at itself."""
     server = TestServer(build_app(runtime, background=False), host="127.0.0.1")
     await server.start_server()
-    runtime.settings = dataclasses.replace(runtime.settings, public_url=str(server.make_url("")).rstrip("/"))
+    runtime.settings = runtime.settings.replaced(public_url=str(server.make_url("")).rstrip("/"))
     yield runtime
     await server.close()
 

@@ -7,7 +7,6 @@ lists that status for that route and method.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from datetime import timedelta
@@ -51,7 +50,7 @@ class Api:
 
 
 def with_token(runtime, token: str | None):
-    runtime.settings = dataclasses.replace(runtime.settings, admin_token=token)
+    runtime.settings = runtime.settings.replaced(admin_token=token)
 
 
 @pytest.fixture

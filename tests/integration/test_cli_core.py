@@ -74,7 +74,6 @@ def test_missing_secret_key_is_exit_2_naming_it(env, monkeypatch, capsys):
 
 
 async def test_rotate_keys_reencrypts_without_losing_a_connection(runtime, standin):
-    import dataclasses
 
     from service.app.bootstrap import open_runtime
 
@@ -85,7 +84,7 @@ async def test_rotate_keys_reencrypts_without_losing_a_connection(runtime, stand
         user, _ = await get_or_create_user(session, "r@example.com", runtime.clock.now())
         conn = await connection_for(session, user, runtime.clock.now())
         conn.access_token_enc, conn.refresh_token_enc = old.encrypt("AT"), old.encrypt("RT")
-    rotated_settings = dataclasses.replace(runtime.settings, secret_key="new-key-xyz-123456",
+    rotated_settings = runtime.settings.replaced(secret_key="new-key-xyz-123456",
                                            previous_secret_keys=(SECRET_KEY,))
     rt2 = await open_runtime(rotated_settings, runtime.clock, engine=None)
     try:

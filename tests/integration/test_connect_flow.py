@@ -205,12 +205,11 @@ async def test_tampered_link_is_400_and_expired_link_410(client, runtime, clock)
 
 
 async def test_links_signed_with_a_previous_key_still_work(runtime, aiohttp_client, database_url, standin, clock):
-    import dataclasses
 
     from service.app.bootstrap import open_runtime
 
     url = await issue(runtime)
-    rotated = dataclasses.replace(runtime.settings, secret_key="a-brand-new-key-9876543210",
+    rotated = runtime.settings.replaced(secret_key="a-brand-new-key-9876543210",
                                   previous_secret_keys=(runtime.settings.secret_key,))
     rt2 = await open_runtime(rotated, clock)
     try:

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from sqlalchemy import select
 
@@ -153,7 +151,7 @@ async def test_sixty_forged_creates_cost_a_bounded_number_of_calls(client, runti
 
 
 async def test_the_cap_is_a_setting(client, runtime, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, unconfirmed_calls_per_athlete=3)
+    runtime.settings = runtime.settings.replaced(unconfirmed_calls_per_athlete=3)
     athlete = await connect_directly(runtime, standin)
     for activity_id in range(100, 110):
         await post(client, standin.event("create", "activity", activity_id, athlete, {}))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 
@@ -202,7 +201,7 @@ async def test_the_worker_parks_only_transient_failures_after_the_last_attempt(r
 
     async with runtime.sessions() as session, session.begin():
         await enqueue(session, "flaky", {}, runtime.clock.now())
-    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=1)
+    runtime.settings = runtime.settings.replaced(job_max_attempts=1)
     await Worker(runtime, {"flaky": flaky}).run_pending()
     async with runtime.sessions() as session:
         job = (await session.execute(select(Job))).scalar_one()

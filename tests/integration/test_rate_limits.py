@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from datetime import timedelta
 
@@ -191,7 +190,7 @@ def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
 
 
 async def test_reserve_setting_is_honoured(runtime, standin, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, rate_limit_reserve_pct=50)
+    runtime.settings = runtime.settings.replaced(rate_limit_reserve_pct=50)
     assert runtime.ledger is not None
     runtime.ledger.reserve_pct = 50
     standin.config.read_limits = (10, 1000)

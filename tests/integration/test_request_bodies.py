@@ -4,7 +4,6 @@ way a real network may deliver them."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from urllib.parse import urlencode
 
@@ -32,7 +31,7 @@ ADMIN_TOKEN = "admin-token-for-body-tests-0123456789"
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, body_read_timeout_s=1, admin_token=ADMIN_TOKEN)
+    runtime.settings = runtime.settings.replaced(body_read_timeout_s=1, admin_token=ADMIN_TOKEN)
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     return client

@@ -3,7 +3,6 @@ sweep applies each one when the injected clock passes it (issue 9, kind 12)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -91,7 +90,7 @@ def test_the_sweep_runs_every_retention_interval(tmp_path, runtime):
     readme = README.read_text()
     assert "| `FITGLUE_RETENTION_INTERVAL_S` | `3600` |" in readme
     assert "| `FITGLUE_DEAD_GRANT_RETENTION_DAYS` | `7` |" in readme
-    runtime.settings = dataclasses.replace(runtime.settings, retention_interval_s=600)
+    runtime.settings = runtime.settings.replaced(retention_interval_s=600)
     schedule = {name: interval for name, _, interval in periodic_jobs(runtime)}
     assert schedule["retention_sweep"] == 600
 

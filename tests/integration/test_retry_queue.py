@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 from datetime import timedelta
@@ -36,7 +35,7 @@ async def job(runtime, job_id):
 
 
 async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_client, runtime, standin, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=3)
+    runtime.settings = runtime.settings.replaced(job_max_attempts=3)
     await subscribed_service(aiohttp_client, runtime)
     athlete = await connect_directly(runtime, standin)
     standin.fail_next("/api/v3/activities", 502, count=3)
@@ -108,7 +107,7 @@ async def test_a_job_claimed_by_a_dead_worker_is_picked_up_after_its_lease(runti
 
 
 async def test_a_running_job_keeps_its_claim_by_renewing_the_lease(runtime, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, job_lease_s=3)
+    runtime.settings = runtime.settings.replaced(job_lease_s=3)
     started, release = asyncio.Event(), asyncio.Event()
 
     async def slow(rt, claimed):

@@ -4,7 +4,6 @@ tests/bot/test_slack_bodies.py, the CLI side in tests/integration/test_cli_outco
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from urllib.parse import quote
 
@@ -26,7 +25,7 @@ MALFORMED_WHO = ["²", "%C2%B2", "١٢٣", "a@b", "alice", "alice%00@example.com
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, admin_token=TOKEN)
+    runtime.settings = runtime.settings.replaced(admin_token=TOKEN)
     return await aiohttp_client(build_app(runtime, background=False))
 
 

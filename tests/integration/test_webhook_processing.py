@@ -144,7 +144,8 @@ async def test_activity_events_before_any_subscription_lookup_are_checked_agains
     point_public_url_at(runtime, client)
     athlete = await connect_directly(runtime, standin)
     # The subscription exists at Strava, but this process never registered or looked it up.
-    await standin.create_subscription(runtime.settings.webhook_callback_url, runtime.settings.strava_webhook_verify_token)
+    await standin.create_subscription(runtime.settings.webhook_callback_url,
+                                      runtime.settings.strava_webhook_verify_token.get_secret_value())
     activity = await standin.create_activity_and_notify(athlete)
     bogus = standin.event("create", "activity", activity + 1, athlete, {}) | {"subscription_id": 7}
     assert await client.post("/webhooks/strava", json=bogus) is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import errno
 import logging
 import signal
@@ -29,13 +28,6 @@ log = logging.getLogger("fitglue.serve")
 SANDBOX_EMAIL = "sandbox-athlete@example.com"
 
 
-def _secrets_of(settings: Settings) -> tuple[str, ...]:
-    values = (settings.secret_key, settings.strava_client_secret, settings.strava_webhook_verify_token,
-              settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token,
-              settings.admin_token, *settings.previous_secret_keys)
-    return tuple(v for v in values if v)
-
-
 def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, client_secret: str) -> Settings:
     changes: dict = {
         "sandbox": True,
@@ -45,16 +37,16 @@ def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, cli
         "strava_api_url": f"{standin_base}/api/v3",
         "strava_webhook_verify_token": settings.strava_webhook_verify_token or generate_secret(),
     }
-    if "FITGLUE_PUBLIC_URL" not in settings.extra:
+    if "public_url" not in settings.model_fields_set:  # FITGLUE_PUBLIC_URL not given
         host = "localhost" if settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else settings.host
         changes["public_url"] = f"http://{host}:{settings.port}"
     if not settings.secret_key:
         # Nothing configured: everything is throw-away (the stand-in forgets its athletes on exit too).
         changes["secret_key"] = generate_secret()
-        if "FITGLUE_DATABASE_URL" not in settings.extra:
+        if "database_url" not in settings.model_fields_set:
             folder = Path(tempfile.mkdtemp(prefix="fitglue-sandbox-"))
             changes["database_url"] = f"sqlite+aiosqlite:///{folder / 'fitglue.db'}"
-    return dataclasses.replace(settings, **changes)
+    return settings.replaced(**changes)
 
 
 def _address_problem(settings: Settings, exc: OSError) -> ConfigError:
@@ -148,9 +140,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not args.host.strip():
                 raise ConfigError("--host is empty; give an address to listen on (FITGLUE_HOST sets the default)",
                                   ["FITGLUE_HOST"])
-            settings = dataclasses.replace(settings, host=args.host.strip())
+            settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
-            settings = dataclasses.replace(settings, port=_port_option(args.port))
+            settings = settings.replaced(port=_port_option(args.port))
         if args.sandbox and (settings.strava_client_id or settings.strava_client_secret):
             raise ConfigError("--sandbox refuses to run while real Strava credentials are configured "
                               "(unset STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET)",
@@ -158,7 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not args.sandbox:
             settings.require(*SERVE_REQUIRES)
         check_listen_address(settings)
-        configure_logging(settings.log_level, settings.log_format, _secrets_of(settings))
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         return asyncio.run(_serve_settled(settings, args.sandbox))
     except Exception as exc:  # noqa: BLE001 - one line and the documented status, never a traceback
         return report_failure(exc, settings.database_url if settings else "", False)
