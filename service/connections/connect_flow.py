@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from authlib.common.security import generate_token
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,7 @@ from service.connections.tokens import store_grant
 from service.connections.users import connection_for
 from service.core import vocab
 from service.core.clock import to_epoch
-from service.core.crypto import constant_time_equals, digest
+from service.core.crypto import constant_time_equals, digest, random_alphanumeric
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
 from service.strava import AppCredentialsRejected, StravaError
@@ -38,7 +37,7 @@ log = logging.getLogger(__name__)
 
 STATE_TTL = timedelta(minutes=10)
 
-# A browser secret we issued: generate_token's alphabet, at least as long as we make them.
+# A browser secret we issued: random_alphanumeric's alphabet, at least as long as we make them.
 _BROWSER_SECRET = re.compile(r"[A-Za-z0-9]{32,128}")
 
 # Page-only outcome, never stored: a settled attempt that this browser cannot prove it started.
@@ -110,8 +109,8 @@ async def start_connect(rt: Runtime, token: str | None, browser_secret: str | No
     attempts (tabs) in one browser all stay provable. Raises LinkProblem, TooManyAttempts.
     """
     strava = rt.require_strava()
-    state = generate_token(43)  # ~256 bits
-    browser_secret = usable_browser_secret(browser_secret) or generate_token(32)  # ~190 bits
+    state = random_alphanumeric(43)  # ~256 bits
+    browser_secret = usable_browser_secret(browser_secret) or random_alphanumeric(32)  # ~190 bits
     now = rt.clock.now()
     async with rt.write() as session:
         link = await resolve_link(session, rt.link_signer, rt.clock, token)
