@@ -1,5 +1,5 @@
 """Wiring the queue worker into the service: the job handlers by kind and the worker's lifetime as an
-aiohttp cleanup context. (The retention sweep is service/retention.py.)"""
+aiohttp cleanup context. (The retention sweep is service/background/retention.py.)"""
 
 from __future__ import annotations
 
