@@ -13,19 +13,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from authlib.common.security import generate_token
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.connections.links import resolve_link
 from service.core import vocab
-from service.core.crypto import digest
+from service.core.crypto import digest, random_alphanumeric
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, User
 
 STATE_TTL = timedelta(minutes=10)
 
-# A browser secret we issued: generate_token's alphabet, at least as long as we make them.
+# A browser secret we issued: random_alphanumeric's alphabet, at least as long as we make them.
 _BROWSER_SECRET = re.compile(r"[A-Za-z0-9]{32,128}")
 
 
@@ -59,8 +58,8 @@ async def start_connect(rt: Runtime, token: str | None, browser_secret: str | No
     attempts (tabs) in one browser all stay provable. Raises LinkProblem, TooManyAttempts.
     """
     strava = rt.require_strava()
-    state = generate_token(43)  # ~256 bits
-    browser_secret = usable_browser_secret(browser_secret) or generate_token(32)  # ~190 bits
+    state = random_alphanumeric(43)  # ~256 bits
+    browser_secret = usable_browser_secret(browser_secret) or random_alphanumeric(32)  # ~190 bits
     now = rt.clock.now()
     async with rt.write() as session:
         link = await resolve_link(session, rt.link_signer, rt.clock, token)
