@@ -51,7 +51,7 @@ def rules() -> list[tuple[str, Rule]]:
 def test_every_table_has_a_retention_rule_or_says_why_it_does_not_grow():
     tables = [table.name for table in Base.metadata.sorted_tables]
     missing = [name for name in tables if name not in RULES]
-    assert not missing, f"tables without a retention rule in service/retention.py RULES: {missing}"
+    assert not missing, f"tables without a retention rule in service/background/retention.py RULES: {missing}"
     assert not set(RULES) - set(tables), "RULES names tables that no longer exist"
     for name, entry in RULES.items():
         if isinstance(entry, Bounded):
