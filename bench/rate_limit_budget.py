@@ -49,9 +49,10 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
         database_url=f"sqlite+aiosqlite:///{folder / 'budget.db'}", secret_key="budget-bench-key-01234",
         strava_client_id=config.client_id, strava_client_secret=config.client_secret,
         strava_oauth_url=f"{base}/oauth", strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v",
-        # Every event here is real and a bench athlete has 200 of them queued: lift the per-athlete
-        # cap on checking unsigned events so the drain measures Strava's budget, not our cap.
-        job_max_attempts=1000, unconfirmed_calls_per_athlete=1_000_000)
+        # Every event here is real and a bench athlete has 200 of them queued: lift the caps and the
+        # pending bound on checking unsigned events so the drain measures Strava's budget, not ours.
+        job_max_attempts=1000, unconfirmed_calls_per_athlete=1_000_000, unconfirmed_calls_per_window=1_000_000,
+        pending_events_per_athlete=1_000_000)
     rt = await open_runtime(settings, clock)
     await upgrade_to_head(rt.engine)
     client = TestClient(TestServer(build_app(rt, background=False)))

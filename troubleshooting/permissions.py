@@ -77,6 +77,26 @@ class GrantVerdict:
         return ACTIVITY_WRITE_SCOPE in self.granted
 
     @property
+    def sync_works(self) -> bool:
+        """Source and destination both work: whatever is missing only narrows what FitGlue sees."""
+        return not any(s.blocking for s in self.shortfalls)
+
+    @property
+    def sync_sentence(self) -> str | None:
+        """The one sentence on whether syncing works with this grant (None when nothing is missing).
+
+        Said once for the whole grant, never per shortfall: "still works" is true only when no
+        blocking scope is missing, whatever else is.
+        """
+        if self.complete:
+            return None
+        if self.sync_works:
+            return "Syncing itself still works."
+        blocking = [s.scope for s in self.shortfalls if s.blocking]
+        return "Syncing does not work until " + " and ".join(blocking) + (" is" if len(blocking) == 1 else " are") \
+            + " granted."
+
+    @property
     def status_reason(self) -> str:
         """The connection's status reason while it is connected with this grant."""
         if self.complete:

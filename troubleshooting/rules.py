@@ -189,7 +189,7 @@ _NEED_EFFECTS = {
     ),
     NEED_PROFILE: (
         "Without profile:read_all FitGlue sees less of the athlete's profile, which it uses to "
-        "identify them; syncing itself still works."
+        "identify them."
     ),
 }
 
@@ -204,7 +204,9 @@ def rule_missing_permissions(f: ConnectionFacts, t: Thresholds) -> Values | None
     values = {
         "missing_scopes": " and ".join(missing) if len(missing) <= 2 else ", ".join(missing),
         "granted_scopes": _scopes_text(f.granted_scopes),
-        "missing_effects": " ".join(_NEED_EFFECTS[s.need] for s in verdict.shortfalls),
+        # Whether syncing still works is the verdict's one sentence, not any shortfall's.
+        "missing_effects": " ".join([*(_NEED_EFFECTS[s.need] for s in verdict.shortfalls), verdict.sync_sentence or ""]
+                                    ).strip(),
     }
     if verdict.severity == WARNING:
         values["variant"] = "minor"

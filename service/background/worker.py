@@ -69,6 +69,9 @@ class Worker:
         # Set when a job had to wait for the rate-limit window: until then, claiming a full batch
         # would only defer every job again (costly with a large backlog), so claim one at a time.
         self._budget_closed_until: datetime | None = None
+        # Jobs put back to wait, counted per (what for, until when) and logged as one line per group
+        # once the due jobs are through: a window change can defer hundreds of them at once.
+        self._deferred: dict[tuple[str, datetime], tuple[int, str]] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -94,6 +97,7 @@ class Worker:
                 break
             await asyncio.gather(*(self._run(job) for job in jobs))
             ran += len(jobs)
+        self._log_deferred()
         return ran
 
     # ---- as a background loop ------------------------------------------------------------------
@@ -137,6 +141,8 @@ class Worker:
                     task.add_done_callback(self._finished)
                 if claimed and len(claimed) == free and limit == self.concurrency:
                     continue  # every slot filled: more may be due as soon as one frees
+                if not claimed:
+                    self._log_deferred()
             if limit < self.concurrency:
                 # Busy answering Strava: leave the event loop to the requests between jobs.
                 await asyncio.sleep(BUSY_PAUSE_S)
@@ -179,12 +185,12 @@ class Worker:
             await self._settle_safely(store.defer_for_rate_limit(
                 rt.write, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
             rt.metrics.inc(FINISHED, "rate_limited")
-            log.info("job %s (%s) waits for the rate-limit window resetting at %s", job.id, job.kind, resets_at)
+            self._note_deferred(store.WAITING_RATE_LIMIT, resets_at, "the rate-limit window resets then")
         except WaitUntil as wait:
             await self._settle_safely(store.defer(rt.write, job.id, self.worker_id, rt.clock.now(), wait.until,
                                                   wait.waiting_for, wait.reason))
             rt.metrics.inc(FINISHED, "deferred")
-            log.info("job %s (%s) waits until %s: %s", job.id, job.kind, wait.until, wait.reason)
+            self._note_deferred(wait.waiting_for, wait.until, wait.reason)
         except Exception as exc:
             permanent = is_permanent(exc)
             reason = failure_reason(exc, job.attempts, rt.settings.job_max_attempts)
@@ -205,6 +211,16 @@ class Worker:
             if outcome is not store.SETTLED:
                 await self._settle_safely(store.mark_done(rt.write, job.id, self.worker_id, rt.clock.now()))
             rt.metrics.inc(FINISHED, "done")
+
+    def _note_deferred(self, waiting_for: str, until: datetime, reason: str) -> None:
+        count, _reason = self._deferred.get((waiting_for, until), (0, reason))
+        self._deferred[(waiting_for, until)] = (count + 1, reason)
+
+    def _log_deferred(self) -> None:
+        """One INFO line per (what for, until when) with how many jobs were put back to wait."""
+        deferred, self._deferred = self._deferred, {}
+        for (waiting_for, until), (count, reason) in sorted(deferred.items(), key=lambda item: item[0][1]):
+            log.info("%d job(s) wait until %s (%s): %s", count, until, waiting_for, reason)
 
     async def _settle_safely(self, settle: Awaitable[Any]) -> Any:
         # If even this write fails, the lease runs out and the job is simply run again.

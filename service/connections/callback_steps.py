@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.connections.callback_outcomes import (
     OUTCOME_STATUS,
     CallbackResult,
+    connection_now,
     retry_url_for,
     settled_result,
     unproven_browser,
@@ -86,7 +87,7 @@ async def claim_attempt(rt: Runtime, state: str, browser_secret: str | None) -> 
             .values(finished_at=now))
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             await session.refresh(attempt)
-            return settled_result(rt, attempt, email, link)
+            return await settled_result(rt, session, attempt, email, link)
     return ClaimedAttempt(attempt_id=attempt.id, user_id=attempt.user_id, email=email, link=link, claimed_at=now,
                           expired=attempt.expires_at <= now, retry_url=retry_url_for(rt, link))
 
@@ -129,11 +130,13 @@ async def record_refusal(rt: Runtime, claimed: ClaimedAttempt, refused: Refused)
     async with rt.sessions() as session, session.begin():
         await session.execute(update(OAuthAttempt).where(OAuthAttempt.id == claimed.attempt_id)
                               .values(outcome=refused.outcome, reason=refused.reason))
+        # Another tab may have connected meanwhile: the page says so rather than only "failed".
+        current = await connection_now(session, claimed.user_id, refused.outcome, None, None)
     app_rejected = refused.outcome == vocab.ATTEMPT_APP_REJECTED
     result = CallbackResult(OUTCOME_STATUS[refused.outcome], refused.outcome, email=claimed.email,
                             # Our own app is the problem, not the user: trying again does not help.
                             retry_url=None if app_rejected else claimed.retry_url, reason=refused.reason,
-                            proven_browser=True)
+                            proven_browser=True, current=current)
     if app_rejected:
         await rt.alerts.alert("app_credentials_rejected", "Strava rejected FitGlue's client credentials "
                               "during a code exchange")
@@ -160,7 +163,8 @@ async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt
         granted_scopes=scopes_text(granted)))
     return CallbackResult(OUTCOME_STATUS[vocab.ATTEMPT_ATHLETE_CONFLICT], vocab.ATTEMPT_ATHLETE_CONFLICT,
                           email=claimed.email, athlete_id=athlete_id, retry_url=claimed.retry_url, reason=reason,
-                          proven_browser=True)
+                          proven_browser=True, current=await connection_now(
+                              session, claimed.user_id, vocab.ATTEMPT_ATHLETE_CONFLICT, None, None))
 
 
 async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedAttempt, grant: TokenGrant,

@@ -19,7 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from service.connections.callback_outcomes import ALREADY_FINISHED, OUTCOME_STATUS, CallbackResult
+from service.connections.callback_outcomes import (
+    ALREADY_FINISHED,
+    OUTCOME_STATUS,
+    CallbackResult,
+    ConnectionNow,
+    connection_state,
+)
 from service.connections.callback_steps import (
     Refused,
     check_in_time,
@@ -37,8 +43,8 @@ from service.core import vocab
 from service.core.runtime import Runtime
 
 # What the web layer uses, whichever module of the flow defines it.
-__all__ = ["ALREADY_FINISHED", "CallbackResult", "ConnectStart", "TooManyAttempts", "complete_connect",
-           "start_connect"]
+__all__ = ["ALREADY_FINISHED", "CallbackResult", "ConnectStart", "ConnectionNow", "TooManyAttempts",
+           "complete_connect", "connection_state", "start_connect"]
 
 log = logging.getLogger(__name__)
 

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
     unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1)
+    # Bounds on what forged (unsigned) events can queue and spend, beyond the per-athlete cap.
+    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1)
+    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1)
     # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
     connect_result_ttl_s: EnvInt = _env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600)
     connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1)

@@ -24,8 +24,9 @@ from service.db.models import (
     WebhookRegistration,
 )
 from service.desk.connected_count import connected_count_for
-from service.queue.store import FAILED, QUEUED, WAITING_RATE_LIMIT
+from service.queue.store import FAILED, QUEUED, WAITING_EVENT_CAP, WAITING_RATE_LIMIT
 from service.ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
+from service.subscription.state import PROCESSED
 from troubleshooting import BudgetWindow
 
 
@@ -52,7 +53,9 @@ def user_query(email: str | None, athlete_id: int | None) -> Any:
                       .order_by(OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).limit(1)
                       .correlate(User).scalar_subquery())
     queued = and_(Job.user_id == User.id, Job.state == QUEUED)
-    waiting = and_(queued, Job.waiting_for == WAITING_RATE_LIMIT)
+    # Held for the next 15-minute window: by Strava's rate limit, or by the caps on checking
+    # unsigned events (service.background.webhooks.unconfirmed); either way they resume by themselves then.
+    waiting = and_(queued, Job.waiting_for.in_((WAITING_RATE_LIMIT, WAITING_EVENT_CAP)))
     failed = and_(Job.user_id == User.id, Job.state == FAILED)
     query = (
         select(
@@ -66,7 +69,9 @@ def user_query(email: str | None, athlete_id: int | None) -> Any:
             .label("jobs_failed"),
             select(Job.last_error).where(failed).order_by(Job.id.desc()).limit(1).correlate(User)
             .scalar_subquery().label("last_job_failure"),
-            select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id)
+            # Only an event Strava confirmed counts as heard: an unsigned event proves nothing by arriving.
+            select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id,
+                                                             WebhookEvent.state == PROCESSED)
             .correlate(StravaConnection).scalar_subquery().label("athlete_last_event"),
         )
         .outerjoin(StravaConnection, StravaConnection.user_id == User.id)
@@ -86,7 +91,9 @@ def app_wide_query(count_connected: bool) -> Any:
                            .order_by(WebhookRegistration.at.desc(), WebhookRegistration.id.desc())
                            .limit(1).scalar_subquery())
     columns: list[Any] = [
-        select(func.max(WebhookEvent.received_at)).scalar_subquery().label("app_last_event"),
+        # The newest event Strava confirmed, from any athlete (newest first on ix_events_received).
+        select(WebhookEvent.received_at).where(WebhookEvent.state == PROCESSED)
+        .order_by(WebhookEvent.received_at.desc()).limit(1).scalar_subquery().label("app_last_event"),
     ]
     for name in ("at", "outcome", "error"):
         columns.append(select(getattr(WebhookRegistration, name)).where(WebhookRegistration.id == latest_registration)

@@ -1,7 +1,7 @@
 """Requests to catch up on activities Strava announced while we could not act on them (job kind
 `catch_up`): written in the caller's transaction; `service.background.webhooks.catchup` runs them.
 
-Two moments queue one low-priority job per athlete:
+Three moments queue one job per athlete (the first two at low priority):
 - after a webhook repair, for each connected athlete that granted activity read, since the last
   event of theirs we processed, else their Connect (a broken subscription means Strava's events
   never reached us; an event merely heard proves nothing, it is unsigned);
@@ -9,7 +9,10 @@ Two moments queue one low-priority job per athlete:
   Connect's own transaction, since the earlier of the start of the user's first attempt since
   their last Connect and the last event of theirs we processed. An event that arrived before the
   callback stored the tokens, or while the connection was broken, was ignored then: the catch-up
-  lists it again.
+  lists it again;
+- when more of an athlete's activity events wait to be checked than FITGLUE_PENDING_EVENTS_PER_ATHLETE
+  (`pending`): since the first event beyond that bound, at event priority, each page counted
+  against the caps on unconfirmed work (`unconfirmed`).
 
 The job lists activities with `after=` (epoch seconds) one page at a time through the
 rate-limited client, as background work. The list already carries id, name, sport type and start
@@ -31,19 +34,29 @@ from service.core import vocab
 from service.core.clock import to_epoch
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
-from service.queue.store import PRIORITY_CATCH_UP, enqueue
+from service.queue.store import PRIORITY_CATCH_UP, PRIORITY_EVENT, enqueue
 from service.subscription.state import PROCESSED
 
 JOB_KIND = "catch_up"
+OVERFLOW_RUN = "overflow"
 PER_PAGE = 100
 
 
 def catch_up_after(rt: Runtime, since: datetime) -> int:
     """The `after=` (epoch seconds) for catching up on what was uploaded since `since`."""
-    return to_epoch(since - timedelta(seconds=rt.settings.catch_up_lookback_s))
+    return catch_up_after_s(since, rt.settings.catch_up_lookback_s)
 
 
-def _page_key(payload: dict[str, Any]) -> str:
+def catch_up_after_s(since: datetime, lookback_s: int) -> int:
+    return to_epoch(since - timedelta(seconds=lookback_s))
+
+
+def is_overflow_run(payload: dict[str, Any]) -> bool:
+    """A catch-up standing in for events beyond the pending bound (`pending`): unconfirmed work."""
+    return str(payload.get("run") or "").startswith(f"{OVERFLOW_RUN}-")
+
+
+def page_key(payload: dict[str, Any]) -> str:
     """Equal for the same page of the same run. A repair's runs have no `run`, so repeating a repair
     for the same "since" queues nothing new; each Connect is a run of its own (it must list again
     even when an earlier catch-up from the same moment has finished)."""
@@ -53,8 +66,9 @@ def _page_key(payload: dict[str, Any]) -> str:
 
 async def enqueue_page(session: AsyncSession, rt: Runtime, payload: dict[str, Any], user_id: int | None
                         ) -> int | None:
-    return await enqueue(session, JOB_KIND, payload, rt.clock.now(), priority=PRIORITY_CATCH_UP,
-                         dedupe_key=_page_key(payload), user_id=user_id)
+    priority = PRIORITY_EVENT if is_overflow_run(payload) else PRIORITY_CATCH_UP
+    return await enqueue(session, JOB_KIND, payload, rt.clock.now(), priority=priority,
+                         dedupe_key=page_key(payload), user_id=user_id)
 
 
 async def _enqueue_first_page(session: AsyncSession, rt: Runtime, conn_id: int, user_id: int, since: datetime,

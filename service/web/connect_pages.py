@@ -11,19 +11,19 @@ import logging
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.connections.connect_flow import (
     ALREADY_FINISHED,
     CallbackResult,
+    ConnectionNow,
     TooManyAttempts,
     complete_connect,
+    connection_state,
     start_connect,
 )
 from service.connections.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
 from service.core import vocab
-from service.db.models import StravaConnection, User
+from service.db.models import User
 from service.strava import StravaError
 from service.web import same_origin
 from service.web.keys import RUNTIME
@@ -47,7 +47,7 @@ NEED_EXPLAINED = {
                              "Strava stay invisible to FitGlue.",
     NEED_DESTINATION: "Writing activities was not allowed: FitGlue cannot send activities to Strava.",
     NEED_PROFILE: "Reading your profile was not allowed: FitGlue sees less of your Strava profile, which it "
-                  "uses to recognise you. Syncing itself still works.",
+                  "uses to recognise you.",
 }
 
 STATUS_LABELS = {
@@ -60,6 +60,7 @@ STATUS_LABELS = {
 
 
 def explain_missing(verdict: vocab.GrantVerdict | None) -> list[str]:
+    """One line per shortfall; whether syncing still works is the verdict's ``sync_sentence``."""
     return [NEED_EXPLAINED[s.need] for s in verdict.shortfalls] if verdict is not None else []
 
 
@@ -73,19 +74,7 @@ def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, s
     label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \
         ("Connected, some permissions missing", "warn")
     return (label, css, "Some permissions were not granted (" + ", ".join(verdict.missing_scopes) + "). "
-            "Connect again and leave every box ticked to fix it.")
-
-
-async def connection_state(session: AsyncSession, user_id: int) -> tuple[str, vocab.GrantVerdict | None]:
-    """The user's connection status and the verdict on its grant (None: not connected or unrecorded)."""
-    row = (await session.execute(select(StravaConnection.status, StravaConnection.granted_scopes)
-                                 .where(StravaConnection.user_id == user_id))).first()
-    if row is None:
-        return vocab.NOT_CONNECTED, None
-    status, scopes = row
-    verdict = vocab.grant_verdict(vocab.parse_scopes(scopes)) if status == vocab.CONNECTED and scopes is not None \
-        else None
-    return status, verdict
+            f"{verdict.sync_sentence} Connect again and leave every box ticked to fix it.")
 
 
 async def _link_used_page(request: web.Request, problem: LinkUsed) -> web.Response:
@@ -198,7 +187,8 @@ def _connected_page(request: web.Request, result: CallbackResult) -> web.Respons
     severity = verdict.severity if verdict is not None else "ok"
     title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
-                  missing=explain_missing(verdict), retry_url=result.retry_url,
+                  missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
+                  retry_url=result.retry_url,
                   note=_REPLAYED_NOTE if result.replayed else None)
 
 
@@ -253,12 +243,56 @@ def _problem(result: CallbackResult) -> tuple[str, str, list[str]]:
          "If it keeps failing, ask FitGlue support for a new link."]))
 
 
+# A connected sign-in's grant that changed since: (title, what happened since) by today's status.
+CHANGED_SINCE = {
+    vocab.NOT_CONNECTED: ("Strava is no longer connected",
+                          "it was disconnected, so FitGlue no longer uses Strava for this account."),
+    vocab.NEEDS_REAUTH: ("Strava needs re-authorization", "Strava stopped accepting FitGlue's access."),
+    vocab.REVOKED: ("FitGlue's access to Strava was revoked", "FitGlue's access was removed in Strava's settings."),
+    vocab.CONNECTED: ("Strava was connected again since", "Strava was connected again, with another grant."),
+}
+
+
+def _what_next(result: CallbackResult, current: ConnectionNow) -> tuple[list[str], str | None]:
+    """(steps, retry URL) for the connection as it stands now."""
+    label, _css, note = status_view(current.status, current.verdict)
+    if current.status == vocab.CONNECTED and (current.verdict is None or current.verdict.complete):
+        return [f"Strava's status now: {label}. There is nothing more to do; you can close this page."], None
+    steps = [f"Strava's status now: {label}.", *([note] if note else [])]
+    if result.retry_url:
+        steps.append("To connect again, press Try again and leave every box ticked on Strava's page.")
+    else:
+        steps.append("Ask FitGlue support for a new Connect link: the one you used cannot be used again.")
+    return steps, result.retry_url
+
+
+def _changed_since_page(request: web.Request, result: CallbackResult, current: ConnectionNow) -> web.Response:
+    """A connected sign-in shown again after its grant changed: what it did, then how Strava is now."""
+    title, since = CHANGED_SINCE.get(current.status, (f"Strava's status changed: {current.status}", ""))
+    verdict = result.verdict
+    then = "with every permission FitGlue needs" if verdict is None or verdict.complete else \
+        "without " + ", ".join(verdict.missing_scopes)
+    steps, retry_url = _what_next(result, current)
+    return render(request, "problem.html", result.http_status, title=title,
+                  message=f"This sign-in connected Strava to the FitGlue account {result.email or 'you used'} "
+                          f"{then}. Since then, {since}",
+                  steps=steps, retry_url=retry_url, note=_REPLAYED_NOTE if result.replayed else None)
+
+
 def _result_page(request: web.Request, result: CallbackResult) -> web.Response:
+    current = result.current
     if result.connected:
+        if current is not None and current.changed:
+            return _changed_since_page(request, result, current)
         return _connected_page(request, result)
     title, message, steps = _problem(result)
+    retry_url = result.retry_url
+    if current is not None and current.changed:
+        # This sign-in connected nothing, but another one (a tab, a newer link) did: say how it stands.
+        message += " Strava is connected to this FitGlue account now, by another sign-in."
+        steps, retry_url = _what_next(result, current)
     return render(request, "problem.html", result.http_status, title=title, message=message, steps=steps,
-                  retry_url=result.retry_url, note=_REPLAYED_NOTE if result.replayed else None)
+                  retry_url=retry_url, note=_REPLAYED_NOTE if result.replayed else None)
 
 
 async def oauth_callback(request: web.Request) -> web.Response:

@@ -150,6 +150,28 @@ async def test_reload_after_a_partial_grant_keeps_the_warning(served, page):
     await shot(page, "8-profile-missing-reloaded")
 
 
+async def test_reload_after_a_disconnect_says_it_is_no_longer_connected(served, page):
+    """Review finding: the reloaded page still said "Strava is now connected" after a disconnect."""
+    await connect_in(page, served, "gone@example.com", untick=("profile:read_all",))
+    assert await page.is_visible("text=Syncing itself still works.")
+    await SupportDesk(served).disconnect("gone@example.com", "browser-test")
+    await page.reload()
+    assert (await page.inner_text("h1")).strip() == "Strava is no longer connected"
+    main = await page.inner_text("main")
+    assert "Strava is now connected" not in main and "Not connected" in main
+    await shot(page, "8b-reloaded-after-disconnect")
+
+
+async def test_a_read_only_grant_is_not_told_syncing_works(served, page):
+    await connect_in(page, served, "readonly@example.com",
+                     untick=("activity:read_all", "activity:write", "profile:read_all"))
+    assert (await page.inner_text("h1")).strip() == "Connected, with limits"
+    main = await page.inner_text("main")
+    assert "still works" not in main
+    assert "Syncing does not work until activity:read_all and activity:write are granted." in main
+    await shot(page, "5c-read-only")
+
+
 @pytest.fixture
 async def other_site():
     """A page on another site (localhost is not 127.0.0.1) that auto-submits a form to us."""

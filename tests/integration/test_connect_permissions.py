@@ -39,6 +39,25 @@ def home_text(summary: dict) -> str:
     return json.dumps(home_view(summary, None, None))
 
 
+# One line on the result page per shortfall need, in the user's words.
+NEED_LINES = {"source": "Reading activities was not allowed", "private_activities": "Reading private activities",
+              "destination": "Writing activities was not allowed", "profile": "Reading your profile was not allowed"}
+
+
+def assert_sync_sentence(text: str, verdict: vocab.GrantVerdict) -> None:
+    """Whether syncing works is said once per grant, and only what the verdict says."""
+    text = " ".join(text.split()).lower()
+    assert ("syncing itself still works" in text) == (verdict.severity == "warning")
+    assert ("syncing does not work until" in text) == (verdict.severity == "error")
+
+
+def assert_grant_text(html: str, verdict: vocab.GrantVerdict) -> None:
+    needs = {s.need for s in verdict.shortfalls}
+    for need, line in NEED_LINES.items():
+        assert (line in html) == (need in needs), line
+    assert_sync_sentence(html, verdict)
+
+
 async def link_used(runtime) -> bool:
     async with runtime.sessions() as session:
         return (await session.execute(select(ConnectLink.used_at))).scalars().first() is not None
@@ -96,6 +115,9 @@ async def test_every_grant_gets_one_verdict_everywhere(client, runtime, kept):
     assert title(html) == {"ok": "Connected", "warning": "Connected, with a warning",
                            "error": "Connected, with limits"}[verdict.severity]
     assert await link_used(runtime) == verdict.complete
+    # Every line about the grant follows the verdict: one per shortfall, and "syncing still works"
+    # only when nothing syncing needs is missing (review: a read-only grant was told it still works).
+    assert_grant_text(html, verdict)
     async with runtime.sessions() as session:
         outcome = (await session.execute(select(OAuthAttempt.outcome))).scalar_one()
     assert outcome == (vocab.ATTEMPT_CONNECTED if verdict.complete else vocab.ATTEMPT_PARTIAL)
@@ -105,9 +127,13 @@ async def test_every_grant_gets_one_verdict_everywhere(client, runtime, kept):
     assert (finding.severity if finding else "ok") == verdict.severity
     assert diagnosis.facts["status_reason"] == verdict.status_reason
     assert ("every permission" in diagnosis.facts["status_reason"]) == verdict.complete
+    if finding is not None:
+        assert_sync_sentence(finding.detail, verdict)
+        assert_sync_sentence(render_diagnosis(diagnosis), verdict)
 
     landing = await (await client.get(link_path((await desk.issue_connect_link(ALICE, "test")).url))).text()
     assert ("already connected" in landing) == verdict.complete
+    assert_sync_sentence(landing, verdict)
 
     summary = (await desk.home_summary()).to_dict()
     assert summary["missing_permissions_total"] == (0 if verdict.complete else 1)

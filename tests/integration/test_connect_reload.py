@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from html import unescape
 
 import aiohttp
 import pytest
@@ -34,7 +35,7 @@ async def issue(runtime, email: str = ALICE) -> str:
 
 
 def title(html: str) -> str:
-    return re.search(r"<h1>(.*?)</h1>", html, re.S).group(1).strip()
+    return unescape(re.search(r"<h1>(.*?)</h1>", html, re.S).group(1).strip())
 
 
 async def callback(client, query: dict[str, str]) -> tuple[int, str]:
@@ -103,7 +104,8 @@ async def test_reloading_any_result_shows_the_same_outcome(client, runtime, stan
 
 
 async def test_reload_after_the_link_was_used_elsewhere_drops_the_retry(client, runtime):
-    """A partial grant reloaded after a complete connect used the link up: no dead Try again button."""
+    """A partial grant reloaded after a complete connect used the link up: no dead Try again button,
+    and the page says the newer grant is the one that counts now."""
     url = await issue(runtime)
     partial = await decide_at_strava(await press_connect(client, url), granted=WITHOUT_WRITE)
     assert (await callback(client, partial))[0] == 200
@@ -113,7 +115,9 @@ async def test_reload_after_the_link_was_used_elsewhere_drops_the_retry(client, 
     assert title((await callback(client, full))[1]) == "Connected"
 
     status, html = await callback(client, partial)
-    assert status == 200 and "Try again" not in html and "ask FitGlue support for a new Connect link" in html
+    assert status == 200 and "Try again" not in html and title(html) == "Strava was connected again since"
+    assert "This sign-in connected Strava" in html and "without activity:write" in html
+    assert "nothing more to do" in html
 
 
 async def test_reload_never_runs_the_connect_hooks_again(client, runtime):
@@ -176,3 +180,78 @@ async def test_going_back_to_a_used_link_says_how_strava_is_now(client, runtime)
         await session.execute(update(StravaConnection).values(status=vocab.NEEDS_REAUTH))
     later = await (await client.get(link_path(url))).text()
     assert "and it still is" not in later and "needs re-authorization" in later and "new Connect link" in later
+
+
+# --- a reload after the connection changed (review after the merge) --------------------------------
+
+COMPLETE = ["read", "activity:read_all", "activity:write", "profile:read_all"]
+WITHOUT_PROFILE = ["read", "activity:read_all", "activity:write"]
+CONNECTED_TITLES = {"Connected", "Connected, with a warning", "Connected, with limits"}
+
+
+async def change_connection(client, runtime, change: str, first_grant: list[str]) -> None:
+    """What may happen to a connection after its result page was shown."""
+    if change == "disconnected":
+        await SupportDesk(runtime).disconnect(ALICE, "test")
+    elif change in (vocab.NEEDS_REAUTH, vocab.REVOKED):
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(update(StravaConnection).values(status=change))
+    else:  # connected again, from a fresh link, with another grant
+        async with runtime.sessions() as session:
+            athlete = (await session.execute(select(StravaConnection.athlete_id))).scalar_one()
+        other = WITHOUT_WRITE if first_grant != WITHOUT_WRITE else COMPLETE
+        query = await decide_at_strava(await press_connect(client, await issue(runtime)), athlete_id=athlete,
+                                       granted=other)
+        assert (await callback(client, query))[0] == 200
+
+
+@pytest.mark.parametrize("grant", [COMPLETE, WITHOUT_PROFILE, WITHOUT_WRITE], ids=["complete", "warning", "error"])
+@pytest.mark.parametrize(("change", "says"), [
+    ("disconnected", "Strava is no longer connected"),
+    (vocab.NEEDS_REAUTH, "Strava needs re-authorization"),
+    (vocab.REVOKED, "FitGlue's access to Strava was revoked"),
+    ("reconnected", "Strava was connected again since"),
+])
+async def test_reloading_a_connected_result_after_the_connection_changed_says_so(client, runtime, grant, change, says):
+    """Review finding: after a disconnect the reloaded page still said "Strava is now connected …
+    Connected, with a warning" while the status was not_connected."""
+    query = await decide_at_strava(await press_connect(client, await issue(runtime)), granted=grant)
+    first_status, first_html = await callback(client, query)
+    assert first_status == 200 and title(first_html) in CONNECTED_TITLES
+    await change_connection(client, runtime, change, grant)
+
+    status, html = await callback(client, query)
+    assert status == 200 and title(html) == says
+    assert "Strava is now connected" not in html and "different browser" not in html
+    assert "This sign-in connected Strava" in html  # what that sign-in did, then how it stands now
+    diagnosis = await SupportDesk(runtime).diagnose(ALICE)
+    if change == "reconnected":
+        assert diagnosis.status == vocab.CONNECTED
+    else:
+        assert diagnosis.status == {"disconnected": vocab.NOT_CONNECTED}.get(change, change)
+        assert "Connected" not in html.replace("This sign-in connected", "")
+
+
+async def test_reloading_a_refusal_after_connecting_in_another_tab_says_it_is_connected_now(client, runtime):
+    """The refused sign-in changed nothing, but Strava is connected now: no "try again" that would
+    suggest otherwise."""
+    url = await issue(runtime)
+    refused = await decide_at_strava(await press_connect(client, url), decision="deny")
+    assert (await callback(client, refused))[0] == 403
+    full = await decide_at_strava(await press_connect(client, url))
+    assert (await callback(client, full))[0] == 200
+
+    status, html = await callback(client, refused)
+    assert status == 403 and "You chose not to give FitGlue access" in html
+    assert "connected to this FitGlue account now" in html and "Try again" not in html
+    assert "If you do want to connect" not in html
+
+
+async def test_a_used_link_after_a_disconnect_does_not_say_connected(client, runtime):
+    url = await issue(runtime)
+    assert (await callback(client, await decide_at_strava(await press_connect(client, url))))[0] == 200
+    await SupportDesk(runtime).disconnect(ALICE, "test")
+    response = await client.get(link_path(url))
+    html = await response.text()
+    assert response.status == 410 and "and it still is" not in html
+    assert "not connected" in html and "new Connect link" in html

@@ -96,10 +96,13 @@ async def test_latest_attempt_is_the_newest_by_start_time(desk, runtime, clock):
 
 async def test_athlete_last_event_comes_from_events_when_the_column_is_empty(desk, alice, runtime, clock):
     async with runtime.sessions() as session, session.begin():
-        for i, (owner, age) in enumerate([(alice.athlete_id, 3), (alice.athlete_id, 1), (999, 0.5)]):
+        # Only events Strava confirmed (processed) count as heard; newer unconfirmed ones do not.
+        for i, (owner, age, state) in enumerate([(alice.athlete_id, 3, "processed"), (alice.athlete_id, 1, "processed"),
+                                                 (999, 0.5, "processed"), (alice.athlete_id, 0.2, "ignored"),
+                                                 (998, 0.1, "new")]):
             session.add(WebhookEvent(dedupe_key=f"k{i}", received_at=clock.now() - timedelta(hours=age),
                                      subscription_id=1, object_type="activity", object_id=i, aspect_type="create",
-                                     owner_id=owner, event_time=0, updates="{}", state="done"))
+                                     owner_id=owner, event_time=0, updates="{}", state=state))
     facts = (await desk.diagnose(ALICE)).facts
     assert facts["last_event_at"] == (clock.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert facts["app_last_event_at"] == (clock.now() - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")

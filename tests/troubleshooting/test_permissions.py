@@ -47,3 +47,15 @@ def test_the_finding_says_what_the_verdict_says_for_every_grant(granted):
         assert finding.audience == "user" and "send_connect_link" in finding.actions
     if not verdict.can_read_activities:
         assert "activity read" in finding.detail
+
+
+@pytest.mark.parametrize(("granted", "sentence"), [
+    ({"read", "activity:read_all", "activity:write", "profile:read_all"}, None),
+    ({"read", "activity:read_all", "activity:write"}, "Syncing itself still works."),
+    ({"read", "activity:read", "activity:write"}, "Syncing itself still works."),
+    ({"read", "activity:read_all", "profile:read_all"}, "Syncing does not work until activity:write is granted."),
+    ({"read"}, "Syncing does not work until activity:read_all and activity:write are granted."),
+])
+def test_whether_syncing_works_is_one_sentence_for_the_whole_grant(granted, sentence):
+    """Review: a read-only grant was told "syncing itself still works" by the profile line."""
+    assert grant_verdict(granted).sync_sentence == sentence

@@ -23,11 +23,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from service.background.webhooks.processing import distrust_access_token, upsert_summaries
+from service.background.webhooks.unconfirmed import spend_unconfirmed_call
 from service.connections.refresh import usable_access_token
 from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection
-from service.queue.catch_up import PER_PAGE, enqueue_page
+from service.queue.catch_up import PER_PAGE, enqueue_page, is_overflow_run
 from service.queue.failures import PermanentJobError
 from service.queue.store import ClaimedJob
 from service.strava import AccessTokenInvalid
@@ -53,6 +54,8 @@ async def catch_up_job(rt: Runtime, job: ClaimedJob) -> None:
     if token is None:
         raise PermanentJobError(f"the connection is {status or 'gone'}, so there is no access token to list "
                                 "activities with; the user's next Connect queues a new catch-up")
+    if is_overflow_run(job.payload):  # stands in for unconfirmed events: it spends what they would
+        await spend_unconfirmed_call(rt, int(job.payload.get("athlete_id") or 0))
     try:
         activities = await rt.require_strava().list_activities(token, after_epoch=after, page=page,
                                                                per_page=PER_PAGE)

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.background.webhooks.processing import IGNORED, known_to_fail
+from service.background.webhooks.pending import Connected, catch_up_row, plan_intake, waiting_catch_up_pattern
+from service.background.webhooks.processing import IGNORED
 from service.background.webhooks.sqlite_intake import SqliteEventWriter
 from service.background.webhooks.strava_events import StravaEvent
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import Job, StravaConnection, WebhookEvent
-from service.queue.store import PRIORITY_EVENT, job_row
+from service.queue.store import PRIORITY_EVENT, QUEUED, RUNNING, job_row
 from service.subscription.state import JOB_KIND, event_job_key, our_subscription_id
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ _EVENTS = cast(Table, WebhookEvent.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
 SUBSCRIPTION_RECHECK_S = 1.0
+WAITING_STATES = (QUEUED, RUNNING)  # an event job not finished yet: its event still waits to be checked
 BUSY_WINDOW_S = 0.2
 
 
@@ -159,7 +162,9 @@ class EventIntake:
         now = self.rt.clock.now()
         if self._sqlite is not None:
             async with self.rt.write_lock or contextlib.nullcontext():
-                ids = await self._sqlite.store([(p.event, p.received_at) for p in unique], now)
+                ids = await self._sqlite.store([(p.event, p.received_at) for p in unique], now,
+                                              self.rt.settings.pending_events_per_athlete,
+                                              self.rt.settings.catch_up_lookback_s)
             inserted = {p.event.dedupe_key for p, event_id in zip(unique, ids, strict=True) if event_id is not None}
         else:
             inserted = await self._store_with_sqlalchemy(unique, now)
@@ -181,25 +186,45 @@ class EventIntake:
                 .returning(_EVENTS.c.id, _EVENTS.c.dedupe_key, _EVENTS.c.owner_id), rows)
             inserted = {row.dedupe_key: (row.id, row.owner_id) for row in result}
             if inserted:
-                owners = {owner for _id, owner in inserted.values()}
-                connections = {athlete: (user, scopes or "") for athlete, user, scopes in await session.execute(
-                    select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.user_id, _CONNECTIONS.c.granted_scopes)
-                    .where(_CONNECTIONS.c.athlete_id.in_(owners)))}
-                object_types = {p.event.dedupe_key: p.event.object_type for p in unique}
-                jobs, settled = [], []
-                for key, (event_id, owner) in inserted.items():
-                    user_id, scopes = connections.get(owner, (None, None))
-                    reason = known_to_fail(object_types[key], scopes)
-                    if reason is None:
-                        jobs.append(job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
-                                            dedupe_key=event_job_key(event_id), user_id=user_id))
-                    else:
-                        settled.append({"b_id": event_id, "error": reason})
-                if jobs:
-                    await session.execute(insert(_JOBS), jobs)
-                if settled:
-                    # Known to fail (no activity read): stored settled, with no job.
-                    await session.execute(
-                        update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id"))
-                        .values(state=IGNORED, error=bindparam("error"), processed_at=now), settled)
+                await self._plan_and_queue(session, list(inserted.items()), {p.event.dedupe_key: p for p in unique},
+                                           now)
         return set(inserted)
+
+    async def _plan_and_queue(self, session: AsyncSession, inserted: list[tuple[str, tuple[int, int]]],
+                              by_key: dict[str, _Pending], now: datetime) -> None:
+        """Jobs for the new events worth checking; the others stored settled, with why (see `pending`)."""
+        insert = insert_for(session)
+        owners = {owner for _key, (_id, owner) in inserted}
+        connections = {athlete: Connected(conn_id, user, scopes or "", status)
+                       for athlete, conn_id, user, scopes, status in await session.execute(
+                           select(_CONNECTIONS.c.athlete_id, _CONNECTIONS.c.id, _CONNECTIONS.c.user_id,
+                                  _CONNECTIONS.c.granted_scopes, _CONNECTIONS.c.status)
+                           .where(_CONNECTIONS.c.athlete_id.in_(owners)))}
+        users = {conn.user_id: athlete for athlete, conn in connections.items()}
+        pending: dict[int, int] = {}
+        if users:
+            counted = await session.execute(
+                select(_JOBS.c.user_id, func.count()).where(
+                    _JOBS.c.user_id.in_(users), _JOBS.c.kind == JOB_KIND, _JOBS.c.state.in_(WAITING_STATES))
+                .group_by(_JOBS.c.user_id))
+            pending = {users[user]: int(count) for user, count in counted}
+        new = sorted(((event_id, by_key[key].event.object_type, owner, by_key[key].received_at)
+                      for key, (event_id, owner) in inserted), key=lambda row: row[0])
+        plan = plan_intake(new, connections, pending, self.rt.settings.pending_events_per_athlete)
+        if plan.jobs:
+            await session.execute(insert(_JOBS), [
+                job_row(JOB_KIND, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
+                        dedupe_key=event_job_key(event_id), user_id=user_id) for event_id, user_id in plan.jobs])
+        if plan.settled:
+            # Known to fail (no activity read), or beyond the pending bound: stored settled, with no job.
+            await session.execute(
+                update(_EVENTS).where(_EVENTS.c.id == bindparam("b_id"))
+                .values(state=IGNORED, error=bindparam("error"), processed_at=now),
+                [{"b_id": event_id, "error": reason} for event_id, reason in plan.settled])
+        for athlete, (conn, since) in plan.catch_ups.items():
+            waiting = (await session.execute(select(_JOBS.c.id).where(
+                _JOBS.c.user_id == conn.user_id, _JOBS.c.state == QUEUED,
+                _JOBS.c.dedupe_key.like(waiting_catch_up_pattern(conn.conn_id))).limit(1))).first()
+            if waiting is None:
+                row = catch_up_row(conn, athlete, since, now, self.rt.settings.catch_up_lookback_s)
+                await session.execute(insert(_JOBS).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.background.webhooks.unconfirmed import (
     not_found_until,
@@ -83,12 +84,25 @@ async def _finish_event(rt: Runtime, event_id: int, outcome: str, note: str | No
                         job: ClaimedJob | None = None) -> None:
     now = rt.clock.now()
     async with rt.write() as session:
-        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id,
-                                                         WebhookEvent.state.in_(OPEN_STATES))
-                              .values(state=outcome, error=note, processed_at=now))
+        settled = await session.execute(
+            update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.state.in_(OPEN_STATES))
+            .values(state=outcome, error=note, processed_at=now)
+            .returning(WebhookEvent.owner_id, WebhookEvent.received_at))
+        heard = settled.first()
+        if outcome == PROCESSED and heard is not None:
+            await _heard_from(session, *heard)
         if job is not None:  # the event and its job settle in one transaction
             await mark_done_in(session, job, now)
     rt.metrics.inc(EVENTS_PROCESSED, outcome)
+
+
+async def _heard_from(session: AsyncSession, athlete_id: int, received_at: datetime) -> None:
+    """Record that Strava's events reach us for this athlete (`webhook_silent` in the diagnosis).
+    Only for an event Strava confirmed (processed): a forged one arrives just as easily."""
+    await session.execute(update(StravaConnection).where(
+        StravaConnection.athlete_id == athlete_id,
+        or_(StravaConnection.last_event_at.is_(None), StravaConnection.last_event_at < received_at))
+        .values(last_event_at=received_at))
 
 
 async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
@@ -104,12 +118,6 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
     if found is None:
         return IGNORED, "no FitGlue user is connected to this Strava athlete"
     conn_id, status, granted = found
-    # Arrival is recorded before any Strava call, so it shows even while the fetch waits for the budget.
-    async with rt.write() as session:
-        await session.execute(update(StravaConnection).where(
-            StravaConnection.id == conn_id,
-            or_(StravaConnection.last_event_at.is_(None), StravaConnection.last_event_at < event.received_at))
-            .values(last_event_at=event.received_at))
     updates = _updates(event)
     if event.object_type == "athlete":
         if event.object_id != event.owner_id:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from service.background.webhooks.processing import IGNORED, known_to_fail
+from service.background.webhooks.pending import Connected, catch_up_row, plan_intake, waiting_catch_up_pattern
+from service.background.webhooks.processing import IGNORED
 from service.background.webhooks.strava_events import StravaEvent
 from service.queue.store import PRIORITY_EVENT, job_row
 
@@ -60,12 +61,15 @@ class SqliteEventWriter:
             self._db = db
         return self._db
 
-    async def store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime) -> list[int | None]:
-        """Store each (event, received_at) and a job for each new one; the new event ids (None: duplicate)."""
+    async def store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime, bound: int,
+                    lookback_s: int) -> list[int | None]:
+        """Store each (event, received_at) and a job for each new one worth checking (`pending`:
+        at most `bound` waiting per athlete); the new event ids (None: duplicate)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._store, events, now)
+        return await loop.run_in_executor(self._executor, self._store, events, now, bound, lookback_s)
 
-    def _store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime) -> list[int | None]:
+    def _store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime, bound: int,
+               lookback_s: int) -> list[int | None]:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -79,21 +83,7 @@ class SqliteEventWriter:
             new = [(event_id, event) for event_id, (event, _at) in zip(ids, events, strict=True)
                    if event_id is not None]
             if new:
-                owners = sorted({event.owner_id for _id, event in new})
-                marks = ",".join("?" * len(owners))
-                connections = {athlete: (user, scopes) for athlete, user, scopes in db.execute(
-                    "SELECT athlete_id, user_id, coalesce(granted_scopes, '') FROM strava_connections"
-                    f" WHERE athlete_id IN ({marks})", owners)}
-                jobs, settled = [], []
-                for event_id, event in new:
-                    user_id, scopes = connections.get(event.owner_id, (None, None))
-                    reason = known_to_fail(event.object_type, scopes)
-                    if reason is None:
-                        jobs.append(self._job(event_id, user_id, now))
-                    else:
-                        settled.append((IGNORED, reason, sqlite_time(now), event_id))
-                db.executemany(_INSERT_JOB, jobs)
-                db.executemany(_SETTLE_EVENT, settled)
+                self._plan_and_queue(db, new, events, ids, now, bound, lookback_s)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -101,9 +91,38 @@ class SqliteEventWriter:
             raise
         return ids
 
+    def _plan_and_queue(self, db: sqlite3.Connection, new: list[tuple[int, StravaEvent]],
+                        events: Sequence[tuple[StravaEvent, datetime]], ids: list[int | None], now: datetime,
+                        bound: int, lookback_s: int) -> None:
+        received = {event_id: at for event_id, (_event, at) in zip(ids, events, strict=True) if event_id is not None}
+        owners = sorted({event.owner_id for _id, event in new})
+        marks = ",".join("?" * len(owners))
+        connections = {athlete: Connected(conn_id, user, scopes, status) for athlete, conn_id, user, scopes, status
+                       in db.execute("SELECT athlete_id, id, user_id, coalesce(granted_scopes, ''), status"
+                                     f" FROM strava_connections WHERE athlete_id IN ({marks})", owners)}
+        users = {conn.user_id: athlete for athlete, conn in connections.items()}
+        pending: dict[int, int] = {}
+        if users:
+            user_marks = ",".join("?" * len(users))
+            pending = {users[user]: count for user, count in db.execute(
+                f"SELECT user_id, count(*) FROM jobs WHERE user_id IN ({user_marks}) AND kind = ?"
+                " AND state IN ('queued', 'running') GROUP BY user_id", (*users, self.job_kind))}
+        plan = plan_intake([(event_id, event.object_type, event.owner_id, received[event_id]) for event_id, event in new],
+                           connections, pending, bound)
+        db.executemany(_INSERT_JOB, [self._job(event_id, user_id, now) for event_id, user_id in plan.jobs])
+        db.executemany(_SETTLE_EVENT, [(IGNORED, reason, sqlite_time(now), event_id)
+                                       for event_id, reason in plan.settled])
+        for athlete, (conn, since) in plan.catch_ups.items():
+            if db.execute("SELECT 1 FROM jobs WHERE user_id = ? AND state = 'queued' AND dedupe_key LIKE ? LIMIT 1",
+                          (conn.user_id, waiting_catch_up_pattern(conn.conn_id))).fetchone() is None:
+                db.execute(_INSERT_JOB, self._row(catch_up_row(conn, athlete, since, now, lookback_s)))
+
     def _job(self, event_id: int, user_id: int | None, now: datetime) -> tuple[Any, ...]:
-        row = job_row(self.job_kind, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
-                      dedupe_key=self.job_key(event_id), user_id=user_id)
+        return self._row(job_row(self.job_kind, {"event_id": event_id}, now, priority=PRIORITY_EVENT,
+                                 dedupe_key=self.job_key(event_id), user_id=user_id))
+
+    @staticmethod
+    def _row(row: dict[str, Any]) -> tuple[Any, ...]:
         return (row["kind"], row["payload"], row["priority"], sqlite_time(row["run_after"]), row["attempts"],
                 row["state"], row["user_id"], row["dedupe_key"], sqlite_time(row["created_at"]),
                 sqlite_time(row["updated_at"]))

@@ -10,6 +10,13 @@ a stranger spend the app's shared read budget (100 calls per 15 minutes by defau
 - **per-athlete cap**: at most FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE calls per 15-minute window
   for events claiming one athlete. Past it the event's job waits for the next window (nothing is
   dropped), so a flood aimed at one athlete delays only that athlete's events.
+- **app-wide cap**: at most FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW such calls per 15-minute window
+  for all athletes together (kept in the same table under athlete id 0, which no Strava athlete
+  has), so floods aimed at many athletes cannot take the whole window from other work.
+- **pending bound** (at intake, `pending.plan_intake`): at most FITGLUE_PENDING_EVENTS_PER_ATHLETE
+  activity events of one athlete wait to be checked; the ones beyond are stored settled and one
+  catch-up (a listing of the athlete's activities, a call per 100) stands in for all of them, so a
+  real activity among them is still fetched, and a real event waits behind at most that many.
 
 Both live in the database, so every replica sees the same memo and the same counts.
 """
@@ -62,27 +69,46 @@ async def forget_not_found(rt: Runtime, activity_id: int, athlete_id: int) -> No
             ActivityNotFound.activity_id == activity_id, ActivityNotFound.athlete_id == athlete_id))
 
 
-async def spend_unconfirmed_call(rt: Runtime, athlete_id: int) -> None:
-    """Count one Strava call made to check an event claiming `athlete_id`. Raises WaitUntil (the
-    next 15-minute window) when this window's cap for the athlete is used up.
+APP_WIDE = 0  # the row counting every athlete's calls together (Strava athlete ids start at 1)
 
-    One statement: insert the window's row, or add one to it only while it is below the cap; no
-    row back means the cap is reached. Atomic on both databases, so replicas never overshoot.
+
+class _CapReached(Exception):
+    pass
+
+
+async def _count_call(session: AsyncSession, athlete_id: int, window: datetime, cap: int) -> None:
+    """Add one to the window's count for `athlete_id` only while it is below `cap` (one statement,
+    atomic on both databases, so replicas never overshoot). Raises _CapReached otherwise."""
+    table = cast(Table, UnconfirmedEventCalls.__table__)
+    stmt = insert_for(session)(table).values(athlete_id=athlete_id, window_start=window, calls=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["athlete_id", "window_start"], set_={"calls": table.c.calls + 1},
+        where=table.c.calls < cap).returning(table.c.calls)
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        raise _CapReached
+
+
+async def spend_unconfirmed_call(rt: Runtime, athlete_id: int) -> None:
+    """Count one Strava call made to check an event claiming `athlete_id` (or a catch-up standing
+    in for such events). Raises WaitUntil (the next 15-minute window) when this window's cap for
+    the athlete, or for all athletes together, is used up; then nothing is counted (one transaction).
     """
     now = rt.clock.now()
-    cap = rt.settings.unconfirmed_calls_per_athlete
     window = quarter_start(now)
-    table = cast(Table, UnconfirmedEventCalls.__table__)
-    async with rt.write() as session:
-        stmt = insert_for(session)(table).values(athlete_id=athlete_id, window_start=window, calls=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["athlete_id", "window_start"], set_={"calls": table.c.calls + 1},
-            where=table.c.calls < cap).returning(table.c.calls)
-        spent = (await session.execute(stmt)).scalar_one_or_none()
-    if spent is None:
-        raise WaitUntil(next_quarter(now), WAITING_EVENT_CAP,
-                        f"events naming athlete {athlete_id} already used this 15-minute window's {cap} "
-                        "Strava call(s) for checking unsigned events (FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE)")
+    per_athlete, app_wide = rt.settings.unconfirmed_calls_per_athlete, rt.settings.unconfirmed_calls_per_window
+    try:
+        async with rt.write() as session:
+            try:
+                await _count_call(session, athlete_id, window, per_athlete)
+            except _CapReached:
+                reason = (f"events naming athlete {athlete_id} already used this 15-minute window's {per_athlete} "
+                          "Strava call(s) for checking unsigned events (FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE)")
+                raise
+            reason = (f"checking unsigned events already used this 15-minute window's {app_wide} Strava call(s) "
+                      "for all athletes together (FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW)")
+            await _count_call(session, APP_WIDE, window, app_wide)  # rolls the athlete's count back if refused
+    except _CapReached:
+        raise WaitUntil(next_quarter(now), WAITING_EVENT_CAP, reason) from None
 
 
 async def prune_memos(session: AsyncSession, cutoff: datetime) -> int:
@@ -96,3 +122,4 @@ async def prune_past_windows(session: AsyncSession, now: datetime) -> int:
     result = await session.execute(delete(UnconfirmedEventCalls).where(
         UnconfirmedEventCalls.window_start < quarter_start(now)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
