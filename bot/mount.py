@@ -54,7 +54,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
     else:
         from bot.http import mount_http
 
-        mount_http(app, bolt)
+        mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
     if rt.settings.alert_channel:
         rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from service.core.clock import from_epoch
+from service.core.inputs import BadInput, parse_json
 from standin.calls import note_athlete
 from standin.faults import ATHLETE_TOKEN_INVALID, RECORD_NOT_FOUND, bad_request, scope_missing
 from standin.keys import STANDIN_KEY
@@ -175,8 +175,8 @@ def _form_bool(value: str) -> bool:
 async def _updates(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         try:
-            body = json.loads(await request.text() or "{}")
-        except ValueError:
+            body = parse_json(await request.read() or b"{}")
+        except BadInput:
             return {}
         return body if isinstance(body, dict) else {}
     params = await all_params(request)

@@ -6,11 +6,12 @@ callback URL a subscription request named.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
 from yarl import URL
+
+from service.core.inputs import BadInput, parse_json
 
 # Strava gives callbacks two seconds to answer, for the validation GET and for each event.
 CALLBACK_TIMEOUT_S = 2.0
@@ -37,8 +38,8 @@ class Outbox:
             async with self._client().get(url, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return False
-                body = json.loads(await resp.text())
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+                body = parse_json(await resp.read())
+        except (aiohttp.ClientError, TimeoutError, BadInput):
             return False
         return isinstance(body, dict) and body.get("hub.challenge") == challenge
 

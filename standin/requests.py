@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from service.core.inputs import BadInput, parse_id
-
-
-async def _multipart_fields(request: web.Request) -> list[tuple[str, str]]:
-    """The text fields of a multipart/form-data body (files are ignored).
-
-    Parsed from the body the app's body reader has already read in full (service.core.request_bodies), so
-    the stream aiohttp's own multipart reader would need is spent; the standard library's MIME
-    parser reads the bytes instead.
-    """
-    head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + await request.read())
-    if not message.is_multipart():
-        return []
-    fields = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str) and part.get_filename() is None:
-            content = part.get_content()
-            fields.append((name, content if isinstance(content, str) else content.decode("utf-8", "replace")))
-    return fields
+from service.core.request_bodies import form_fields
 
 
 async def all_params(request: web.Request) -> MultiDictProxy[str]:
-    """Query parameters followed by form fields (form or multipart bodies; files are ignored)."""
+    """Query parameters followed by form fields (urlencoded or multipart bodies, as Strava takes
+    both; files are ignored), read the way every route of ours reads a form (service.core.request_bodies)."""
     merged: MultiDict[str] = MultiDict(request.query)
-    if request.body_exists and request.content_type == "application/x-www-form-urlencoded":
-        form = await request.post()
-        for key, value in form.items():
-            if isinstance(value, str):
-                merged.add(key, value)
-    elif request.body_exists and request.content_type == "multipart/form-data":
-        for key, value in await _multipart_fields(request):
-            merged.add(key, value)
+    merged.extend(await form_fields(request))
     return MultiDictProxy(merged)
 
 

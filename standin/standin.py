@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from service.core.clock import Clock, SystemClock, to_epoch
+from service.core.crypto import constant_time_equals
 from standin.config import CallRecord, StandinConfig
 from standin.delivery import Outbox
 from standin.failures import FailureInjector
@@ -126,8 +127,8 @@ class StravaStandin:
         """None when the app's credentials are good, else the (status, body) Strava answers."""
         if client_id != self.config.client_id:
             return 400, CLIENT_ID_INVALID
-        if self.client_secret_rejected or not secrets.compare_digest(
-            (client_secret or "").encode(), self.config.client_secret.encode()
+        if self.client_secret_rejected or not constant_time_equals(
+            client_secret or "", self.config.client_secret
         ):
             return 401, APPLICATION_INVALID
         return None

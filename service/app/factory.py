@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service.background.job_handlers import worker_context
 from service.background.scheduler import scheduler_context
+from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
 from service.subscription.registration import ensure_after_connect
@@ -20,6 +21,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    quiet_client_protocol_errors()
     app[RUNTIME] = rt
     health.setup(app)
     admin.setup(app, rt)

@@ -194,7 +194,7 @@ async def delete_data_of_ended_grants(rt: Runtime) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class ForgetResult:
-    forgotten: str  # the anonymous label the audit log now uses
+    forgotten: str | None  # the anonymous label the audit log now uses; None: there was no such user
     deauthorized: bool
     warning: str | None
     deleted: dict[str, int] = field(default_factory=dict)

@@ -106,7 +106,7 @@ class Signer:
                 raise BadSignature("malformed token") from None
             try:
                 claims = json.loads(obj.payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise BadSignature("malformed token") from None
             if not isinstance(claims, dict):
                 raise BadSignature("malformed token")

@@ -13,6 +13,8 @@ raises `BadInput` (a ValueError) with a plain message naming the argument; calle
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import re
 import unicodedata
@@ -34,6 +36,8 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 # One "@", no whitespace, no characters that mark a list, a quote or Slack markup around an
 # address, and a domain of at least two non-empty dot-separated labels.
 _EMAIL = re.compile(r"[^@\s<>|,;:\"()\[\]\\]+@(?:[^@\s<>|,;:\"()\[\]\\.]+\.)+[^@\s<>|,;:\"()\[\]\\.]+")
+# A "%" not followed by two hex digits: parse_qsl would keep it as it is, silently.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Unicode categories never part of an address: controls (NUL…), format characters (zero-width
 # joiners, bidi overrides), surrogates (undecodable bytes in argv), private use, unassigned.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
@@ -161,22 +165,57 @@ def parse_who(raw: object) -> Who:
 
 
 def parse_form(body: bytes) -> dict[str, str]:
-    """An `application/x-www-form-urlencoded` body, strictly: UTF-8, valid percent-escapes, every
-    field `name=value`. Repeated names keep the last value. Raises BadInput."""
+    """An `application/x-www-form-urlencoded` body, strictly: UTF-8, valid percent-escapes (`%` and
+    two hex digits), every field `name=value`. Repeated names keep the last value. Raises BadInput."""
+    return dict(form_pairs(body))
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """parse_form's fields in order, repeated names kept (checkboxes). Raises BadInput."""
     try:
         text = body.decode("utf-8")
+        if _BROKEN_ESCAPE.search(text):
+            raise ValueError("broken percent-escape")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (UnicodeDecodeError, ValueError):
-        raise BadInput("the body is not a well-formed form (UTF-8, name=value pairs)") from None
-    return dict(pairs)
+        raise BadInput("the body is not a well-formed form (UTF-8, name=value pairs, "
+                       "%-escapes of two hex digits)") from None
+    return pairs
+
+
+def multipart_pairs(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The text fields of a `multipart/form-data` body in order (file parts are ignored), parsed from
+    bytes already read: `content_type` is the whole Content-Type header, boundary included. Raises BadInput when there is no boundary, the parts do not follow
+    it, or a field is not UTF-8 text."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.get_boundary() or not message.is_multipart() or message.defects:
+        raise BadInput("the body is not a well-formed multipart/form-data form (boundary and parts)")
+    fields: list[tuple[str, str]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        try:
+            content = part.get_content()
+            fields.append((name, content if isinstance(content, str) else content.decode("utf-8")))
+        except (LookupError, ValueError, KeyError):  # an unknown charset, bytes that are not UTF-8
+            raise BadInput(f"the form field {_shown(name)} is not UTF-8 text") from None
+    return fields
+
+
+def parse_json(text: str | bytes, what: str = "the body") -> Any:
+    """Any JSON value from outside. Raises BadInput when it is not JSON, not UTF-8, or nested too
+    deeply for the parser (`[` * 5000 raises RecursionError, not ValueError)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadInput(f"{what} is not valid JSON") from None
 
 
 def parse_json_object(text: str | bytes, what: str = "the body") -> dict[str, Any]:
     """A JSON object (not an array, string or number). Raises BadInput."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        raise BadInput(f"{what} is not valid JSON") from None
+    value = parse_json(text, what)
     if not isinstance(value, dict):
         raise BadInput(f"{what} must be a JSON object")
     return value

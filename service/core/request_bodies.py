@@ -3,16 +3,18 @@
 A body arrives in pieces. `request.content.read(n)` answers with whatever has arrived so far, so a
 client that pauses mid-body (as any client on a real network may) would be judged on half of it.
 This middleware reads every request body completely before the route's handler runs, so handlers
-use `await request.read()` / `.text()` / `.post()` and always see all of it (aiohttp keeps what was
-read), or the request is answered here:
+use `await request.read()` / `.text()` and always see all of it (aiohttp keeps what was read), or
+the request is answered here. Form fields come from `form_fields(request)`, never `request.post()`:
+aiohttp's multipart reader needs the stream this middleware has already spent (a 500).
 
 - more than the route's limit (`Content-Length` or counted while reading, so chunked bodies
   too): 413 `too_large`;
 - not complete within `FITGLUE_BODY_READ_TIMEOUT_S` seconds of the handler being reached (a
   slow-drip client holding a connection open): 408 `body_timeout`, and the connection is closed;
-- declared a form (`application/x-www-form-urlencoded`) but not a well-formed one (not UTF-8, a
-  broken percent-escape, a field without `=`): 400 `bad_form` (service.core.inputs.parse_form), so no
-  handler's `request.post()` meets it.
+- declared a form but not a well-formed one: 400 `bad_form`. Every route takes both kinds of
+  form, as Strava's API does: `application/x-www-form-urlencoded` (UTF-8, valid percent-escapes,
+  `name=value` fields: service.core.inputs.form_pairs) and `multipart/form-data` (a boundary and parts
+  that follow it: service.core.inputs.multipart_pairs, text fields only).
 
 Nothing has been stored or changed when either answer is given. Slow *headers* are not covered:
 aiohttp's server has no header-read timeout (see the README's production notes).
@@ -26,13 +28,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from multidict import MultiDict, MultiDictProxy
 
-from service.core.inputs import BadInput, parse_form
+from service.core.inputs import BadInput, form_pairs, multipart_pairs
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_S = 10.0
 
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 _LIMIT_ATTR = "_fitglue_max_body_bytes"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,11 +88,22 @@ def body_reader(timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S,
         except TimeoutError:
             return _error(408, "body_timeout", f"the request body did not arrive within {seconds:g} seconds",
                           Connection="close")
-        if bounded.content_type == FORM:
-            try:
-                parse_form(await bounded.read())
-            except BadInput as exc:
-                return _error(400, "bad_form", str(exc))
+        try:
+            await form_fields(bounded)
+        except BadInput as exc:
+            return _error(400, "bad_form", str(exc))
         return await handler(bounded)
 
     return read_whole_body
+
+
+async def form_fields(request: web.Request) -> MultiDictProxy[str]:
+    """The fields of a form body (urlencoded or multipart; file parts ignored), in order, repeated
+    names kept, like aiohttp's `post()`, but from the bytes the middleware has read. Empty when the
+    body is not a form. Raises BadInput for a malformed form (the middleware answers those 400)."""
+    pairs: list[tuple[str, str]] = []
+    if request.body_exists and request.content_type == FORM:
+        pairs = form_pairs(await request.read())
+    elif request.body_exists and request.content_type == MULTIPART:
+        pairs = multipart_pairs(request.headers.get("Content-Type", ""), await request.read())
+    return MultiDictProxy(MultiDict(pairs))

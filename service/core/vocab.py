@@ -15,6 +15,7 @@ NOT_CONNECTED = "not_connected"
 CONNECTED = "connected"
 NEEDS_REAUTH = "needs_reauth"
 REVOKED = "revoked"
+UNKNOWN_USER = "unknown_user"  # a status only reported, for an e-mail that matches nobody
 
 # OAuth attempt outcomes.
 PENDING = "pending"

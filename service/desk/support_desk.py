@@ -122,6 +122,10 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                                     rt.settings.public_url)
             return LinkIssued(user.email, link.url, link.expires_at, created)
 
+    async def _unknown(self, email: str) -> bool:
+        async with self.rt.sessions() as session:
+            return await find_user(session, email) is None
+
     async def _connection_id(self, email: str) -> tuple[User, StravaConnection | None]:
         async with self.rt.sessions() as session:
             user = await find_user(session, email)
@@ -157,6 +161,11 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         email = self._valid_email(email)
         rt = self.rt
         async with audited(rt.sessions, rt.clock, actor, "disconnect", email) as outcome:
+            if await self._unknown(email):
+                # Like `diagnose` of a stranger: an answer, not a failure (exit 0, admin 200).
+                outcome.result = "nothing_to_do"
+                return DisconnectResult(email, vocab.UNKNOWN_USER, False,
+                                        f"there is no FitGlue user with e-mail {email}, so nothing was disconnected")
             user, conn = await self._connection_id(email)
             if conn is None or conn.status == vocab.NOT_CONNECTED:
                 outcome.result = "nothing_to_do"
@@ -214,6 +223,11 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         keep one audit entry that names them only by an anonymous label."""
         email = self._valid_email(email)
         rt = self.rt
+        if await self._unknown(email):
+            # Nothing to erase, and no erasure label minted for a stranger: the audit entry names nobody.
+            async with audited(rt.sessions, rt.clock, actor, "forget", None) as outcome:
+                outcome.result = "nothing_to_do"
+            return ForgetResult(None, False, f"there is no FitGlue user with e-mail {email}, so nothing was erased")
         label = await erasure_label(rt, email)
         async with audited(rt.sessions, rt.clock, actor, "forget", label) as outcome:
             user, conn = await self._connection_id(email)

@@ -7,7 +7,6 @@ exchange itself goes through the same session, hooks and error mapping as every 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from service.core.clock import Clock, from_epoch
+from service.core.inputs import BadInput, parse_json
 from service.core.redact import redact_url
 from service.strava.errors import StravaError, Transient, classify
 
@@ -215,8 +215,8 @@ class StravaClient:
         body: Any = None
         if raw:
             try:
-                body = json.loads(raw)
-            except ValueError:
+                body = parse_json(raw)
+            except BadInput:
                 body = None
         if 200 <= status < 300:
             return body

@@ -21,6 +21,7 @@ import aiohttp
 from sqlalchemy import select
 
 from service.core.clock import iso_utc
+from service.core.inputs import BadInput, parse_json
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError
 from service.db.models import WebhookRegistration
@@ -138,8 +139,8 @@ async def probe_callback(rt: Runtime) -> tuple[bool, str]:
     if status != 200:
         return False, f"{url} answered HTTP {status} to the validation request"
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = parse_json(raw)
+    except BadInput:
         body = None
     if not isinstance(body, dict) or body.get("hub.challenge") != challenge:
         return False, f"{url} answered 200 but did not echo hub.challenge as JSON"

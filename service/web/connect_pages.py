@@ -23,6 +23,7 @@ from service.connections.connect_flow import (
 )
 from service.connections.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
 from service.core import vocab
+from service.core.request_bodies import form_fields
 from service.db.models import User
 from service.strava import StravaError
 from service.web import same_origin
@@ -156,15 +157,13 @@ def _too_many_attempts_page(request: web.Request, capped: TooManyAttempts) -> we
 
 async def start_authorize(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
-    form = await request.post()
-    posted_token = form.get(same_origin.FORM_FIELD)
-    refused = same_origin.refusal(request, rt.settings, posted_token if isinstance(posted_token, str) else None)
+    form = await form_fields(request)
+    refused = same_origin.refusal(request, rt.settings, form.get(same_origin.FORM_FIELD))
     if refused:
         log.info("refused a Connect start not sent from our page: %s", refused)
         return _cross_site_page(request)
-    token = form.get("t")
     try:
-        start = await start_connect(rt, token if isinstance(token, str) else None,
+        start = await start_connect(rt, form.get("t"),
                                     same_origin.read_browser_cookie(request, rt.settings, COOKIE))
     except LinkProblem as problem:
         return await _link_problem_page(request, problem)

@@ -136,3 +136,34 @@ async def test_a_command_holding_nul_is_still_audited(signed: Signed, bot_runtim
     await run(signed, "diagnose alice@example.com\x00")
     rows = await audit_rows(bot_runtime)
     assert [(r.action, r.target) for r in rows] == [("slack_command:diagnose", "diagnose alice@example.com\ufffd")]
+
+
+@pytest.mark.parametrize("signature", ["v0=é", "\xff", "v0=" + "ü" * 64, "v0=\u00a0" + "0" * 63])
+async def test_a_signature_header_that_is_not_ascii_is_401_before_bolt(signed: Signed, service, caplog,
+                                                                      signature) -> None:
+    caplog.set_level(logging.INFO)
+    body = b"command=/fitglue&text=help"
+    response = await send(server_address(service), "POST", "/slack/events", [body], headers={
+        "Content-Type": FORM, "X-Slack-Signature": signature, "X-Slack-Request-Timestamp": str(int(time.time()))})
+    assert response.status == 401, response.body
+    assert json.loads(response.body)["error"] == "invalid_signature"
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text and signed.slack.responses == []
+    refusals = [r.getMessage() for r in caplog.records if r.name == "fitglue.bot"]
+    assert refusals == [f"refused a /slack/events request without a valid Slack signature ({len(body)} bytes)"]
+
+
+async def test_an_unsigned_large_form_is_401_and_its_body_is_never_logged(signed: Signed, bot_runtime,
+                                                                         caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("slack_bolt")]:
+        caplog.set_level(logging.DEBUG, logger=name)  # whatever level an embedding app runs Bolt at
+    body = ("command=%2Ffitglue&text=" + "secretish" * 28_000).encode()  # about 250 KB
+    status, text = await _post_unsigned(signed, body)
+    assert status == 401, text
+    assert "secretish" not in caplog.text and len(caplog.text) < 2000
+    assert await audit_rows(bot_runtime) == []
+
+
+async def test_a_signed_command_still_reaches_bolt(signed: Signed, bot_runtime) -> None:
+    response, _ = await signed.command("help")
+    assert response.status == 200

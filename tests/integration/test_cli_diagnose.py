@@ -168,8 +168,13 @@ async def test_forget_json_warning_when_strava_fails_is_exit_0(env, alice, runti
     assert out["deleted"]["users"] == 1 and out["forgotten"] == await erasure_label(runtime, ALICE)
 
 
-async def test_forget_unknown_user_is_1_and_bad_email_is_2(env, capsys):
-    assert await fitglue("forget", "nobody@example.com", "--json") == 1
-    assert json.loads(capsys.readouterr().out)["error"] == "unknown_user"
+async def test_forget_unknown_user_is_0_with_a_warning_and_bad_email_is_2(env, capsys):
+    assert await fitglue("forget", "nobody@example.com", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"forgotten": None, "deauthorized": False, "deleted": {},
+                   "warning": "there is no FitGlue user with e-mail nobody@example.com, so nothing was erased"}
+    assert await fitglue("forget", "nobody@example.com") == 0
+    assert capsys.readouterr().out.strip() == ("nobody@example.com: warning: there is no FitGlue user with "
+                                               "e-mail nobody@example.com, so nothing was erased")
     assert await fitglue("forget", "nope", "--json") == 2
     assert json.loads(capsys.readouterr().out)["error"] == "bad_email"

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,6 +162,44 @@ async def test_disconnect_of_a_user_never_connected_warns_and_claims_nothing(env
     assert await fitglue("disconnect", ALICE) == 0
     text = capsys.readouterr().out
     assert "nothing to disconnect" in text and "disconnected" not in text.replace("nothing to disconnect", "")
+
+
+async def test_disconnect_of_an_unknown_user_is_exit_0_with_a_warning(env, capsys):
+    assert await fitglue("disconnect", "nobody@example.com", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"email": "nobody@example.com", "status": "unknown_user", "deauthorized": False,
+                   "warning": "there is no FitGlue user with e-mail nobody@example.com, so nothing was disconnected"}
+
+
+async def test_a_database_that_cannot_be_reached_is_one_line_naming_the_setting(env, monkeypatch, capsys):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("FITGLUE_DATABASE_URL", f"postgresql+asyncpg://fitglue@127.0.0.1:{port}/fitglue")
+    for command in (["link", ALICE], ["diagnose", ALICE], ["jobs"], ["db", "upgrade"]):
+        assert await fitglue(*command) == 1, command
+        line = _one_line(capsys.readouterr().err)
+        assert line.startswith(f"error: the database at postgresql+asyncpg://fitglue@127.0.0.1:{port}/fitglue "
+                               "could not be reached (ConnectionRefusedError"), line
+        assert "FITGLUE_DATABASE_URL" in line
+
+
+@pytest.mark.parametrize("argv", [["manifest"], ["diagnose", ALICE, "--json"], ["jobs", "--json"],
+                                  ["diagnose", "not an email", "--json"]])
+def test_a_reader_that_closes_stdout_ends_quietly(env, argv):
+    """`fitglue … | head -1`: no BrokenPipeError traceback (nor a second one from the failure
+    line), and the conventional 141 (128 + SIGPIPE), for every command."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    finally:
+        os.close(write_end)
+    assert finished.stderr == b"", finished.stderr.decode()
+    assert finished.returncode == 141
 
 
 async def test_disconnect_of_a_revoked_connection_says_there_was_nothing_to_deauthorize(env, alice, runtime,

@@ -102,14 +102,15 @@ async def test_forget_after_disconnect_still_removes_the_athletes_events(runtime
 
 async def test_forget_unknown_user_and_bad_email(runtime):
     desk = SupportDesk(runtime)
-    with pytest.raises(SupportError) as unknown:
-        await desk.forget("nobody@example.com", "cli:agent")
-    assert unknown.value.code == "unknown_user" and unknown.value.exit_code == 1
+    unknown = await desk.forget("nobody@example.com", "cli:agent")
+    # Nothing to erase: a warning, and no erasure label minted for a stranger.
+    assert unknown.forgotten is None and unknown.deleted == {} and unknown.deauthorized is False
+    assert unknown.warning == "there is no FitGlue user with e-mail nobody@example.com, so nothing was erased"
     with pytest.raises(SupportError) as bad:
         await desk.forget("nope", "cli:agent")
     assert bad.value.code == "bad_email" and bad.value.exit_code == 2
     entries = await desk.audit_entries()
-    assert entries[0]["action"] == "forget" and entries[0]["result"] == "error"
+    assert [(e["action"], e["target"], e["result"]) for e in entries] == [("forget", None, "nothing_to_do")]
     assert "nobody" not in str(entries)
 
 

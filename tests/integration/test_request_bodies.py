@@ -5,6 +5,7 @@ way a real network may deliver them."""
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlencode
 
 import pytest
@@ -204,3 +205,66 @@ async def test_standin_ids_in_odd_digits_are_not_found_not_500(standin):
     body = urlencode(authorize_form(params, athlete_id="²")).encode()
     response = await send(_standin_address(standin), "POST", "/oauth/authorize", [body], headers=FORM)
     assert response.status == 400
+
+
+# --- forms of every kind, broken escapes, deep JSON, bad HTTP (second pass of kinds 1 and 8) ----------
+
+
+def _multipart(fields: dict[str, str], boundary: str = "XyZ") -> bytes:
+    return b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                    for k, v in fields.items()) + f"--{boundary}--\r\n".encode()
+
+
+def _errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_multipart_connect_form_is_read_like_an_urlencoded_one(client, runtime, caplog):
+    body = _multipart({"t": await _link_token(runtime)})
+    response = await send(server_address(client), "POST", "/connect/strava/authorize", halves(body, 20),
+                          headers={"Content-Type": "multipart/form-data; boundary=XyZ", "Sec-Fetch-Site": "same-origin"})
+    assert response.status == 303, response.body
+    assert "/oauth/authorize" in response.headers["location"]
+    assert await _count(runtime, OAuthAttempt) == 1
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=Other"])
+@pytest.mark.parametrize(("where", "address"), [("service", "client"), ("stand-in", "standin")])
+async def test_multipart_without_its_boundary_is_400_bad_form_everywhere(client, standin, runtime, caplog,
+                                                                         content_type, where, address):
+    target = server_address(client) if address == "client" else _standin_address(standin)
+    path = "/connect/strava/authorize" if address == "client" else "/oauth/authorize"
+    response = await send(target, "POST", path, [_multipart({"t": "x"})], headers={"Content-Type": content_type})
+    assert response.status == 400, (where, response.body)
+    assert json.loads(response.body)["error"] == "bad_form"
+    assert await _count(runtime, OAuthAttempt) == 0
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("body", [b"t=%ZZ", b"t=abc%", b"t=%4", b"a=1&t=%G0"])
+async def test_a_broken_percent_escape_is_400_bad_form(client, runtime, body):
+    response = await send(server_address(client), "POST", "/connect/strava/authorize", [body],
+                          headers={**FORM, "Sec-Fetch-Site": "same-origin"})
+    assert response.status == 400, response.body
+    assert json.loads(response.body)["error"] == "bad_form"
+    assert await _count(runtime, OAuthAttempt) == 0
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b'{"a":' * 3000, b'{"updates": ' + b"[" * 10_000 + b"}"])
+async def test_json_nested_too_deeply_is_400_not_a_crash(client, runtime, caplog, body):
+    response = await send(server_address(client), "POST", "/webhooks/strava", [body], headers=JSON)
+    assert response.status == 400, response.body
+    assert json.loads(response.body)["error"] == "bad_event"
+    assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+async def test_a_request_line_over_aiohttps_limit_is_one_info_line(client, caplog):
+    caplog.set_level(logging.INFO)
+    response = await send(server_address(client), "GET", "/connect/strava?t=" + "a" * 100_000, [])
+    assert response.status == 400
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO and lines[0].exc_info is None
+    assert "LineTooLong" in lines[0].getMessage() and len(lines[0].getMessage()) < 250

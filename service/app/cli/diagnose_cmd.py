@@ -138,6 +138,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         result = await desk.forget(args.email, cli_actor())
+        if result.forgotten is None:  # no such user: nothing erased, nothing to name
+            emit(result.to_dict(), args.json, f"{args.email.strip()}: warning: {result.warning}")
+            return EXIT_OK
         counts = ", ".join(f"{table.replace('_', ' ')}: {n}" for table, n in result.deleted.items() if n)
         text = (f"{args.email.strip()}: erased ({counts or 'nothing else stored'}); "
                 f"the audit log now calls them {result.forgotten}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -81,6 +83,18 @@ def _reason(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {text}" if text else type(orig).__name__
 
 
+_UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT})
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A connection to a server that failed (refused, no route, unknown host, timed out). asyncpg
+    raises these bare, not wrapped in a DBAPIError; with several addresses an OSError of them all."""
+    if isinstance(exc, ConnectionError | socket.gaierror | TimeoutError):
+        return True
+    return isinstance(exc, OSError) and (exc.errno in _UNREACHABLE_ERRNOS
+                                         or str(exc).startswith("Multiple exceptions"))
+
+
 def describe_failure(exc: BaseException, database_url: str) -> tuple[str, str, int]:
     """(error code, one-line message, exit status) for anything a command can end in."""
     if isinstance(exc, ConfigError):
@@ -98,6 +112,9 @@ def describe_failure(exc: BaseException, database_url: str) -> tuple[str, str, i
         return "database", (f"the database at {database_location(database_url)} could not be used ({_reason(exc)}); "
                             "check FITGLUE_DATABASE_URL, that the storage is writable, and run `fitglue db upgrade`"
                             ), EXIT_FAILED
+    if database_url and _is_unreachable(exc):
+        return "database", (f"the database at {database_location(database_url)} could not be reached ({_reason(exc)}); "
+                            "check FITGLUE_DATABASE_URL and that the database server is running"), EXIT_FAILED
     if isinstance(exc, StravaError):
         return "strava_unavailable", f"Strava did not answer as expected ({exc.summary})", EXIT_FAILED
     if isinstance(exc, OSError):
@@ -106,6 +123,8 @@ def describe_failure(exc: BaseException, database_url: str) -> tuple[str, str, i
 
 
 def report_failure(exc: BaseException, database_url: str, as_json: bool) -> int:
+    if isinstance(exc, BrokenPipeError):
+        raise exc  # stdout was closed by the reader: nothing to report, and nowhere (service.cli.main)
     code, message, status = describe_failure(exc, database_url)
     return fail(code, message, as_json, status)
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from service.core.inputs import BadInput, parse_json
+
 OBJECT_TYPES = frozenset({"activity", "athlete"})
 ASPECT_TYPES = frozenset({"create", "update", "delete"})
 INT_FIELDS = ("object_id", "owner_id", "subscription_id", "event_time")
@@ -60,9 +62,9 @@ def _encodable(text: str) -> bool:
 
 def parse_event(raw: bytes) -> StravaEvent:
     try:
-        body: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadEvent("the body is not valid JSON") from None
+        body: Any = parse_json(raw)
+    except BadInput as exc:
+        raise BadEvent(str(exc)) from None
     if not isinstance(body, dict):
         raise BadEvent("the body must be a JSON object")
     missing = [name for name in ("object_type", "aspect_type", *INT_FIELDS) if name not in body]
