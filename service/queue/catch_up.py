@@ -14,10 +14,8 @@ Three moments queue one job per athlete (the first two at low priority):
   (`pending`): since the first event beyond that bound, at event priority, each page counted
   against the caps on unconfirmed work (`unconfirmed`).
 
-The job lists activities with `after=` (epoch seconds) one page at a time through the
-rate-limited client, as background work. The list already carries id, name, sport type and start
-date, so each page is stored directly: one call per 100 activities instead of one per activity.
-Strava filters `after` on an activity's start time, while an event arrives when the activity is
+Each job lists activities with `after=` (epoch seconds), one page at a time
+(`service.background.webhooks.catchup`). Strava filters `after` on an activity's start time, while an event arrives when the activity is
 uploaded (hours later for a long ride, days for a watch synced late): so the listing starts
 FITGLUE_CATCH_UP_LOOKBACK_S (default a day) before that moment.
 """

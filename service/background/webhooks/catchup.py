@@ -1,21 +1,11 @@
-"""Running catch-up jobs (kind `catch_up`), queued by `service.queue.catch_up`.
+"""Running catch-up jobs (kind `catch_up`); when and from when they are queued is
+`service.queue.catch_up`'s docstring.
 
-Two moments queue one low-priority job per athlete:
-- after a webhook repair, for each connected athlete that granted activity read, since the last
-  event of theirs we processed, else their Connect (a broken subscription means Strava's events
-  never reached us; an event merely heard proves nothing, it is unsigned);
-- after every successful Connect (first time, or again after `needs_reauth` or `revoked`), in the
-  Connect's own transaction, since the earlier of the start of the user's first attempt since
-  their last Connect and the last event of theirs we processed. An event that arrived before the
-  callback stored the tokens, or while the connection was broken, was ignored then: the catch-up
-  lists it again.
-
-The job lists activities with `after=` (epoch seconds) one page at a time through the
-rate-limited client, as background work. The list already carries id, name, sport type and start
-date, so each page is stored directly: one call per 100 activities instead of one per activity.
-Strava filters `after` on an activity's start time, while an event arrives when the activity is
-uploaded (hours later for a long ride, days for a watch synced late): so the listing starts
-FITGLUE_CATCH_UP_LOOKBACK_S (default a day) before that moment.
+Each job lists one page of the athlete's activities with `after=` (epoch seconds) through the
+rate-limited client and stores the page directly (the list carries id, name, sport type and start
+date: one call per 100 activities instead of one per activity), then queues the next page until an
+empty one. A catch-up standing in for events beyond the pending bound spends from the caps on
+unconfirmed work, as those events would have.
 """
 
 from __future__ import annotations
