@@ -57,7 +57,10 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(tmp_path):
         STRAVA_CLIENT_SECRET=config.client_secret, STRAVA_WEBHOOK_VERIFY_TOKEN=VERIFY,
         STRAVA_OAUTH_URL=f"{base}/oauth", STRAVA_API_URL=f"{base}/api/v3",
         FITGLUE_JOB_LEASE_S="2",  # jobs the killed process held are taken up again 2 s later
-        FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE="100000",  # 400 real events of one athlete, all in one window
+        # 400 real events of one athlete, all in one window: lift the bounds on unconfirmed work.
+        FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE="100000",
+        FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW="100000",
+        FITGLUE_PENDING_EVENTS_PER_ATHLETE="100000",
     )
     server = ServeProcess(env, tmp_path, port)
     restarted = None

@@ -193,7 +193,7 @@ def test_a_reader_that_closes_stdout_ends_quietly(env, argv):
     os.close(read_end)  # the reader is gone before the command writes
     try:
         finished = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+            [sys.executable, "-c", "import sys; from service.app.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
             stdout=write_end, stderr=subprocess.PIPE, timeout=60,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     finally:

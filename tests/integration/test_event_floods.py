@@ -101,11 +101,11 @@ async def test_deferring_at_a_window_change_logs_a_count_not_a_line_per_job(clie
     for activity_id in range(8_300_000, 8_300_000 + 45):
         await post(client, standin.event("create", "activity", activity_id, victim, {}))
     cap = runtime.settings.unconfirmed_calls_per_athlete
-    with caplog.at_level(logging.INFO, logger="service.queue.worker"):
+    with caplog.at_level(logging.INFO, logger="service.background.worker"):
         await run_pending(runtime)
         clock.advance(minutes=15)
         await run_pending(runtime)
-    lines = [r.getMessage() for r in caplog.records if r.name == "service.queue.worker" and "wait" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.background.worker" and "wait" in r.getMessage()]
     assert len(lines) == 2, lines  # one per window, each with the count
     assert lines[0].startswith(f"{45 - cap} job(s) wait until") and "(event_cap)" in lines[0]
     assert lines[1].startswith(f"{45 - 2 * cap} job(s) wait until")

@@ -124,7 +124,7 @@ def describe_failure(exc: BaseException, database_url: str) -> tuple[str, str, i
 
 def report_failure(exc: BaseException, database_url: str, as_json: bool) -> int:
     if isinstance(exc, BrokenPipeError):
-        raise exc  # stdout was closed by the reader: nothing to report, and nowhere (service.cli.main)
+        raise exc  # stdout was closed by the reader: nothing to report, and nowhere (service.app.cli.main)
     code, message, status = describe_failure(exc, database_url)
     return fail(code, message, as_json, status)
 
