@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert
 
-from service.crypto import TokenCipher
+from service.core.crypto import TokenCipher
 from service.db.models import StravaConnection, User
-from service.sandbox import StravaStandin
+from standin import StravaStandin
 
 
 def machine() -> str:

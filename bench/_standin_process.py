@@ -18,8 +18,8 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import mint_grant  # noqa: E402
-from service.clock import SystemClock, to_epoch  # noqa: E402
-from service.sandbox import STANDIN_KEY, StandinConfig, StravaStandin, build_standin_app  # noqa: E402
+from service.core.clock import SystemClock, to_epoch  # noqa: E402
+from standin import STANDIN_KEY, StandinConfig, StravaStandin, build_standin_app  # noqa: E402
 
 
 async def mint(request: web.Request) -> web.Response:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import random
 import sys
 import tempfile
@@ -29,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert  # noqa: E402
 
 from bench._common import machine, peak_rss_mb, percentile  # noqa: E402
-from service.clock import SystemClock  # noqa: E402
-from service.config import Settings  # noqa: E402
+from service.app.bootstrap import open_runtime  # noqa: E402
+from service.core.clock import SystemClock  # noqa: E402
+from service.core.runtime import Runtime  # noqa: E402
+from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
 from service.db.models import (  # noqa: E402
     AuditEntry,
@@ -42,9 +43,8 @@ from service.db.models import (  # noqa: E402
     WebhookEvent,
     WebhookRegistration,
 )
-from service.runtime import Runtime, open_runtime  # noqa: E402
-from service.sandbox import StandinConfig, start_standin  # noqa: E402
-from service.support import SupportDesk  # noqa: E402
+from service.desk.support_desk import SupportDesk  # noqa: E402
+from standin import StandinConfig, start_standin  # noqa: E402
 
 FIRST_ATHLETE = 7_000_000
 SCOPES = "activity:read_all,activity:write,profile:read_all,read"
@@ -148,8 +148,8 @@ async def seed(rt: Runtime, users: int, events: int, chunk: int = 10_000) -> Non
 async def run(users: int, events: int, diagnoses: int, database_url: str | None) -> float:
     standin, runner, base = await start_standin("127.0.0.1", 0, config=StandinConfig())
     folder = Path(tempfile.mkdtemp(prefix="fitglue-bench-diagnose-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+    settings = Settings.from_values(
+        database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
         secret_key="bench-secret-key-0123456789", strava_client_id=standin.config.client_id,
         strava_client_secret=standin.config.client_secret, strava_oauth_url=f"{base}/oauth",
         strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v", strava_athlete_capacity=200_000)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import subprocess
 import sys
@@ -36,20 +35,20 @@ async def child(total: int, due: int) -> dict:
     from sqlalchemy import func, select
 
     from bench._common import seed_connections
-    from service.app import build_app
-    from service.clock import SystemClock, to_epoch
-    from service.config import Settings
+    from service.app.bootstrap import open_runtime
+    from service.app.factory import build_app
+    from service.core.clock import SystemClock, to_epoch
+    from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import StravaConnection
-    from service.runtime import open_runtime
-    from service.sandbox import StandinConfig, start_standin
-    from service.support import SupportDesk
+    from service.desk.support_desk import SupportDesk
+    from standin import StandinConfig, start_standin
 
     clock = SystemClock()
     standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=StandinConfig(), clock=clock)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-mem-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=f"sqlite+aiosqlite:///{folder / 'mem.db'}", secret_key="memory-bench-key-0123456",
+    settings = Settings.from_values(
+        database_url=f"sqlite+aiosqlite:///{folder / 'mem.db'}", secret_key="memory-bench-key-0123456",
         strava_client_id=standin.config.client_id, strava_client_secret=standin.config.client_secret,
         strava_oauth_url=f"{base}/oauth", strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v",
         refresh_interval_s=1)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import tempfile
 import time
@@ -31,23 +30,23 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
     from aiohttp.test_utils import TestClient, TestServer
     from sqlalchemy import func, select
 
-    from service.app import build_app
-    from service.clock import ManualClock
-    from service.config import Settings
+    from service.app.bootstrap import open_runtime
+    from service.app.factory import build_app
+    from service.background.job_handlers import make_worker
+    from service.core.clock import ManualClock
+    from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
     from service.db.models import Job
-    from service.jobs.worker import make_worker
-    from service.runtime import open_runtime
-    from service.sandbox import StandinConfig, start_standin
-    from service.support import SupportDesk
+    from service.desk.support_desk import SupportDesk
+    from standin import StandinConfig, start_standin
     from tests.webhook_support import connect_directly, point_public_url_at
 
     clock = ManualClock(datetime(2026, 11, 2, 0, 0, tzinfo=UTC))
     config = StandinConfig(read_limits=read_limits, overall_limits=(read_limits[0] * 2, read_limits[1] * 2))
     standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=config, clock=clock)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-budget-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=f"sqlite+aiosqlite:///{folder / 'budget.db'}", secret_key="budget-bench-key-01234",
+    settings = Settings.from_values(
+        database_url=f"sqlite+aiosqlite:///{folder / 'budget.db'}", secret_key="budget-bench-key-01234",
         strava_client_id=config.client_id, strava_client_secret=config.client_secret,
         strava_oauth_url=f"{base}/oauth", strava_api_url=f"{base}/api/v3", strava_webhook_verify_token="v",
         # Every event here is real and a bench athlete has 200 of them queued: lift the caps and the

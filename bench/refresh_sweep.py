@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import math
 import sys
 import tempfile
@@ -23,20 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import StandinProcess, machine, peak_rss_mb, seed_connections  # noqa: E402
-from service.clock import SystemClock  # noqa: E402
-from service.config import Settings  # noqa: E402
+from service.app.bootstrap import open_runtime  # noqa: E402
+from service.connections.refresh import sweep_due  # noqa: E402
+from service.core.clock import SystemClock  # noqa: E402
+from service.core.settings import Settings  # noqa: E402
 from service.db.migrate import upgrade_to_head  # noqa: E402
-from service.refresh import sweep_due  # noqa: E402
-from service.runtime import open_runtime  # noqa: E402
-from service.sandbox import StandinConfig  # noqa: E402
+from standin import StandinConfig  # noqa: E402
 
 
 async def run(count: int, concurrency: int, latency: float, database_url: str | None) -> float:
     clock = SystemClock()
     standin = StandinProcess(latency)
     folder = Path(tempfile.mkdtemp(prefix="fitglue-bench-"))
-    settings = dataclasses.replace(
-        Settings(), database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+    settings = Settings.from_values(
+        database_url=database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}",
         secret_key="bench-secret-key-0123456789", strava_client_id=StandinConfig.client_id,
         strava_client_secret=StandinConfig.client_secret, strava_oauth_url=f"{standin.base_url}/oauth",
         strava_api_url=f"{standin.base_url}/api/v3", strava_webhook_verify_token="v",

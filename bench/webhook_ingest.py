@@ -57,15 +57,15 @@ async def serve_bare(port: int) -> None:
 
 
 async def serve_service(port: int, database_url: str, worker: bool = True) -> None:
-    from service.app import build_app
-    from service.config import Settings
+    from service.app.bootstrap import open_runtime
+    from service.app.factory import build_app
+    from service.app.gc_tuning import freeze_startup_heap
+    from service.core.settings import Settings
     from service.db.migrate import upgrade_to_head
-    from service.gc_tuning import freeze_startup_heap
-    from service.runtime import open_runtime
-    from service.webhooks.state import remember_subscription
+    from service.subscription.state import remember_subscription
 
-    settings = dataclasses.replace(
-        Settings(), database_url=database_url, secret_key="bench-secret-key-0123456789",
+    settings = Settings.from_values(
+        database_url=database_url, secret_key="bench-secret-key-0123456789",
         strava_client_id="1001", strava_client_secret="bench", strava_webhook_verify_token=VERIFY,
         strava_api_url="http://127.0.0.1:9/api/v3", strava_oauth_url="http://127.0.0.1:9/oauth",
         public_url=f"http://127.0.0.1:{port}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .slack_api import SlackCallFailed, call
+from bot.slack_api import SlackCallFailed, call
 
 log = logging.getLogger(__name__)
 

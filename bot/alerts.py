@@ -1,8 +1,8 @@
 """Proactive alerts in FITGLUE_ALERT_CHANNEL: the Slack implementation of the service's AlertSink.
 
-Once per incident, not once per event: the first `alert(kind, …)` opens an incident (a row
-`alert:<kind>` in `app_state`, inserted only if absent, so replicas agree) and posts; further
-alerts of that kind stay quiet until `resolve(kind)` closes it (and says so in the channel).
+Once per incident, not once per event: the first `alert(kind, …)` opens an incident
+(`service.core.incidents`, which replicas agree on) and posts; further alerts of that kind stay
+quiet until `resolve(kind)` closes it (and says so in the channel).
 Alert texts come from the service and carry no Connect links or tokens.
 
 A post that fails, whatever Slack answered, never raises into the caller (the alert check, the OAuth
@@ -16,19 +16,14 @@ from __future__ import annotations
 import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, select
 
-from service.db.dialect import insert_for
-from service.db.models import AppState
-from service.runtime import Runtime
-
-from . import render
-from .blocks import Reply
-from .slack_api import SlackCallFailed, call
+from bot import render
+from bot.blocks import Reply
+from bot.slack_api import SlackCallFailed, call
+from service.core import incidents
+from service.core.runtime import Runtime
 
 log = logging.getLogger("fitglue.alerts")
-
-KEY_PREFIX = "alert:"
 
 
 class SlackAlerts:
@@ -53,25 +48,13 @@ class SlackAlerts:
             await self._open(kind, message)  # the channel still shows it open: resolve it again next check
 
     async def open_incidents(self) -> list[str]:
-        async with self.rt.sessions() as session:
-            rows = await session.execute(select(AppState.key).where(AppState.key.startswith(KEY_PREFIX)))
-            return sorted(key[len(KEY_PREFIX):] for key in rows.scalars())
+        return await incidents.open_incidents(self.rt)
 
     async def _open(self, kind: str, message: str) -> bool:
-        async with self.rt.sessions() as session, session.begin():
-            insert = insert_for(session)
-            result = await session.execute(
-                insert(AppState).values(key=KEY_PREFIX + kind, value=message[:2000], updated_at=self.rt.clock.now())
-                .on_conflict_do_nothing(index_elements=["key"]))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await incidents.open_incident(self.rt, kind, message)
 
     async def _close(self, kind: str) -> str | None:
-        """The closed incident's message, or None when there was none to close."""
-        key = KEY_PREFIX + kind
-        async with self.rt.sessions() as session, session.begin():
-            message = await session.scalar(select(AppState.value).where(AppState.key == key))
-            result = await session.execute(delete(AppState).where(AppState.key == key))
-            return (message or "") if result.rowcount else None  # type: ignore[attr-defined]
+        return await incidents.close_incident(self.rt, kind)
 
     async def _post(self, reply: Reply) -> bool:
         try:

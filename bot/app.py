@@ -9,17 +9,17 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from service.runtime import Runtime
-from service.support import SupportDesk
-
-from .access import AccessList
-from .actions import acknowledge_url_button, button_listener
-from .commands import COMMAND
-from .context import BotContext
-from .guard import support_only
-from .home import home_opened
-from .interactive import AGENT_ACTIONS, URL_BUTTONS
-from .slash import fitglue_command
+from bot.access import AccessList
+from bot.actions import acknowledge_url_button, button_listener
+from bot.commands import COMMAND
+from bot.context import BotContext
+from bot.guard import support_only
+from bot.home import home_opened
+from bot.interactive import AGENT_ACTIONS, URL_BUTTONS
+from bot.slash import fitglue_command
+from service.core.runtime import Runtime
+from service.core.settings import reveal
+from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     bolt = AsyncApp(
         # The token comes through `authorize`; each listener's client gets it from there.
         client=web_client(rt),
-        authorize=static_token(settings.slack_bot_token or ""),
-        signing_secret=settings.slack_signing_secret or "",
+        authorize=static_token(reveal(settings.slack_bot_token) or ""),
+        signing_secret=reveal(settings.slack_signing_secret) or "",
         # Socket Mode payloads arrive over an authenticated WebSocket and carry no signature.
         request_verification_enabled=not socket_mode,
         # Long-lived process: the HTTP answer goes out at ack(), the listener goes on in a task.

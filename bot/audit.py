@@ -6,8 +6,8 @@ record who asked for what through Slack, including the requests that were turned
 
 from __future__ import annotations
 
-from service.audit import add_entry
-from service.runtime import Runtime
+from service.core.audit_log import add_entry
+from service.core.runtime import Runtime
 
 
 def slack_actor(user_id: str | None) -> str:

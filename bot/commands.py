@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.inputs import BadInput, is_email, parse_who
+from service.core.inputs import BadInput, is_email, parse_who
 
 __all__ = ["COMMAND", "Command", "Malformed", "is_email", "parse", "unwrap_email"]
 
@@ -69,7 +69,7 @@ def _diagnose(args: list[str]) -> Command | Malformed:
         return Malformed("diagnose", "Give exactly one e-mail address or athlete id.")
     who = unwrap_email(args[0])
     try:
-        parse_who(who)  # the one WHO rule (service.inputs): a well-formed e-mail or an athlete id
+        parse_who(who)  # the one WHO rule (service.core.inputs): a well-formed e-mail or an athlete id
     except BadInput as exc:
         return Malformed("diagnose", f"{exc}.")
     return Command("diagnose", who)

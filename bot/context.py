@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.runtime import Runtime
-from service.support import SupportDesk
-
-from .access import AccessList
+from bot.access import AccessList
+from service.core.runtime import Runtime
+from service.desk.support_desk import SupportDesk
 
 
 @dataclass

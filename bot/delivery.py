@@ -14,11 +14,10 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from service.support import SupportDesk
-
-from . import render
-from .blocks import Reply
-from .slack_api import NOT_JSON, SlackCallFailed, call
+from bot import render
+from bot.blocks import Reply
+from bot.slack_api import NOT_JSON, SlackCallFailed, call
+from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger(__name__)
 

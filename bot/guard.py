@@ -12,11 +12,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import render
-from .audit import record_request
-from .commands import Command, parse
-from .context import BotContext
-from .outcomes import tell
+from bot import render
+from bot.audit import record_request
+from bot.commands import Command, parse
+from bot.context import BotContext
+from bot.outcomes import tell
 
 
 def describe(body: dict[str, Any]) -> tuple[str, str | None]:

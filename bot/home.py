@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import render
-from .context import BotContext
-from .slack_api import SlackCallFailed, call
+from bot import render
+from bot.context import BotContext
+from bot.slack_api import SlackCallFailed, call
 
 log = logging.getLogger(__name__)
 

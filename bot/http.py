@@ -27,7 +27,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from service.inputs import BadInput, parse_form, parse_json_object, parse_whole_number
+from service.core.inputs import BadInput, parse_form, parse_json_object, parse_whole_number
 
 EVENTS_PATH = "/slack/events"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"

@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from .commands import COMMAND
-from .http import EVENTS_PATH
+from bot.commands import COMMAND
+from bot.http import EVENTS_PATH
 
 PLACEHOLDER_URL = "https://fitglue.example.com"
 

@@ -1,4 +1,4 @@
-"""Mounting the bot on the service (called from `service.wiring`, the one place that imports `bot`).
+"""Mounting the bot on the service (called from `service.app.wiring`, the one place that imports `bot`).
 
 HTTP mode when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set; Socket Mode when SLACK_APP_TOKEN
 (and SLACK_BOT_TOKEN) are set; no bot when none are. Half a configuration stops the start with a
@@ -11,8 +11,8 @@ import logging
 
 from aiohttp import web
 
-from service.config import ConfigError, Settings
-from service.runtime import Runtime
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError, Settings, reveal
 
 log = logging.getLogger("fitglue.bot")
 
@@ -42,27 +42,27 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         if rt.settings.alert_channel:
             log.warning("FITGLUE_ALERT_CHANNEL is set but the Slack bot is off: alerts only go to the log")
         return None
-    from .alerts import SlackAlerts
-    from .app import build_bolt_app, web_client
+    from bot.alerts import SlackAlerts
+    from bot.app import build_bolt_app, web_client
 
     bolt = build_bolt_app(rt, socket_mode=mode == SOCKET)
     if mode == SOCKET:
-        from .socket import socket_mode_context
+        from bot.socket import socket_mode_context
 
         assert rt.settings.slack_app_token
-        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token))
+        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token.get_secret_value()))
     else:
-        from .http import mount_http
+        from bot.http import mount_http
 
-        mount_http(app, bolt, rt.settings.slack_signing_secret or "")
+        mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
     if rt.settings.alert_channel:
-        rt.alerts = SlackAlerts(rt, web_client(rt, token=rt.settings.slack_bot_token), rt.settings.alert_channel)
+        rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode
 
 
 def manifest_text(settings: Settings) -> str:
-    from .manifest import manifest_yaml
+    from bot.manifest import manifest_yaml
 
     return manifest_yaml(settings.public_url, socket_mode=bool(settings.slack_app_token))

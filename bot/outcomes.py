@@ -9,13 +9,12 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncRespond
 
-from service.config import ConfigError
-from service.support import SupportError
-from service.users import BadEmail
-
-from . import render
-from .blocks import Reply
-from .slack_api import SlackCallFailed
+from bot import render
+from bot.blocks import Reply
+from bot.slack_api import SlackCallFailed
+from service.core.inputs import BadEmail
+from service.core.settings import ConfigError
+from service.desk.support_desk import SupportError
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from service.support import refresh_to_dict
-
-from . import render
-from .audit import slack_actor
-from .blocks import Reply
-from .commands import Command, Malformed, parse
-from .context import BotContext
-from .delivery import deliver_link
-from .outcomes import attempt, tell
+from bot import render
+from bot.audit import slack_actor
+from bot.blocks import Reply
+from bot.commands import Command, Malformed, parse
+from bot.context import BotContext
+from bot.delivery import deliver_link
+from bot.outcomes import attempt, tell
+from service.desk.support_desk import refresh_to_dict
 
 WORKING = {
     "diagnose": "diagnosing {arg}",

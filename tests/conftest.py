@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from service.clock import ManualClock
-from service.config import Settings
+from service.app.bootstrap import open_runtime
+from service.core.clock import ManualClock
+from service.core.runtime import Runtime
+from service.core.settings import Settings
 from service.db.migrate import upgrade_to_head
-from service.runtime import Runtime, open_runtime
-from service.sandbox import StandinConfig, StravaStandin, start_standin
+from standin import StandinConfig, StravaStandin, start_standin
 from tests.dbutil import fresh_database_url
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -53,7 +53,7 @@ def make_settings(database_url: str, standin: StravaStandin | None = None, **ove
             strava_api_url=f"{standin.base_url}/api/v3",
         )
     values.update(overrides)
-    return dataclasses.replace(Settings(), **values)
+    return Settings.from_values(**values)
 
 
 @pytest.fixture

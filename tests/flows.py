@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from service.sandbox.testing import authorize_form
+from standin.testing import authorize_form
 
 
 def link_path(url: str) -> str:

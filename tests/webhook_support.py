@@ -3,27 +3,26 @@ connected athlete without the browser flow, and small database look-ups."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import aiohttp
 from sqlalchemy import select
 
-from service import vocab
+from service.connections.tokens import store_grant
+from service.connections.users import connection_for, get_or_create_user
+from service.core import vocab
+from service.core.runtime import Runtime
 from service.db.models import Job, StravaConnection, WebhookEvent
-from service.runtime import Runtime
-from service.sandbox import StravaStandin
-from service.sandbox.testing import connect_athlete
 from service.strava import TokenGrant
-from service.tokens import store_grant
-from service.users import connection_for, get_or_create_user
+from standin import StravaStandin
+from standin.testing import connect_athlete
 
 
 async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
     """Our app (no background work) on a real port, FITGLUE_PUBLIC_URL pointing at it, and the
     stand-in's push subscription registered to it: events the stand-in pushes reach the app."""
-    from service.app import build_app
-    from service.support import SupportDesk
+    from service.app.factory import build_app
+    from service.desk.support_desk import SupportDesk
 
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
@@ -35,7 +34,7 @@ async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
 def point_public_url_at(runtime: Runtime, client: Any) -> str:
     """Make FITGLUE_PUBLIC_URL the test server's real address (the stand-in calls it back)."""
     base = str(client.make_url("")).rstrip("/")
-    runtime.settings = dataclasses.replace(runtime.settings, public_url=base)
+    runtime.settings = runtime.settings.replaced(public_url=base)
     return base
 
 

@@ -4,7 +4,7 @@ Pure: no I/O at diagnosis time (the packaged knowledge file is read once, on fir
 imports from ``service`` or ``bot``.
 """
 
-from .engine import (
+from troubleshooting.diagnosis import (
     ALLOWED_STATUSES,
     STATUS_TEXT,
     Diagnosis,
@@ -14,10 +14,17 @@ from .engine import (
     sort_findings,
     summary_line,
 )
-from .facts import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
-from .knowledge import Entry, Knowledge, KnowledgeError, load_knowledge, parse_knowledge
-from .permissions import REQUESTED_SCOPES, GrantVerdict, Shortfall, grant_verdict, parse_scopes
-from .vocabulary import ACTIONS, ARTICLE_ANCHORS, AUDIENCES, FINDING_IDS, SEVERITY_ORDER, STATUSES
+from troubleshooting.facts import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
+from troubleshooting.knowledge import Entry, Knowledge, KnowledgeError, load_knowledge, parse_knowledge
+from troubleshooting.permissions import REQUESTED_SCOPES, GrantVerdict, Shortfall, grant_verdict, parse_scopes
+from troubleshooting.vocabulary import (
+    ACTIONS,
+    ARTICLE_ANCHORS,
+    AUDIENCES,
+    FINDING_IDS,
+    SEVERITY_ORDER,
+    STATUSES,
+)
 
 __all__ = [
     "ACTIONS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .vocabulary import ATTEMPT_OUTCOMES, BUDGETS, REFRESH_ERROR_KINDS, STATUSES, WINDOWS
+from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, BUDGETS, REFRESH_ERROR_KINDS, STATUSES, WINDOWS
 
 
 def _check(value: object, allowed: tuple[str, ...], what: str) -> None:

@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 
-from .vocabulary import ACTIONS, ARTICLE_ANCHORS, AUDIENCES, FINDING_IDS, PLACEHOLDERS, SEVERITIES
+from troubleshooting.vocabulary import (
+    ACTIONS,
+    ARTICLE_ANCHORS,
+    AUDIENCES,
+    FINDING_IDS,
+    PLACEHOLDERS,
+    SEVERITIES,
+)
 
 ENTRY_FIELDS: tuple[str, ...] = (
     "id",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from .facts import AttemptFacts, BudgetWindow, ConnectionFacts, Thresholds
-from .permissions import (
+from troubleshooting.facts import AttemptFacts, BudgetWindow, ConnectionFacts, Thresholds
+from troubleshooting.permissions import (
     ACTIVITY_READ_ALL_SCOPE,
     ACTIVITY_WRITE_SCOPE,
     NEED_DESTINATION,
@@ -23,7 +23,7 @@ from .permissions import (
     WARNING,
     grant_verdict,
 )
-from .timefmt import clock_time, duration, human, since, utc
+from troubleshooting.timefmt import clock_time, duration, human, since, utc
 
 Values = dict[str, str]
 Rule = Callable[[ConnectionFacts, Thresholds], Values | None]

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from .facts import ConnectionFacts, SubscriptionFacts, Thresholds
-from .timefmt import iso
+from troubleshooting.facts import ConnectionFacts, SubscriptionFacts, Thresholds
+from troubleshooting.timefmt import iso
 
 
 def _plain(value: Any) -> Any:

@@ -1,1 +1,4 @@
-"""Storage: models, engine/session setup, migrations."""
+"""Storage: models, engine and session setup, migrations (Alembic), small app-wide state.
+
+Imports nothing of ours: everything else stands on it.
+"""

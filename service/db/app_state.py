@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .dialect import insert_for
-from .models import AppState
+from service.db.dialect import insert_for
+from service.db.models import AppState
 
 
 async def get_value(session: AsyncSession, key: str) -> str | None:

@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .engine import is_sqlite
+from service.db.engine import is_sqlite
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x46_47_4D_49  # "FGMI": arbitrary but fixed for every replica

@@ -1,4 +1,4 @@
-"""The tables. Status and outcome values are plain strings from the vocabularies in `service.vocab`."""
+"""The tables. Status and outcome values are plain strings from the vocabularies in `service.core.vocab`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import UTCDateTime
+from service.db.types import UTCDateTime
 
 
 class Base(DeclarativeBase):

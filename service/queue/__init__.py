@@ -1,7 +1,12 @@
-"""The persisted retry queue (`jobs` table) and its worker."""
+"""The persisted retry queue (`jobs` table): writing, claiming, settling and listing jobs, and how a
+job's failure is classified. Writing a job is a function over a database session, so a state change
+and the work it implies commit together. Running jobs is `service.background`'s.
 
-from .failures import PermanentJobError, WaitUntil
-from .store import (
+May import `service.subscription`, `service.strava`, `service.ratelimit`, `service.core`, `service.db`.
+"""
+
+from service.queue.failures import PermanentJobError, WaitUntil
+from service.queue.store import (
     DONE,
     FAILED,
     PRIORITY_CATCH_UP,
@@ -15,7 +20,6 @@ from .store import (
     claim,
     enqueue,
 )
-from .worker import Worker
 
 __all__ = [
     "DONE",
@@ -30,7 +34,6 @@ __all__ = [
     "WaitUntil",
     "ClaimedJob",
     "PermanentJobError",
-    "Worker",
     "claim",
     "enqueue",
 ]

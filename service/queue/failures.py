@@ -20,8 +20,8 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..strava import GrantRevoked, MissingScope, NotFound, StravaError, StravaRequestError
-from ..strava.errors import BadAuthorizationCode
+from service.strava import GrantRevoked, MissingScope, NotFound, StravaError, StravaRequestError
+from service.strava.errors import BadAuthorizationCode
 
 PERMANENT_STRAVA_ERRORS = (MissingScope, GrantRevoked, NotFound, StravaRequestError, BadAuthorizationCode)
 PERMANENT_PREFIX = "permanent: "

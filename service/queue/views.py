@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..clock import iso_utc
-from ..db.models import Job
-from .store import QUEUED
+from service.core.clock import iso_utc
+from service.db.models import Job
+from service.queue.store import QUEUED
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""Strava rate limits: window arithmetic (`windows`) and the shared, database-backed ledger."""
+"""Strava rate limits: window arithmetic (`windows`), the shared, database-backed ledger and the
+report of usage against limits.
 
-from .ledger import BudgetExhausted, BudgetState, RateLimitLedger, is_counted
-from .windows import BUDGETS, OVERALL, READ, BudgetReading, parse_pair, read_headers
+May import `service.strava`, `service.core` and `service.db`.
+"""
+
+from service.ratelimit.ledger import BudgetExhausted, BudgetState, RateLimitLedger, is_counted
+from service.ratelimit.windows import BUDGETS, OVERALL, READ, BudgetReading, parse_pair, read_headers
 
 __all__ = [
     "BUDGETS",

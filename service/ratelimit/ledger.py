@@ -22,12 +22,11 @@ from sqlalchemy import Table, case, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..clock import Clock
-from ..db.dialect import insert_for
-from ..db.models import RateLimitState
-from ..metrics import Metrics
-from ..strava import RateLimited
-from .windows import (
+from service.core.clock import Clock
+from service.core.metrics import Metrics
+from service.db.dialect import insert_for
+from service.db.models import RateLimitState
+from service.ratelimit.windows import (
     BUDGETS,
     DEFAULT_LIMITS,
     BudgetReading,
@@ -40,6 +39,7 @@ from .windows import (
     same_window,
     window_resets_at,
 )
+from service.strava import RateLimited
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..clock import iso_utc
-from .ledger import BudgetState
-from .windows import BUDGETS, next_midnight, next_quarter
+from service.core.clock import iso_utc
+from service.ratelimit.ledger import BudgetState
+from service.ratelimit.windows import BUDGETS, next_midnight, next_quarter
 
 
 @dataclass(frozen=True)

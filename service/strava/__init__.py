@@ -1,7 +1,11 @@
-"""Strava HTTP client: OAuth calls, REST calls, push subscriptions. Knows nothing of our database."""
+"""Strava HTTP client: OAuth calls, REST calls, push subscriptions, and Strava's failures mapped to a
+few typed errors. Knows nothing of our database, web, desk or bot.
 
-from .client import StravaClient, StravaHooks, TokenGrant
-from .errors import (
+May import `service.core` only.
+"""
+
+from service.strava.client import StravaClient, StravaHooks, TokenGrant
+from service.strava.errors import (
     AccessTokenInvalid,
     AppCredentialsRejected,
     BadAuthorizationCode,

@@ -1,7 +1,7 @@
 """The one Strava client: a shared aiohttp session, bases from STRAVA_OAUTH_URL / STRAVA_API_URL.
 
-authlib prepares the OAuth 2.0 authorize URI and token-request bodies; everything else is plain
-HTTP. Each response is shown to `hooks.after_response` (the rate-limit ledger reads its headers);
+The OAuth 2.0 authorize URI and token-request bodies are plain form encoding (urllib.parse); the
+exchange itself goes through the same session, hooks and error mapping as every other call. Each response is shown to `hooks.after_response` (the rate-limit ledger reads its headers);
 `hooks.before_call` lets the caller hold background work back when the budget is nearly spent.
 """
 
@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
-from ..clock import Clock, from_epoch
-from ..inputs import BadInput, parse_json
-from ..redact import redact_url
-from .errors import StravaError, Transient, classify
+from service.core.clock import Clock, from_epoch
+from service.core.inputs import BadInput, parse_json
+from service.core.redact import redact_url
+from service.strava.errors import StravaError, Transient, classify
 
 log = logging.getLogger(__name__)
 
@@ -78,33 +78,30 @@ class StravaClient:
     # ---- OAuth -----------------------------------------------------------------------------
 
     def authorize_url(self, redirect_uri: str, state: str, scopes: tuple[str, ...]) -> str:
-        # Strava wants comma-separated scopes; authlib would join a list with spaces.
-        return prepare_grant_uri(
-            f"{self.oauth_url}/authorize",
-            client_id=self.client_id,
-            response_type="code",
-            redirect_uri=redirect_uri,
-            scope=",".join(scopes),
-            state=state,
-            approval_prompt="force",
-        )
+        # Strava wants comma-separated scopes (RFC 6749 would join them with spaces).
+        query = urlencode({
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": ",".join(scopes),
+            "state": state,
+            "approval_prompt": "force",
+        })
+        return f"{self.oauth_url}/authorize?{query}"
 
     async def exchange_code(self, code: str) -> TokenGrant:
-        body = prepare_token_request(
-            "authorization_code", code=code, client_id=self.client_id, client_secret=self._client_secret
-        )
+        body = self._token_request_body(grant_type="authorization_code", code=code)
         data = await self._oauth_post("/token", body, "code exchange")
         return self._grant(data, with_athlete=True)
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
-        body = prepare_token_request(
-            "refresh_token",
-            refresh_token=refresh_token,
-            client_id=self.client_id,
-            client_secret=self._client_secret,
-        )
+        body = self._token_request_body(grant_type="refresh_token", refresh_token=refresh_token)
         data = await self._oauth_post("/token", body, "token refresh")
         return self._grant(data, with_athlete=False)
+
+    def _token_request_body(self, **params: str) -> str:
+        """The form body of a POST to /oauth/token (RFC 6749 4.1.3 and 6), client credentials included."""
+        return urlencode({**params, "client_id": self.client_id, "client_secret": self._client_secret})
 
     async def deauthorize(self, access_token: str) -> None:
         await self._request(

@@ -15,15 +15,15 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ..clock import iso_utc
-from ..config import ConfigError
-from ..crypto import constant_time_equals
-from ..inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
-from ..refresh import RefreshResult
-from ..runtime import Runtime
-from ..strava import AppCredentialsRejected, RateLimited, StravaError, Transient
-from ..support import SupportDesk, SupportError, refresh_to_dict
-from .admin_openapi import PREFIX, openapi_document
+from service.connections.refresh import RefreshResult
+from service.core.clock import iso_utc
+from service.core.crypto import constant_time_equals
+from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError, reveal
+from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
+from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
+from service.web.admin_openapi import PREFIX, openapi_document
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     """Only for /admin/api paths: the off switch, the bearer check, and JSON for every failure."""
     if not _is_admin_path(request.path):
         return await handler(request)
-    token = request.app[DESK].rt.settings.admin_token
+    token = reveal(request.app[DESK].rt.settings.admin_token)
     if not token:
         return error_response(404, "not_found", "Not Found")
     if not _authorized(request, token):
@@ -185,6 +185,10 @@ async def webhook_register(request: web.Request) -> web.Response:
     return ok(body)
 
 
+async def rotate_keys(request: web.Request) -> web.Response:
+    return ok((await _desk(request).rotate_keys(ACTOR)).to_dict())
+
+
 async def rate_limit(request: web.Request) -> web.Response:
     return ok(to_body(await _desk(request).rate_limit_report()))
 
@@ -220,6 +224,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/users/{email}/disconnect", disconnect),
     ("GET", "/webhook", webhook),
     ("POST", "/webhook/register", webhook_register),
+    ("POST", "/keys/rotate", rotate_keys),
     ("GET", "/rate-limit", rate_limit),
     ("GET", "/jobs", jobs),
     ("POST", "/jobs/{id}/retry", job_retry),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..inputs import MAX_LIMIT
+from service.core.inputs import MAX_LIMIT
 
 PREFIX = "/admin/api"
 
@@ -90,6 +90,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["email", "status", "deauthorized", "warning"],
         "properties": {"email": {"type": "string"}, "status": {"type": "string"},
                        "deauthorized": {"type": "boolean"}, "warning": {"type": ["string", "null"]}},
+    },
+    "KeyRotation": {
+        "type": "object", "required": ["rotated", "unreadable"],
+        "properties": {"rotated": {"type": "integer"}, "unreadable": {"type": "integer"}},
     },
     "WebhookStatus": {
         "type": "object", "required": ["subscription", "callback_matches", "last_event_at", "last_registration"],
@@ -197,6 +201,11 @@ PATHS: dict[str, Any] = {
                       "answered with an error"),
          "503": _STRAVA_ERRORS["503"]},
         operation_id="registerWebhook")},
+    f"{PREFIX}/keys/rotate": {"post": _op(
+        "Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (`fitglue db rotate-keys`); "
+        "`unreadable` counts connections no configured key can read",
+        _json(_ref("KeyRotation"), "the tokens were re-encrypted"), {},
+        operation_id="rotateKeys")},
     f"{PREFIX}/rate-limit": {"get": _op(
         "Strava API usage against its limits, reset times and queued work (`fitglue ratelimit --json`)",
         _json(_ref("RateLimit"), "the budgets"), {}, operation_id="rateLimit")},

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import text
 
-from ..db.migrate import is_migrated
-from .keys import RUNTIME
+from service.db.migrate import is_migrated
+from service.web.keys import RUNTIME
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .keys import RUNTIME
+from service.web.keys import RUNTIME
 
 _env = Environment(loader=PackageLoader("service.web", "templates"), autoescape=select_autoescape(["html"]))
 

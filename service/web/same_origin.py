@@ -25,8 +25,8 @@ from aiohttp import web
 from multidict import MultiMapping
 from yarl import URL
 
-from ..config import Settings
-from ..crypto import constant_time_equals, derive_key
+from service.core.crypto import constant_time_equals, derive_key
+from service.core.settings import Settings, reveal
 
 FORM_COOKIE = "fitglue_form"
 FORM_FIELD = "form_token"
@@ -85,8 +85,8 @@ def _form_keys(secret_keys: tuple[str, ...]) -> tuple[bytes, ...]:
 
 
 def _keys(settings: Settings) -> tuple[bytes, ...]:
-    current = settings.secret_key or ""
-    return _form_keys((current, *settings.previous_secret_keys))
+    current = reveal(settings.secret_key) or ""
+    return _form_keys((current, *(key.get_secret_value() for key in settings.previous_secret_keys)))
 
 
 def _mac(key: bytes, nonce: str) -> str:

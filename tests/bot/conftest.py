@@ -12,11 +12,12 @@ from urllib.parse import quote, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from service.app import build_app
+from service.app.bootstrap import open_runtime
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
+from service.core.runtime import Runtime
 from service.db.migrate import upgrade_to_head
-from service.runtime import Runtime, open_runtime
-from service.support import SupportDesk
-from service.wiring import wire_optional_parts
+from service.desk.support_desk import SupportDesk
 from tests.bot.slack_standin import SlackStandin
 from tests.conftest import make_settings
 from tests.flows import connect

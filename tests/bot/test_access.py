@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 from sqlalchemy import func, select
 
 from bot.access import AccessList
-from service.app import build_app
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
 from service.db.models import ConnectLink, User
-from service.wiring import wire_optional_parts
 from tests.bot.conftest import GROUP, OUTSIDER, Signed
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows
 
@@ -60,7 +59,7 @@ async def test_outsider_button_is_refused_and_does_nothing(signed: Signed, slack
 
 
 async def test_unset_allowlist_refuses_everybody(aiohttp_client, bot_runtime, slack) -> None:
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, support_slack_ids=())
+    bot_runtime.settings = bot_runtime.settings.replaced(support_slack_ids=())
     app = build_app(bot_runtime, background=False)
     await wire_optional_parts(app, bot_runtime)
     signed = Signed(await aiohttp_client(app), slack)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from bot.alerts import SlackAlerts
-from service import vocab
+from service.background.alert_checks import check_alerts, evaluate
+from service.core import vocab
 from service.db.models import StravaConnection
-from service.jobs.alert_checks import check_alerts, evaluate
 from tests.bot.conftest import AGENT, ALERT_CHANNEL, OUTSIDER, Signed, connected_user
 from tests.bot.helpers import assert_valid_blocks
 

@@ -9,9 +9,11 @@ and fails here; so does a new renderer missing from SAMPLES.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import logging
+import pkgutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -135,8 +137,9 @@ def every_element() -> dict[tuple[str, str, bool], tuple[str | None, dict[str, A
 
 def test_samples_cover_every_renderer() -> None:
     """A renderer added to bot.render without samples here fails: its buttons would go unclicked."""
-    renderers = {name for name, fn in inspect.getmembers(render, inspect.isfunction)
-                 if fn.__module__ == render.__name__ and not name.startswith("_")
+    modules = [importlib.import_module(f"{render.__name__}.{m.name}") for m in pkgutil.iter_modules(render.__path__)]
+    renderers = {name for module in modules for name, fn in inspect.getmembers(module, inspect.isfunction)
+                 if fn.__module__ == module.__name__ and not name.startswith("_")
                  and inspect.signature(fn).return_annotation in ("Reply", "dict[str, Any]")}
     assert renderers == set(SAMPLES)
 

@@ -12,9 +12,9 @@ import yaml
 from bot.commands import COMMAND
 from bot.http import EVENTS_PATH
 from bot.manifest import PLACEHOLDER_URL, build_manifest
-from service.app import build_app
-from service.cli import main
-from service.wiring import wire_optional_parts
+from service.app.cli import main
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT_SOURCES = sorted((ROOT / "bot").glob("*.py"))

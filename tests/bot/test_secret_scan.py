@@ -4,12 +4,11 @@ pages, the Slack payloads, the admin API's answers or the raw database files."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
 
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.bot.conftest import connected_user
 from tests.flows import link_path
 
@@ -19,7 +18,7 @@ ADMIN = "scan-admin-token"
 async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_runtime, standin, clock, caplog,
                                                  database_url):
     caplog.set_level(logging.DEBUG)
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, admin_token=ADMIN)
+    bot_runtime.settings = bot_runtime.settings.replaced(admin_token=ADMIN)
     seen: list[str] = []
 
     email = await connected_user(service, bot_runtime, "scan@example.com")
@@ -56,8 +55,8 @@ async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_run
 
     tokens = standin.issued_tokens
     assert len(tokens) >= 6  # two connects plus rotated refreshes really happened
-    secrets = {*tokens, standin.config.client_secret, bot_runtime.settings.secret_key,
-               bot_runtime.settings.slack_signing_secret}
+    secrets = {*tokens, standin.config.client_secret, bot_runtime.settings.secret_key.get_secret_value(),
+               bot_runtime.settings.slack_signing_secret.get_secret_value()}
     for secret in secrets:
         assert secret not in haystack, "a secret leaked into logs, pages or Slack"
         assert secret.encode() not in raw, "a secret is stored in clear in the database file"

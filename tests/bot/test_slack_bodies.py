@@ -86,7 +86,7 @@ async def test_a_signed_command_arriving_in_pieces_is_answered(signed: Signed, s
 
 
 async def test_a_slack_body_that_trickles_is_cut_off(signed: Signed, service, bot_runtime) -> None:
-    bot_runtime.settings = __import__("dataclasses").replace(bot_runtime.settings, body_read_timeout_s=1)
+    bot_runtime.settings = bot_runtime.settings.replaced(body_read_timeout_s=1)
     body = signed.command_body("diagnose alice@example.com").encode()
     response = await send(server_address(service), "POST", "/slack/events", [body[:60]],
                           headers=signed.headers(body.decode()), content_length=len(body), finish=False)

@@ -9,7 +9,6 @@ so a new Web API call without a scenario here fails `test_every_called_method_ha
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import socket
@@ -27,9 +26,9 @@ import bot
 from bot.access import AccessList
 from bot.alerts import SlackAlerts
 from bot.slack_api import NOT_JSON, RATE_LIMITED, REFUSED, SERVER_ERROR, TIMEOUT, UNREACHABLE, classify
-from service.app import build_app
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
 from service.db.models import ConnectLink
-from service.wiring import wire_optional_parts
 from tests.bot.conftest import AGENT, ALERT_CHANNEL, BOT_TOKEN, GROUP, GROUP_MEMBER, Signed
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows, everything
 from tests.bot.slack_standin import FAILURE_SHAPES, RETRY_AFTER_S, SlackStandin
@@ -191,7 +190,7 @@ async def test_slack_unreachable(aiohttp_client: Any, bot_runtime: Any, slack: S
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     # slack_sdk retries a refused connection once, after 0.5-1.5 s: leave room for that.
-    bot_runtime.settings = dataclasses.replace(bot_runtime.settings, slack_timeout_s=10.0,
+    bot_runtime.settings = bot_runtime.settings.replaced(slack_timeout_s=10.0,
                                                slack_api_url=f"http://127.0.0.1:{closed_port}/api/")
     app = build_app(bot_runtime, background=False)
     await wire_optional_parts(app, bot_runtime)
@@ -255,7 +254,7 @@ async def test_a_resolution_that_cannot_be_posted_keeps_the_incident(service: An
 
 async def test_a_failing_alert_post_does_not_stop_the_alert_check(service: Any, bot_runtime: Any,
                                                                   slack: SlackStandin) -> None:
-    from service.jobs.alert_checks import check_alerts
+    from service.background.alert_checks import check_alerts
 
     assert bot_runtime.ledger is not None
     await bot_runtime.ledger.after_response("GET", "/athlete", 200, {

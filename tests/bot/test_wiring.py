@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
@@ -10,14 +9,14 @@ import pytest
 from bot import slack_mode
 from bot.alerts import SlackAlerts
 from bot.socket import SOCKET_HANDLER
-from service.app import build_app
-from service.config import ConfigError, Settings
-from service.runtime import LogAlerts
-from service.wiring import wire_optional_parts
+from service.app.factory import build_app
+from service.app.wiring import wire_optional_parts
+from service.core.runtime import LogAlerts
+from service.core.settings import ConfigError, Settings
 
 
 def settings(**values: object) -> Settings:
-    return dataclasses.replace(Settings(), **values)
+    return Settings.from_values(**values)
 
 
 def test_mode_follows_the_settings() -> None:
@@ -48,13 +47,13 @@ async def test_no_slack_settings_no_bot_and_it_is_logged(runtime, caplog) -> Non
 
 
 async def test_bot_token_without_secret_fails_at_wiring(runtime) -> None:
-    runtime.settings = dataclasses.replace(runtime.settings, slack_bot_token="xoxb-x")
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-x")
     with pytest.raises(ConfigError):
         await wire_optional_parts(build_app(runtime, background=False), runtime)
 
 
 async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) -> None:
-    runtime.settings = dataclasses.replace(runtime.settings, slack_bot_token="xoxb-x", slack_app_token="xapp-x",
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-x", slack_app_token="xapp-x",
                                            alert_channel="CALERTS")
     app = build_app(runtime, background=False)
     before = len(app.cleanup_ctx)
@@ -66,10 +65,10 @@ async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) ->
 
 
 def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, capsys) -> None:
-    from service.cli import main
+    from service.app.cli import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("service.cli.serve.configure_logging", lambda *a, **k: None)  # keep pytest's handlers
+    monkeypatch.setattr("service.app.cli.serve_cmd.configure_logging", lambda *a, **k: None)  # keep pytest's handlers
     for name, value in {"FITGLUE_SECRET_KEY": "k" * 32, "STRAVA_CLIENT_ID": "1", "STRAVA_CLIENT_SECRET": "s",
                         "STRAVA_WEBHOOK_VERIFY_TOKEN": "v", "SLACK_BOT_TOKEN": "xoxb-1",
                         "FITGLUE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",

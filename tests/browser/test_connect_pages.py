@@ -6,15 +6,14 @@ Screenshots of every page are kept in test-artifacts/browser/ (phone-sized viewp
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 
-from service.app import build_app
-from service.support import SupportDesk
+from service.app.factory import build_app
+from service.desk.support_desk import SupportDesk
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -29,7 +28,7 @@ async def served(runtime):
     """The real app on a real loopback port, its public URL pointing at itself."""
     server = TestServer(build_app(runtime, background=False), host="127.0.0.1")
     await server.start_server()
-    runtime.settings = dataclasses.replace(runtime.settings, public_url=str(server.make_url("")).rstrip("/"))
+    runtime.settings = runtime.settings.replaced(public_url=str(server.make_url("")).rstrip("/"))
     yield runtime
     await server.close()
 

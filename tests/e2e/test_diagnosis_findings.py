@@ -8,17 +8,16 @@ local Strava stand-in plays Strava, the clock is moved instead of waited for. Ea
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 from sqlalchemy import select
 from yarl import URL
 
+from service.background.job_handlers import run_pending
+from service.connections.refresh import usable_access_token
 from service.db.models import StravaConnection
-from service.jobs.worker import run_pending
-from service.refresh import usable_access_token
-from service.sandbox.testing import authorize_form
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
+from standin.testing import authorize_form
 from tests.flows import connect, press_connect
 from tests.webhook_support import subscribed_service
 
@@ -137,7 +136,7 @@ async def test_authorization_failed_when_an_attempt_never_comes_back(client, run
 
 
 async def test_app_capacity_reached(client, runtime, desk, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, strava_athlete_capacity=1)
+    runtime.settings = runtime.settings.replaced(strava_athlete_capacity=1)
     standin.config.athlete_capacity = 1
     await connect_user(client, runtime, desk, ALICE)
     authorize = URL(await press_connect(client, (await desk.issue_connect_link(BOB, "cli:agent")).url))

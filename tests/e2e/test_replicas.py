@@ -14,10 +14,10 @@ import pytest
 from yarl import URL
 
 from bench._common import mint_grant
-from service.clock import SystemClock
-from service.crypto import TokenCipher
-from service.sandbox import StandinConfig, start_standin
-from service.sandbox.testing import authorize_form
+from service.core.clock import SystemClock
+from service.core.crypto import TokenCipher
+from standin import StandinConfig, start_standin
+from standin.testing import authorize_form
 from tests.dbutil import PG_ADMIN_DSN, backend, fresh_database_url
 from tests.e2e.procs import ServeProcess, base_env, fitglue, free_port
 from tests.flows import form_fields

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from service.clock import SystemClock
-from service.sandbox import StandinConfig, start_standin
-from service.sandbox.testing import authorize_form
+from service.core.clock import SystemClock
+from standin import StandinConfig, start_standin
+from standin.testing import authorize_form
 from tests.e2e.procs import ServeProcess, base_env, fitglue, free_port
 from tests.flows import form_fields
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from service.clock import SystemClock
-from service.crypto import TokenCipher
-from service.sandbox import StandinConfig, start_standin
-from service.sandbox.testing import connect_athlete
+from service.core.clock import SystemClock
+from service.core.crypto import TokenCipher
+from standin import StandinConfig, start_standin
+from standin.testing import connect_athlete
 from tests.e2e.procs import ServeProcess, base_env, free_port
 
 pytestmark = pytest.mark.e2e

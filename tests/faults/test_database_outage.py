@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from service.app import build_app
+from service.app.bootstrap import open_runtime
+from service.app.factory import build_app
 from service.db.migrate import upgrade_to_head
-from service.runtime import open_runtime
 from tests.conftest import make_settings
 from tests.dbutil import backend
 from tests.faults.tcp_proxy import CuttableProxy

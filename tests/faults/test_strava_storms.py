@@ -4,13 +4,11 @@ Time moves on the injected clock only."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from service import vocab
-from service.jobs.worker import run_pending
-from service.refresh import sweep_due
+from service.background.job_handlers import run_pending
+from service.connections.refresh import sweep_due
+from service.core import vocab
 from service.strava import StravaClient
 from tests.webhook_support import (
     all_events,
@@ -34,7 +32,7 @@ async def client(aiohttp_client, runtime, standin):
                                   api_url=runtime.settings.strava_api_url, client_id=standin.config.client_id,
                                   client_secret=standin.config.client_secret, clock=runtime.clock,
                                   hooks=runtime.ledger, timeout_s=1.5)
-    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=50)
+    runtime.settings = runtime.settings.replaced(job_max_attempts=50)
     return client
 
 

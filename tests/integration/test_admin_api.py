@@ -7,7 +7,6 @@ lists that status for that route and method.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from datetime import timedelta
@@ -15,9 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import AuditEntry, Job
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from service.web.admin import ROUTES
 from service.web.admin_openapi import PREFIX, openapi_document
 from tests.flows import connect
@@ -51,7 +50,7 @@ class Api:
 
 
 def with_token(runtime, token: str | None):
-    runtime.settings = dataclasses.replace(runtime.settings, admin_token=token)
+    runtime.settings = runtime.settings.replaced(admin_token=token)
 
 
 @pytest.fixture
@@ -313,7 +312,8 @@ def test_every_designed_route_is_documented():
     designed = {("get", "/users/{who}/diagnosis"), ("post", "/users/{email}/connect-link"),
                 ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
                 ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
-                ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json")}
+                ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
+                ("post", "/keys/rotate")}  # DESIGN.md additions: key rotation
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 
@@ -322,3 +322,13 @@ def test_schema_references_resolve():
     text = json.dumps(DOC)
     for name in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:
         assert name in DOC["components"]["schemas"], name
+
+
+
+async def test_key_rotation_is_a_desk_operation_reached_from_the_admin_api(api, alice):
+    """Issue 10: `POST keys/rotate` does what `fitglue db rotate-keys` does, audited as admin-api."""
+    _, body = await api.call("POST", "/keys/rotate", 200)
+    assert body == {"rotated": 1, "unreadable": 0}
+    _, audit = await api.call("GET", "/audit", 200)
+    assert [(e["actor"], e["action"], e["result"]) for e in audit["entries"][:1]] == [
+        ("admin-api", "rotate_keys", "ok")]

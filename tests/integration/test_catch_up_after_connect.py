@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from service import vocab
+from service.background.job_handlers import run_pending
+from service.connections.refresh import refresh_connection
+from service.core import vocab
 from service.db.models import ActivitySummary, Job, StravaConnection
-from service.jobs.worker import run_pending
-from service.refresh import refresh_connection
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import decide_at_strava, press_connect
 from tests.webhook_support import all_events, subscribed_service
 

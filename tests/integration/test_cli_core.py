@@ -1,4 +1,4 @@
-"""The core CLI commands through `service.cli.main`, against a temporary SQLite database."""
+"""The core CLI commands through `service.app.cli.main`, against a temporary SQLite database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service.cli import main
-from service.cli.basics import rotate_stored_tokens
-from service.crypto import TokenCipher
+from service.app.cli import main
+from service.connections.tokens import reencrypt_all_tokens
+from service.core.crypto import TokenCipher
 from service.db.models import StravaConnection
 from tests.conftest import SECRET_KEY
 
@@ -74,22 +74,21 @@ def test_missing_secret_key_is_exit_2_naming_it(env, monkeypatch, capsys):
 
 
 async def test_rotate_keys_reencrypts_without_losing_a_connection(runtime, standin):
-    import dataclasses
 
-    from service.runtime import open_runtime
+    from service.app.bootstrap import open_runtime
 
     old = TokenCipher(SECRET_KEY)
     async with runtime.sessions() as session, session.begin():
-        from service.users import connection_for, get_or_create_user
+        from service.connections.users import connection_for, get_or_create_user
 
         user, _ = await get_or_create_user(session, "r@example.com", runtime.clock.now())
         conn = await connection_for(session, user, runtime.clock.now())
         conn.access_token_enc, conn.refresh_token_enc = old.encrypt("AT"), old.encrypt("RT")
-    rotated_settings = dataclasses.replace(runtime.settings, secret_key="new-key-xyz-123456",
+    rotated_settings = runtime.settings.replaced(secret_key="new-key-xyz-123456",
                                            previous_secret_keys=(SECRET_KEY,))
     rt2 = await open_runtime(rotated_settings, runtime.clock, engine=None)
     try:
-        assert await rotate_stored_tokens(rt2) == (1, 0)
+        assert await reencrypt_all_tokens(rt2) == (1, 0)
         async with rt2.sessions() as session:
             conn = (await session.execute(select(StravaConnection))).scalar_one()
     finally:

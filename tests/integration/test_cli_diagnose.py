@@ -1,4 +1,4 @@
-"""`fitglue diagnose` and `fitglue forget` through `service.cli.main`, against a temporary database.
+"""`fitglue diagnose` and `fitglue forget` through `service.app.cli.main`, against a temporary database.
 
 Commands run in a worker thread (their own event loop), so the Strava stand-in served by the test's
 loop keeps answering them.
@@ -13,11 +13,11 @@ import os
 import pytest
 from sqlalchemy import func, select
 
-from service.app import build_app
-from service.cli import main
+from service.app.cli import main
+from service.app.factory import build_app
+from service.connections.erasure import erasure_label
 from service.db.models import AuditEntry, User
-from service.erasure import erasure_label
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.conftest import SECRET_KEY
 from tests.flows import connect
 

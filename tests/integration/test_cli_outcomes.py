@@ -1,7 +1,7 @@
 """The CLI says exactly what happened, in one line, with the documented exit status, and never a
-traceback (issue 9, kind 11); its arguments follow service.inputs' rules (kind 8).
+traceback (issue 9, kind 11); its arguments follow service.core.inputs' rules (kind 8).
 
-Commands run in-process through `service.cli.main` (in a worker thread, so the stand-in served by
+Commands run in-process through `service.app.cli.main` (in a worker thread, so the stand-in served by
 the test's loop keeps answering): an exception escaping `main` fails the test.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.cli import main
+from service.app.cli import main
+from service.connections.tokens import drop_tokens
+from service.core import vocab
 from service.db.models import StravaConnection, User
-from service.tokens import drop_tokens
 from tests.conftest import SECRET_KEY
 from tests.integration.test_cli_diagnose import ALICE, alice, env, fitglue  # noqa: F401, F811 - fixtures
 
@@ -50,7 +50,7 @@ def serve_env(monkeypatch, tmp_path):
                         "FITGLUE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fitglue.db'}"}.items():
         monkeypatch.setenv(name, value)
     # serve configures logging; keep pytest's own handlers (as tests/bot/test_wiring.py does)
-    monkeypatch.setattr("service.cli.serve.configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr("service.app.cli.serve_cmd.configure_logging", lambda *a, **k: None)
     return tmp_path
 
 
@@ -193,7 +193,7 @@ def test_a_reader_that_closes_stdout_ends_quietly(env, argv):
     os.close(read_end)  # the reader is gone before the command writes
     try:
         finished = subprocess.run(
-            [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+            [sys.executable, "-c", "import sys; from service.app.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
             stdout=write_end, stderr=subprocess.PIPE, timeout=60,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     finally:

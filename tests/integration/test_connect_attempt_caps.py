@@ -8,15 +8,14 @@ saying when to try again, and nothing is stored.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import OAuthAttempt
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import SAME_ORIGIN, decide_at_strava, press_connect
 
 
@@ -66,7 +65,7 @@ async def test_one_link_pressed_many_times_stops_at_the_cap(client, runtime, clo
 
 
 async def test_the_per_user_cap_covers_all_of_their_links(client, runtime, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, connect_attempts_per_link=3, connect_attempts_per_user=5,
+    runtime.settings = runtime.settings.replaced(connect_attempts_per_link=3, connect_attempts_per_user=5,
                                            connect_attempt_window_s=600)
     first, second, third = [await issue(runtime) for _ in range(3)]
     for _ in range(3):
@@ -83,7 +82,7 @@ async def test_the_per_user_cap_covers_all_of_their_links(client, runtime, clock
 
 
 async def test_finished_attempts_count_too_and_a_connect_still_works_under_the_cap(client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, connect_attempts_per_link=2)
+    runtime.settings = runtime.settings.replaced(connect_attempts_per_link=2)
     url = await issue(runtime)
     denied = await decide_at_strava(await press_connect(client, url), decision="deny")
     assert (await client.get("/oauth/strava/callback", params=denied)).status == 403

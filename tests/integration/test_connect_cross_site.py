@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import OAuthAttempt
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import decide_at_strava, form_fields, link_path, press_connect
 
 ALICE = "alice@example.com"

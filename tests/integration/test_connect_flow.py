@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.core import vocab
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
+from standin import StravaStandin
 from tests.flows import SAME_ORIGIN, connect, decide_at_strava, link_path, press_connect
 
 ALL_SCOPES = ["read", "activity:read_all", "activity:write", "profile:read_all"]
@@ -205,12 +205,11 @@ async def test_tampered_link_is_400_and_expired_link_410(client, runtime, clock)
 
 
 async def test_links_signed_with_a_previous_key_still_work(runtime, aiohttp_client, database_url, standin, clock):
-    import dataclasses
 
-    from service.runtime import open_runtime
+    from service.app.bootstrap import open_runtime
 
     url = await issue(runtime)
-    rotated = dataclasses.replace(runtime.settings, secret_key="a-brand-new-key-9876543210",
+    rotated = runtime.settings.replaced(secret_key="a-brand-new-key-9876543210",
                                   previous_secret_keys=(runtime.settings.secret_key,))
     rt2 = await open_runtime(rotated, clock)
     try:

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.render import home_view
-from service import vocab
-from service.app import build_app
-from service.cli.diagnose import render_diagnosis
+from service.app.cli.diagnose_cmd import render_diagnosis
+from service.app.factory import build_app
+from service.core import vocab
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import connect, link_path
 
 ALICE = "alice@example.com"

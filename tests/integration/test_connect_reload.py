@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.core import vocab
 from service.db.models import OAuthAttempt, StravaConnection
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.flows import decide_at_strava, link_path, press_connect
 
 ALICE = "alice@example.com"

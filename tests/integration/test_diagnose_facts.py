@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.bootstrap import open_runtime
+from service.app.factory import build_app
+from service.core import vocab
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
-from service.facts import probe_for
-from service.runtime import open_runtime
-from service.support import SupportDesk, SupportError
+from service.desk.subscription_probe import probe_for
+from service.desk.support_desk import SupportDesk, SupportError
 from tests.conftest import make_settings
 from tests.flows import connect
 
@@ -72,7 +71,7 @@ async def test_connected_user_found_by_e_mail_and_by_athlete_id(desk, alice):
 
 async def test_facts_hold_no_secrets(desk, alice, runtime, standin):
     text = str((await desk.diagnose(ALICE)).to_dict())
-    assert runtime.settings.secret_key not in text
+    assert runtime.settings.secret_key.get_secret_value() not in text
     assert standin.config.client_secret not in text
     for token in standin.issued_tokens:
         assert token not in text
@@ -179,7 +178,7 @@ async def test_without_strava_configuration_diagnosis_degrades_with_a_note(datab
 
 
 async def test_capacity_and_thresholds_come_from_settings(database_url, clock, runtime, standin):
-    settings = dataclasses.replace(make_settings(database_url, standin), strava_athlete_capacity=3,
+    settings = make_settings(database_url, standin).replaced(strava_athlete_capacity=3,
                                    rate_limit_warn_pct=50, webhook_silent_days=3)
     rt = await open_runtime(settings, clock)
     try:

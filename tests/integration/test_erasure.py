@@ -1,7 +1,7 @@
 """`forget` erases for good (issue 9, kind 13): nothing it promises to erase survives in any table,
 and the label the audit log keeps cannot be confirmed by hashing a guessed address.
 
-The registry in `service.erasure.ERASURE` names every table: erased by forget (with the columns
+The registry in `service.connections.erasure.ERASURE` names every table: erased by forget (with the columns
 that tie a row to a user) or holding no user data (and why). These tests walk Base.metadata against
 it, so a table or a user-looking column added without erasure fails them.
 """
@@ -19,15 +19,16 @@ import pytest
 from alembic import command
 from sqlalchemy import Integer, String, Text, func, or_, select
 
-from service.app import build_app
-from service.audit import add_entry
+from service.app.bootstrap import open_runtime
+from service.app.factory import build_app
+from service.background.job_handlers import run_pending
+from service.connections.erasure import ERASURE, LABEL_SALT_KEY, Erased, NoUserData, erasure_label, label_salt
+from service.core.audit_log import add_entry
+from service.core.runtime import Runtime
 from service.db.app_state import get_value
 from service.db.migrate import alembic_config
 from service.db.models import AppState, AuditEntry, Base, Job, StravaConnection, User, WebhookEvent
-from service.erasure import ERASURE, LABEL_SALT_KEY, Erased, NoUserData, erasure_label, label_salt
-from service.jobs.worker import run_pending
-from service.runtime import Runtime, open_runtime
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.conftest import make_settings
 from tests.dbutil import fresh_database_url
 from tests.flows import connect

@@ -8,16 +8,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from sqlalchemy import select
 
-from service import vocab
+from service.background.job_handlers import run_pending
+from service.core import vocab
 from service.db.models import ActivitySummary
-from service.jobs.worker import run_pending
+from service.desk.support_desk import SupportDesk
 from service.ratelimit.windows import next_quarter
-from service.support import SupportDesk
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -115,7 +113,7 @@ async def test_a_delete_of_an_activity_we_never_stored_stores_nothing(client, ru
 
 async def test_sixty_forged_creates_cost_a_bounded_number_of_calls(client, runtime, standin, clock):
     # The per-athlete cap alone (the pending bound has its own tests below).
-    runtime.settings = dataclasses.replace(runtime.settings, pending_events_per_athlete=1000)
+    runtime.settings = runtime.settings.replaced(pending_events_per_athlete=1000)
     victim = await connect_directly(runtime, standin, "victim@example.com")
     bystander = await connect_directly(runtime, standin, "bystander@example.com")
     cap = runtime.settings.unconfirmed_calls_per_athlete
@@ -155,7 +153,7 @@ async def test_sixty_forged_creates_cost_a_bounded_number_of_calls(client, runti
 
 
 async def test_the_cap_is_a_setting(client, runtime, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, unconfirmed_calls_per_athlete=3)
+    runtime.settings = runtime.settings.replaced(unconfirmed_calls_per_athlete=3)
     athlete = await connect_directly(runtime, standin)
     for activity_id in range(100, 110):
         await post(client, standin.event("create", "activity", activity_id, athlete, {}))
@@ -238,8 +236,8 @@ async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_fr
 
 
 async def test_memos_and_call_counts_are_pruned_and_forgotten(client, runtime, standin, clock):
+    from service.background.scheduler import retention_sweep
     from service.db.models import ActivityNotFound, UnconfirmedEventCalls
-    from service.jobs.scheduler import retention_sweep
 
     async def rows(model) -> int:
         async with runtime.sessions() as session:

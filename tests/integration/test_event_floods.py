@@ -12,15 +12,14 @@ diagnosis believes (issue 9, kinds 6 and 2; the attack review after the merge).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 
 import pytest
 
+from service.background.job_handlers import run_pending
 from service.db.models import ActivitySummary
-from service.jobs.worker import run_pending
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from tests.webhook_support import all_events, all_jobs, connect_directly, connection, subscribed_service
 
 GET_ACTIVITY = "/api/v3/activities/"
@@ -49,7 +48,7 @@ async def open_jobs(runtime, kind) -> list:
 
 async def test_a_flood_queues_at_most_the_bound_and_one_catch_up_that_still_finds_the_real_activity(
         client, runtime, standin, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, pending_events_per_athlete=20)
+    runtime.settings = runtime.settings.replaced(pending_events_per_athlete=20)
     bound, cap = 20, runtime.settings.unconfirmed_calls_per_athlete
     victim = await connect_directly(runtime, standin, "victim@example.com")
     for activity_id in range(8_000_000, 8_000_000 + 120):
@@ -76,7 +75,7 @@ async def test_a_flood_queues_at_most_the_bound_and_one_catch_up_that_still_find
 
 
 async def test_a_second_flood_while_the_catch_up_waits_queues_no_second_one(client, runtime, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, pending_events_per_athlete=5)
+    runtime.settings = runtime.settings.replaced(pending_events_per_athlete=5)
     victim = await connect_directly(runtime, standin, "victim@example.com")
     for activity_id in range(8_100_000, 8_100_000 + 40):
         await post(client, standin.event("create", "activity", activity_id, victim, {}))
@@ -85,7 +84,7 @@ async def test_a_second_flood_while_the_catch_up_waits_queues_no_second_one(clie
 
 
 async def test_floods_at_many_athletes_stay_within_the_app_wide_cap(client, runtime, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, unconfirmed_calls_per_window=15)
+    runtime.settings = runtime.settings.replaced(unconfirmed_calls_per_window=15)
     athletes = [await connect_directly(runtime, standin, f"a{n}@example.com") for n in range(3)]
     for n, athlete in enumerate(athletes):
         for i in range(10):
@@ -102,18 +101,18 @@ async def test_deferring_at_a_window_change_logs_a_count_not_a_line_per_job(clie
     for activity_id in range(8_300_000, 8_300_000 + 45):
         await post(client, standin.event("create", "activity", activity_id, victim, {}))
     cap = runtime.settings.unconfirmed_calls_per_athlete
-    with caplog.at_level(logging.INFO, logger="service.queue.worker"):
+    with caplog.at_level(logging.INFO, logger="service.background.worker"):
         await run_pending(runtime)
         clock.advance(minutes=15)
         await run_pending(runtime)
-    lines = [r.getMessage() for r in caplog.records if r.name == "service.queue.worker" and "wait" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "service.background.worker" and "wait" in r.getMessage()]
     assert len(lines) == 2, lines  # one per window, each with the count
     assert lines[0].startswith(f"{45 - cap} job(s) wait until") and "(event_cap)" in lines[0]
     assert lines[1].startswith(f"{45 - 2 * cap} job(s) wait until")
 
 
 async def test_events_held_by_the_cap_show_as_waiting_for_the_next_window(client, runtime, standin):
-    runtime.settings = dataclasses.replace(runtime.settings, unconfirmed_calls_per_athlete=2)
+    runtime.settings = runtime.settings.replaced(unconfirmed_calls_per_athlete=2)
     athlete = await connect_directly(runtime, standin)
     for activity_id in range(8_400_000, 8_400_010):
         await post(client, standin.event("create", "activity", activity_id, athlete, {}))

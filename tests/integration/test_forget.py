@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from service.app import build_app
+from service.app.factory import build_app
+from service.connections.erasure import erasure_label
 from service.db.models import (
     ActivitySummary,
     AuditEntry,
@@ -18,8 +19,7 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
-from service.erasure import erasure_label
-from service.support import SupportDesk, SupportError
+from service.desk.support_desk import SupportDesk, SupportError
 from tests.flows import connect
 
 ALICE = "Alice@Example.com"

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 
 import pytest
 from sqlalchemy import select
 
-from service import vocab
+from service.background.job_handlers import run_pending
+from service.connections.refresh import refresh_connection
+from service.core import vocab
 from service.db.models import Job
-from service.jobs.worker import run_pending
+from service.desk.support_desk import SupportDesk
 from service.queue import enqueue
-from service.refresh import refresh_connection
-from service.sandbox.faults import ATHLETE_TOKEN_INVALID, bad_request, scope_missing
-from service.support import SupportDesk
+from standin.faults import ATHLETE_TOKEN_INVALID, bad_request, scope_missing
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -168,9 +167,9 @@ async def test_activity_events_of_an_athlete_without_activity_read_are_not_queue
 
 
 def test_cli_jobs_shows_why_a_job_failed_permanently(tmp_path, monkeypatch):
-    from service.cli import main
-    from service.config import load_settings
-    from service.runtime import open_runtime
+    from service.app.bootstrap import open_runtime
+    from service.app.cli import main
+    from service.core.settings import load_settings
     from tests.conftest import SECRET_KEY
 
     monkeypatch.chdir(tmp_path)
@@ -195,14 +194,14 @@ def test_cli_jobs_shows_why_a_job_failed_permanently(tmp_path, monkeypatch):
 
 
 async def test_the_worker_parks_only_transient_failures_after_the_last_attempt(runtime):
-    from service.queue import Worker
+    from service.background.worker import Worker
 
     async def flaky(rt, job):
         raise ConnectionResetError("peer went away")
 
     async with runtime.sessions() as session, session.begin():
         await enqueue(session, "flaky", {}, runtime.clock.now())
-    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=1)
+    runtime.settings = runtime.settings.replaced(job_max_attempts=1)
     await Worker(runtime, {"flaky": flaky}).run_pending()
     async with runtime.sessions() as session:
         job = (await session.execute(select(Job))).scalar_one()

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from datetime import timedelta
 
 import pytest
 
-from service.jobs.worker import run_pending
+from service.background.job_handlers import run_pending
+from service.connections.refresh import usable_access_token
+from service.desk.support_desk import SupportDesk
 from service.queue import WAITING_RATE_LIMIT
 from service.ratelimit import BudgetExhausted
 from service.ratelimit.windows import next_midnight, next_quarter
-from service.refresh import usable_access_token
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
+from standin import StravaStandin
 from tests.webhook_support import (
     all_jobs,
     connect_directly,
@@ -155,7 +154,7 @@ async def test_work_refused_with_429_waits_in_the_queue_and_runs_after_the_reset
 
 def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
     """`fitglue ratelimit --json`, as an operator runs it (own process settings, system clock)."""
-    from service.cli import main
+    from service.app.cli import main
     from tests.conftest import SECRET_KEY
 
     monkeypatch.chdir(tmp_path)
@@ -164,9 +163,9 @@ def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
     assert main(["db", "upgrade"]) == 0
 
     async def queue_one() -> None:
-        from service.config import load_settings
+        from service.app.bootstrap import open_runtime
+        from service.core.settings import load_settings
         from service.queue import enqueue
-        from service.runtime import open_runtime
 
         rt = await open_runtime(load_settings())
         async with rt.sessions() as session, session.begin():
@@ -191,7 +190,7 @@ def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):
 
 
 async def test_reserve_setting_is_honoured(runtime, standin, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, rate_limit_reserve_pct=50)
+    runtime.settings = runtime.settings.replaced(rate_limit_reserve_pct=50)
     assert runtime.ledger is not None
     runtime.ledger.reserve_pct = 50
     standin.config.read_limits = (10, 1000)

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.background.scheduler import refresh_sweep
+from service.connections.refresh import backoff_after, refresh_connection, sweep_due, usable_access_token
+from service.connections.tokens import access_token
+from service.core import vocab
 from service.db.models import StravaConnection
-from service.jobs.scheduler import refresh_sweep
-from service.refresh import backoff_after, refresh_connection, sweep_due, usable_access_token
-from service.support import SupportDesk
-from service.tokens import access_token
+from service.desk.support_desk import SupportDesk
 from tests.flows import connect
 
 

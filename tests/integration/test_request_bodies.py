@@ -4,7 +4,6 @@ way a real network may deliver them."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from urllib.parse import urlencode
@@ -13,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import AuditEntry, OAuthAttempt
-from service.sandbox import StravaStandin
-from service.sandbox.testing import authorize_form
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
 from service.web.admin_openapi import PREFIX
-from service.web.webhooks import MAX_EVENT_BYTES
+from service.web.strava_webhook import MAX_EVENT_BYTES
+from standin import StravaStandin
+from standin.testing import authorize_form
 from tests.raw_http import halves, send, server_address
 from tests.webhook_support import all_events, all_jobs, point_public_url_at
 
@@ -33,7 +32,7 @@ ADMIN_TOKEN = "admin-token-for-body-tests-0123456789"
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, body_read_timeout_s=1, admin_token=ADMIN_TOKEN)
+    runtime.settings = runtime.settings.replaced(body_read_timeout_s=1, admin_token=ADMIN_TOKEN)
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     return client
@@ -191,7 +190,7 @@ async def test_standin_cuts_off_a_body_that_trickles(standin):
 async def test_standin_ids_in_odd_digits_are_not_found_not_500(standin):
     import aiohttp
 
-    from service.sandbox.testing import connect_athlete
+    from standin.testing import connect_athlete
 
     async with aiohttp.ClientSession() as http:
         token = (await connect_athlete(http, base=standin.base_url or ""))["access_token"]

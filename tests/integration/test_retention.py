@@ -3,7 +3,6 @@ sweep applies each one when the injected clock passes it (issue 9, kind 12)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -12,9 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service import vocab
-from service.app import build_app
-from service.config import ConfigError, Settings, load_settings
+from service.app.factory import build_app
+from service.background.retention import RULES, Bounded, Rule
+from service.background.scheduler import periodic_jobs, retention_sweep
+from service.connections.users import connection_for, get_or_create_user
+from service.core import vocab
+from service.core.runtime import Runtime
+from service.core.settings import ConfigError, Settings, load_settings
 from service.db.models import (
     ActivityNotFound,
     ActivitySummary,
@@ -27,11 +30,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
-from service.jobs.scheduler import periodic_jobs, retention_sweep
-from service.retention import RULES, Bounded, Rule
-from service.runtime import Runtime
-from service.support import SupportDesk
-from service.users import connection_for, get_or_create_user
+from service.desk.support_desk import SupportDesk
 from tests.flows import press_connect
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -52,7 +51,7 @@ def rules() -> list[tuple[str, Rule]]:
 def test_every_table_has_a_retention_rule_or_says_why_it_does_not_grow():
     tables = [table.name for table in Base.metadata.sorted_tables]
     missing = [name for name in tables if name not in RULES]
-    assert not missing, f"tables without a retention rule in service/retention.py RULES: {missing}"
+    assert not missing, f"tables without a retention rule in service/background/retention.py RULES: {missing}"
     assert not set(RULES) - set(tables), "RULES names tables that no longer exist"
     for name, entry in RULES.items():
         if isinstance(entry, Bounded):
@@ -91,7 +90,7 @@ def test_the_sweep_runs_every_retention_interval(tmp_path, runtime):
     readme = README.read_text()
     assert "| `FITGLUE_RETENTION_INTERVAL_S` | `3600` |" in readme
     assert "| `FITGLUE_DEAD_GRANT_RETENTION_DAYS` | `7` |" in readme
-    runtime.settings = dataclasses.replace(runtime.settings, retention_interval_s=600)
+    runtime.settings = runtime.settings.replaced(retention_interval_s=600)
     schedule = {name: interval for name, _, interval in periodic_jobs(runtime)}
     assert schedule["retention_sweep"] == 600
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 from datetime import timedelta
 
 import pytest
 
-from service.jobs.worker import make_worker, run_pending
-from service.queue import Worker, claim, enqueue
-from service.retention import sweep
-from service.support import SupportDesk, SupportError
+from service.background.job_handlers import make_worker, run_pending
+from service.background.retention import sweep
+from service.background.worker import Worker
+from service.desk.support_desk import SupportDesk, SupportError
+from service.queue import claim, enqueue
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -35,7 +35,7 @@ async def job(runtime, job_id):
 
 
 async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_client, runtime, standin, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, job_max_attempts=3)
+    runtime.settings = runtime.settings.replaced(job_max_attempts=3)
     await subscribed_service(aiohttp_client, runtime)
     athlete = await connect_directly(runtime, standin)
     standin.fail_next("/api/v3/activities", 502, count=3)
@@ -107,7 +107,7 @@ async def test_a_job_claimed_by_a_dead_worker_is_picked_up_after_its_lease(runti
 
 
 async def test_a_running_job_keeps_its_claim_by_renewing_the_lease(runtime, clock):
-    runtime.settings = dataclasses.replace(runtime.settings, job_lease_s=3)
+    runtime.settings = runtime.settings.replaced(job_lease_s=3)
     started, release = asyncio.Event(), asyncio.Event()
 
     async def slow(rt, claimed):
@@ -196,7 +196,7 @@ async def test_retention_prunes_old_done_jobs_and_settled_events(aiohttp_client,
 
 
 def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
-    from service.cli import main
+    from service.app.cli import main
     from tests.conftest import SECRET_KEY
 
     monkeypatch.chdir(tmp_path)
@@ -205,8 +205,8 @@ def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
     assert main(["db", "upgrade"]) == 0
 
     async def park_one() -> int:
-        from service.config import load_settings
-        from service.runtime import open_runtime
+        from service.app.bootstrap import open_runtime
+        from service.core.settings import load_settings
 
         rt = await open_runtime(load_settings())
         try:

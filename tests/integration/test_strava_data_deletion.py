@@ -11,15 +11,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from service import vocab
+from service.background.job_handlers import run_pending
+from service.background.scheduler import retention_sweep
+from service.background.webhooks import processing
+from service.core import vocab
+from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, Job, WebhookEvent
-from service.jobs.scheduler import retention_sweep
-from service.jobs.worker import run_pending
+from service.desk.support_desk import SupportDesk
 from service.queue import enqueue
-from service.runtime import Runtime
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
-from service.webhooks import processing
+from standin import StravaStandin
 from tests.flows import connect
 from tests.webhook_support import (
     all_events,

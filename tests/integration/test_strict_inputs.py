@@ -4,7 +4,6 @@ tests/bot/test_slack_bodies.py, the CLI side in tests/integration/test_cli_outco
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from urllib.parse import quote
 
@@ -12,7 +11,7 @@ import pytest
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import AuditEntry, User
 from service.web.admin_openapi import PREFIX
 from tests.security.test_fuzzing import draw
@@ -26,7 +25,7 @@ MALFORMED_WHO = ["²", "%C2%B2", "١٢٣", "a@b", "alice", "alice%00@example.com
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, admin_token=TOKEN)
+    runtime.settings = runtime.settings.replaced(admin_token=TOKEN)
     return await aiohttp_client(build_app(runtime, background=False))
 
 

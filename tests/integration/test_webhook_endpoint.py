@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from service.app import build_app
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
-from service.web.webhooks import MAX_EVENT_BYTES
-from service.webhooks.intake import EventIntake
+from service.app.factory import build_app
+from service.background.webhooks.intake import EventIntake
+from service.desk.support_desk import SupportDesk
+from service.web.strava_webhook import MAX_EVENT_BYTES
+from standin import StravaStandin
 from tests.conftest import VERIFY_TOKEN
 from tests.webhook_support import all_events, all_jobs, point_public_url_at
 

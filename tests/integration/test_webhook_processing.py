@@ -9,12 +9,12 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from service import vocab
-from service.app import build_app
+from service.app.factory import build_app
+from service.background.job_handlers import run_pending
+from service.core import vocab
 from service.db.models import ActivitySummary
-from service.jobs.worker import run_pending
-from service.sandbox import StravaStandin
-from service.support import SupportDesk
+from service.desk.support_desk import SupportDesk
+from standin import StravaStandin
 from tests.webhook_support import (
     all_events,
     connect_directly,
@@ -144,7 +144,8 @@ async def test_activity_events_before_any_subscription_lookup_are_checked_agains
     point_public_url_at(runtime, client)
     athlete = await connect_directly(runtime, standin)
     # The subscription exists at Strava, but this process never registered or looked it up.
-    await standin.create_subscription(runtime.settings.webhook_callback_url, runtime.settings.strava_webhook_verify_token)
+    await standin.create_subscription(runtime.settings.webhook_callback_url,
+                                      runtime.settings.strava_webhook_verify_token.get_secret_value())
     activity = await standin.create_activity_and_notify(athlete)
     bogus = standin.event("create", "activity", activity + 1, athlete, {}) | {"subscription_id": 7}
     assert await client.post("/webhooks/strava", json=bogus) is not None

@@ -11,13 +11,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service.app import build_app
+from service.app.factory import build_app
+from service.background.job_handlers import run_pending
 from service.db.models import ActivitySummary, AuditEntry, WebhookRegistration
-from service.jobs.worker import run_pending
-from service.sandbox import StravaStandin
-from service.sandbox.faults import SUBSCRIPTION_EXISTS
+from service.desk.support_desk import SupportDesk, SupportError
 from service.strava.errors import classify
-from service.support import SupportDesk, SupportError
+from standin import StravaStandin
+from standin.faults import SUBSCRIPTION_EXISTS
 from tests.flows import connect
 from tests.webhook_support import all_jobs, connect_directly, point_public_url_at
 
@@ -55,7 +55,7 @@ async def test_no_subscription_is_created_after_strava_validates_our_callback(cl
     assert (audit.actor, audit.result) == ("slack:U123", "repaired")
     # Secrets never reach the report.
     assert standin.config.client_secret not in json.dumps(data)
-    assert runtime.settings.strava_webhook_verify_token not in json.dumps(data)
+    assert runtime.settings.strava_webhook_verify_token.get_secret_value() not in json.dumps(data)
 
 
 async def test_a_healthy_subscription_is_left_alone(client, runtime, standin):
@@ -106,9 +106,8 @@ async def test_already_exists_pointing_elsewhere_is_a_clear_failure(client, runt
 
 
 async def test_nothing_is_deleted_while_our_callback_cannot_answer(runtime, standin: StravaStandin):
-    import dataclasses
 
-    runtime.settings = dataclasses.replace(runtime.settings, public_url="http://127.0.0.1:9")  # nobody listens
+    runtime.settings = runtime.settings.replaced(public_url="http://127.0.0.1:9")  # nobody listens
     standin.subscription = {"id": 999, "callback_url": "http://old-host.example/webhooks/strava"}
     report = await SupportDesk(runtime).reregister_webhook("test")
     assert report.outcome == "failed" and "could not be reached" in report.error
@@ -170,7 +169,7 @@ async def test_status_when_strava_is_unreachable_is_a_support_error(runtime, sta
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
-    from service.cli import main
+    from service.app.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -204,10 +203,10 @@ async def test_cli_webhook_register_against_the_standin(client, runtime, standin
     """`fitglue webhook register` in its own process settings (a thread here) repairs the subscription
     of the running service, whose callback the stand-in validates."""
     monkeypatch.chdir(tmp_path)
-    env = {"FITGLUE_DATABASE_URL": runtime.settings.database_url, "FITGLUE_SECRET_KEY": runtime.settings.secret_key,
+    env = {"FITGLUE_DATABASE_URL": runtime.settings.database_url, "FITGLUE_SECRET_KEY": runtime.settings.secret_key.get_secret_value(),
            "STRAVA_CLIENT_ID": standin.config.client_id, "STRAVA_CLIENT_SECRET": standin.config.client_secret,
            "STRAVA_API_URL": f"{standin.base_url}/api/v3", "STRAVA_OAUTH_URL": f"{standin.base_url}/oauth",
-           "STRAVA_WEBHOOK_VERIFY_TOKEN": runtime.settings.strava_webhook_verify_token,
+           "STRAVA_WEBHOOK_VERIFY_TOKEN": runtime.settings.strava_webhook_verify_token.get_secret_value(),
            "FITGLUE_PUBLIC_URL": runtime.settings.public_url}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from service.clock import ManualClock, to_epoch
-from service.sandbox import StandinConfig, StravaStandin, build_standin_app, middleware
-from service.sandbox.testing import connect_athlete
+from service.core.clock import ManualClock, to_epoch
+from standin import StandinConfig, StravaStandin, build_standin_app, middleware
+from standin.testing import connect_athlete
 
 READ_MISSING = {
     "message": "Authorization Error",

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from service.clock import ManualClock, to_epoch
-from service.sandbox import StandinConfig, StravaStandin, build_standin_app
-from service.sandbox.testing import authorize_form, connect_athlete
+from service.core.clock import ManualClock, to_epoch
+from standin import StandinConfig, StravaStandin, build_standin_app
+from standin.testing import authorize_form, connect_athlete
 
 REDIRECT = "http://localhost:8080/oauth/strava/callback"
 AUTHORIZE = {

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from service.clock import ManualClock, to_epoch
-from service.sandbox import StandinConfig, StravaStandin, build_standin_app, start_standin
-from service.sandbox.testing import connect_athlete
+from service.core.clock import ManualClock, to_epoch
+from standin import StandinConfig, StravaStandin, build_standin_app, start_standin
+from standin.testing import connect_athlete
 
 CREDS = {"client_id": "1001", "client_secret": "sandbox-secret"}
 

@@ -3,12 +3,10 @@ SameSite=Lax, and behind https Secure with the ``__Host-`` prefix, so that no ot
 
 from __future__ import annotations
 
-import dataclasses
-
 from yarl import URL
 
-from service.app import build_app
-from service.support import SupportDesk
+from service.app.factory import build_app
+from service.desk.support_desk import SupportDesk
 from tests.flows import SAME_ORIGIN, form_fields, link_path
 
 
@@ -22,7 +20,7 @@ async def set_cookie_header(aiohttp_client, runtime) -> str:
 
 
 async def test_cookie_is_secure_behind_https(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, public_url="https://fitglue.example.com")
+    runtime.settings = runtime.settings.replaced(public_url="https://fitglue.example.com")
     cookie = await set_cookie_header(aiohttp_client, runtime)
     assert cookie.startswith("__Host-fitglue_oauth=") and "Domain" not in cookie
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -38,7 +36,7 @@ async def test_cookie_is_not_secure_on_plain_http(aiohttp_client, runtime):
 
 
 async def test_the_form_cookie_behind_https_is_host_only_and_a_planted_one_is_ignored(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, public_url="https://fitglue.example.com")
+    runtime.settings = runtime.settings.replaced(public_url="https://fitglue.example.com")
     client = await aiohttp_client(build_app(runtime, background=False))
     link = await SupportDesk(runtime).issue_connect_link("cookie@example.com", "test")
     page = await client.get(link_path(link.url))

@@ -4,7 +4,6 @@ a 500, and a refused request changes nothing."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from service.app import build_app
+from service.app.factory import build_app
 from service.db.models import Job, User, WebhookEvent
 from service.web.admin_openapi import openapi_document
 
@@ -55,7 +54,7 @@ def draw(strategy: st.SearchStrategy, count: int = 60) -> list:
 
 @pytest.fixture
 async def client(aiohttp_client, runtime):
-    runtime.settings = dataclasses.replace(runtime.settings, admin_token=ADMIN)
+    runtime.settings = runtime.settings.replaced(admin_token=ADMIN)
     return await aiohttp_client(build_app(runtime, background=False))
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import SERVE_REQUIRES, ConfigError, load_settings
+from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings
 
 
 def test_defaults_match_the_design(tmp_path):
@@ -38,7 +38,9 @@ def test_bad_values_name_the_variable(tmp_path, name, value):
 def test_lists_and_trailing_slashes(tmp_path):
     s = load_settings({"FITGLUE_PREVIOUS_SECRET_KEYS": "a, b,,c", "FITGLUE_PUBLIC_URL": "https://x.example/",
                        "FITGLUE_SUPPORT_SLACK_IDS": "U1,S2"}, tmp_path / "none.env")
-    assert s.previous_secret_keys == ("a", "b", "c") and s.support_slack_ids == ("U1", "S2")
+    # Secrets are SecretStr (they print as ********** and reach the log scrubber); the list is the same.
+    assert tuple(key.get_secret_value() for key in s.previous_secret_keys) == ("a", "b", "c")
+    assert s.support_slack_ids == ("U1", "S2")
     assert s.public_url == "https://x.example" and s.secure_cookies
 
 
@@ -49,3 +51,35 @@ def test_slack_timeout_setting(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_settings({"FITGLUE_SLACK_TIMEOUT_S": bad}, tmp_path / "none.env")
         assert info.value.names == ("FITGLUE_SLACK_TIMEOUT_S",)
+
+
+SECRET_VARIABLES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_SECRET", "STRAVA_WEBHOOK_VERIFY_TOKEN", "SLACK_BOT_TOKEN",
+                    "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "FITGLUE_ADMIN_TOKEN")
+
+
+def test_secrets_are_hidden_and_all_known_to_the_log_scrubber(tmp_path):
+    env = {name: f"value-of-{name.lower()}" for name in SECRET_VARIABLES}
+    s = load_settings({**env, "FITGLUE_PREVIOUS_SECRET_KEYS": "old-key-one,old-key-two"}, tmp_path / "none.env")
+    assert not any(value in repr(s) or value in str(s.model_dump()) for value in env.values())
+    assert set(s.secret_values()) == {*env.values(), "old-key-one", "old-key-two"}
+
+
+def test_only_the_contracts_names_are_read(tmp_path):
+    (tmp_path / ".env").write_text("sandbox=true\nport=1\nOTHER_PROGRAM=x\n")
+    s = load_settings({"sandbox": "1", "host": "0.0.0.0"}, tmp_path / ".env")
+    assert (s.sandbox, s.port, s.host) == (False, 8080, "127.0.0.1")
+
+
+def test_settings_built_in_code_ignore_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("FITGLUE_HOST=10.0.0.1\n")
+    monkeypatch.setenv("FITGLUE_PORT", "7000")
+    assert (load_settings().host, load_settings().port) == ("10.0.0.1", 7000)
+    built = Settings.from_values(admin_token="admin-token-x")
+    assert (built.host, built.port, built.model_fields_set) == ("127.0.0.1", 8080, {"admin_token"})
+    changed = built.replaced(port=9000)
+    assert changed.admin_token is not None and changed.admin_token.get_secret_value() == "admin-token-x"
+    assert changed.port == 9000 and changed.model_fields_set == {"admin_token", "port"}
+    with pytest.raises(ConfigError) as info:
+        built.replaced(port=70000)
+    assert info.value.names == ("FITGLUE_PORT",)

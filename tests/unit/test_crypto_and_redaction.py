@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
-from service.crypto import BadSignature, DecryptionError, Signer, TokenCipher
-from service.logging_setup import SecretScrubber
-from service.redact import redact_url, scrub_text
+from service.core.crypto import BadSignature, DecryptionError, Signer, TokenCipher
+from service.core.logs import SecretScrubber
+from service.core.redact import redact_url, scrub_text
 
 
 def test_tokens_encrypt_and_survive_a_key_rotation():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.webhooks.events import BadEvent, parse_event
+from service.background.webhooks.strava_events import BadEvent, parse_event
 
 BASE = {"object_type": "activity", "aspect_type": "create", "object_id": 1, "owner_id": 1,
         "subscription_id": 1, "event_time": 1}

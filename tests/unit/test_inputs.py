@@ -1,4 +1,4 @@
-"""service.inputs: the one place outside numbers, ids, limits, e-mails and WHO are parsed (issue 9, kind 8)."""
+"""service.core.inputs: the one place outside numbers, ids, limits, e-mails and WHO are parsed (issue 9, kind 8)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.inputs import (
+from service.core.inputs import (
     MAX_ID,
     MAX_LIMIT,
     MAX_ROW_ID,

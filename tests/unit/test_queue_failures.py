@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from service.queue.failures import PermanentJobError, failure_reason, is_permanent
-from service.sandbox.faults import (
+from service.strava.errors import classify
+from standin.faults import (
     APPLICATION_INVALID,
     ATHLETE_TOKEN_INVALID,
     RATE_LIMIT_EXCEEDED,
@@ -16,7 +17,6 @@ from service.sandbox.faults import (
     bad_request,
     scope_missing,
 )
-from service.strava.errors import classify
 
 PERMANENT = [
     (401, scope_missing("activity:read_permission")),  # missing scope

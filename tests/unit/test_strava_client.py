@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from service.clock import ManualClock
+from service.core.clock import ManualClock
 from service.strava import (
     AccessTokenInvalid,
     AppCredentialsRejected,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.webhooks.events import BadEvent, parse_event
+from service.background.webhooks.strava_events import BadEvent, parse_event
 
 CREATE = {"aspect_type": "create", "event_time": 1516126040, "object_id": 1360128428, "object_type": "activity",
           "owner_id": 134815, "subscription_id": 120475, "updates": {}}

@@ -6,7 +6,7 @@ Revises: 0005
 Audit entries of users forgotten before this revision are labelled `user:sha256:<12 hex>`: an
 unsalted hash of the e-mail, which anyone can confirm by hashing a guessed address. Each becomes
 `user:hmac:<16 hex>`, an HMAC of the old label under the installation's random salt (made here if
-there is none yet, under the key `service.erasure.LABEL_SALT_KEY` uses), so one person's entries
+there is none yet, under the key `service.connections.erasure.LABEL_SALT_KEY` uses), so one person's entries
 stay grouped and no guess can be confirmed. The old labels cannot be brought back on downgrade.
 """
 import hashlib
@@ -24,7 +24,7 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-SALT_KEY = 'erasure.label_salt'  # = service.erasure.LABEL_SALT_KEY (a migration keeps its own copy)
+SALT_KEY = 'erasure.label_salt'  # = service.connections.erasure.LABEL_SALT_KEY (a migration keeps its own copy)
 LEGACY_PREFIX = 'user:sha256:'
 LABEL_PREFIX = 'user:hmac:'
 

@@ -1,0 +1,88 @@
+"""`fitglue link`, `fitglue refresh`, `fitglue disconnect`."""
+
+from __future__ import annotations
+
+import argparse
+
+from service.app.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
+from service.core.audit_log import cli_actor
+from service.core.clock import iso_utc
+from service.core.runtime import Runtime
+from service.desk.support_desk import DisconnectResult, SupportDesk, refresh_to_dict
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    async def body(desk: SupportDesk, rt: Runtime) -> int:
+        issued = await desk.issue_connect_link(args.email, cli_actor())
+        note = " (new FitGlue user created)" if issued.created_user else ""
+        emit({"url": issued.url, "expires_at": iso_utc(issued.expires_at)}, args.json,
+             f"Connect link for {issued.email}{note}, valid until {iso_utc(issued.expires_at)}:\n{issued.url}")
+        return EXIT_OK
+
+    return run_with_desk(args, body)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    async def body(desk: SupportDesk, rt: Runtime) -> int:
+        if args.due:
+            results = await desk.refresh_due(cli_actor())
+            refreshed = sum(1 for r in results if r.refreshed)
+            failed = sum(1 for r in results if r.failed)
+            lines = [f"refreshed {refreshed}, failed {failed}"] + [
+                f"  {r.email}: {r.status}" + (f" — {r.error}" if r.error else "") for r in results]
+            emit({"refreshed": refreshed, "failed": failed, "results": [refresh_to_dict(r) for r in results]},
+                 args.json, "\n".join(lines))
+            return EXIT_OK
+        result = await desk.refresh_now(args.email, cli_actor())
+        if result.refreshed:
+            emit(refresh_to_dict(result), args.json,
+                 f"{result.email}: token refreshed, valid until {iso_utc(result.expires_at)}")
+            return EXIT_OK
+        if args.json:
+            emit(refresh_to_dict(result), True)
+            return EXIT_FAILED
+        return fail(result.error_kind or "refresh_failed", f"{result.email}: {result.status} — {result.error}",
+                    False, EXIT_FAILED)
+
+    if not args.due and not args.email:
+        return fail("usage", "give an e-mail or --due", args.json, EXIT_USAGE)
+    if args.due and args.email:
+        return fail("usage", f"give an e-mail or --due, not both (--due refreshes every token due, "
+                    f"{args.email} included if it is due)", args.json, EXIT_USAGE)
+    return run_with_desk(args, body)
+
+
+def disconnect_text(result: DisconnectResult) -> str:
+    """What happened, and only that: a deauthorization is claimed only when Strava confirmed it."""
+    if result.deauthorized and result.warning is None:
+        return f"{result.email}: FitGlue's access was deauthorized at Strava and the tokens were deleted here"
+    if result.deauthorized:
+        return f"{result.email}: FitGlue's access was deauthorized at Strava. warning: {result.warning}"
+    return f"{result.email}: warning: {result.warning or 'Strava did not confirm a deauthorization'}"
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    async def body(desk: SupportDesk, rt: Runtime) -> int:
+        result = await desk.disconnect(args.email, cli_actor())
+        emit(result.to_dict(), args.json, disconnect_text(result))
+        return EXIT_OK
+
+    return run_with_desk(args, body)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    link = sub.add_parser("link", help="issue a Connect link (an unknown e-mail becomes a new user)")
+    link.add_argument("email")
+    link.add_argument("--json", action="store_true")
+    link.set_defaults(handler=cmd_link)
+
+    refresh = sub.add_parser("refresh", help="refresh one user's token now, or every token due")
+    refresh.add_argument("email", nargs="?")
+    refresh.add_argument("--due", action="store_true", help="every token expiring within FITGLUE_REFRESH_MARGIN_S")
+    refresh.add_argument("--json", action="store_true")
+    refresh.set_defaults(handler=cmd_refresh)
+
+    disconnect = sub.add_parser("disconnect", help="deauthorize at Strava and forget the tokens")
+    disconnect.add_argument("email")
+    disconnect.add_argument("--json", action="store_true")
+    disconnect.set_defaults(handler=cmd_disconnect)

@@ -1,0 +1,24 @@
+"""`fitglue manifest`: the Slack app manifest for the running configuration (public URL filled in;
+Socket Mode, and no request URLs, when SLACK_APP_TOKEN is set)."""
+
+from __future__ import annotations
+
+import argparse
+
+from service.app.cli.output import EXIT_OK, EXIT_USAGE, fail
+from service.app.wiring import slack_manifest
+from service.core.settings import ConfigError, load_settings
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return fail("configuration", str(exc), False, EXIT_USAGE)
+    print(slack_manifest(settings), end="")
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
+    manifest.set_defaults(handler=cmd_manifest)

@@ -1,0 +1,68 @@
+"""APScheduler wiring. Sweeps are safe to run on every replica at once (leases), so no leader election."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from service.background.alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
+from service.background.retention import sweep
+from service.connections.refresh import sweep_due
+from service.core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def refresh_sweep(rt: Runtime) -> None:
+    results = await sweep_due(rt)
+    if results:
+        failed = sum(1 for r in results if r.failed)
+        log.info("refresh sweep: %d refreshed, %d failed", len(results) - failed, failed)
+
+
+async def retention_sweep(rt: Runtime) -> None:
+    deleted = await sweep(rt)
+    if deleted:
+        log.info("retention: deleted %s", ", ".join(f"{n} from {table}" for table, n in deleted.items()))
+
+
+def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[None]], int]]:
+    """(name, coroutine function, interval seconds) for everything the scheduler runs."""
+    return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s),
+            ("retention_sweep", retention_sweep, rt.settings.retention_interval_s),
+            ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S)]
+
+
+def _ends_quietly_on_shutdown(name: str, func: Callable[[Runtime], Awaitable[None]]
+                              ) -> Callable[[Runtime], Awaitable[None]]:
+    """A periodic job cut short by SIGTERM is expected, not an error to print a traceback for."""
+
+    async def run(rt: Runtime) -> None:
+        try:
+            await func(rt)
+        except asyncio.CancelledError:
+            # Its leases expire by themselves (refresh.LEASE, the queue's job lease).
+            log.info("%s cut short by shutdown", name)
+
+    return run
+
+
+def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        first = datetime.now(UTC) + timedelta(seconds=2)
+        for name, func, interval in periodic_jobs(rt):
+            scheduler.add_job(_ends_quietly_on_shutdown(name, func), "interval", args=[rt], seconds=interval, id=name, next_run_time=first,
+                              max_instances=1, coalesce=True, misfire_grace_time=interval)
+        scheduler.start()
+        yield
+        scheduler.shutdown(wait=False)
+        for job in list(scheduler.get_jobs()):
+            job.remove()
+
+    return context

@@ -1,0 +1,92 @@
+"""Everything a request, a job or a CLI command needs, built once from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.core.clock import Clock
+from service.core.crypto import Signer, TokenCipher
+from service.core.metrics import Metrics
+from service.core.settings import ConfigError, Settings
+
+if TYPE_CHECKING:  # built by service.app.bootstrap; the core only names them
+    from service.ratelimit import RateLimitLedger
+    from service.strava import StravaClient
+
+
+class AlertSink(Protocol):
+    """Where the service reports incidents (the Slack bot implements it; the service never imports it)."""
+
+    async def alert(self, kind: str, message: str) -> None: ...
+
+
+class LogAlerts:
+    async def alert(self, kind: str, message: str) -> None:
+        logging.getLogger("fitglue.alerts").warning("alert %s: %s", kind, message)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: aiohttp.ClientSession
+    cipher: TokenCipher
+    link_signer: Signer
+    strava: StravaClient | None
+    alerts: AlertSink = field(default_factory=LogAlerts)
+    metrics: Metrics = field(default_factory=Metrics)
+    # The shared rate-limit ledger, installed as the Strava client's hooks by open_runtime.
+    ledger: RateLimitLedger | None = None
+    # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
+    on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # SQLite only: writers in this process queue here instead of spinning in SQLite's busy
+    # handler, which sleeps up to 100 ms per retry and wrecks throughput under concurrency.
+    write_lock: asyncio.Lock | None = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one short write transaction (committed on success)."""
+        if self.write_lock is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self.write_lock, self.sessions() as session, session.begin():
+            yield session
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run work in the background, keeping a reference and logging its failure."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:
+                logging.getLogger(__name__).exception("background task failed")
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def require_strava(self) -> StravaClient:
+        if self.strava is None:
+            raise ConfigError(
+                "Strava is not configured: set STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET",
+                ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"],
+            )
+        return self.strava
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.http.close()
+        await self.engine.dispose()

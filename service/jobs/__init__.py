@@ -1,1 +1,0 @@
-"""Background work: the scheduler, the refresh sweep, the retry-queue worker, event processing."""

@@ -1,0 +1,175 @@
+"""The stand-in's HTML pages, small and self-contained. Every dynamic value is escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from yarl import URL
+
+from standin.state import Athlete
+
+BANNER = "Strava sandbox — not the real Strava"
+
+SCOPE_TEXT = {
+    "read": "See your public profile, segments, routes, posts and events (always granted)",
+    "read_all": "See your private routes, segments and events",
+    "profile:read_all": "See your whole profile, including parts only followers or you can see",
+    "profile:write": "Change your weight and FTP, star and unstar segments",
+    "activity:read": "See activities that everyone or your followers can see",
+    "activity:read_all": "See all your activities, including Only You ones and privacy zones",
+    "activity:write": "Create activities and upload files, and edit activities this app can see",
+}
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#f7f7fa;color:#222;line-height:1.45}
+.banner{background:#5b2a86;color:#fff;padding:.6rem 1rem;font-weight:600;text-align:center}
+main{max-width:34rem;margin:0 auto;padding:1rem}
+fieldset{border:1px solid #ccc;border-radius:.5rem;margin:0 0 1rem;padding:.6rem .9rem;background:#fff}
+label{display:block;padding:.35rem 0}
+input[type=text]{padding:.3rem;max-width:100%}
+button{font-size:1rem;padding:.6rem 1.2rem;margin:.2rem .4rem .2rem 0;border-radius:.4rem;border:1px solid #888}
+button.primary{background:#fc4c02;color:#fff;border-color:#fc4c02}
+table{border-collapse:collapse;width:100%;background:#fff}td,th{border:1px solid #ddd;padding:.3rem;text-align:left}
+.error{border-left:4px solid #c00;padding:.4rem .8rem;background:#fff}
+code{word-break:break-all}
+"""
+
+
+def page(title: str, body: str) -> str:
+    """A whole document; ``body`` must already be escaped markup."""
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} · {escape(BANNER)}</title><style>{_STYLE}</style></head>"
+        f'<body><div class="banner" role="note">{escape(BANNER)}</div><main>{body}</main></body></html>\n'
+    )
+
+
+def _hidden(name: str, value: str) -> str:
+    return f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+
+
+def authorize_page(
+    *,
+    action: str,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    scope: str,
+    requested: Sequence[str],
+    athletes: Iterable[Athlete],
+    connected: set[int],
+) -> str:
+    host = URL(redirect_uri).host or redirect_uri
+    options = []
+    athletes = list(athletes)
+    for i, a in enumerate(athletes):
+        checked = " checked" if i == 0 else ""
+        note = " (already connected)" if a.id in connected else ""
+        options.append(
+            f'<label><input type="radio" name="athlete_id" value="{a.id}"{checked}> '
+            f"{escape(a.firstname)} {escape(a.lastname)} · athlete {a.id}{escape(note)}</label>"
+        )
+    new_checked = "" if athletes else " checked"
+    options.append(
+        f'<label><input type="radio" name="athlete_id" value="new"{new_checked}> A new sandbox athlete</label>'
+        '<label>First name <input type="text" name="firstname" value="Sandy" maxlength="40"></label>'
+        '<label>Last name <input type="text" name="lastname" value="Runner" maxlength="40"></label>'
+    )
+    boxes = []
+    for s in requested:
+        if s == "read":
+            continue
+        boxes.append(
+            f'<label><input type="checkbox" name="scope_granted" value="{escape(s)}" checked> '
+            f"<code>{escape(s)}</code>: {escape(SCOPE_TEXT.get(s, s))}</label>"
+        )
+    boxes.insert(
+        0,
+        '<label><input type="checkbox" checked disabled> <code>read</code>: '
+        f"{escape(SCOPE_TEXT['read'])}</label>",
+    )
+    body = (
+        f"<h1>Authorize application {escape(client_id)}</h1>"
+        f"<p>This application asks to connect to a sandbox athlete. You will be sent back to "
+        f"<strong>{escape(host)}</strong>.</p>"
+        f'<form method="post" action="{escape(action)}">'
+        + _hidden("client_id", client_id)
+        + _hidden("redirect_uri", redirect_uri)
+        + _hidden("state", state)
+        + _hidden("scope", scope)
+        + "<fieldset><legend>Sign in as</legend>"
+        + "".join(options)
+        + "</fieldset><fieldset><legend>Permissions you grant</legend>"
+        + "".join(boxes)
+        + "</fieldset>"
+        '<button class="primary" type="submit" name="decision" value="approve">Authorize</button>'
+        '<button type="submit" name="decision" value="deny">Cancel</button>'
+        "</form>"
+    )
+    return page("Authorize", body)
+
+
+def capacity_page(client_id: str, capacity: int) -> str:
+    body = (
+        '<h1>Limit of connected athletes exceeded</h1><div class="error">'
+        f"<p>Application {escape(client_id)} already has as many connected athletes as it is allowed "
+        f"({capacity}). Another athlete cannot connect until one disconnects or the application's "
+        "capacity is raised.</p></div>"
+        "<p>This is the page Strava shows in this situation: you are not sent back to the application.</p>"
+    )
+    return page("Limit of connected athletes exceeded", body)
+
+
+def other_site_page() -> str:
+    return page("Refused", '<h1>Refused</h1><div class="error"><p>This form was sent from another website, '
+                "so the sandbox ignored it. Use the sandbox's own pages.</p></div>")
+
+
+def bad_form_page(message: str) -> str:
+    return page("Bad request", f'<h1>Bad request</h1><div class="error"><p>{escape(message)}</p></div>')
+
+
+def index_page(
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    athletes: Iterable[Athlete],
+    connected: set[int],
+    subscription_url: str | None,
+) -> str:
+    rows = []
+    for a in athletes:
+        status = "connected" if a.id in connected else "not connected"
+        revoke = (
+            f'<form method="post" action="/sandbox/athletes/{a.id}/revoke">'
+            '<button type="submit">Revoke access</button></form>'
+            if a.id in connected
+            else ""
+        )
+        activity = (
+            f'<form method="post" action="/sandbox/athletes/{a.id}/activities">'
+            '<button type="submit">New activity</button></form>'
+        )
+        rows.append(
+            f"<tr><td>{a.id}</td><td>{escape(a.firstname)} {escape(a.lastname)}</td>"
+            f"<td>{escape(status)}</td><td>{revoke}{activity}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>Athlete</th><th>Name</th><th>App access</th><th></th></tr>"
+        + "".join(rows)
+        + "</table>"
+        if rows
+        else "<p>No sandbox athletes yet: one is created when you authorize as a new athlete.</p>"
+    )
+    sub = escape(subscription_url) if subscription_url else "none"
+    body = (
+        "<h1>Strava sandbox</h1>"
+        f"<p>OAuth base: <code>{escape(base_url)}/oauth</code><br>API base: <code>{escape(base_url)}/api/v3</code><br>"
+        f"Client id: <code>{escape(client_id)}</code> · client secret: <code>{escape(client_secret)}</code><br>"
+        f"Push subscription callback: <code>{sub}</code></p>"
+        f"<h2>Athletes</h2>{table}"
+    )
+    return page("Strava sandbox", body)
