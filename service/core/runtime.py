@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,6 +20,9 @@ from service.core.settings import ConfigError, Settings
 if TYPE_CHECKING:  # built by service.app.bootstrap; the core only names them
     from service.ratelimit import RateLimitLedger
     from service.strava import StravaClient
+
+
+_Part = TypeVar("_Part")
 
 
 class AlertSink(Protocol):
@@ -50,6 +53,10 @@ class Runtime:
     # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
     on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # State that belongs to this runtime and to nothing wider (e.g. the desk's cached subscription
+    # look): one object per kind, made on first use by `part`. Module globals keyed by runtime would
+    # outlive it or leak between tests.
+    _parts: dict[Callable[..., object], object] = field(default_factory=dict)
     # SQLite only: writers in this process queue here instead of spinning in SQLite's busy
     # handler, which sleeps up to 100 ms per retry and wrecks throughput under concurrency.
     write_lock: asyncio.Lock | None = None
@@ -63,6 +70,13 @@ class Runtime:
             return
         async with self.write_lock, self.sessions() as session, session.begin():
             yield session
+
+    def part(self, kind: Callable[[Runtime], _Part]) -> _Part:
+        """This runtime's one instance of `kind` (a class taking the runtime), made on first use."""
+        found = self._parts.get(kind)
+        if found is None:
+            found = self._parts[kind] = kind(self)
+        return found  # type: ignore[return-value]
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run work in the background, keeping a reference and logging its failure."""

@@ -3,7 +3,6 @@ Strava app's athlete capacity in a diagnosis)."""
 
 from __future__ import annotations
 
-import weakref
 from datetime import datetime, timedelta
 
 from service.core.runtime import Runtime
@@ -18,12 +17,12 @@ class ConnectedCount:
     """
 
     def __init__(self, rt: Runtime, ttl_s: float = 30) -> None:
-        self._rt = weakref.ref(rt)
+        self.rt = rt
         self.ttl = timedelta(seconds=ttl_s)
         self._value: tuple[datetime, int] | None = None
 
     def belongs_to(self, rt: Runtime) -> bool:
-        return self._rt() is rt
+        return self.rt is rt
 
     def fresh(self, now: datetime) -> int | None:
         if self._value is None:
@@ -38,12 +37,6 @@ class ConnectedCount:
         self._value = None
 
 
-_COUNTS: dict[int, ConnectedCount] = {}
-
-
 def connected_count_for(rt: Runtime) -> ConnectedCount:
-    count = _COUNTS.get(id(rt))
-    if count is None or not count.belongs_to(rt):
-        count = _COUNTS[id(rt)] = ConnectedCount(rt)
-        weakref.finalize(rt, _COUNTS.pop, id(rt), None)
-    return count
+    """The runtime's one count, shared by every desk of it."""
+    return rt.part(ConnectedCount)

@@ -9,7 +9,6 @@ and errors are scrubbed.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,22 +37,15 @@ class SubscriptionProbe:
     """
 
     def __init__(self, rt: Runtime, ttl_s: float = 60, failure_ttl_s: float = 10, timeout_s: float = 5) -> None:
-        self._rt = weakref.ref(rt)  # weak: the shared registry (probe_for) must not keep runtimes alive
+        self.rt = rt
         self.ttl = timedelta(seconds=ttl_s)
         self.failure_ttl = timedelta(seconds=failure_ttl_s)
         self.timeout_s = timeout_s
         self._look: SubscriptionLook | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def rt(self) -> Runtime:
-        rt = self._rt()
-        if rt is None:
-            raise RuntimeError("the runtime of this subscription probe is gone")
-        return rt
-
     def belongs_to(self, rt: Runtime) -> bool:
-        return self._rt() is rt
+        return self.rt is rt
 
     def forget(self) -> None:
         self._look = None
@@ -100,13 +92,6 @@ class SubscriptionProbe:
         return SubscriptionLook(rt.clock.now(), True, True, callback, None)
 
 
-_PROBES: dict[int, SubscriptionProbe] = {}
-
-
 def probe_for(rt: Runtime) -> SubscriptionProbe:
     """The one probe of a runtime, so every desk (bot, CLI, admin API) shares its cached look."""
-    probe = _PROBES.get(id(rt))
-    if probe is None or not probe.belongs_to(rt):
-        probe = _PROBES[id(rt)] = SubscriptionProbe(rt)
-        weakref.finalize(rt, _PROBES.pop, id(rt), None)
-    return probe
+    return rt.part(SubscriptionProbe)
