@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.connections import history_log
 from service.connections.callback_outcomes import (
     OUTCOME_STATUS,
     CallbackResult,
@@ -178,6 +179,8 @@ async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedA
     await queue_catch_up_for_connect(session, rt, conn, athlete_id, granted)
     store_grant(conn, grant, rt.cipher)
     conn.athlete_id = athlete_id
+    history_log.record_scopes_change(session, user.id, now, conn.granted_scopes, scopes_text(granted))
+    history_log.record_status_change(session, user.id, now, conn.status, vocab.CONNECTED, verdict.status_reason)
     conn.granted_scopes = scopes_text(granted)
     if conn.status != vocab.CONNECTED:
         conn.status_changed_at = now

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
+from service.connections import history_log
 from service.connections.tokens import access_token
 from service.core import vocab
 from service.core.crypto import DecryptionError
@@ -156,9 +157,10 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
                  "refresh_token_enc": rt.cipher.encrypt(o.grant.refresh_token), "expires_at": o.grant.expires_at,
                  "last_refresh_at": now, "refresh_failures": 0, "last_refresh_error": None,
                  "last_refresh_error_kind": None, "next_refresh_at": None, "refresh_lease_until": None,
-                 "updated_at": now} for o in successes if o.grant is not None]
+                 "refresh_failing_since": None, "updated_at": now} for o in successes if o.grant is not None]
         async with rt.write() as session:
             await session.execute(update(StravaConnection), rows)
+            await history_log.record_refreshes_ok(session, (o.leased.user_id for o in successes), now)
             statuses = dict((await session.execute(select(StravaConnection.id, StravaConnection.status).where(
                 StravaConnection.id.in_([o.leased.conn_id for o in successes])))).all())
         results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, vocab.CONNECTED), True,
@@ -190,19 +192,24 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
     conn_id, user_id = leased.conn_id, leased.user_id
     now = rt.clock.now()
     values: dict = {"last_refresh_error_kind": kind, "last_refresh_error": message, "last_refresh_error_at": now,
-                    "refresh_lease_until": None, "updated_at": now}
+                    "refresh_lease_until": None, "updated_at": now,
+                    "refresh_failing_since": func.coalesce(StravaConnection.refresh_failing_since, now)}
     if grant_dead:
         values.update(status=vocab.NEEDS_REAUTH, status_changed_at=now, next_refresh_at=None,
                       status_reason="Strava no longer accepts the refresh token (access revoked or expired)",
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
     async with rt.write() as session:
+        failures, before = (await session.execute(select(StravaConnection.refresh_failures, StravaConnection.status)
+                                                  .where(StravaConnection.id == conn_id))).one()
         if not grant_dead:
-            failures = (await session.execute(select(StravaConnection.refresh_failures)
-                                              .where(StravaConnection.id == conn_id))).scalar_one() or 0
-            values.update(refresh_failures=failures + 1,
-                          next_refresh_at=retry_at or now + backoff_after(failures + 1))
+            values.update(refresh_failures=(failures or 0) + 1,
+                          next_refresh_at=retry_at or now + backoff_after((failures or 0) + 1))
             log.info("user %s: token refresh failed (%s), next try at %s", user_id, kind, values["next_refresh_at"])
+        history_log.record_refresh_failure(session, user_id, now, kind, message)
+        if grant_dead:
+            history_log.record_status_change(session, user_id, now, before, vocab.NEEDS_REAUTH,
+                                             values["status_reason"])
         row = (await session.execute(update(StravaConnection).where(StravaConnection.id == conn_id).values(**values)
                                      .returning(StravaConnection.status, StravaConnection.expires_at))).one()
     return RefreshResult(leased.email, row[0], False, row[1], message, kind)

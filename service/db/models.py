@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, literal_column
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from service.db.types import UTCDateTime
@@ -34,6 +34,10 @@ class StravaConnection(Base):
         Index("ix_connections_due", "status", "expires_at"),
         # The App Home: connections per status and grant, newest with a grant first (migration 0005).
         Index("ix_connections_grant", "status", "granted_scopes", "connected_at"),
+        # `fitglue affected`: who entered a status when, and whose refreshes keep failing (migration 0007).
+        Index("ix_connections_status_changed", "status", "status_changed_at"),
+        Index("ix_connections_refresh_failing", "status", "refresh_failing_since"),
+        Index("ix_connections_last_event", "status", "last_event_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -52,6 +56,8 @@ class StravaConnection(Base):
     last_refresh_error: Mapped[str | None] = mapped_column(Text)
     last_refresh_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # When the current run of failed refreshes began (None while refreshes succeed): `affected`'s "since".
+    refresh_failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Backoff after a transient failure: the sweep leaves the row alone until then.
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A short lease taken with a conditional UPDATE, so two sweeps (or replicas) never refresh one
@@ -66,6 +72,8 @@ class StravaConnection(Base):
 
 class ConnectLink(Base):
     __tablename__ = "connect_links"
+    # A user's links newest first (history, and `--send-links` skipping live links; migration 0007).
+    __table_args__ = (Index("ix_links_user_created", "user_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -77,7 +85,11 @@ class ConnectLink(Base):
 
 class OAuthAttempt(Base):
     __tablename__ = "oauth_attempts"
-    __table_args__ = (Index("ix_attempts_user_started", "user_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_attempts_user_started", "user_id", "started_at"),
+        # `fitglue affected authorization_failed`: failed or unfinished attempts by time (migration 0007).
+        Index("ix_attempts_outcome_started", "outcome", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -109,6 +121,8 @@ class AuditEntry(Base):
 
 # Audit filtered by target (any case), and relabelling on erasure (migration 0003).
 Index("ix_audit_target_lower", func.lower(AuditEntry.target))
+# One user's agent actions newest first, for their history (migration 0007).
+Index("ix_audit_target_lower_at", func.lower(AuditEntry.target), AuditEntry.at)
 
 
 class WebhookEvent(Base):
@@ -141,6 +155,11 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_claim", "state", "priority", "run_after"),
         Index("ix_jobs_user", "user_id", "state"),
+        # A user's jobs newest first for their history, without the one job per webhook event (the
+        # event's own entry says what became of it). Partial, so 10,000 events cost nothing here (0007).
+        Index("ix_jobs_user_history", "user_id", "created_at",
+              sqlite_where=literal_column("kind") != literal_column("'webhook_event'"),
+              postgresql_where=literal_column("kind") != literal_column("'webhook_event'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -239,3 +258,26 @@ class UnconfirmedEventCalls(Base):
     athlete_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConnectionHistory(Base):
+    """What happened to a connection that no other table keeps: status changes, granted-scope
+    changes, refresh failures, and successful refreshes as one row per user and UTC day (`day`
+    set, `count` how many). Read by `fitglue history`; kept FITGLUE_HISTORY_RETENTION_DAYS."""
+
+    __tablename__ = "connection_history"
+    __table_args__ = (
+        Index("ix_history_user_at", "user_id", "at"),
+        # The one refresh_ok row per user and day (NULL `day` on every other row never collides).
+        Index("ux_history_user_kind_day", "user_id", "kind", "day", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(30))
+    summary: Mapped[str] = mapped_column(Text)
+    # status_changed: the new status; refresh_failed: the error class; scopes_changed: the new scopes.
+    detail: Mapped[str | None] = mapped_column(String(200))
+    day: Mapped[str | None] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(Integer, default=1)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 import troubleshooting
+from service.connections import history_log
 from service.connections.erasure import (
     ForgetResult,
     deauthorize_quietly,
@@ -31,6 +32,7 @@ from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.dashboard import HomeDesk
+from service.desk.history import HistoryDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk
@@ -86,7 +88,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk(WebhookQueueDesk, HomeDesk):
+class SupportDesk(WebhookQueueDesk, HomeDesk, HistoryDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
@@ -201,6 +203,8 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
+                history_log.record_status_change(session, row.user_id, now, row.status, vocab.NOT_CONNECTED,
+                                                 f"disconnected by {actor}")
                 row.status = vocab.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now

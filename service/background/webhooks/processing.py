@@ -24,6 +24,7 @@ from service.background.webhooks.unconfirmed import (
     remember_not_found,
     spend_unconfirmed_call,
 )
+from service.connections import history_log
 from service.connections.erasure import delete_strava_data
 from service.connections.refresh import refresh_connection, usable_access_token
 from service.connections.tokens import drop_tokens
@@ -213,9 +214,9 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
         if conn is None or conn.status == vocab.REVOKED:
             return
         drop_tokens(conn)
-        conn.status = vocab.REVOKED
-        conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
-        conn.status_changed_at = now
+        reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
+        history_log.record_status_change(session, conn.user_id, now, conn.status, vocab.REVOKED, reason)
+        conn.status, conn.status_reason, conn.status_changed_at = vocab.REVOKED, reason, now
         conn.revoked_at = now
         conn.next_refresh_at = None
         conn.updated_at = now
