@@ -29,6 +29,7 @@ from service.core.runtime import Runtime
 from service.db.models import (
     ActivitySummary,
     AuditEntry,
+    ConnectionHistory,
     ConnectLink,
     Job,
     OAuthAttempt,
@@ -106,6 +107,10 @@ async def _old_audit(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)))
 
 
+async def _old_history(session: AsyncSession, cutoff: datetime) -> int:
+    return _count(await session.execute(delete(ConnectionHistory).where(ConnectionHistory.at < cutoff)))
+
+
 async def _deleted_activities(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(ActivitySummary).where(ActivitySummary.deleted_at < cutoff)))
 
@@ -152,6 +157,11 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
     "unconfirmed_event_calls": Bounded(
         "one row per athlete named by events in the current 15-minute window: every sweep deletes the "
         "counts of windows that have ended"),
+    "connection_history": (
+        Rule("history_retention_days", "FITGLUE_HISTORY_RETENTION_DAYS",
+             "status and scope changes, refresh failures and daily refresh counts (`fitglue history`), after "
+             "they happened", _old_history),
+    ),
     "audit_log": (
         Rule("audit_retention_days", "FITGLUE_AUDIT_RETENTION_DAYS",
              "audit entries (kept longest: at least as long as any other rule)", _old_audit),

@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     link_retention_days: EnvInt = _env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1)
     registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
     audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
+    history_retention_days: EnvInt = _env("FITGLUE_HISTORY_RETENTION_DAYS", 180, ge=1)
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)

@@ -21,6 +21,7 @@ from service.core.crypto import constant_time_equals
 from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, reveal
+from service.desk.history import DEFAULT_LIMIT as HISTORY_LIMIT
 from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
 from service.web.admin_openapi import PREFIX, openapi_document
@@ -145,6 +146,12 @@ async def diagnosis(request: web.Request) -> web.Response:
     return ok(result.to_dict())
 
 
+async def history(request: web.Request) -> web.Response:
+    limit = parse_limit(request.query.get("limit"), "limit", default=HISTORY_LIMIT)
+    page = await _desk(request).history(request.match_info["who"], limit, request.query.get("before") or None)
+    return ok(page.to_dict())
+
+
 async def connect_link(request: web.Request) -> web.Response:
     issued = await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)
     return ok({"url": issued.url, "expires_at": iso_utc(issued.expires_at)})
@@ -219,6 +226,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/users/{who}/diagnosis", diagnosis),
+    ("GET", "/users/{who}/history", history),
     ("POST", "/users/{email}/connect-link", connect_link),
     ("POST", "/users/{email}/refresh", refresh),
     ("POST", "/users/{email}/disconnect", disconnect),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.inputs import MAX_LIMIT
+from service.web.admin_openapi_support import SUPPORT_SCHEMAS, support_paths
 
 PREFIX = "/admin/api"
 
@@ -236,6 +237,7 @@ PATHS: dict[str, Any] = {
         operation_id="auditLog")},
     f"{PREFIX}/openapi.json": {"get": _op(
         "This document", _json({"type": "object"}, "OpenAPI 3.1"), {}, operation_id="openapi")},
+    **support_paths(PREFIX, _op, _json, _error),
 }
 
 
@@ -251,7 +253,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         },
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **SUPPORT_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -313,7 +313,8 @@ def test_every_designed_route_is_documented():
                 ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
                 ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
                 ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
-                ("post", "/keys/rotate")}  # DESIGN.md additions: key rotation
+                ("post", "/keys/rotate"),  # DESIGN.md additions: key rotation
+                ("get", "/users/{who}/history"), ("get", "/affected")}  # and issue 13
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 
@@ -332,3 +333,19 @@ async def test_key_rotation_is_a_desk_operation_reached_from_the_admin_api(api, 
     _, audit = await api.call("GET", "/audit", 200)
     assert [(e["actor"], e["action"], e["result"]) for e in audit["entries"][:1]] == [
         ("admin-api", "rotate_keys", "ok")]
+
+
+async def test_history_pages_through_the_admin_api_like_the_desk(api, alice, runtime):
+    """Issue 13: `GET users/{who}/history` is the desk's page; `before` pages on; bad input is 400."""
+    _, first = await api.call("GET", "/users/{who}/history", 200, who=ALICE, query={"limit": "2"})
+    assert first == (await SupportDesk(runtime).history(ALICE, 2)).to_dict()
+    assert len(first["entries"]) == 2 and first["next_before"]
+    _, second = await api.call("GET", "/users/{who}/history", 200, who=ALICE,
+                               query={"limit": "2", "before": first["next_before"]})
+    assert second["entries"] and second["entries"][0]["at"] <= first["entries"][-1]["at"]
+    assert second["entries"][0] not in first["entries"]
+    _, bad = await api.call("GET", "/users/{who}/history", 400, who=ALICE, query={"before": "yesterday"})
+    assert bad["error"] == "bad_argument"
+    _, bad = await api.call("GET", "/users/{who}/history", 400, who=ALICE, query={"limit": "0"})
+    _, missing = await api.call("GET", "/users/{who}/history", 404, who="nobody@example.com")
+    assert missing["error"] == "unknown_user"

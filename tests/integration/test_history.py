@@ -125,3 +125,26 @@ async def test_bad_who_or_cursor_is_refused_clearly(runtime, alice, who, before,
     with pytest.raises(SupportError) as raised:
         await SupportDesk(runtime).history(who, before=before)
     assert raised.value.code == code and raised.value.exit_code == exit_code
+
+
+async def test_the_cli_prints_the_same_page_and_a_next_command(runtime, alice, standin, monkeypatch, tmp_path,
+                                                               capsys):
+    import asyncio
+    import json
+
+    from service.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FITGLUE_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("FITGLUE_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["history", ALICE, "--limit", "3", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert len(body["entries"]) == 3 and body["next_before"]
+    assert await asyncio.to_thread(main, ["history", ALICE, "--limit", "3", "--before", body["next_before"]]) == 0
+    text = capsys.readouterr().out
+    assert "older: fitglue history alice@example.com --before " in text
+    assert await asyncio.to_thread(main, ["history", ALICE, "--before", "nope", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"] == "bad_argument"
+    assert await asyncio.to_thread(main, ["history", "nobody@example.com"]) == 1
+    assert "no FitGlue user" in capsys.readouterr().err

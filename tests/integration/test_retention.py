@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from service.app.factory import build_app
 from service.background.retention import RULES, Bounded, Rule
 from service.background.scheduler import periodic_jobs, retention_sweep
+from service.connections import history_log
 from service.connections.users import connection_for, get_or_create_user
 from service.core import vocab
 from service.core.runtime import Runtime
@@ -165,10 +166,17 @@ async def seed_audit(runtime: Runtime) -> None:
         session.add(AuditEntry(at=runtime.clock.now(), actor="cli:test", action="probe", target=None, result="ok"))
 
 
+async def seed_history(runtime: Runtime) -> None:
+    user_id, now = await _user(runtime), runtime.clock.now()
+    async with runtime.write() as session:
+        history_log.record_status_change(session, user_id, now, "connected", "needs_reauth", "seeded")
+        await history_log.record_refreshes_ok(session, [user_id], now)
+
+
 SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
-    "audit_log": seed_audit, "activity_not_found": seed_memos,
+    "audit_log": seed_audit, "activity_not_found": seed_memos, "connection_history": seed_history,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 
