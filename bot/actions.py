@@ -16,6 +16,7 @@ from bot.blocks import Reply
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
+from bot.render.history_blocks import HISTORY_PAGE, split_more_value
 from service.desk.support_desk import refresh_to_dict
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
@@ -42,11 +43,19 @@ async def reregister_webhook(bot: BotContext, target: str, actor: str, client: A
     return await _with_fresh_diagnosis(bot, target, note)
 
 
-# One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
+async def show_history(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    who, cursor = split_more_value(target)
+    page = await bot.desk.history(who, HISTORY_PAGE, cursor)
+    return render.history(who, page.to_dict(), older=cursor is not None)
+
+
+# One per interactive.AGENT_ACTIONS and NAVIGATION id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
     "send_connect_link": send_connect_link,
     "refresh_token": refresh_token,
     "reregister_webhook": reregister_webhook,
+    "show_history": show_history,
+    "more_history": show_history,
 }
 
 

@@ -15,7 +15,7 @@ from bot.commands import COMMAND
 from bot.context import BotContext
 from bot.guard import support_only
 from bot.home import home_opened
-from bot.interactive import AGENT_ACTIONS, URL_BUTTONS
+from bot.interactive import AGENT_ACTIONS, NAVIGATION, URL_BUTTONS
 from bot.slash import fitglue_command
 from service.core.runtime import Runtime
 from service.core.settings import reveal
@@ -76,7 +76,7 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     guard = support_only(bot)
     bolt.command(COMMAND, middleware=[guard])(fitglue_command(bot))
     # Every interactive element the bot posts is acknowledged; interactive.py lists them all.
-    for action_id in AGENT_ACTIONS:
+    for action_id in AGENT_ACTIONS + NAVIGATION:
         bolt.action(action_id, middleware=[guard])(button_listener(bot, action_id))
     for action_id in URL_BUTTONS:
         bolt.action(action_id)(acknowledge_url_button)

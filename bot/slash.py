@@ -14,10 +14,12 @@ from bot.commands import Command, Malformed, parse
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
+from bot.render.history_blocks import HISTORY_PAGE
 from service.desk.support_desk import refresh_to_dict
 
 WORKING = {
     "diagnose": "diagnosing {arg}",
+    "history": "reading the history of {arg}",
     "link": "issuing a Connect link for {arg}",
     "refresh": "refreshing the Strava token of {arg}",
     "webhook_status": "looking at the Strava push subscription",
@@ -30,6 +32,8 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
     desk, actor, arg = bot.desk, slack_actor(user_id), command.arg or ""
     if command.name == "diagnose":
         return render.diagnosis(await desk.diagnose(arg))
+    if command.name == "history":
+        return render.history(arg, (await desk.history(arg, HISTORY_PAGE)).to_dict())
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":

@@ -7,6 +7,7 @@ tab (`home_tab`). Callers use `bot.render.<renderer>`; every renderer is re-expo
 """
 
 from bot.render.diagnosis_blocks import action_button, diagnosis
+from bot.render.history_blocks import history, history_button
 from bot.render.home_tab import home_refusal, home_view
 from bot.render.link_messages import link_dm, link_for_agent, link_message_for_user, link_sent
 from bot.render.notices import alert, alert_resolved, failure, help_message, refusal, working
@@ -19,6 +20,8 @@ __all__ = [
     "diagnosis",
     "failure",
     "help_message",
+    "history",
+    "history_button",
     "home_refusal",
     "home_view",
     "link_dm",

@@ -57,6 +57,10 @@ SUMMARY = {"generated_at": "2026-11-27T14:00:00Z", "connections_by_status": {"co
                                "result": "ok"}]}
 
 
+PAGE = {"entries": [{"at": "2026-11-27T14:00:00Z", "kind": "status_changed", "summary": "status connected → revoked",
+                     "article": "#revoking-access", "status": "revoked"}], "next_before": "1764252000000000-4-7"}
+
+
 def findings() -> Iterator[Finding]:
     """Every finding the knowledge can produce, each variant included."""
     knowledge = load_knowledge()
@@ -104,6 +108,9 @@ SAMPLES: dict[str, list[Reply | dict[str, Any]]] = {
     "alert_resolved": [render.alert_resolved("budget_high")],
     "home_view": [render.home_view(SUMMARY, RATE, SUBSCRIBED), render.home_view(SUMMARY, None, None)],
     "home_refusal": [render.home_refusal(OUTSIDER), render.home_refusal(OUTSIDER, "Slack did not answer")],
+    "history": [render.history("alice@example.com", PAGE), render.history("456", {"entries": [], "next_before": None},
+                                                                          older=True)],
+    "history_button": [Reply("button", [actions("fitglue_actions", [render.history_button("alice@example.com")])])],
 }
 
 
