@@ -152,6 +152,11 @@ async def history(request: web.Request) -> web.Response:
     return ok(page.to_dict())
 
 
+async def affected(request: web.Request) -> web.Response:
+    finding = parse_text(request.query.get("finding"), "finding") or ""
+    return ok((await _desk(request).affected(finding, request.query.get("since") or None)).to_dict())
+
+
 async def connect_link(request: web.Request) -> web.Response:
     issued = await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)
     return ok({"url": issued.url, "expires_at": iso_utc(issued.expires_at)})
@@ -237,6 +242,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/jobs", jobs),
     ("POST", "/jobs/{id}/retry", job_retry),
     ("GET", "/audit", audit),
+    ("GET", "/affected", affected),
     ("GET", "/openapi.json", openapi),
 ]
 

@@ -43,6 +43,9 @@ def upgrade() -> None:
     op.create_index('ux_history_user_kind_day', 'connection_history', ['user_id', 'kind', 'day'], unique=True)
     with op.batch_alter_table('strava_connections') as batch:
         batch.add_column(sa.Column('refresh_failing_since', service.db.types.UTCDateTime(), nullable=True))
+    # A run of failures already under way began at the latest by its last failure.
+    op.execute("UPDATE strava_connections SET refresh_failing_since = last_refresh_error_at "
+               "WHERE refresh_failures > 0 AND last_refresh_error_at IS NOT NULL")
     op.create_index('ix_connections_status_changed', 'strava_connections', ['status', 'status_changed_at'])
     op.create_index('ix_connections_refresh_failing', 'strava_connections', ['status', 'refresh_failing_since'])
     op.create_index('ix_connections_last_event', 'strava_connections', ['status', 'last_event_at'])

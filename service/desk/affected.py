@@ -1,0 +1,227 @@
+"""Who else has a finding: `fitglue affected FINDING_ID`, `/fitglue affected …` and
+`GET /admin/api/affected`.
+
+Each supported finding is a selection on indexed columns (models.py / migration 0007) that mirrors
+its rule in `troubleshooting/rules.py` from local state only: no diagnosis per user and no Strava
+call, so a count over 100,000 users is a few index range scans. Two rules lean on something the
+database does not hold, and the selection says so: `webhook_silent` assumes the push subscription
+is healthy (the diagnosis checks it live; `fitglue webhook status` does here), and
+`missing_permissions` judges each distinct stored grant once with the same `grant_verdict`.
+
+For each user, `since` is when they got the finding (status change, grant, first failed refresh
+of the current run, the attempt, the last event heard) and `last_change` the last change to their
+connection or attempt. Times are UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, and_, cast, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, join
+
+from service.core import vocab
+from service.core.clock import iso_utc
+from service.core.runtime import Runtime
+from service.db.models import OAuthAttempt, StravaConnection, User, WebhookEvent
+from service.subscription.state import PROCESSED
+from troubleshooting import Thresholds
+from troubleshooting.vocabulary import FAILED_ATTEMPT_OUTCOMES
+
+AFFECTED_FINDINGS: tuple[str, ...] = ("needs_reauth", "revoked", "missing_permissions", "token_refresh_failing",
+                                      "authorization_failed", "webhook_silent")
+LISTED = 20  # users shown by name; `count` is all of them
+
+
+@dataclass(frozen=True)
+class AffectedUser:
+    email: str
+    athlete_id: int | None
+    since: datetime
+    last_change: datetime
+    user_id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"email": self.email, "athlete_id": self.athlete_id, "since": iso_utc(self.since),
+                "last_change": iso_utc(self.last_change)}
+
+
+@dataclass(frozen=True)
+class AffectedReport:
+    finding: str
+    count: int
+    since: datetime | None  # the filter asked for (None: since ever)
+    users: list[AffectedUser]
+    by_day: list[tuple[str, int]]  # (YYYY-MM-DD in UTC, users who got the finding that day), oldest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"finding": self.finding, "count": self.count, "since": iso_utc(self.since),
+                "users": [u.to_dict() for u in self.users],
+                "by_day": [{"date": day, "count": n} for day, n in self.by_day]}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """FROM + WHERE of one finding, and its `since` / `last_change` columns."""
+
+    source: Any  # a join of users and connections (and attempts)
+    where: Any
+    since: Any
+    last_change: Any
+    athlete_id: Any = None  # the athlete id column, when not the connection's
+
+
+def _joined() -> Any:
+    return join(User, StravaConnection, StravaConnection.user_id == User.id)
+
+
+def _status(status: str) -> Selection:
+    return Selection(_joined(), StravaConnection.status == status, StravaConnection.status_changed_at,
+                     func.coalesce(StravaConnection.updated_at, StravaConnection.status_changed_at))
+
+
+async def _missing_permissions(session: AsyncSession) -> Selection:
+    grants = (await session.execute(select(StravaConnection.granted_scopes).where(
+        StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.is_not(None)).distinct()
+    )).scalars().all()
+    short = [g for g in grants if not vocab.grant_verdict(vocab.parse_scopes(g)).complete]
+    return Selection(_joined(), and_(StravaConnection.status == vocab.CONNECTED,
+                                     StravaConnection.granted_scopes.in_(short)),
+                     StravaConnection.connected_at,
+                     func.coalesce(StravaConnection.updated_at, StravaConnection.connected_at))
+
+
+def _refresh_failing(t: Thresholds) -> Selection:
+    return Selection(_joined(), and_(
+        StravaConnection.status == vocab.CONNECTED, StravaConnection.refresh_failing_since.is_not(None),
+        StravaConnection.last_refresh_error_kind.in_((vocab.ERR_TRANSIENT, vocab.ERR_RATE_LIMITED)),
+        StravaConnection.refresh_failures >= t.refresh_failures_before_warning),
+        StravaConnection.refresh_failing_since,
+        func.coalesce(StravaConnection.last_refresh_error_at, StravaConnection.refresh_failing_since))
+
+
+def _authorization_failed(t: Thresholds, now: datetime) -> Selection:
+    """The user's newest attempt failed (or never came back), and no connection was made since."""
+    newer = aliased(OAuthAttempt)
+    superseded = exists().where(newer.user_id == OAuthAttempt.user_id, or_(
+        newer.started_at > OAuthAttempt.started_at,
+        and_(newer.started_at == OAuthAttempt.started_at, newer.id > OAuthAttempt.id)))
+    abandoned = and_(OAuthAttempt.outcome == vocab.PENDING, OAuthAttempt.finished_at.is_(None),
+                     OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
+    source = join(User, OAuthAttempt, OAuthAttempt.user_id == User.id).outerjoin(
+        StravaConnection, StravaConnection.user_id == User.id)
+    where = and_(
+        or_(OAuthAttempt.outcome.in_(sorted(FAILED_ATTEMPT_OUTCOMES)), abandoned),
+        or_(StravaConnection.status.is_(None), StravaConnection.status != vocab.CONNECTED),
+        or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at),
+        ~superseded)
+    return Selection(source, where, OAuthAttempt.started_at,
+                     func.coalesce(OAuthAttempt.finished_at, OAuthAttempt.started_at), OAuthAttempt.athlete_id)
+
+
+async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -> Selection | None:
+    heard = (await session.execute(select(WebhookEvent.received_at).where(WebhookEvent.state == PROCESSED)
+                                   .order_by(WebhookEvent.received_at.desc()).limit(1))).scalar()
+    if heard is None:
+        return None  # nobody is heard: not any one athlete's problem
+    cutoff = now - timedelta(days=t.webhook_silent_days)
+    reference = func.coalesce(StravaConnection.last_event_at, StravaConnection.connected_at)
+    readable = [g for g in (await session.execute(select(StravaConnection.granted_scopes).where(
+        StravaConnection.status == vocab.CONNECTED).distinct())).scalars().all()
+        if g is None or vocab.reads_activities(vocab.parse_scopes(g))]
+    quiet = or_(StravaConnection.last_event_at < cutoff,
+                and_(StravaConnection.last_event_at.is_(None), StravaConnection.connected_at < cutoff))
+    where = and_(StravaConnection.status == vocab.CONNECTED, quiet, reference < heard,
+                 or_(StravaConnection.granted_scopes.is_(None), StravaConnection.granted_scopes.in_(readable)))
+    return Selection(_joined(), where, reference, func.coalesce(StravaConnection.updated_at, reference))
+
+
+async def selection_for(session: AsyncSession, finding: str, t: Thresholds, now: datetime) -> Selection | None:
+    if finding in (vocab.NEEDS_REAUTH, vocab.REVOKED):
+        return _status(finding)
+    if finding == "missing_permissions":
+        return await _missing_permissions(session)
+    if finding == "token_refresh_failing":
+        return _refresh_failing(t)
+    if finding == "authorization_failed":
+        return _authorization_failed(t, now)
+    if finding == "webhook_silent":
+        return await _webhook_silent(session, t, now)
+    raise ValueError(finding)
+
+
+def _day(session: AsyncSession, column: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return cast(column, Date)
+
+
+def _day_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Thresholds,
+                        listed: int = LISTED) -> AffectedReport:
+    """Three statements in one session: the count, the `listed` most recently affected users, and
+    the count per UTC day they got the finding."""
+    now = rt.clock.now()
+    async with rt.sessions() as session:
+        chosen = await selection_for(session, finding, t, now)
+        if chosen is None:
+            return AffectedReport(finding, 0, since, [], [])
+        where = chosen.where if since is None else and_(chosen.where, chosen.since >= since)
+        count = (await session.execute(select(func.count()).select_from(chosen.source).where(where))).scalar_one()
+        rows = (await session.execute(
+            select(User.id, User.email, StravaConnection.athlete_id if chosen.athlete_id is None else chosen.athlete_id,
+                   chosen.since, chosen.last_change)
+            .select_from(chosen.source).where(where).order_by(chosen.since.desc(), User.id.desc()).limit(listed)
+        )).all()
+        day = _day(session, chosen.since)
+        days = (await session.execute(select(day, func.count()).select_from(chosen.source).where(where)
+                                      .group_by(day).order_by(day))).all()
+    users = [AffectedUser(email, athlete, _aware(at), _aware(last or at), user_id)
+             for user_id, email, athlete, at, last in rows if at is not None]
+    return AffectedReport(finding, int(count), since, users, [(_day_text(d), int(n)) for d, n in days if d])
+
+
+def _aware(value: Any) -> datetime:
+    """Coalesced columns lose the UTC type decorator on the way back: make them aware again."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    """`--since` / `since=`: an ISO 8601 date or time (UTC when no offset is given). Raises ValueError."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if len(text) > 40:
+        raise ValueError("since is too long to be a time")
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class AffectedDesk:
+    """`SupportDesk.affected`, mixed into the desk (reads only)."""
+
+    rt: Runtime
+
+    async def affected(self, finding: str, since: str | datetime | None = None) -> AffectedReport:
+        """Users who have `finding` now (one of AFFECTED_FINDINGS), optionally only those who got it
+        at or after `since`. Raises SupportError `bad_argument` (exit 2) for anything else."""
+        from service.desk.observations import thresholds_from
+        from service.desk.support_desk import SupportError
+
+        if finding not in AFFECTED_FINDINGS:
+            raise SupportError("bad_argument", f"`affected` knows the findings {', '.join(AFFECTED_FINDINGS)}; "
+                               f"not {finding[:60]!r}", exit_code=2)
+        try:
+            when = since if isinstance(since, datetime) else parse_since(since)
+        except ValueError:
+            raise SupportError("bad_argument", "since must be an ISO 8601 date or time, e.g. 2026-11-27 or "
+                               "2026-11-27T08:00:00Z", exit_code=2) from None
+        return await read_affected(self.rt, finding, when, thresholds_from(self.rt.settings))
