@@ -6,6 +6,7 @@ operations' results (`operation_replies`), help, refusals and alerts (`notices`)
 tab (`home_tab`). Callers use `bot.render.<renderer>`; every renderer is re-exported here.
 """
 
+from bot.render.affected_blocks import affected, bulk_progress
 from bot.render.diagnosis_blocks import action_button, diagnosis
 from bot.render.history_blocks import history, history_button
 from bot.render.home_tab import home_refusal, home_view
@@ -15,6 +16,8 @@ from bot.render.operation_replies import rate_limits, refresh_result, webhook
 
 __all__ = [
     "action_button",
+    "affected",
+    "bulk_progress",
     "alert",
     "alert_resolved",
     "diagnosis",

@@ -29,6 +29,7 @@ from service.core.runtime import Runtime
 from service.db.models import (
     ActivitySummary,
     AuditEntry,
+    BulkLinkRun,
     ConnectionHistory,
     ConnectLink,
     Job,
@@ -111,6 +112,10 @@ async def _old_history(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(ConnectionHistory).where(ConnectionHistory.at < cutoff)))
 
 
+async def _old_bulk_runs(session: AsyncSession, cutoff: datetime) -> int:
+    return _count(await session.execute(delete(BulkLinkRun).where(BulkLinkRun.finished_at < cutoff)))
+
+
 async def _deleted_activities(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(ActivitySummary).where(ActivitySummary.deleted_at < cutoff)))
 
@@ -161,6 +166,10 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
         Rule("history_retention_days", "FITGLUE_HISTORY_RETENTION_DAYS",
              "status and scope changes, refresh failures and daily refresh counts (`fitglue history`), after "
              "they happened", _old_history),
+    ),
+    "bulk_link_runs": (
+        Rule("bulk_run_retention_days", "FITGLUE_BULK_RUN_RETENTION_DAYS",
+             "finished bulk Connect-link runs (counts only), after they finished", _old_bulk_runs),
     ),
     "audit_log": (
         Rule("audit_retention_days", "FITGLUE_AUDIT_RETENTION_DAYS",

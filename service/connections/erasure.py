@@ -88,6 +88,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "activity_not_found": Erased(("athlete_id",)),
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
+    "bulk_link_runs": NoUserData("bulk Connect-link runs: a finding, counts and the asking agent; no user"),
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
     "app_state": NoUserData("app-wide facts: subscription id, label salt, alert incidents"),

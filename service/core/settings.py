@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
     audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
     history_retention_days: EnvInt = _env("FITGLUE_HISTORY_RETENTION_DAYS", 180, ge=1)
+    bulk_run_retention_days: EnvInt = _env("FITGLUE_BULK_RUN_RETENTION_DAYS", 90, ge=1)
+    # Bulk Connect links from Slack: calls per minute per method (Slack Tier 3 ≈ 50), retries after a 429.
+    slack_lookup_per_min: EnvInt = _env("FITGLUE_SLACK_LOOKUP_PER_MIN", 50, ge=1)
+    slack_post_per_min: EnvInt = _env("FITGLUE_SLACK_POST_PER_MIN", 50, ge=1)
+    slack_rate_limit_retries: EnvInt = _env("FITGLUE_SLACK_RATE_LIMIT_RETRIES", 5, ge=0)
+    digest_hour_utc: EnvInt = _env("FITGLUE_DIGEST_HOUR_UTC", 8, ge=0, le=23)
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)

@@ -164,9 +164,9 @@ def _day_text(value: Any) -> str:
 
 
 async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Thresholds,
-                        listed: int = LISTED) -> AffectedReport:
-    """Three statements in one session: the count, the `listed` most recently affected users, and
-    the count per UTC day they got the finding."""
+                        listed: int | None = LISTED) -> AffectedReport:
+    """Three statements in one session: the count, the `listed` most recently affected users (every
+    one with None), and the count per UTC day they got the finding."""
     now = rt.clock.now()
     async with rt.sessions() as session:
         chosen = await selection_for(session, finding, t, now)
@@ -174,17 +174,23 @@ async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Th
             return AffectedReport(finding, 0, since, [], [])
         where = chosen.where if since is None else and_(chosen.where, chosen.since >= since)
         count = (await session.execute(select(func.count()).select_from(chosen.source).where(where))).scalar_one()
-        rows = (await session.execute(
-            select(User.id, User.email, StravaConnection.athlete_id if chosen.athlete_id is None else chosen.athlete_id,
-                   chosen.since, chosen.last_change)
-            .select_from(chosen.source).where(where).order_by(chosen.since.desc(), User.id.desc()).limit(listed)
-        )).all()
+        query = (select(User.id, User.email, StravaConnection.athlete_id if chosen.athlete_id is None
+                        else chosen.athlete_id, chosen.since, chosen.last_change)
+                 .select_from(chosen.source).where(where).order_by(chosen.since.desc(), User.id.desc()))
+        rows = (await session.execute(query if listed is None else query.limit(listed))).all()
         day = _day(session, chosen.since)
         days = (await session.execute(select(day, func.count()).select_from(chosen.source).where(where)
                                       .group_by(day).order_by(day))).all()
     users = [AffectedUser(email, athlete, _aware(at), _aware(last or at), user_id)
              for user_id, email, athlete, at, last in rows if at is not None]
     return AffectedReport(finding, int(count), since, users, [(_day_text(d), int(n)) for d, n in days if d])
+
+
+async def still_affected(session: AsyncSession, chosen: Selection, user_id: int) -> bool:
+    """Whether one user is still selected (a bulk run checks each user just before their link)."""
+    found = await session.execute(select(User.id).select_from(chosen.source).where(chosen.where, User.id == user_id)
+                                  .limit(1))
+    return found.first() is not None
 
 
 def _aware(value: Any) -> datetime:

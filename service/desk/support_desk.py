@@ -32,6 +32,7 @@ from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.affected import AffectedDesk
+from service.desk.bulk_links import BulkLinksDesk
 from service.desk.dashboard import HomeDesk
 from service.desk.history import HistoryDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
@@ -89,7 +90,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk(WebhookQueueDesk, HomeDesk, HistoryDesk, AffectedDesk):
+class SupportDesk(WebhookQueueDesk, HomeDesk, HistoryDesk, AffectedDesk, BulkLinksDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 

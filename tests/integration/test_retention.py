@@ -24,6 +24,7 @@ from service.db.models import (
     ActivitySummary,
     AuditEntry,
     Base,
+    BulkLinkRun,
     ConnectLink,
     Job,
     OAuthAttempt,
@@ -173,10 +174,18 @@ async def seed_history(runtime: Runtime) -> None:
         await history_log.record_refreshes_ok(session, [user_id], now)
 
 
+async def seed_bulk_runs(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.write() as session:
+        session.add(BulkLinkRun(finding="revoked", requested_by="cli:test", state="done", created_at=now,
+                                finished_at=now, force=False, total=0, sent=0, to_file=0, skipped=0, failed=0))
+
+
 SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
     "audit_log": seed_audit, "activity_not_found": seed_memos, "connection_history": seed_history,
+    "bulk_link_runs": seed_bulk_runs,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 

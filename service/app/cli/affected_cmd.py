@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.app.cli.output import EXIT_OK, emit, run_with_desk
+from service.app.cli.output import EXIT_OK, emit, refuse_options, run_with_desk
 from service.core.runtime import Runtime
 from service.desk.affected import AFFECTED_FINDINGS, AffectedReport
 from service.desk.support_desk import SupportDesk
@@ -29,6 +29,11 @@ def render_affected(report: AffectedReport) -> str:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
+    refused = refuse_options(args, "they only apply with --send-links", **{
+        "--yes": args.yes and not args.send_links, "--force": args.force and not args.send_links,
+        "--out": args.out is not None and not args.send_links})
+    if refused is not None:
+        return refused
     if args.send_links:
         from service.app.cli.bulk_links_cmd import cmd_send_links
 
@@ -48,8 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     affected.add_argument("--since", help="only users who got the finding at or after this ISO 8601 date or time")
     affected.add_argument("--json", action="store_true")
     affected.add_argument("--send-links", action="store_true",
-                          help="send each of them a Connect link (by Slack DM to workspace members when the bot is "
-                               "configured; the others' links go to --out)")
+                          help="issue each of them a new Connect link, written to --out (from Slack, the bot sends "
+                               "them by DM instead)")
     affected.add_argument("--yes", action="store_true", help="confirm --send-links")
     affected.add_argument("--force", action="store_true",
                           help="also users who already hold a link that has not expired")

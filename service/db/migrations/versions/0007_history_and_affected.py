@@ -9,6 +9,7 @@ Revises: 0006
 - strava_connections (status, status_changed_at), (status, refresh_failing_since), (status,
   last_event_at): who is in a status since when, counted and listed by index range
 - oauth_attempts (outcome, started_at): failed and unfinished attempts by time
+- bulk_link_runs: "send Connect links to everyone with FINDING" runs; one active per finding
 - connect_links (user_id, created_at), audit_log (lower(target), at), jobs (user_id, created_at)
   without event jobs: one user's links, agent actions and jobs newest first
 """
@@ -40,6 +41,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_history_user_at', 'connection_history', ['user_id', 'at'], unique=False)
+    op.create_table(
+        'bulk_link_runs',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('finding', sa.String(length=40), nullable=False),
+        sa.Column('since', service.db.types.UTCDateTime(), nullable=True),
+        sa.Column('force', sa.Boolean(), nullable=False),
+        sa.Column('requested_by', sa.String(length=200), nullable=False),
+        sa.Column('agent_slack_id', sa.String(length=40), nullable=True),
+        sa.Column('response_url', sa.Text(), nullable=True),
+        sa.Column('state', sa.String(length=20), nullable=False),
+        sa.Column('active_key', sa.String(length=40), nullable=True),
+        sa.Column('total', sa.Integer(), nullable=False),
+        sa.Column('sent', sa.Integer(), nullable=False),
+        sa.Column('to_file', sa.Integer(), nullable=False),
+        sa.Column('skipped', sa.Integer(), nullable=False),
+        sa.Column('failed', sa.Integer(), nullable=False),
+        sa.Column('error', sa.Text(), nullable=True),
+        sa.Column('created_at', service.db.types.UTCDateTime(), nullable=False),
+        sa.Column('finished_at', service.db.types.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('active_key'),
+    )
+    op.create_index('ix_bulk_link_runs_finished_at', 'bulk_link_runs', ['finished_at'])
     op.create_index('ux_history_user_kind_day', 'connection_history', ['user_id', 'kind', 'day'], unique=True)
     with op.batch_alter_table('strava_connections') as batch:
         batch.add_column(sa.Column('refresh_failing_since', service.db.types.UTCDateTime(), nullable=True))
@@ -66,6 +90,8 @@ def downgrade() -> None:
     op.drop_index('ix_connections_status_changed', table_name='strava_connections')
     with op.batch_alter_table('strava_connections') as batch:
         batch.drop_column('refresh_failing_since')
+    op.drop_index('ix_bulk_link_runs_finished_at', table_name='bulk_link_runs')
+    op.drop_table('bulk_link_runs')
     op.drop_index('ux_history_user_kind_day', table_name='connection_history')
     op.drop_index('ix_history_user_at', table_name='connection_history')
     op.drop_table('connection_history')
