@@ -11,11 +11,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessList
 from bot.actions import acknowledge_url_button, button_listener
+from bot.bulk_send import bulk_button_listener
 from bot.commands import COMMAND
 from bot.context import BotContext
 from bot.guard import support_only
 from bot.home import home_opened
-from bot.interactive import AGENT_ACTIONS, NAVIGATION, URL_BUTTONS
+from bot.interactive import AGENT_ACTIONS, NAVIGATION, SEND_LINKS_BULK, URL_BUTTONS
 from bot.slash import fitglue_command
 from service.core.runtime import Runtime
 from service.core.settings import reveal
@@ -78,6 +79,7 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     # Every interactive element the bot posts is acknowledged; interactive.py lists them all.
     for action_id in AGENT_ACTIONS + NAVIGATION:
         bolt.action(action_id, middleware=[guard])(button_listener(bot, action_id))
+    bolt.action(SEND_LINKS_BULK, middleware=[guard])(bulk_button_listener(bot))
     for action_id in URL_BUTTONS:
         bolt.action(action_id)(acknowledge_url_button)
     bolt.event("app_home_opened")(home_opened(bot))

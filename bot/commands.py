@@ -21,12 +21,13 @@ USAGE = {
     "refresh": f"`{COMMAND} refresh EMAIL`",
     "webhook": f"`{COMMAND} webhook` (or `webhook status`) and `{COMMAND} webhook register`",
     "history": f"`{COMMAND} history EMAIL` or `{COMMAND} history ATHLETE_ID`",
+    "affected": f"`{COMMAND} affected FINDING_ID`, e.g. `{COMMAND} affected needs_reauth`",
 }
 
 
 @dataclass(frozen=True)
 class Command:
-    """A well-formed request. `name` is one of diagnose, history, link, refresh, webhook_status,
+    """A well-formed request. `name` is one of diagnose, history, affected, link, refresh, webhook_status,
     webhook_register, ratelimit, help; `arg` the target (e-mail or athlete id) when there is one."""
 
     name: str
@@ -93,6 +94,10 @@ def parse(text: str | None) -> Command | Malformed:
     head, args = words[0].lower(), words[1:]
     if head == "diagnose":
         return _who_arg("diagnose", args, "Whom should I diagnose?")
+    if head == "affected":
+        if len(args) != 1:
+            return Malformed("affected", "Which finding? Give one finding id.")
+        return Command("affected", args[0].strip().lower())
     if head == "history":
         return _who_arg("history", args, "Whose history?")
     if head in ("link", "refresh"):

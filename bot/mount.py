@@ -55,6 +55,9 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         from bot.http import mount_http
 
         mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
+    from bot.bulk_send import SlackCourier
+
+    rt.courier = SlackCourier(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)))
     if rt.settings.alert_channel:
         rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",

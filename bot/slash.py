@@ -20,6 +20,7 @@ from service.desk.support_desk import refresh_to_dict
 WORKING = {
     "diagnose": "diagnosing {arg}",
     "history": "reading the history of {arg}",
+    "affected": "finding everyone with {arg}",
     "link": "issuing a Connect link for {arg}",
     "refresh": "refreshing the Strava token of {arg}",
     "webhook_status": "looking at the Strava push subscription",
@@ -34,6 +35,8 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
         return render.diagnosis(await desk.diagnose(arg))
     if command.name == "history":
         return render.history(arg, (await desk.history(arg, HISTORY_PAGE)).to_dict())
+    if command.name == "affected":
+        return render.affected((await desk.affected(arg)).to_dict())
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":

@@ -8,6 +8,7 @@ tab (`home_tab`). Callers use `bot.render.<renderer>`; every renderer is re-expo
 
 from bot.render.affected_blocks import affected, bulk_progress
 from bot.render.diagnosis_blocks import action_button, diagnosis
+from bot.render.digest_blocks import digest
 from bot.render.history_blocks import history, history_button
 from bot.render.home_tab import home_refusal, home_view
 from bot.render.link_messages import link_dm, link_for_agent, link_message_for_user, link_sent
@@ -21,6 +22,7 @@ __all__ = [
     "alert",
     "alert_resolved",
     "diagnosis",
+    "digest",
     "failure",
     "help_message",
     "history",

@@ -20,8 +20,8 @@ from bot.blocks import (
     section,
     slack_date,
 )
+from bot.interactive import SEND_LINKS_BULK  # the button's value: "FINDING" or "FINDING SINCE"
 
-SEND_LINKS_BULK = "send_links_bulk"  # value: "FINDING" or "FINDING SINCE"
 AFFECTED_BLOCK_ID = "fitglue_affected"
 # Findings whose remedy is a new Connect link (troubleshooting's knowledge offers send_connect_link).
 LINK_FINDINGS = ("needs_reauth", "revoked", "missing_permissions", "authorization_failed")

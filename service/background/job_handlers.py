@@ -7,16 +7,18 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from service.background.bulk_links import bulk_links_job
 from service.background.webhooks import catchup, processing
 from service.background.worker import Handler, Worker
 from service.core.runtime import Runtime
+from service.desk.bulk_links import BULK_JOB
 from service.queue import ClaimedJob
 from service.queue.catch_up import JOB_KIND as CATCH_UP_JOB
 from service.subscription.state import JOB_KIND as EVENT_JOB
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {EVENT_JOB: processing.process_event_job, CATCH_UP_JOB: catchup.catch_up_job}
+    return {EVENT_JOB: processing.process_event_job, CATCH_UP_JOB: catchup.catch_up_job, BULK_JOB: bulk_links_job}
 
 
 def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: float = 0.5,

@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     slack_post_per_min: EnvInt = _env("FITGLUE_SLACK_POST_PER_MIN", 50, ge=1)
     slack_rate_limit_retries: EnvInt = _env("FITGLUE_SLACK_RATE_LIMIT_RETRIES", 5, ge=0)
     digest_hour_utc: EnvInt = _env("FITGLUE_DIGEST_HOUR_UTC", 8, ge=0, le=23)
+    digest_check_s: EnvInt = _env("FITGLUE_DIGEST_CHECK_S", 300, ge=10)
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)

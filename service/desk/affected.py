@@ -72,6 +72,7 @@ class Selection:
     since: Any
     last_change: Any
     athlete_id: Any = None  # the athlete id column, when not the connection's
+    reason: Any = None  # what the digest groups "top reasons" by
 
 
 def _joined() -> Any:
@@ -80,7 +81,8 @@ def _joined() -> Any:
 
 def _status(status: str) -> Selection:
     return Selection(_joined(), StravaConnection.status == status, StravaConnection.status_changed_at,
-                     func.coalesce(StravaConnection.updated_at, StravaConnection.status_changed_at))
+                     func.coalesce(StravaConnection.updated_at, StravaConnection.status_changed_at),
+                     reason=StravaConnection.status_reason)
 
 
 async def _missing_permissions(session: AsyncSession) -> Selection:
@@ -91,7 +93,8 @@ async def _missing_permissions(session: AsyncSession) -> Selection:
     return Selection(_joined(), and_(StravaConnection.status == vocab.CONNECTED,
                                      StravaConnection.granted_scopes.in_(short)),
                      StravaConnection.connected_at,
-                     func.coalesce(StravaConnection.updated_at, StravaConnection.connected_at))
+                     func.coalesce(StravaConnection.updated_at, StravaConnection.connected_at),
+                     reason=StravaConnection.granted_scopes)
 
 
 def _refresh_failing(t: Thresholds) -> Selection:
@@ -100,7 +103,8 @@ def _refresh_failing(t: Thresholds) -> Selection:
         StravaConnection.last_refresh_error_kind.in_((vocab.ERR_TRANSIENT, vocab.ERR_RATE_LIMITED)),
         StravaConnection.refresh_failures >= t.refresh_failures_before_warning),
         StravaConnection.refresh_failing_since,
-        func.coalesce(StravaConnection.last_refresh_error_at, StravaConnection.refresh_failing_since))
+        func.coalesce(StravaConnection.last_refresh_error_at, StravaConnection.refresh_failing_since),
+        reason=StravaConnection.last_refresh_error_kind)
 
 
 def _authorization_failed(t: Thresholds, now: datetime) -> Selection:
@@ -119,7 +123,8 @@ def _authorization_failed(t: Thresholds, now: datetime) -> Selection:
         or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at),
         ~superseded)
     return Selection(source, where, OAuthAttempt.started_at,
-                     func.coalesce(OAuthAttempt.finished_at, OAuthAttempt.started_at), OAuthAttempt.athlete_id)
+                     func.coalesce(OAuthAttempt.finished_at, OAuthAttempt.started_at), OAuthAttempt.athlete_id,
+                     reason=OAuthAttempt.outcome)
 
 
 async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -> Selection | None:
@@ -184,6 +189,20 @@ async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Th
     users = [AffectedUser(email, athlete, _aware(at), _aware(last or at), user_id)
              for user_id, email, athlete, at, last in rows if at is not None]
     return AffectedReport(finding, int(count), since, users, [(_day_text(d), int(n)) for d, n in days if d])
+
+
+async def top_reasons(rt: Runtime, finding: str, since: datetime | None, t: Thresholds,
+                      limit: int = 3) -> list[tuple[str, int]]:
+    """The most common reasons (status reason, granted scopes, attempt outcome, error class) among
+    the users with `finding` since `since`, most common first."""
+    async with rt.sessions() as session:
+        chosen = await selection_for(session, finding, t, rt.clock.now())
+        if chosen is None or chosen.reason is None:
+            return []
+        where = chosen.where if since is None else and_(chosen.where, chosen.since >= since)
+        rows = (await session.execute(select(chosen.reason, func.count()).select_from(chosen.source).where(where)
+                                      .group_by(chosen.reason).order_by(func.count().desc()).limit(limit))).all()
+    return [(str(reason) if reason else "none recorded", int(n)) for reason, n in rows]
 
 
 async def still_affected(session: AsyncSession, chosen: Selection, user_id: int) -> bool:

@@ -46,6 +46,11 @@ class SlackStandin:
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     expired_responses: set[str] = field(default_factory=set)  # response_url names answering 404 expired_url
+    # method -> which of its calls (1-based) answer 429 with Retry-After: retry_after_s
+    rate_limit_calls: dict[str, set[int]] = field(default_factory=dict)
+    retry_after_s: int = RETRY_AFTER_S
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what was uploaded to its URL
+    shared: dict[str, str] = field(default_factory=dict)  # file id -> channel it was completed into
     base_url: str = ""
     _released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -84,6 +89,7 @@ class SlackStandin:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         return app
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -101,6 +107,9 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": self.failing[method]})
         if method in self.shapes:
             return await self._fail(self.shapes[method])
+        if len(self.called(method)) in self.rate_limit_calls.get(method, set()):
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(self.retry_after_s)})
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +134,17 @@ class SlackStandin:
                     "message": {"text": params.get("text")}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V1"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.called(method))}"
+            return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            for item in files:
+                if item["id"] not in self.uploads:
+                    return {"ok": False, "error": "file_not_found"}
+                self.shared[item["id"]] = str(params.get("channel_id"))
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         return {"ok": False, "error": "unknown_method"}
 
     async def _fail(self, shape: str) -> web.Response:
@@ -145,6 +165,11 @@ class SlackStandin:
             await self._released.wait()
             return web.json_response({"ok": False, "error": "too_late"})
         raise AssertionError(f"unknown failure shape {shape!r}; known: {', '.join(FAILURE_SHAPES)}")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        self.uploads[request.match_info["file_id"]] = data
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         if request.match_info["name"] in self.expired_responses:

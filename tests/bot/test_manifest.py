@@ -26,13 +26,14 @@ SCOPE_OF_METHOD = {
     "conversations_open": {"im:write"},
     "chat_postMessage": {"chat:write"},
     "views_publish": set(),
+    "files_upload_v2": {"files:write"},  # the bulk Connect links' CSV for the asking agent
 }
 
 
 def web_api_methods_called() -> set[str]:
     called = set()
     for path in BOT_SOURCES:
-        called |= set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", path.read_text()))
+        called |= set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text()))
     return called
 
 
