@@ -108,3 +108,23 @@ def test_the_history_reply_stays_within_block_kit_limits(who: str, entries: list
             assert len(block["text"]["text"]) <= 3000
         for element in block.get("elements", []):
             assert len(element.get("value", "")) <= 2000
+
+
+USER = st.fixed_dictionaries({"email": ANY_TEXT, "athlete_id": st.one_of(st.none(), st.integers(0, 2**63)),
+                              "since": st.one_of(st.none(), st.text(max_size=30), st.just("2026-11-27T08:00:00Z")),
+                              "last_change": st.one_of(st.none(), st.text(max_size=30))})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(finding=st.one_of(st.sampled_from(["needs_reauth", "webhook_silent"]), ANY_TEXT),
+       count=st.integers(0, 10**7), users=st.lists(USER, max_size=40),
+       days=st.lists(st.fixed_dictionaries({"date": st.text(max_size=40), "count": st.integers(0, 10**6)}),
+                     max_size=400),
+       since=st.one_of(st.none(), st.text(max_size=60)))
+def test_the_affected_reply_stays_within_block_kit_limits(finding: str, count: int, users: list[dict[str, Any]],
+                                                          days: list[dict[str, Any]], since: str | None) -> None:
+    reply = render.affected({"finding": finding, "count": count, "since": since, "users": users, "by_day": days})
+    assert_valid_blocks(reply.as_kwargs())
+    for block in reply.blocks:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
