@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -49,6 +51,11 @@ class SlackStandin:
     # method -> which of its calls (1-based) answer 429 with Retry-After: retry_after_s
     rate_limit_calls: dict[str, set[int]] = field(default_factory=dict)
     retry_after_s: int = RETRY_AFTER_S
+    # method -> calls allowed per minute (a sliding window, like Slack's per-method tiers); beyond it
+    # 429 with Retry-After in whole seconds until a call leaves the window. For benchmarks.
+    enforce_per_min: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0  # 429s answered because of enforce_per_min
+    _accepted: dict[str, deque[float]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what was uploaded to its URL
     shared: dict[str, str] = field(default_factory=dict)  # file id -> channel it was completed into
     base_url: str = ""
@@ -107,10 +114,26 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": self.failing[method]})
         if method in self.shapes:
             return await self._fail(self.shapes[method])
+        if (wait := self._over_limit(method)) is not None:
+            self.rate_limited += 1
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(wait)})
         if len(self.called(method)) in self.rate_limit_calls.get(method, set()):
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after_s)})
         return web.json_response(self._answer(method, params))
+
+    def _over_limit(self, method: str) -> int | None:
+        limit = self.enforce_per_min.get(method)
+        if not limit:
+            return None
+        now, window = time.monotonic(), self._accepted.setdefault(method, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= limit:
+            return max(1, math.ceil(window[0] + 60 - now))
+        window.append(now)
+        return None
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
