@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.connections.users import find_user
 from service.core.inputs import BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
@@ -63,29 +63,28 @@ def parse_history_cursor(raw: str | None, name: str = "before") -> Cursor | None
     return Cursor(at, source, row_id)
 
 
-async def _subject(rt: Runtime, who: str) -> Subject | None:
+async def _subject(session: AsyncSession, who: str) -> Subject | None:
+    """The user named by `who` and their athlete id, in one statement."""
     parsed = parse_who(who)
-    async with rt.sessions() as session:
-        if parsed.email is not None:
-            user = await find_user(session, parsed.email)
-        else:
-            user = (await session.execute(select(User).join(StravaConnection).where(
-                StravaConnection.athlete_id == parsed.athlete_id))).scalar_one_or_none()
-        if user is None:
-            return None
-        athlete_id = (await session.execute(select(StravaConnection.athlete_id).where(
-            StravaConnection.user_id == user.id))).scalar_one_or_none()
-        return Subject(user.id, user.email, athlete_id)
+    query = select(User.id, User.email, StravaConnection.athlete_id).outerjoin(
+        StravaConnection, StravaConnection.user_id == User.id)
+    if parsed.email is not None:
+        query = query.where(User.email_normalized == parsed.email)
+    else:
+        query = query.where(StravaConnection.athlete_id == parsed.athlete_id)
+    found = (await session.execute(query)).first()
+    return Subject(found[0], found[1], found[2]) if found is not None else None
 
 
 async def read_history(rt: Runtime, who: str, limit: int = DEFAULT_LIMIT,
                        before: Cursor | None = None) -> HistoryPage | None:
     """A page of `who`'s history (an e-mail or athlete id; BadInput when it is neither), newest
     first; None for a well-formed `who` that matches no user. Reads only, in one session."""
-    subject = await _subject(rt, who)
-    if subject is None:
-        return None
+    parse_who(who)  # a malformed WHO is refused before the database is touched
     async with rt.sessions() as session:
+        subject = await _subject(session, who)
+        if subject is None:
+            return None
         streams = [await source.read(session, subject, limit + 1, before) for source in SOURCES]
     merged = list(heapq.merge(*streams, key=lambda e: e.sort_key, reverse=True))
     page = merged[:limit]

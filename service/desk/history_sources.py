@@ -87,9 +87,10 @@ Reader = Callable[[AsyncSession, Subject, int, "Cursor | None", int], Awaitable[
 
 async def _rows(session: AsyncSession, model: Any, at: Any, key: ColumnElement[bool], limit: int,
                 cursor: Cursor | None, source: int) -> list[Any]:
-    query = (select(model).where(key, older_than(at, model.id, source, cursor))
+    # Plain rows (columns by name), not ORM objects: a page reads up to 300 rows and builds no identity map.
+    query = (select(*model.__table__.c).where(key, older_than(at, model.id, source, cursor))
              .order_by(at.desc(), model.id.desc()).limit(limit))
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(query)).all())
 
 
 # --- one reader per table ---------------------------------------------------------------------------
@@ -105,11 +106,11 @@ async def read_links(session: AsyncSession, who: Subject, limit: int, cursor: Cu
     skip = GROUP_TOP - cursor.row_id if cursor is not None and cursor.source == source else 0
     time_cut = true() if cursor is None else (ConnectLink.created_at <= cursor.at if source <= cursor.source
                                               else ConnectLink.created_at < cursor.at)
-    query = (select(ConnectLink).where(ConnectLink.user_id == who.user_id, time_cut)
+    query = (select(*ConnectLink.__table__.c).where(ConnectLink.user_id == who.user_id, time_cut)
              .order_by(ConnectLink.created_at.desc(), ConnectLink.id.desc()).limit(limit + max(skip, 0)))
     out: list[HistoryEntry] = []
     previous, position = None, 0
-    for link in (await session.execute(query)).scalars():
+    for link in (await session.execute(query)).all():
         position = position + 1 if link.created_at == previous else 1
         previous = link.created_at
         if cursor is not None and link.created_at == cursor.at and position <= skip:
@@ -140,7 +141,7 @@ async def read_attempts(session: AsyncSession, who: Subject, limit: int, cursor:
     return out
 
 
-def _history_entry(row: ConnectionHistory, source: int) -> HistoryEntry:
+def _history_entry(row: Any, source: int) -> HistoryEntry:
     article: str = OVERVIEW
     ids: dict[str, Any] = {}
     summary = row.summary
