@@ -46,7 +46,7 @@ def cmd_register(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
             for step in report.steps:
                 print(f"  {'ok ' if step['ok'] else 'ERR'} {step['description']}")
-            return fail("registration_failed", f"webhook registration failed: {report.error}", False, EXIT_FAILED)
+            return fail("registration_failed", f"webhook registration failed: {report.error}", False)
         lines = [f"  {'ok ' if s['ok'] else 'ERR'} {s['description']}" for s in report.steps]
         emit(data, args.json, "\n".join([f"Webhook registration: {report.outcome}", *lines, *status_text(data)]))
         return EXIT_OK
