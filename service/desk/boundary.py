@@ -2,7 +2,7 @@
 
 `as_support_error` is the one translation of the failures the layers below raise (the Strava
 client's typed errors, `service/strava/errors.py`; SQLAlchemy's and the database driver's; a
-missing setting; bad input) into error codes of `service.desk.errors.ERRORS`.
+missing setting; bad input) into error codes of `service.desk.error_table.ERRORS`.
 `raises_only_support_error` applies it to every public coroutine method of a desk class, so each
 adapter meets SupportError only. Anything else is a bug: it passes unchanged, so the adapter logs
 it with its traceback and says only that something unexpected happened.
@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from service.core.inputs import BadInput
 from service.core.settings import ConfigError
-from service.desk.errors import SupportError
+from service.desk.error_table import SupportError
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
 
 DeskClass = TypeVar("DeskClass", bound=type)

@@ -32,7 +32,7 @@ from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeDesk
-from service.desk.errors import SupportError
+from service.desk.error_table import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk

@@ -20,7 +20,7 @@ from service.core.inputs import parse_cursor, parse_limit, parse_row_id, parse_t
 from service.core.runtime import Runtime
 from service.core.settings import reveal
 from service.desk.boundary import as_support_error
-from service.desk.errors import SupportError, refresh_failure
+from service.desk.error_table import SupportError, refresh_failure
 from service.desk.support_desk import SupportDesk, refresh_to_dict
 from service.web.admin_openapi import PREFIX, openapi_document
 
@@ -78,7 +78,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return error_response(exc.status, "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_"),
                               exc.reason)
-    except Exception as exc:  # noqa: BLE001 - every failure is JSON, by the one table (service/desk/errors.py)
+    except Exception as exc:  # noqa: BLE001 - every failure is JSON, by the one table (service/desk/error_table.py)
         translated = as_support_error(exc, request.app[DESK].rt.settings.database_url)  # e.g. our own BadInput
         if translated is None:
             log.exception("admin API: %s %s failed", request.method, request.path)

@@ -59,7 +59,7 @@ def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, s
     """(label, css class, note) for a connection's status and the verdict on its grant."""
     if status != vocab.CONNECTED:
         return STATUS_LABELS.get(status, (status, "", None))
-    if connect.fully_connected(status, verdict):
+    if verdict is None or connect.fully_connected(status, verdict):
         return ("Connected", "ok", "Strava is already connected with every permission FitGlue needs. "
                 "Connecting again replaces the old connection.")
     label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \

@@ -8,7 +8,7 @@ from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
-from service.desk.errors import refresh_failure
+from service.desk.error_table import refresh_failure
 from service.desk.support_desk import DisconnectResult, SupportDesk, refresh_to_dict
 
 

@@ -20,7 +20,7 @@ from service.core.inputs import BadInput
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
 from service.desk.boundary import as_support_error, reason
-from service.desk.errors import ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, SupportError
+from service.desk.error_table import ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, SupportError
 from service.desk.support_desk import SupportDesk
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "emit", "fail", "run_with_desk"]
@@ -34,7 +34,7 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
 
 
 def fail(code: str, message: str, as_json: bool) -> int:
-    """Print a failure; its exit status is the error table's (service/desk/errors.py) for `code`."""
+    """Print a failure; its exit status is the error table's (service/desk/error_table.py) for `code`."""
     if as_json:
         print(json.dumps({"error": code, "message": message}))
     else:
@@ -65,7 +65,7 @@ def refuse_options(args: argparse.Namespace, why: str, **given: bool) -> int | N
 
 def describe_failure(exc: BaseException, database_url: str) -> tuple[str, str, int]:
     """(error code, one-line message, exit status) for anything a command can end in: the desk's
-    translation (service/desk/boundary.py) and exit status (service/desk/errors.py) for what it knows,
+    translation (service/desk/boundary.py) and exit status (service/desk/error_table.py) for what it knows,
     plus what only the CLI meets (the storage it opens, the operating system)."""
     if isinstance(exc, StorageError):
         failure = SupportError("storage", f"cannot write to the database storage at {exc.path} ({exc.reason}); fix "

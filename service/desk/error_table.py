@@ -16,8 +16,8 @@ A code that is not in the table is a programming error: `SupportError` refuses t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
+from service.connections.refresh import RefreshResult
 from service.core import vocab
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -87,16 +87,6 @@ class SupportError(Exception):
         return self.treatment.public or str(self)
 
 
-class RefreshOutcome(Protocol):
-    """What `SupportDesk.refresh_now` returned (service.connections.refresh.RefreshResult)."""
-
-    email: str
-    status: str
-    refreshed: bool
-    error: str | None
-    error_kind: str | None
-
-
 # A refresh that ran but did not refresh: its error kind (or status) → the error code it means.
 REFRESH_FAILURES = {
     vocab.NOT_CONNECTED: "not_connected",
@@ -110,7 +100,7 @@ REFRESH_FAILURES = {
 }
 
 
-def refresh_failure(result: RefreshOutcome) -> SupportError:
+def refresh_failure(result: RefreshResult) -> SupportError:
     """The error a refresh that did not refresh stands for (`refreshed` is False); the desk returns it
     as a result, not an error, because the CLI and Slack show the result either way."""
     code = REFRESH_FAILURES.get(result.error_kind or result.status,
