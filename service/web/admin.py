@@ -78,8 +78,9 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return error_response(exc.status, "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_"),
                               exc.reason)
-    except Exception as exc:  # noqa: BLE001 - every failure is JSON, by the one table (service/desk/error_table.py)
-        translated = as_support_error(exc, request.app[DESK].rt.settings.database_url)  # e.g. our own BadInput
+    except Exception as exc:  # noqa: BLE001 - every failure is JSON, by the one error table
+        # The desk's SupportError as it is; the route's own (a BadInput from its query) translated alike.
+        translated = as_support_error(exc, request.app[DESK].rt.settings.database_url)
         if translated is None:
             log.exception("admin API: %s %s failed", request.method, request.path)
             translated = SupportError("internal", "unexpected failure")
