@@ -27,6 +27,7 @@ from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, User, WebhookEvent
+from service.desk.error_table import SupportError
 from service.subscription.state import PROCESSED
 from troubleshooting import Thresholds
 from troubleshooting.vocabulary import FAILED_ATTEMPT_OUTCOMES
@@ -239,14 +240,13 @@ class AffectedDesk:
         """Users who have `finding` now (one of AFFECTED_FINDINGS), optionally only those who got it
         at or after `since`. Raises SupportError `bad_argument` (exit 2) for anything else."""
         from service.desk.observations import thresholds_from
-        from service.desk.support_desk import SupportError
 
         if finding not in AFFECTED_FINDINGS:
             raise SupportError("bad_argument", f"`affected` knows the findings {', '.join(AFFECTED_FINDINGS)}; "
-                               f"not {finding[:60]!r}", exit_code=2)
+                               f"not {finding[:60]!r}")
         try:
             when = since if isinstance(since, datetime) else parse_since(since)
         except ValueError:
             raise SupportError("bad_argument", "since must be an ISO 8601 date or time, e.g. 2026-11-27 or "
-                               "2026-11-27T08:00:00Z", exit_code=2) from None
+                               "2026-11-27T08:00:00Z") from None
         return await read_affected(self.rt, finding, when, thresholds_from(self.rt.settings))

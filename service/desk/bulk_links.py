@@ -29,6 +29,7 @@ from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import BulkLinkRun, ConnectLink
 from service.desk.affected import AffectedUser, read_affected, selection_for, still_affected
+from service.desk.error_table import SupportError
 from service.queue.store import PRIORITY_INTERACTIVE, enqueue
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,8 @@ class BulkLinksDesk:
                                queue: bool = True) -> BulkRun:
         """Register a run (and queue it for the worker when `queue`). Raises SupportError:
         `bad_argument` for a finding a link does not cure, `busy` while a run for it is active."""
-        from service.desk.support_desk import SupportError
-
         if finding not in LINK_FINDINGS:
-            raise SupportError("bad_argument", f"Connect links cure {', '.join(LINK_FINDINGS)}; not {finding[:60]!r}",
-                               exit_code=2)
+            raise SupportError("bad_argument", f"Connect links cure {', '.join(LINK_FINDINGS)}; not {finding[:60]!r}")
         report = await self.affected(finding, since)  # type: ignore[attr-defined]
         rt, now = self.rt, self.rt.clock.now()
         row = BulkLinkRun(finding=finding, since=report.since, force=force, requested_by=actor,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.core.inputs import BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.error_table import SupportError
 from service.desk.history_sources import SOURCES, Cursor, HistoryEntry, Subject
 
 __all__ = ["HISTORY_KINDS", "HistoryPage", "parse_history_cursor", "read_history"]
@@ -101,13 +102,11 @@ class HistoryDesk:
         """A page of `who`'s history, newest first. `before` is a previous page's `next_before`.
         Raises SupportError `bad_argument` (exit 2) for a malformed `who` or cursor, `unknown_user`
         for a well-formed one that matches nobody."""
-        from service.desk.support_desk import SupportError
-
         try:
             cursor = parse_history_cursor(before) if isinstance(before, str | None) else before
             page = await read_history(self.rt, who, limit, cursor)
         except BadInput as exc:
-            raise SupportError("bad_argument", str(exc), exit_code=2) from None
+            raise SupportError("bad_argument", str(exc)) from None
         if page is None:
             raise SupportError("unknown_user", f"no FitGlue user is {who}")
         return page

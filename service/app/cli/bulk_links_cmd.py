@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from service.app.cli.output import EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
+from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
 from service.desk.affected import AffectedUser
@@ -46,12 +46,12 @@ def cmd_send_links(args: argparse.Namespace) -> int:
     as_json = bool(args.json)
     if not args.yes:
         return fail("usage", "--send-links sends every affected user a Connect link: add --yes to confirm",
-                    as_json, EXIT_USAGE)
+                    as_json)
     if not args.out:
         return fail("usage", "--send-links needs --out FILE: the new links are written there (mode 0600)",
-                    as_json, EXIT_USAGE)
+                    as_json)
     if os.path.lexists(args.out):
-        return fail("usage", f"{args.out} exists already; give a new file for the links", as_json, EXIT_USAGE)
+        return fail("usage", f"{args.out} exists already; give a new file for the links", as_json)
     show_bar = sys.stderr.isatty() and not as_json
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
