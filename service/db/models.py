@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, func, literal_column
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, literal_column
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from service.db.types import UTCDateTime
@@ -260,52 +260,11 @@ class UnconfirmedEventCalls(Base):
     calls: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ConnectionHistory(Base):
-    """What happened to a connection that no other table keeps: status changes, granted-scope
-    changes, refresh failures, and successful refreshes as one row per user and UTC day (`day`
-    set, `count` how many). Read by `fitglue history`; kept FITGLUE_HISTORY_RETENTION_DAYS."""
 
-    __tablename__ = "connection_history"
-    __table_args__ = (
-        Index("ix_history_user_at", "user_id", "at"),
-        # The one refresh_ok row per user and day (NULL `day` on every other row never collides).
-        Index("ux_history_user_kind_day", "user_id", "kind", "day", unique=True),
-    )
+# Issue 13's tables (connection history, bulk link runs) live beside this module; importing them
+# here registers them on Base.metadata with the rest, for Alembic and the table-walking tests.
+from service.db.support_tables import BulkLinkRun, ConnectionHistory  # noqa: E402
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
-    kind: Mapped[str] = mapped_column(String(30))
-    summary: Mapped[str] = mapped_column(Text)
-    # status_changed: the new status; refresh_failed: the error class; scopes_changed: the new scopes.
-    detail: Mapped[str | None] = mapped_column(String(200))
-    day: Mapped[str | None] = mapped_column(String(10))
-    count: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class BulkLinkRun(Base):
-    """One "send Connect links to everyone with FINDING" run, from Slack (run by the queue worker) or
-    the CLI (in its own process). `active_key` holds the finding while the run is queued or running
-    and NULL after: its unique index lets only one run per finding be active on every replica.
-    Counts only; the links themselves are never stored here. Kept FITGLUE_BULK_RUN_RETENTION_DAYS."""
-
-    __tablename__ = "bulk_link_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    finding: Mapped[str] = mapped_column(String(40))
-    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    force: Mapped[bool] = mapped_column(Boolean, default=False)
-    requested_by: Mapped[str] = mapped_column(String(200))  # the audit actor, e.g. slack:U123 or cli:alice
-    agent_slack_id: Mapped[str | None] = mapped_column(String(40))  # who gets the CSV and the report (Slack)
-    # Slack's response URL of the asking message (progress updates; valid 30 minutes, 5 uses).
-    response_url: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | done | failed
-    active_key: Mapped[str | None] = mapped_column(String(40), unique=True)
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    sent: Mapped[int] = mapped_column(Integer, default=0)
-    to_file: Mapped[int] = mapped_column(Integer, default=0)
-    skipped: Mapped[int] = mapped_column(Integer, default=0)
-    failed: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+__all__ = ["ActivityNotFound", "ActivitySummary", "AppState", "AuditEntry", "Base", "BulkLinkRun",
+           "ConnectLink", "ConnectionHistory", "Job", "OAuthAttempt", "RateLimitState", "StravaConnection",
+           "UnconfirmedEventCalls", "User", "WebhookEvent", "WebhookRegistration"]
