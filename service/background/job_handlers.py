@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from service.background.bulk_links import bulk_links_job
+from service.background.bulk_link_job import bulk_links_job
 from service.background.webhooks import catchup, processing
 from service.background.worker import Handler, Worker
 from service.core.runtime import Runtime
