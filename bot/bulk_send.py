@@ -128,9 +128,12 @@ class SlackCourier:
         run = await desk.bulk_run(run_id)
         if run is None:
             return
-        marks = {math.ceil(run.total * k / (PROGRESS_UPDATES + 1)) for k in range(1, PROGRESS_UPDATES + 1)} - {0}
+        marks: set[int] | None = None
 
         async def progress(tally: BulkTally) -> None:
+            nonlocal marks
+            if marks is None:  # a quarter, half and three quarters of the users found when the run began
+                marks = {math.ceil(tally.total * k / (PROGRESS_UPDATES + 1)) for k in range(1, PROGRESS_UPDATES + 1)}
             if tally.handled in marks and tally.handled < tally.total:
                 marks.discard(tally.handled)
                 await self._update(run, render.bulk_progress(run.finding, tally.handled, tally.total,
