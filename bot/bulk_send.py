@@ -29,7 +29,6 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
-from slack_sdk.errors import SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
@@ -49,15 +48,16 @@ PROGRESS_UPDATES = 3  # after the button's own reply: four response-URL uses of 
 
 
 class Pacer:
-    """At most `per_min` calls a minute for each method, spaced evenly; waits with `sleep`."""
+    """At most `per_min()[method]` calls a minute for each method, spaced evenly; waits with `sleep`.
+    The limits are read at each call, so changed settings apply to a run under way."""
 
-    def __init__(self, per_min: dict[str, int], sleep: Callable[[float], Awaitable[None]],
+    def __init__(self, per_min: Callable[[], dict[str, int]], sleep: Callable[[float], Awaitable[None]],
                  now: Callable[[], float] = time.monotonic) -> None:
         self.per_min, self.sleep, self.now = per_min, sleep, now
         self._next: dict[str, float] = {}
 
     async def turn(self, method: str) -> None:
-        limit = self.per_min.get(method)
+        limit = self.per_min().get(method)
         if not limit:
             return
         now = self.now()
@@ -72,11 +72,14 @@ class SlackCourier:
 
     def __init__(self, rt: Any, client: AsyncWebClient, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  now: Callable[[], float] = time.monotonic) -> None:
-        settings = rt.settings
         self.rt, self.client, self.sleep = rt, client, sleep
-        self.pacer = Pacer({"users.lookupByEmail": settings.slack_lookup_per_min,
-                            "conversations.open": settings.slack_lookup_per_min,
-                            "chat.postMessage": settings.slack_post_per_min}, sleep, now)
+        self.pacer = Pacer(self._limits, sleep, now)
+
+    def _limits(self) -> dict[str, int]:
+        settings = self.rt.settings
+        return {"users.lookupByEmail": settings.slack_lookup_per_min,
+                "conversations.open": settings.slack_lookup_per_min,
+                "chat.postMessage": settings.slack_post_per_min}
 
     async def _call(self, method: str, request: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         retries = self.rt.settings.slack_rate_limit_retries
@@ -162,19 +165,34 @@ class SlackCourier:
         writer.writerow(CSV_HEADER)
         writer.writerows(tally.rows)
         try:
-            channel = await self._dm_channel(run.agent_slack_id)
-            await call("files_upload_v2", self.client.files_upload_v2(
-                channel=channel, content=buffer.getvalue(), filename=f"connect-links-{run.finding}-{run.id}.csv",
-                title=f"Connect links for {run.finding} (users outside this workspace)",
-                initial_comment="Connect links for the users who are not in this workspace: only you can see "
-                                "this file. Send each person their own link."), self.rt.settings.slack_timeout_s)
-        except (SlackCallFailed, SlackRequestError) as exc:
-            reason = exc.reason if isinstance(exc, SlackCallFailed) else "the upload to Slack failed"
-            log.warning("bulk run %s: the CSV for the agent could not be shared (%s)", run.id, reason)
+            await self._upload(run, await self._dm_channel(run.agent_slack_id), buffer.getvalue().encode())
+        except SlackCallFailed as exc:
+            log.warning("bulk run %s: the CSV for the agent could not be shared (%s)", run.id, exc.reason)
             return (f"The file with {len(tally.rows)} links for users outside this workspace could not be shared "
-                    f"({reason}). `fitglue affected {run.finding} --send-links --yes --force --out FILE` "
+                    f"({exc.reason}). `fitglue affected {run.finding} --send-links --yes --force --out FILE` "
                     "issues them again.")
         return None
+
+    async def _upload(self, run: BulkRun, channel: str, data: bytes) -> None:
+        """Slack's upload flow, step by step (what slack_sdk's files_upload_v2 does), so a failure names
+        its step: an upload URL, the bytes to it, then completing the upload into `channel` alone."""
+        timeout_s, name = self.rt.settings.slack_timeout_s, f"connect-links-{run.finding}-{run.id}.csv"
+        got = await call("files.getUploadURLExternal",
+                         self.client.files_getUploadURLExternal(filename=name, length=len(data)), timeout_s)
+        url, file_id = got.get("upload_url"), got.get("file_id")
+        if not isinstance(url, str) or not isinstance(file_id, str):
+            raise SlackCallFailed("files.getUploadURLExternal", "not_json", status=200)
+        try:
+            async with self.rt.http.post(url, data=data, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+                if answer.status != 200:
+                    raise SlackCallFailed("the file upload", "server_error" if answer.status >= 500 else "refused",
+                                          error=f"HTTP {answer.status}", status=answer.status)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SlackCallFailed("the file upload", "unreachable", cause=type(exc).__name__) from None
+        await call("files.completeUploadExternal", self.client.files_completeUploadExternal(
+            files=[{"id": file_id, "title": f"Connect links for {run.finding} (users outside this workspace)"}],
+            channel_id=channel, initial_comment="Connect links for the users who are not in this workspace: only "
+                                                "you can see this file. Send each person their own link."), timeout_s)
 
     async def _report(self, run: BulkRun, reply: Reply) -> None:
         if not run.agent_slack_id:

@@ -26,7 +26,9 @@ SCOPE_OF_METHOD = {
     "conversations_open": {"im:write"},
     "chat_postMessage": {"chat:write"},
     "views_publish": set(),
-    "files_upload_v2": {"files:write"},  # the bulk Connect links' CSV for the asking agent
+    # the bulk Connect links' CSV for the asking agent (Slack's upload flow, files_upload_v2's steps)
+    "files_getUploadURLExternal": {"files:write"},
+    "files_completeUploadExternal": {"files:write"},
 }
 
 
