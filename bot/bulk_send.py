@@ -4,8 +4,9 @@ which the queue worker hands to this courier (`Runtime.courier`, set when the bo
 The run (service/desk/bulk_links.py decides who gets a link) delivers each link here:
 - a workspace member gets it by direct message;
 - everyone else's link goes into one CSV file shared with the asking agent alone, in their DM with
-  the bot, through Slack's upload flow (`files_upload_v2`: files.getUploadURLExternal, the upload,
-  files.completeUploadExternal). Never into a channel or a log.
+  the bot, through Slack's current upload flow: files.getUploadURLExternal, the bytes to that URL,
+  files.completeUploadExternal (the steps slack_sdk's files_upload_v2 wraps, taken one at a time so a
+  failure names its step; the old files.upload was retired). Never into a channel or a log.
 
 Pacing: each Slack method gets at most its FITGLUE_SLACK_*_PER_MIN calls a minute (Slack's
 per-method tiers: users.lookupByEmail allows about 50, so 1,000 users take about 20 minutes), and a
