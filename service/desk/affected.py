@@ -118,8 +118,12 @@ def _authorization_failed(t: Thresholds, now: datetime) -> Selection:
                      OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
     source = join(User, OAuthAttempt, OAuthAttempt.user_id == User.id).outerjoin(
         StravaConnection, StravaConnection.user_id == User.id)
+    # Found through ix_attempts_outcome_started first: failed attempts are few, users are many.
+    candidates = select(OAuthAttempt.id).where(
+        OAuthAttempt.outcome.in_([*sorted(FAILED_ATTEMPT_OUTCOMES), vocab.PENDING]),
+        or_(OAuthAttempt.outcome != vocab.PENDING, abandoned))
     where = and_(
-        or_(OAuthAttempt.outcome.in_(sorted(FAILED_ATTEMPT_OUTCOMES)), abandoned),
+        OAuthAttempt.id.in_(candidates),
         or_(StravaConnection.status.is_(None), StravaConnection.status != vocab.CONNECTED),
         or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at),
         ~superseded)
