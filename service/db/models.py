@@ -87,8 +87,9 @@ class OAuthAttempt(Base):
     __tablename__ = "oauth_attempts"
     __table_args__ = (
         Index("ix_attempts_user_started", "user_id", "started_at"),
-        # `fitglue affected authorization_failed`: failed or unfinished attempts by time (migration 0007).
-        Index("ix_attempts_outcome_started", "outcome", "started_at"),
+        # `fitglue affected authorization_failed`: each user's newest attempt and its outcome, from the
+        # index alone (migration 0007).
+        Index("ix_attempts_user_latest", "user_id", "started_at", "id", "outcome"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, exists, func, or_, select
+from sqlalchemy import Date, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, join
+from sqlalchemy.orm import join
 
 from service.core import vocab
 from service.core.clock import iso_utc
@@ -108,25 +108,32 @@ def _refresh_failing(t: Thresholds) -> Selection:
         reason=StravaConnection.last_refresh_error_kind)
 
 
-def _authorization_failed(t: Thresholds, now: datetime) -> Selection:
+def _latest_attempts(sqlite: bool) -> Any:
+    """Each user's newest attempt (user_id, id), if it failed or is still pending: one scan of the
+    covering index ix_attempts_user_latest (user_id, started_at, id, outcome), however many users."""
+    wanted = [*sorted(FAILED_ATTEMPT_OUTCOMES), vocab.PENDING]
+    if sqlite:
+        # SQLite takes the bare columns of max()'s row; the filter must come after (HAVING), or it
+        # would pick the newest attempt among the failed ones instead.
+        return (select(OAuthAttempt.user_id, OAuthAttempt.id, func.max(OAuthAttempt.started_at))
+                .group_by(OAuthAttempt.user_id).having(OAuthAttempt.outcome.in_(wanted)).subquery("latest"))
+    newest = (select(OAuthAttempt.user_id, OAuthAttempt.id, OAuthAttempt.outcome).distinct(OAuthAttempt.user_id)
+              .order_by(OAuthAttempt.user_id, OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).subquery())
+    return select(newest.c.user_id, newest.c.id).where(newest.c.outcome.in_(wanted)).subquery("latest")
+
+
+def _authorization_failed(t: Thresholds, now: datetime, sqlite: bool) -> Selection:
     """The user's newest attempt failed (or never came back), and no connection was made since."""
-    newer = aliased(OAuthAttempt)
-    superseded = exists().where(newer.user_id == OAuthAttempt.user_id, or_(
-        newer.started_at > OAuthAttempt.started_at,
-        and_(newer.started_at == OAuthAttempt.started_at, newer.id > OAuthAttempt.id)))
+    latest = _latest_attempts(sqlite)
     abandoned = and_(OAuthAttempt.outcome == vocab.PENDING, OAuthAttempt.finished_at.is_(None),
                      OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
-    source = join(User, OAuthAttempt, OAuthAttempt.user_id == User.id).outerjoin(
-        StravaConnection, StravaConnection.user_id == User.id)
-    # Found through ix_attempts_outcome_started first: failed attempts are few, users are many.
-    candidates = select(OAuthAttempt.id).where(
-        OAuthAttempt.outcome.in_([*sorted(FAILED_ATTEMPT_OUTCOMES), vocab.PENDING]),
-        or_(OAuthAttempt.outcome != vocab.PENDING, abandoned))
+    source = (join(latest, OAuthAttempt, OAuthAttempt.id == latest.c.id)
+              .join(User, User.id == latest.c.user_id)
+              .outerjoin(StravaConnection, StravaConnection.user_id == User.id))
     where = and_(
-        OAuthAttempt.id.in_(candidates),
+        or_(OAuthAttempt.outcome != vocab.PENDING, abandoned),
         or_(StravaConnection.status.is_(None), StravaConnection.status != vocab.CONNECTED),
-        or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at),
-        ~superseded)
+        or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at))
     return Selection(source, where, OAuthAttempt.started_at,
                      func.coalesce(OAuthAttempt.finished_at, OAuthAttempt.started_at), OAuthAttempt.athlete_id,
                      reason=OAuthAttempt.outcome)
@@ -157,7 +164,7 @@ async def selection_for(session: AsyncSession, finding: str, t: Thresholds, now:
     if finding == "token_refresh_failing":
         return _refresh_failing(t)
     if finding == "authorization_failed":
-        return _authorization_failed(t, now)
+        return _authorization_failed(t, now, session.get_bind().dialect.name == "sqlite")
     if finding == "webhook_silent":
         return await _webhook_silent(session, t, now)
     raise ValueError(finding)
@@ -175,15 +182,14 @@ def _day_text(value: Any) -> str:
 
 async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Thresholds,
                         listed: int | None = LISTED) -> AffectedReport:
-    """Three statements in one session: the count, the `listed` most recently affected users (every
-    one with None), and the count per UTC day they got the finding."""
+    """Two statements in one session: the `listed` most recently affected users (every one with None),
+    and the count per UTC day they got the finding, whose sum is the count."""
     now = rt.clock.now()
     async with rt.sessions() as session:
         chosen = await selection_for(session, finding, t, now)
         if chosen is None:
             return AffectedReport(finding, 0, since, [], [])
         where = chosen.where if since is None else and_(chosen.where, chosen.since >= since)
-        count = (await session.execute(select(func.count()).select_from(chosen.source).where(where))).scalar_one()
         query = (select(User.id, User.email, StravaConnection.athlete_id if chosen.athlete_id is None
                         else chosen.athlete_id, chosen.since, chosen.last_change)
                  .select_from(chosen.source).where(where).order_by(chosen.since.desc(), User.id.desc()))
@@ -193,7 +199,8 @@ async def read_affected(rt: Runtime, finding: str, since: datetime | None, t: Th
                                       .group_by(day).order_by(day))).all()
     users = [AffectedUser(email, athlete, _aware(at), _aware(last or at), user_id)
              for user_id, email, athlete, at, last in rows if at is not None]
-    return AffectedReport(finding, int(count), since, users, [(_day_text(d), int(n)) for d, n in days if d])
+    count = sum(int(n) for _, n in days)  # the per-day counts are every match: no third pass to count them
+    return AffectedReport(finding, count, since, users, [(_day_text(d), int(n)) for d, n in days if d])
 
 
 async def top_reasons(rt: Runtime, finding: str, since: datetime | None, t: Thresholds,

@@ -8,7 +8,7 @@ Revises: 0006
 - strava_connections.refresh_failing_since: when the current run of failed refreshes began
 - strava_connections (status, status_changed_at), (status, refresh_failing_since), (status,
   last_event_at): who is in a status since when, counted and listed by index range
-- oauth_attempts (outcome, started_at): failed and unfinished attempts by time
+- oauth_attempts (user_id, started_at, id, outcome): each user's newest attempt and its outcome, covered
 - bulk_link_runs: "send Connect links to everyone with FINDING" runs; one active per finding
 - connect_links (user_id, created_at), audit_log (lower(target), at), jobs (user_id, created_at)
   without event jobs: one user's links, agent actions and jobs newest first
@@ -73,7 +73,7 @@ def upgrade() -> None:
     op.create_index('ix_connections_status_changed', 'strava_connections', ['status', 'status_changed_at'])
     op.create_index('ix_connections_refresh_failing', 'strava_connections', ['status', 'refresh_failing_since'])
     op.create_index('ix_connections_last_event', 'strava_connections', ['status', 'last_event_at'])
-    op.create_index('ix_attempts_outcome_started', 'oauth_attempts', ['outcome', 'started_at'])
+    op.create_index('ix_attempts_user_latest', 'oauth_attempts', ['user_id', 'started_at', 'id', 'outcome'])
     op.create_index('ix_links_user_created', 'connect_links', ['user_id', 'created_at'])
     op.create_index('ix_audit_target_lower_at', 'audit_log', [sa.text('lower(target)'), 'at'])
     op.create_index('ix_jobs_user_history', 'jobs', ['user_id', 'created_at'],
@@ -84,7 +84,7 @@ def downgrade() -> None:
     op.drop_index('ix_jobs_user_history', table_name='jobs')
     op.drop_index('ix_audit_target_lower_at', table_name='audit_log')
     op.drop_index('ix_links_user_created', table_name='connect_links')
-    op.drop_index('ix_attempts_outcome_started', table_name='oauth_attempts')
+    op.drop_index('ix_attempts_user_latest', table_name='oauth_attempts')
     op.drop_index('ix_connections_last_event', table_name='strava_connections')
     op.drop_index('ix_connections_refresh_failing', table_name='strava_connections')
     op.drop_index('ix_connections_status_changed', table_name='strava_connections')
