@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import select, update  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
 from bench._common import machine, peak_rss_mb, percentile  # noqa: E402
 from bench.diagnose import FIRST_ATHLETE, _insert, seed  # noqa: E402
@@ -91,6 +91,11 @@ async def shape_findings(rt: Runtime) -> None:
         await session.execute(update(StravaConnection).where(StravaConnection.user_id % 37 == 0,
                                                              StravaConnection.status == "connected")
                               .values(granted_scopes="activity:read_all,read"))
+        # What processing leaves: each connection's newest event (bench.diagnose seeds events directly).
+        newest = (select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id)
+                  .scalar_subquery())
+        await session.execute(update(StravaConnection).where(StravaConnection.status == "connected")
+                              .values(last_event_at=newest))
         await session.execute(update(StravaConnection).where(StravaConnection.user_id % 41 == 0,
                                                              StravaConnection.status == "connected")
                               .values(last_event_at=now - timedelta(days=30)))

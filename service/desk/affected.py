@@ -108,6 +108,15 @@ def _refresh_failing(t: Thresholds) -> Selection:
         reason=StravaConnection.last_refresh_error_kind)
 
 
+def _distinct_on(query: Any, column: Any) -> Any:
+    """PostgreSQL's DISTINCT ON: `postgresql.distinct_on` from SQLAlchemy 2.1, `.distinct(col)` before."""
+    try:
+        from sqlalchemy.dialects.postgresql import distinct_on
+    except ImportError:  # SQLAlchemy 2.0
+        return query.distinct(column)
+    return query.ext(distinct_on(column))
+
+
 def _latest_attempts(sqlite: bool) -> Any:
     """Each user's newest attempt (user_id, id), if it failed or is still pending: one scan of the
     covering index ix_attempts_user_latest (user_id, started_at, id, outcome), however many users."""
@@ -117,20 +126,28 @@ def _latest_attempts(sqlite: bool) -> Any:
         # would pick the newest attempt among the failed ones instead.
         return (select(OAuthAttempt.user_id, OAuthAttempt.id, func.max(OAuthAttempt.started_at))
                 .group_by(OAuthAttempt.user_id).having(OAuthAttempt.outcome.in_(wanted)).subquery("latest"))
-    newest = (select(OAuthAttempt.user_id, OAuthAttempt.id, OAuthAttempt.outcome).distinct(OAuthAttempt.user_id)
+    newest = (_distinct_on(select(OAuthAttempt.user_id, OAuthAttempt.id, OAuthAttempt.outcome), OAuthAttempt.user_id)
               .order_by(OAuthAttempt.user_id, OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).subquery())
     return select(newest.c.user_id, newest.c.id).where(newest.c.outcome.in_(wanted)).subquery("latest")
 
 
-def _authorization_failed(t: Thresholds, now: datetime, sqlite: bool) -> Selection:
-    """The user's newest attempt failed (or never came back), and no connection was made since."""
-    latest = _latest_attempts(sqlite)
+# Up to this many newest-attempt ids go into the two statements as a list (well under SQLite's and
+# asyncpg's 32,767 parameters); more (an incident at scale) and the statements scan for them themselves.
+MAX_LISTED_ATTEMPTS = 20_000
+
+
+async def _authorization_failed(session: AsyncSession, t: Thresholds, now: datetime) -> Selection:
+    """The user's newest attempt failed (or never came back), and no connection was made since.
+    The newest attempts are found once, here, so the report's two statements look them up by id."""
+    latest = _latest_attempts(session.get_bind().dialect.name == "sqlite")
+    ids = (await session.execute(select(latest.c.id).limit(MAX_LISTED_ATTEMPTS + 1))).scalars().all()
+    newest = OAuthAttempt.id.in_(ids) if len(ids) <= MAX_LISTED_ATTEMPTS else OAuthAttempt.id.in_(select(latest.c.id))
     abandoned = and_(OAuthAttempt.outcome == vocab.PENDING, OAuthAttempt.finished_at.is_(None),
                      OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
-    source = (join(latest, OAuthAttempt, OAuthAttempt.id == latest.c.id)
-              .join(User, User.id == latest.c.user_id)
+    source = (join(OAuthAttempt, User, User.id == OAuthAttempt.user_id)
               .outerjoin(StravaConnection, StravaConnection.user_id == User.id))
     where = and_(
+        newest,
         or_(OAuthAttempt.outcome != vocab.PENDING, abandoned),
         or_(StravaConnection.status.is_(None), StravaConnection.status != vocab.CONNECTED),
         or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at))
@@ -164,7 +181,7 @@ async def selection_for(session: AsyncSession, finding: str, t: Thresholds, now:
     if finding == "token_refresh_failing":
         return _refresh_failing(t)
     if finding == "authorization_failed":
-        return _authorization_failed(t, now, session.get_bind().dialect.name == "sqlite")
+        return await _authorization_failed(session, t, now)
     if finding == "webhook_silent":
         return await _webhook_silent(session, t, now)
     raise ValueError(finding)
