@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, func, or_, select
+from sqlalchemy import Date, and_, cast, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import join
 
@@ -166,9 +166,14 @@ async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -
     readable = [g for g in (await session.execute(select(StravaConnection.granted_scopes).where(
         StravaConnection.status == vocab.CONNECTED).distinct())).scalars().all()
         if g is None or vocab.reads_activities(vocab.parse_scopes(g))]
-    quiet = or_(StravaConnection.last_event_at < cutoff,
-                and_(StravaConnection.last_event_at.is_(None), StravaConnection.connected_at < cutoff))
-    where = and_(StravaConnection.status == vocab.CONNECTED, quiet, reference < heard,
+    # Two ranges of ix_connections_last_event (status, last_event_at), so only the quiet are read: heard
+    # of before the cutoff, or never (then connected before it).
+    connected = StravaConnection.status == vocab.CONNECTED
+    quiet = union_all(
+        select(StravaConnection.id).where(connected, StravaConnection.last_event_at < cutoff),
+        select(StravaConnection.id).where(connected, StravaConnection.last_event_at.is_(None),
+                                          StravaConnection.connected_at < cutoff))
+    where = and_(StravaConnection.id.in_(quiet), reference < heard,
                  or_(StravaConnection.granted_scopes.is_(None), StravaConnection.granted_scopes.in_(readable)))
     return Selection(_joined(), where, reference, func.coalesce(StravaConnection.updated_at, reference))
 
