@@ -157,15 +157,14 @@ async def _authorization_failed(session: AsyncSession, t: Thresholds, now: datet
 
 
 async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -> Selection | None:
+    # Newest first along ix_events_received; SQLite would otherwise sort every processed event (1M: 150 ms).
     heard = (await session.execute(select(WebhookEvent.received_at).where(WebhookEvent.state == PROCESSED)
+                                   .with_hint(WebhookEvent, "INDEXED BY ix_events_received", "sqlite")
                                    .order_by(WebhookEvent.received_at.desc()).limit(1))).scalar()
     if heard is None:
         return None  # nobody is heard: not any one athlete's problem
     cutoff = now - timedelta(days=t.webhook_silent_days)
     reference = func.coalesce(StravaConnection.last_event_at, StravaConnection.connected_at)
-    readable = [g for g in (await session.execute(select(StravaConnection.granted_scopes).where(
-        StravaConnection.status == vocab.CONNECTED).distinct())).scalars().all()
-        if g is None or vocab.reads_activities(vocab.parse_scopes(g))]
     # Two ranges of ix_connections_last_event (status, last_event_at), so only the quiet are read: heard
     # of before the cutoff, or never (then connected before it).
     connected = StravaConnection.status == vocab.CONNECTED
@@ -173,6 +172,11 @@ async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -
         select(StravaConnection.id).where(connected, StravaConnection.last_event_at < cutoff),
         select(StravaConnection.id).where(connected, StravaConnection.last_event_at.is_(None),
                                           StravaConnection.connected_at < cutoff))
+    # A grant that cannot read activities explains the silence (missing_permissions): each distinct grant
+    # (read from the covering ix_connections_grant) judged once by the same verdict as the diagnosis.
+    grants = (await session.execute(select(StravaConnection.granted_scopes).where(connected).distinct())
+              ).scalars().all()
+    readable = [g for g in grants if g is not None and vocab.reads_activities(vocab.parse_scopes(g))]
     where = and_(StravaConnection.id.in_(quiet), reference < heard,
                  or_(StravaConnection.granted_scopes.is_(None), StravaConnection.granted_scopes.in_(readable)))
     return Selection(_joined(), where, reference, func.coalesce(StravaConnection.updated_at, reference))
