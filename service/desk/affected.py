@@ -127,7 +127,9 @@ def _latest_attempts(sqlite: bool) -> Any:
         return (select(OAuthAttempt.user_id, OAuthAttempt.id, func.max(OAuthAttempt.started_at))
                 .group_by(OAuthAttempt.user_id).having(OAuthAttempt.outcome.in_(wanted)).subquery("latest"))
     newest = (_distinct_on(select(OAuthAttempt.user_id, OAuthAttempt.id, OAuthAttempt.outcome), OAuthAttempt.user_id)
-              .order_by(OAuthAttempt.user_id, OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc()).subquery())
+              # All descending: the index read backwards, no sort of every attempt.
+              .order_by(OAuthAttempt.user_id.desc(), OAuthAttempt.started_at.desc(), OAuthAttempt.id.desc())
+              .subquery())
     return select(newest.c.user_id, newest.c.id).where(newest.c.outcome.in_(wanted)).subquery("latest")
 
 
