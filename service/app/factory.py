@@ -10,7 +10,7 @@ from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
 from service.subscription.registration import ensure_after_connect
-from service.web import admin, health
+from service.web import admin, health, token_api
 from service.web import connect_pages as connect
 from service.web import prometheus as metrics
 from service.web import strava_webhook as webhooks
@@ -25,10 +25,11 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app[RUNTIME] = rt
     health.setup(app)
     admin.setup(app, rt)
+    token_api.setup(app)
     connect.setup(app)
     webhooks.setup(app)
     metrics.setup(app)
-    # Innermost, after the admin guard: an unauthenticated admin request is refused unread.
+    # Innermost, after the admin and token guards: an unauthenticated request is refused unread.
     app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
     if not any(getattr(hook, "ensures_webhook", False) for hook in rt.on_connected):
         rt.on_connected.append(ensure_after_connect(rt))

@@ -1,0 +1,65 @@
+"""Audit entries written in batches, off the request path, for endpoints called many times a second.
+
+`AuditBatch.record` only queues the entry and returns. One writer task stores whatever has queued up
+in ONE transaction, then looks again; while it commits, the next batch gathers (the same group
+commit as the webhook intake, service.background.webhooks.intake). So a caller never waits for the
+database to learn what it asked, and a burst of calls costs a handful of commits, not one each.
+
+The writer is a task of the runtime (`Runtime.spawn`): `Runtime.close` waits for it, so entries
+queued before a clean shutdown are stored. A crash loses at most the entries of the last fraction
+of a second, which is the price of not making every caller wait. A failed write is logged (a
+WARNING naming the exception type) and its entries are dropped, never retried forever.
+
+One instance per runtime: `rt.part(AuditBatch)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import insert
+
+from service.core.audit_log import entry_values
+from service.core.runtime import Runtime
+from service.db.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+
+
+class AuditBatch:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._pending: list[dict[str, Any]] = []
+        self._writing = False
+
+    def record(self, actor: str, action: str, target: str | None, result: str, detail: str | None = None,
+               duration_ms: int | None = None) -> None:
+        """Queue one entry (stamped now, on the runtime's clock); it is stored within milliseconds."""
+        self._pending.append(entry_values(self.rt.clock, actor, action, target, result, detail, duration_ms))
+        if not self._writing:
+            self._writing = True
+            self.rt.spawn(self._write_all())
+
+    async def flush(self) -> None:
+        """Store everything queued so far now (tests, shutdown paths that do not close the runtime)."""
+        while self._pending:
+            await self._write_some()
+
+    async def _write_all(self) -> None:
+        try:
+            while self._pending:
+                await self._write_some()
+        finally:
+            self._writing = False
+
+    async def _write_some(self) -> None:
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        try:
+            async with self.rt.write() as session:
+                await session.execute(insert(AuditEntry), batch)
+        except Exception as exc:  # the database failing must not take the callers down with it
+            log.warning("could not store %d audit entr%s: %s", len(batch), "y" if len(batch) == 1 else "ies",
+                        type(exc).__name__)
