@@ -8,6 +8,7 @@ when wrong or missing, and the body is never read then; while the key is unset t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ PATH = "/internal/api/strava/token"
 MAX_BODY_BYTES = 4096  # {"who": a 320-character e-mail, "min_valid_s": 3600} fits many times over
 DESK = web.AppKey("token_desk", TokenDesk)
 NO_STORE = {"Cache-Control": "no-store"}
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,6 +60,9 @@ async def token_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("token API: the call failed unexpectedly")
+        return _error(500, "internal", "the call failed unexpectedly; see the service log")
     response.headers.update(NO_STORE)
     return response
 
