@@ -15,6 +15,7 @@ One instance per runtime: `rt.part(AuditBatch)`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,6 +35,8 @@ class AuditBatch:
         self.rt = rt
         self._pending: list[dict[str, Any]] = []
         self._writing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def record(self, actor: str, action: str, target: str | None, result: str, detail: str | None = None,
                duration_ms: int | None = None) -> None:
@@ -41,12 +44,16 @@ class AuditBatch:
         self._pending.append(entry_values(self.rt.clock, actor, action, target, result, detail, duration_ms))
         if not self._writing:
             self._writing = True
+            self._idle.clear()
             self.rt.spawn(self._write_all())
 
     async def flush(self) -> None:
-        """Store everything queued so far now (tests, shutdown paths that do not close the runtime)."""
-        while self._pending:
-            await self._write_some()
+        """Return once everything queued so far is stored (or dropped after a failure)."""
+        while self._pending or self._writing:
+            if self._writing:
+                await self._idle.wait()
+            else:
+                await self._write_some()
 
     async def _write_all(self) -> None:
         try:
@@ -54,6 +61,7 @@ class AuditBatch:
                 await self._write_some()
         finally:
             self._writing = False
+            self._idle.set()
 
     async def _write_some(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]

@@ -11,7 +11,16 @@ import pytest
 from service.app.factory import build_app
 from service.core import vocab
 from service.web.token_api import PATH
-from tests.token_support import AUTH, KEY, LIFETIME_S, ask, audit_entries, connect_user, enable, set_connection
+from tests.token_support import (
+    AUTH,
+    KEY,
+    LIFETIME_S,
+    ask,
+    audit_entries,
+    connect_user,
+    enable,
+    set_connection,
+)
 
 ALICE = "alice@example.com"
 
