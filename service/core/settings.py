@@ -152,9 +152,7 @@ class Settings(BaseSettings):
     connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
     slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
-    # The access-token endpoint for FitGlue's other services (issue 12): its bearer key (unset: the
-    # route answers 404), how long a call waits for a refresh another process is making, and how
-    # often it looks whether that refresh is done.
+    # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
     token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
     token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
     token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
