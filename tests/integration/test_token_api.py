@@ -258,3 +258,28 @@ async def test_every_call_is_audited_with_target_and_outcome_never_the_token(cli
     metrics = await (await client.get("/metrics")).text()
     assert 'fitglue_token_api_requests_total{outcome="ok"} 2' in metrics
     assert 'fitglue_token_api_requests_total{outcome="refreshed"} 1' in metrics
+
+
+# --- the settings, as an operator meets them ------------------------------------------------------
+
+
+def test_init_leaves_the_token_api_off_like_the_admin_api(tmp_path, monkeypatch):
+    from service.app.cli import main
+    from service.core.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    text = (tmp_path / ".env").read_text()
+    assert "\nFITGLUE_TOKEN_API_KEY=\n" in text and "\nFITGLUE_ADMIN_TOKEN=\n" in text
+    assert load_settings({}, tmp_path / ".env").token_api_key is None
+
+
+def test_the_readme_names_every_token_api_setting_with_its_default():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for variable, default in (("FITGLUE_TOKEN_API_KEY", "none"), ("FITGLUE_TOKEN_REFRESH_WAIT_S", "`15`"),
+                              ("FITGLUE_TOKEN_REFRESH_POLL_MS", "`50`")):
+        assert re.search(rf"^\| `{variable}` \| {default} \|", readme, re.MULTILINE), variable
+    assert "## Access-token endpoint" in readme and PATH in readme

@@ -47,6 +47,10 @@ FITGLUE_ALERT_CHANNEL=
 
 # Admin JSON API (unset: the admin API answers 404)
 FITGLUE_ADMIN_TOKEN=
+
+# Access tokens for FitGlue's other services, POST /internal/api/strava/token (unset: it answers 404).
+# Set a long random key here and give it to those services, e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`
+FITGLUE_TOKEN_API_KEY=
 """
 
 
