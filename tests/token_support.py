@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
+from service.app.factory import build_app
 from service.core.audit_batch import AuditBatch
 from service.db.models import AuditEntry, StravaConnection, User
 from service.desk.support_desk import SupportDesk
 from service.web.token_api import PATH
 from tests.flows import connect
 
+ALICE = "alice@example.com"
 KEY = "token-api-key-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LIFETIME_S = 6 * 3600  # the stand-in's access tokens, as Strava's
@@ -20,6 +23,19 @@ LIFETIME_S = 6 * 3600  # the stand-in's access tokens, as Strava's
 
 def enable(runtime: Any, key: str | None = KEY) -> None:
     runtime.settings = runtime.settings.replaced(token_api_key=key)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, runtime: Any) -> Any:
+    """The app (no background work) with the token API on; import it into a test module to use it."""
+    enable(runtime)
+    return await aiohttp_client(build_app(runtime, background=False))
+
+
+@pytest.fixture
+async def alice(client: Any, runtime: Any) -> int:
+    """alice@example.com, connected; her athlete id."""
+    return await connect_user(client, runtime, ALICE)
 
 
 async def connect_user(client: Any, runtime: Any, email: str = "alice@example.com", **decision: Any) -> int:

@@ -11,30 +11,21 @@ import pytest
 from service.app.factory import build_app
 from service.core import vocab
 from service.web.token_api import PATH
+from tests import token_support
 from tests.token_support import (
+    ALICE,
     AUTH,
     KEY,
     LIFETIME_S,
     ask,
     audit_entries,
-    connect_user,
     enable,
     set_connection,
 )
 
-ALICE = "alice@example.com"
-
-
-@pytest.fixture
-async def client(aiohttp_client, runtime):
-    enable(runtime)
-    return await aiohttp_client(build_app(runtime, background=False))
-
-
-@pytest.fixture
-async def alice(client, runtime) -> int:
-    return await connect_user(client, runtime, ALICE)
-
+# The fixtures this module uses, under their names.
+client = token_support.client
+alice = token_support.alice
 
 # --- answers ------------------------------------------------------------------------------------
 

@@ -12,27 +12,24 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.desk.support_desk import SupportDesk
+from tests import token_support
 from tests.conftest import make_settings
-from tests.token_support import LIFETIME_S, ask, audit_entries, connect_user, enable, set_connection
+from tests.token_support import (
+    ALICE,
+    LIFETIME_S,
+    ask,
+    audit_entries,
+    set_connection,
+)
 
-ALICE = "alice@example.com"
+# The fixtures this module uses, under their names.
+client = token_support.client
+alice = token_support.alice
+
 CALLERS = 20
-
-
-@pytest.fixture
-async def client(aiohttp_client, runtime):
-    enable(runtime)
-    return await aiohttp_client(build_app(runtime, background=False))
-
-
-@pytest.fixture
-async def alice(client, runtime) -> int:
-    return await connect_user(client, runtime, ALICE)
 
 
 def refreshes(standin) -> int:
