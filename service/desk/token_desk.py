@@ -53,6 +53,16 @@ class TokenRefused(SupportError):
         self.status = status
         self.retry_after_s = retry_after_s
 
+    @property
+    def http_status(self) -> int:
+        """The contract's answer: 503 (with Retry-After) whenever there is a time to try again, 409 for a
+        connection status only the user can change, 404 for nobody, 400 for the caller's mistakes."""
+        if self.retry_after_s is not None:
+            return 503
+        if self.status is not None:
+            return 409
+        return 404 if self.code == "unknown_user" else 400
+
 
 @dataclass(frozen=True)
 class TokenRequest:

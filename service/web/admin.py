@@ -60,11 +60,6 @@ REFRESH_FAILURES = {
 }
 
 
-def status_for(exc: SupportError) -> int:
-    """The HTTP status of a SupportError: by its code, else 400 for a usage error and 409 otherwise."""
-    return STATUS_BY_CODE.get(exc.code, 400 if exc.exit_code == 2 else 409)
-
-
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
     headers = {"Cache-Control": "no-store"}
     if status == 401:
@@ -122,7 +117,8 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(exc.status, "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_"),
                               exc.reason)
     except SupportError as exc:
-        return error_response(status_for(exc), exc.code, str(exc))
+        status = STATUS_BY_CODE.get(exc.code, 400 if exc.exit_code == 2 else 409)
+        return error_response(status, exc.code, str(exc))
     except BadInput as exc:  # BadEmail too: "bad_email"
         return error_response(400, exc.code, str(exc))
     except ConfigError as exc:

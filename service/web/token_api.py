@@ -18,7 +18,6 @@ from service.core.crypto import constant_time_equals
 from service.core.request_bodies import max_body
 from service.core.settings import reveal
 from service.desk.token_desk import TokenDesk, TokenRefused
-from service.web.admin import status_for
 from service.web.keys import RUNTIME
 
 PATH = "/internal/api/strava/token"
@@ -72,10 +71,9 @@ async def issue_token(request: web.Request) -> web.Response:
     try:
         body = await request.app[DESK].issue(await request.read())
     except TokenRefused as exc:
-        if exc.retry_after_s is not None:
-            return _error(503, exc.code, str(exc), {"Retry-After": str(exc.retry_after_s)})
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
         extra = {"status": exc.status} if exc.status is not None else None
-        return _error(status_for(exc), exc.code, str(exc), extra=extra)
+        return _error(exc.http_status, exc.code, str(exc), headers, extra)
     return web.json_response(body, headers=NO_STORE)
 
 
