@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from service.connections.token_access import IssuedToken, TokenUnavailable, valid_access_token
 from service.core.audit_batch import AuditBatch
 from service.core.clock import iso_utc
 from service.core.inputs import BadInput, Who, parse_json_object, parse_json_whole_number, parse_who_value
 from service.core.runtime import Runtime
-from service.core.settings import ConfigError
-from service.desk.support_desk import SupportError
+from service.desk.boundary import as_support_error
+from service.desk.error_table import SupportError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,8 @@ MAX_MIN_VALID_S = 3600
 # When the body names no min_valid_s: ten minutes, the issue's example, enough for a few API calls.
 DEFAULT_MIN_VALID_S = 600
 FIELDS = frozenset({"who", "min_valid_s"})
-DATABASE_RETRY_S = 5
-BAD_REQUEST_CODES = ("bad_argument", "bad_email")  # service.core.inputs.BadInput's codes
+# Retry-After (seconds) when the failure itself names no time: our database, our configuration.
+RETRY_AFTER_S = {"database": 5, "configuration": 300}
 
 
 class TokenRefused(SupportError):
@@ -49,19 +47,15 @@ class TokenRefused(SupportError):
 
     def __init__(self, code: str, message: str, *, status: str | None = None,
                  retry_after_s: int | None = None) -> None:
-        super().__init__(code, message, exit_code=2 if code in BAD_REQUEST_CODES else 1)
+        super().__init__(code, message)
         self.status = status
         self.retry_after_s = retry_after_s
 
     @property
     def http_status(self) -> int:
-        """The contract's answer: 503 (with Retry-After) whenever there is a time to try again, 409 for a
-        connection status only the user can change, 404 for nobody, 400 for the caller's mistakes."""
-        if self.retry_after_s is not None:
-            return 503
-        if self.status is not None:
-            return 409
-        return 404 if self.code == "unknown_user" else 400
+        """The error table's status, except that whatever comes with a time to try again is 503 (the
+        contract: `strava_app_misconfigured` too, which the admin API answers 502)."""
+        return 503 if self.retry_after_s is not None else super().http_status
 
 
 @dataclass(frozen=True)
@@ -88,8 +82,8 @@ def parse_token_request(raw: bytes) -> TokenRequest:
     return TokenRequest(who, parse_json_whole_number(min_valid, "min_valid_s", low=0, high=MAX_MIN_VALID_S))
 
 
-def _seconds_until(when: datetime | None, now: datetime) -> int:
-    return max(1, math.ceil((when - now).total_seconds())) if when is not None else DATABASE_RETRY_S
+def _seconds_until(when: datetime, now: datetime) -> int:
+    return max(1, math.ceil((when - now).total_seconds()))
 
 
 def _answer(token: IssuedToken) -> dict[str, Any]:
@@ -112,9 +106,10 @@ class TokenDesk:
         self._record(None, "unauthorized", "missing or wrong FITGLUE_TOKEN_API_KEY", time.monotonic())
 
     async def issue(self, raw_body: bytes) -> dict[str, Any]:
-        """The answer to one call. Raises TokenRefused: bad_argument/bad_email (400), unknown_user
+        """The answer to one call. Raises TokenRefused: bad_argument, bad_email (400), unknown_user
         (404), not_connected/needs_reauth/revoked (409, with `status`), strava_unavailable,
-        rate_limited, strava_app_misconfigured, configuration, database (503, with `retry_after_s`)."""
+        rate_limited, strava_app_misconfigured, configuration, database (503, with `retry_after_s`);
+        service.desk.error_table has every code."""
         started = time.monotonic()
         target: str | None = None
         try:
@@ -135,13 +130,16 @@ class TokenDesk:
         except TokenRefused as exc:
             self._record(target, exc.code, str(exc), started)
             raise
-        except ConfigError as exc:  # Strava is not configured
-            self._record(target, "configuration", str(exc), started)
-            raise TokenRefused("configuration", str(exc), retry_after_s=300) from None
-        except SQLAlchemyError as exc:
-            log.warning("token API: database unavailable (%s)", type(exc).__name__)
-            self._record(target, "database", type(exc).__name__, started)
-            raise TokenRefused("database", "the database is unavailable", retry_after_s=DATABASE_RETRY_S) from None
+        except Exception as exc:  # Strava not configured, the database failing: the desk's one translation
+            translated = as_support_error(exc, self.rt.settings.database_url)
+            if translated is None:  # a bug: the route logs it
+                self._record(target, "internal", type(exc).__name__, started)
+                raise
+            if translated.code == "database":
+                log.warning("token API: %s", translated)
+            self._record(target, translated.code, str(translated), started)
+            raise TokenRefused(translated.code, str(translated),
+                               retry_after_s=RETRY_AFTER_S.get(translated.code, 60)) from exc
         self._record(token.email, "refreshed" if token.refreshed else "ok",
                      f"min_valid_s={request.min_valid_s}", started)
         return _answer(token)

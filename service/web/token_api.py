@@ -73,7 +73,7 @@ async def issue_token(request: web.Request) -> web.Response:
     except TokenRefused as exc:
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
         extra = {"status": exc.status} if exc.status is not None else None
-        return _error(exc.http_status, exc.code, str(exc), headers, extra)
+        return _error(exc.http_status, exc.code, exc.public_message, headers, extra)
     return web.json_response(body, headers=NO_STORE)
 
 

@@ -4,6 +4,7 @@ users, dead grants, Strava failures, audit. The single-flight refresh is test_to
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -274,3 +275,40 @@ def test_the_readme_names_every_token_api_setting_with_its_default():
                               ("FITGLUE_TOKEN_REFRESH_POLL_MS", "`50`")):
         assert re.search(rf"^\| `{variable}` \| {default} \|", readme, re.MULTILINE), variable
     assert "## Access-token endpoint" in readme and PATH in readme
+
+
+# --- failures of our own --------------------------------------------------------------------------
+
+
+def test_every_refusal_kind_is_a_code_of_the_error_table():
+    from service.connections import token_access
+    from service.desk.error_table import ERRORS
+
+    kinds = {token_access.STRAVA_UNAVAILABLE, token_access.RATE_LIMITED, token_access.APP_REJECTED,
+             token_access.UNREADABLE, vocab.NOT_CONNECTED, vocab.NEEDS_REAUTH, vocab.REVOKED}
+    assert kinds <= set(ERRORS)
+
+
+async def test_a_failing_database_is_503_with_retry_after_and_one_warning(client, runtime, alice, caplog,
+                                                                          monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def broken():
+        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(runtime, "sessions", broken)
+    status, body, headers = await ask(client, {"who": ALICE})
+    assert (status, body["error"], body["message"]) == (503, "database", "the database is unavailable")
+    assert int(headers["Retry-After"]) >= 1
+    assert [r.levelname for r in caplog.records if r.name == "service.desk.token_desk"] == ["WARNING"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR] and "Traceback" not in caplog.text
+
+
+async def test_strava_not_configured_is_503_only_when_a_refresh_is_needed(client, runtime, alice, clock):
+    runtime.strava = None
+    status, _, _ = await ask(client, {"who": ALICE})
+    assert status == 200  # a valid token needs no Strava
+    clock.advance(LIFETIME_S - 60)
+    status, body, headers = await ask(client, {"who": ALICE})
+    assert (status, body["error"]) == (503, "configuration") and "STRAVA_CLIENT_ID" in body["message"]
+    assert int(headers["Retry-After"]) >= 1
