@@ -1,6 +1,6 @@
 """A valid access token for one athlete, refreshed on demand: what FitGlue's other services ask for.
 
-`valid_access_token(rt, who, min_valid_s)` returns the stored token when it stays valid for at least
+`valid_access_token(rt, reader, who, min_valid_s)` returns the stored token when it stays valid for at least
 `min_valid_s` seconds; otherwise it refreshes it first, under the SAME lease as the refresh sweep
 (`refresh.refresh_if_expiring`: a conditional UPDATE of `refresh_lease_until`), so a sweep, any
 number of callers and any number of replicas cause one Strava refresh between them:
@@ -24,14 +24,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from service.connections.refresh import refresh_if_expiring
+from service.connections.token_reads import ConnectionView, TokenReader
 from service.core import vocab
 from service.core.crypto import DecryptionError
 from service.core.inputs import Who
 from service.core.runtime import Runtime
-from service.db.models import StravaConnection, User
 
 # Kinds of TokenUnavailable besides the connection statuses (not_connected, needs_reauth, revoked).
 STRAVA_UNAVAILABLE = "strava_unavailable"
@@ -79,49 +77,12 @@ class IssuedToken:
     refreshed: bool
 
 
-@dataclass(frozen=True)
-class _Row:
-    email: str
-    conn_id: int | None
-    athlete_id: int | None
-    status: str
-    granted_scopes: str | None
-    access_token_enc: str | None = field(repr=False)
-    expires_at: datetime | None
-    next_refresh_at: datetime | None
-    refresh_lease_until: datetime | None
-    error_kind: str | None
-
-
-_COLUMNS = (User.email, StravaConnection.id, StravaConnection.athlete_id, StravaConnection.status,
-            StravaConnection.granted_scopes, StravaConnection.access_token_enc, StravaConnection.expires_at,
-            StravaConnection.next_refresh_at, StravaConnection.refresh_lease_until,
-            StravaConnection.last_refresh_error_kind)
-
-
-async def _read(rt: Runtime, who: Who | int) -> _Row | None:
-    """One statement: the user and their connection, by e-mail, athlete id, or (int) connection id."""
-    query = select(*_COLUMNS).select_from(User).outerjoin(StravaConnection)
-    if isinstance(who, int):
-        query = query.where(StravaConnection.id == who)
-    elif who.athlete_id is not None:
-        query = query.where(StravaConnection.athlete_id == who.athlete_id)
-    else:
-        query = query.where(User.email_normalized == who.email)
-    async with rt.sessions() as session:
-        found = (await session.execute(query)).first()
-    if found is None:
-        return None
-    email, conn_id, athlete_id, status, *rest = found
-    return _Row(email, conn_id, athlete_id, status or vocab.NOT_CONNECTED, *rest)
-
-
-def _valid_for(rt: Runtime, row: _Row, min_valid_s: int) -> bool:
+def _valid_for(rt: Runtime, row: ConnectionView, min_valid_s: int) -> bool:
     return (row.status == vocab.CONNECTED and row.expires_at is not None
             and row.expires_at >= rt.clock.now() + timedelta(seconds=min_valid_s))
 
 
-def _issued(rt: Runtime, row: _Row, refreshed: bool) -> IssuedToken:
+def _issued(rt: Runtime, row: ConnectionView, refreshed: bool) -> IssuedToken:
     try:
         token = rt.cipher.decrypt(row.access_token_enc) if row.access_token_enc else None
     except DecryptionError:
@@ -134,7 +95,7 @@ def _issued(rt: Runtime, row: _Row, refreshed: bool) -> IssuedToken:
     return IssuedToken(row.email, row.athlete_id, token, row.expires_at, scopes, refreshed)
 
 
-def _refusal(rt: Runtime, row: _Row) -> TokenUnavailable:
+def _refusal(rt: Runtime, row: ConnectionView) -> TokenUnavailable:
     """Why `row` has no token valid for long enough, after any refresh there was to make."""
     if row.status != vocab.CONNECTED or row.conn_id is None:
         return TokenUnavailable(row.status, _STATUS_MESSAGES.get(row.status, _STATUS_MESSAGES[vocab.NOT_CONNECTED]),
@@ -157,14 +118,14 @@ class RefreshFlights:
         self.running: dict[int, asyncio.Future[None]] = {}
 
 
-async def _refresh_or_wait(rt: Runtime, conn_id: int, min_valid_s: int) -> None:
+async def _refresh_or_wait(rt: Runtime, reader: TokenReader, conn_id: int, min_valid_s: int) -> None:
     """Refresh under the lease, or wait for whoever holds it; returns when there is nothing left to wait for."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rt.settings.token_refresh_wait_s
     while True:
         if await refresh_if_expiring(rt, conn_id, min_valid_s) is not None:
             return  # we refreshed (or recorded why Strava would not)
-        row = await _read(rt, conn_id)
+        row = await reader.read(conn_id)
         lease_taken = row is not None and row.refresh_lease_until is not None \
             and row.refresh_lease_until > rt.clock.now()
         if row is None or _valid_for(rt, row, min_valid_s) or not lease_taken or loop.time() >= deadline:
@@ -172,7 +133,7 @@ async def _refresh_or_wait(rt: Runtime, conn_id: int, min_valid_s: int) -> None:
         await asyncio.sleep(rt.settings.token_refresh_poll_ms / 1000)
 
 
-async def _join_or_refresh(rt: Runtime, conn_id: int, min_valid_s: int) -> None:
+async def _join_or_refresh(rt: Runtime, reader: TokenReader, conn_id: int, min_valid_s: int) -> None:
     flights = rt.part(RefreshFlights).running
     running = flights.get(conn_id)
     if running is not None:
@@ -181,7 +142,7 @@ async def _join_or_refresh(rt: Runtime, conn_id: int, min_valid_s: int) -> None:
     flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     flights[conn_id] = flight
     try:
-        await _refresh_or_wait(rt, conn_id, min_valid_s)
+        await _refresh_or_wait(rt, reader, conn_id, min_valid_s)
         flight.set_result(None)
     except BaseException as exc:
         flight.set_exception(exc)
@@ -191,10 +152,11 @@ async def _join_or_refresh(rt: Runtime, conn_id: int, min_valid_s: int) -> None:
         del flights[conn_id]
 
 
-async def valid_access_token(rt: Runtime, who: Who, min_valid_s: int) -> IssuedToken | None:
+async def valid_access_token(rt: Runtime, reader: TokenReader, who: Who,
+                             min_valid_s: int) -> IssuedToken | None:
     """An access token of `who` valid for at least `min_valid_s` seconds (0 to 3600), refreshed first
     when needed. None when no FitGlue user matches `who`. Raises TokenUnavailable."""
-    row = await _read(rt, who)
+    row = await reader.read(who)
     if row is None:
         return None
     if _valid_for(rt, row, min_valid_s):
@@ -204,8 +166,8 @@ async def valid_access_token(rt: Runtime, who: Who, min_valid_s: int) -> IssuedT
     rt.require_strava()
     # Twice at most: a flight we joined may have been for a caller content with less time left.
     for _ in range(2):
-        await _join_or_refresh(rt, row.conn_id, min_valid_s)
-        fresh = await _read(rt, row.conn_id)
+        await _join_or_refresh(rt, reader, row.conn_id, min_valid_s)
+        fresh = await reader.read(row.conn_id)
         if fresh is None:  # erased meanwhile
             return None
         if _valid_for(rt, fresh, min_valid_s):

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from service.connections.token_access import IssuedToken, TokenUnavailable, valid_access_token
+from service.connections.token_reads import TokenReader
 from service.core.audit_batch import AuditBatch
 from service.core.clock import iso_utc
 from service.core.inputs import BadInput, Who, parse_json_object, parse_json_whole_number, parse_who_value
@@ -93,8 +94,14 @@ def _answer(token: IssuedToken) -> dict[str, Any]:
 
 
 class TokenDesk:
+    """One per app (the route's): it holds the reader of the endpoint's hot path. Close it with the app."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.reader = TokenReader(rt)
+
+    async def close(self) -> None:
+        await self.reader.close()
 
     def _record(self, target: str | None, outcome: str, detail: str | None, started: float) -> None:
         self.rt.metrics.inc(REQUESTS, outcome)
@@ -115,7 +122,7 @@ class TokenDesk:
         try:
             request = parse_token_request(raw_body)
             target = request.who.email or str(request.who.athlete_id)
-            token = await valid_access_token(self.rt, request.who, request.min_valid_s)
+            token = await valid_access_token(self.rt, self.reader, request.who, request.min_valid_s)
             if token is None:
                 raise TokenRefused("unknown_user", f"no FitGlue user matches {target}")
         except BadInput as exc:

@@ -79,5 +79,10 @@ async def issue_token(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[DESK] = TokenDesk(app[RUNTIME])
+
+    async def close_desk(app: web.Application) -> None:
+        await app[DESK].close()
+
+    app.on_cleanup.append(close_desk)
     app.middlewares.append(token_guard)
     app.router.add_post(PATH, issue_token)
