@@ -5,7 +5,8 @@ as the webhook intake writes (service/background/webhooks/sqlite_intake.py). Thr
 aiosqlite the same read costs about five round trips between the event loop and the connection's
 thread (checkout, cursor, execute, fetch, reset); measured with bench/token_endpoint.py on the
 2-core machine at 200 calls/s, p50 went from 2.5-2.8 ms to 1.3-1.9 ms and the p99 ratio to /healthz
-from 2.4-3.6 to 1.3-1.5. PostgreSQL keeps SQLAlchemy (asyncpg has no thread hops).
+from 2.4-3.6 to 1.3-1.5. PostgreSQL keeps SQLAlchemy (asyncpg has no thread hops), reading in
+autocommit mode so the one SELECT is one round trip, without BEGIN and ROLLBACK around it.
 
 Both paths return the same `ConnectionView`; times come back timezone-aware UTC, as UTCDateTime
 hands them out. The reader only reads: its sqlite3 connection is `query_only`.
@@ -89,6 +90,8 @@ class TokenReader:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fitglue-token-reads") \
             if on_file else None
         self._db: sqlite3.Connection | None = None
+        # Elsewhere (PostgreSQL) one statement outside a transaction: no BEGIN and ROLLBACK round trips.
+        self._autocommit = rt.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def read(self, who: Who | int) -> ConnectionView | None:
         """The user `who` names and their connection; None when nobody matches."""
@@ -102,8 +105,8 @@ class TokenReader:
         column = {"conn": StravaConnection.id, "athlete": StravaConnection.athlete_id,
                   "email": User.email_normalized}[kind]
         query = select(*_COLUMNS).select_from(User).outerjoin(StravaConnection).where(column == value)
-        async with self.rt.sessions() as session:
-            found = (await session.execute(query)).first()
+        async with self._autocommit.connect() as conn:
+            found = (await conn.execute(query)).first()
         return _view(tuple(found) if found is not None else None)
 
     def _read_sqlite(self, kind: str, value: object) -> tuple | None:

@@ -292,6 +292,7 @@ def test_every_refusal_kind_is_a_code_of_the_error_table():
 async def test_a_failing_database_is_503_with_retry_after_and_one_warning(client, runtime, alice, caplog,
                                                                           monkeypatch):
     import sqlite3
+    from types import SimpleNamespace
 
     from sqlalchemy.exc import OperationalError
 
@@ -302,11 +303,11 @@ async def test_a_failing_database_is_503_with_retry_after_and_one_warning(client
     def broken_sqlite(*args):
         raise sqlite3.OperationalError("disk I/O error")
 
-    def broken_sessions():
+    def broken_connect():
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
     monkeypatch.setattr(reader, "_read_sqlite", broken_sqlite)  # SQLite: the reader's own connection
-    monkeypatch.setattr(runtime, "sessions", broken_sessions)  # PostgreSQL: SQLAlchemy's
+    monkeypatch.setattr(reader, "_autocommit", SimpleNamespace(connect=broken_connect))  # PostgreSQL
     status, body, headers = await ask(client, {"who": ALICE})
     assert (status, body["error"], body["message"]) == (503, "database", "the database is unavailable")
     assert int(headers["Retry-After"]) >= 1
