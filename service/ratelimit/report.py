@@ -8,7 +8,8 @@ from typing import Any
 
 from service.core.clock import iso_utc
 from service.ratelimit.ledger import BudgetState
-from service.ratelimit.windows import BUDGETS, next_midnight, next_quarter
+from service.ratelimit.windows import next_midnight, next_quarter
+from troubleshooting.vocabulary import BUDGETS, Budget, Window
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class WindowUsage:
 
 @dataclass(frozen=True)
 class RateLimitReport:
-    budgets: dict[str, dict[str, WindowUsage]]  # budget -> window ("15min", "daily") -> usage
+    budgets: dict[Budget, dict[Window, WindowUsage]]
     observed_at: datetime | None
     queued_jobs: int
 
@@ -39,11 +40,11 @@ class RateLimitReport:
         return data
 
 
-def build_report(states: dict[str, BudgetState], now: datetime, queued_jobs: int) -> RateLimitReport:
+def build_report(states: dict[Budget, BudgetState], now: datetime, queued_jobs: int) -> RateLimitReport:
     budgets = {}
     for budget in BUDGETS:
         state = states[budget]
-        budgets[budget] = {"15min": WindowUsage(state.limit_15min, state.usage_15min, next_quarter(now)),
-                           "daily": WindowUsage(state.limit_daily, state.usage_daily, next_midnight(now))}
+        budgets[budget] = {Window.FIFTEEN_MIN: WindowUsage(state.limit_15min, state.usage_15min, next_quarter(now)),
+                           Window.DAILY: WindowUsage(state.limit_daily, state.usage_daily, next_midnight(now))}
     seen = [s.observed_at for s in states.values() if s.observed_at is not None]
     return RateLimitReport(budgets, max(seen) if seen else None, queued_jobs)

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
 from service.connections.refresh import refresh_connection
-from service.core import vocab
 from service.db.models import Job
 from service.desk.support_desk import SupportDesk
 from service.queue import enqueue
@@ -29,6 +28,7 @@ from tests.webhook_support import (
     connection,
     subscribed_service,
 )
+from troubleshooting.vocabulary import RefreshErrorKind
 
 LIST = "/api/v3/athlete/activities"
 NO_READ = ["read", "activity:write", "profile:read_all"]
@@ -120,7 +120,7 @@ async def test_a_catch_up_for_a_dead_grant_fails_permanently_without_calling_str
     job_id = await queue_catch_up_for(runtime, athlete)
     standin.state.revoke(athlete)
     assert (await refresh_connection(runtime, (await connection(runtime, athlete)).id, force=True)).error_kind \
-        == vocab.ERR_GRANT_DEAD
+        == RefreshErrorKind.GRANT_DEAD
     await run_pending(runtime)
     [job] = [j for j in await all_jobs(runtime) if j.id == job_id]
     assert job.state == "failed" and job.attempts == 1

@@ -13,11 +13,11 @@ from service.app.cli.output import (
     refuse_options,
     run_with_desk,
 )
-from service.core import vocab
 from service.core.audit_log import cli_actor
 from service.core.inputs import MAX_LIMIT, parse_limit, parse_row_id
 from service.core.runtime import Runtime
 from service.desk.support_desk import SupportDesk
+from troubleshooting.vocabulary import JOB_STATES
 
 DEFAULT_LIMIT = 100
 
@@ -65,7 +65,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     jobs = sub.add_parser("jobs", help="the retry queue: list jobs, retry parked ones")
-    jobs.add_argument("--state", choices=vocab.JOB_STATES, help="only jobs in this state")
+    jobs.add_argument("--state", choices=JOB_STATES, help="only jobs in this state")
     jobs.add_argument("--limit", type=argument(_limit, "--limit"),
                       help=f"at most this many, newest first (1-{MAX_LIMIT}, default {DEFAULT_LIMIT})")
     jobs.add_argument("--json", action="store_true")
