@@ -8,7 +8,7 @@ from typing import Any
 from troubleshooting.facts import ConnectionFacts, Thresholds
 from troubleshooting.knowledge import Knowledge, load_knowledge
 from troubleshooting.rules import HEALTHY_RULE, NEEDS, RULES, VARIANT
-from troubleshooting.serialize import facts_to_dict
+from troubleshooting.serialize import DiagnosisBody, FindingBody, facts_to_dict
 from troubleshooting.vocabulary import FINDING_IDS, SEVERITY_ORDER, ConnectionStatus, FindingId, Severity
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -69,16 +69,7 @@ class Finding:
         return (severity_rank(self.severity), FINDING_IDS.index(self.id))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "title": self.title,
-            "detail": self.detail,
-            "remedy": list(self.remedy),
-            "actions": list(self.actions),
-            "article": self.article,
-            "audience": self.audience,
-        }
+        return FindingBody.of(self).to_json()
 
 
 def sort_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
@@ -111,13 +102,7 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the DESIGN.md ``diagnose --json`` object (plus ``audience`` per finding)."""
-        return {
-            "email": self.email,
-            "athlete_id": self.athlete_id,
-            "status": self.status,
-            "findings": [f.to_dict() for f in self.findings],
-            "facts": self.facts,
-        }
+        return DiagnosisBody.of(self).to_json()
 
 
 class _Values(dict[str, str]):

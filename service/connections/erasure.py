@@ -199,10 +199,6 @@ class ForgetResult:
     warning: str | None
     deleted: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"forgotten": self.forgotten, "deauthorized": self.deauthorized, "warning": self.warning,
-                "deleted": dict(self.deleted)}
-
 
 async def deauthorize_quietly(rt: Runtime, conn: StravaConnection | None) -> tuple[bool, str | None]:
     """Try to deauthorize at Strava; (done, warning). Never raises for Strava's failures."""

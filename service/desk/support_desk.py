@@ -24,11 +24,12 @@ from service.connections.links import issue_link
 from service.connections.refresh import RefreshResult, refresh_connection, sweep_due
 from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
-from service.core.audit_log import audited, entry_to_dict, list_entries
+from service.core.audit_log import audited, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.api_models import AuditEntryBody
 from service.desk.dashboard import HomeDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
@@ -65,9 +66,6 @@ class KeyRotation:
     rotated: int  # connections whose tokens are now encrypted under the current key
     unreadable: int  # connections whose tokens no configured key can read (they need re-authorization)
 
-    def to_dict(self) -> dict:
-        return {"rotated": self.rotated, "unreadable": self.unreadable}
-
 
 @dataclass(frozen=True)
 class DisconnectResult:
@@ -75,15 +73,6 @@ class DisconnectResult:
     status: str
     deauthorized: bool
     warning: str | None
-
-    def to_dict(self) -> dict:
-        return {"email": self.email, "status": self.status, "deauthorized": self.deauthorized,
-                "warning": self.warning}
-
-
-def refresh_to_dict(result: RefreshResult) -> dict:
-    return {"email": result.email, "status": result.status, "refreshed": result.refreshed,
-            "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
 class SupportDesk(WebhookQueueDesk, HomeDesk):
@@ -243,4 +232,4 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         """The audit log, newest first, as JSON-ready objects (`GET /admin/api/audit`)."""
         entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
                                      target=target)
-        return [entry_to_dict(e) for e in entries]
+        return [AuditEntryBody.of(e).to_json() for e in entries]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from service.core.clock import iso_utc
 from service.ratelimit.ledger import BudgetState
 from service.ratelimit.windows import next_midnight, next_quarter
 from troubleshooting.vocabulary import BUDGETS, Budget, Window
@@ -18,9 +16,6 @@ class WindowUsage:
     usage: int | None  # None: Strava reported nothing yet in this window
     resets_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"limit": self.limit, "usage": self.usage, "resets_at": iso_utc(self.resets_at)}
-
     @property
     def share(self) -> float:
         return (self.usage or 0) / self.limit if self.limit else 1.0
@@ -31,13 +26,6 @@ class RateLimitReport:
     budgets: dict[Budget, dict[Window, WindowUsage]]
     observed_at: datetime | None
     queued_jobs: int
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {budget: {window: usage.to_dict() for window, usage in windows.items()}
-                                for budget, windows in self.budgets.items()}
-        data["observed_at"] = iso_utc(self.observed_at)
-        data["queued_jobs"] = self.queued_jobs
-        return data
 
 
 def build_report(states: dict[Budget, BudgetState], now: datetime, queued_jobs: int) -> RateLimitReport:

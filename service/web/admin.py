@@ -9,28 +9,42 @@ returned to the caller (that is what the route is for) and never logged; Strava 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.connections.refresh import RefreshResult
-from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
 from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, reveal
-from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
+from service.desk.api_models import (
+    AuditBody,
+    AuditQuery,
+    Body,
+    ConnectLinkBody,
+    DiagnosisBody,
+    DisconnectBody,
+    JobBody,
+    JobsBody,
+    JobsQuery,
+    KeyRotationBody,
+    RateLimitBody,
+    RefreshBody,
+    RefreshFailureBody,
+    RegistrationFailureBody,
+    WebhookRegistrationBody,
+    WebhookStatusBody,
+)
+from service.desk.support_desk import SupportDesk, SupportError
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
-from service.web.admin_openapi import PREFIX, openapi_document
+from service.web.admin_openapi import PREFIX, STRAVA_ERRORS, AdminRoute, Handler, openapi_document
 
 log = logging.getLogger(__name__)
 
 ACTOR = "admin-api"
 DESK = web.AppKey("admin_desk", SupportDesk)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # SupportError codes whose HTTP status is not simply "the caller asked wrong" (400) / "it failed" (409).
 STATUS_BY_CODE = {
@@ -67,17 +81,9 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return web.json_response({"error": code, "message": message, **extra}, status=status, headers=headers)
 
 
-def ok(body: Any) -> web.Response:
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
-
-
-def to_body(result: Any) -> Any:
-    """The `--json` shape of whatever a desk method returned."""
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    if isinstance(result, list | tuple):
-        return [to_body(item) for item in result]
-    return result
+def ok(body: Body) -> web.Response:
+    """200 with the body's JSON: the same model the CLI's `--json` prints."""
+    return web.json_response(body.to_json(), headers={"Cache-Control": "no-store"})
 
 
 def _is_admin_path(path: str) -> bool:
@@ -141,65 +147,62 @@ def _desk(request: web.Request) -> SupportDesk:
 
 
 async def diagnosis(request: web.Request) -> web.Response:
-    result = await _desk(request).diagnose(request.match_info["who"])
-    return ok(result.to_dict())
+    return ok(DiagnosisBody.of(await _desk(request).diagnose(request.match_info["who"])))
 
 
 async def connect_link(request: web.Request) -> web.Response:
-    issued = await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)
-    return ok({"url": issued.url, "expires_at": iso_utc(issued.expires_at)})
+    return ok(ConnectLinkBody.of(await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)))
 
 
 def _refresh_failure(result: RefreshResult) -> web.Response:
     key = result.error_kind or result.status
     status, code = REFRESH_FAILURES.get(key, REFRESH_FAILURES.get(result.status, (502, "refresh_failed")))
     return error_response(status, code, f"{result.email}: {result.error or result.status}",
-                          result=refresh_to_dict(result))
+                          result=RefreshBody.of(result).to_json())
 
 
 async def refresh(request: web.Request) -> web.Response:
     result = await _desk(request).refresh_now(request.match_info["email"], ACTOR)
     if not result.refreshed:
         return _refresh_failure(result)
-    return ok(refresh_to_dict(result))
+    return ok(RefreshBody.of(result))
 
 
 async def disconnect(request: web.Request) -> web.Response:
-    result = await _desk(request).disconnect(request.match_info["email"], ACTOR)
-    return ok(result.to_dict())
+    return ok(DisconnectBody.of(await _desk(request).disconnect(request.match_info["email"], ACTOR)))
 
 
 # --- app-wide ------------------------------------------------------------------------------------
 
 
 async def webhook(request: web.Request) -> web.Response:
-    return ok(to_body(await _desk(request).webhook_status()))
+    return ok(WebhookStatusBody.of(await _desk(request).webhook_status()))
 
 
 async def webhook_register(request: web.Request) -> web.Response:
     report = await _desk(request).reregister_webhook(ACTOR)
-    body = to_body(report)
     if not report.ok:
         # As `fitglue webhook register --json` prints a failure: the error plus the whole report.
-        return error_response(502, "registration_failed", report.error or "registration failed", **body)
-    return ok(body)
+        failure = RegistrationFailureBody.failed(report).to_json()
+        return error_response(502, failure.pop("error"), failure.pop("message"), **failure)
+    return ok(WebhookRegistrationBody.of(report))
 
 
 async def rotate_keys(request: web.Request) -> web.Response:
-    return ok((await _desk(request).rotate_keys(ACTOR)).to_dict())
+    return ok(KeyRotationBody.of(await _desk(request).rotate_keys(ACTOR)))
 
 
 async def rate_limit(request: web.Request) -> web.Response:
-    return ok(to_body(await _desk(request).rate_limit_report()))
+    return ok(RateLimitBody.of(await _desk(request).rate_limit_report()))
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return ok({"jobs": to_body(await _desk(request).list_jobs(request.query.get("state") or None))})
+    return ok(JobsBody.of(await _desk(request).list_jobs(request.query.get("state") or None)))
 
 
 async def job_retry(request: web.Request) -> web.Response:
     job_id = parse_row_id(request.match_info["id"], "job id")
-    return ok(to_body(await _desk(request).retry_job(job_id, ACTOR)))
+    return ok(JobBody.of(await _desk(request).retry_job(job_id, ACTOR)))
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -209,32 +212,61 @@ async def audit(request: web.Request) -> web.Response:
     entries = await _desk(request).audit_entries(
         limit, before_id=before, actor=parse_text(query.get("actor"), "actor"),
         action=parse_text(query.get("action"), "action"), target=parse_text(query.get("target"), "target"))
-    next_before = entries[-1]["id"] if len(entries) == limit else None
-    return ok({"entries": entries, "next_before": next_before})
+    return ok(AuditBody.page(entries, limit))
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return ok(openapi_document(request.app[DESK].rt.settings.public_url))
+    return web.json_response(openapi_document(ROUTES, request.app[DESK].rt.settings.public_url),
+                             headers={"Cache-Control": "no-store"})
 
 
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/users/{who}/diagnosis", diagnosis),
-    ("POST", "/users/{email}/connect-link", connect_link),
-    ("POST", "/users/{email}/refresh", refresh),
-    ("POST", "/users/{email}/disconnect", disconnect),
-    ("GET", "/webhook", webhook),
-    ("POST", "/webhook/register", webhook_register),
-    ("POST", "/keys/rotate", rotate_keys),
-    ("GET", "/rate-limit", rate_limit),
-    ("GET", "/jobs", jobs),
-    ("POST", "/jobs/{id}/retry", job_retry),
-    ("GET", "/audit", audit),
-    ("GET", "/openapi.json", openapi),
+_BAD_EMAIL = {400: "not an e-mail address (error `bad_email`)"}
+# The admin API, one entry per route: adding a route with its model is one entry here.
+ROUTES: list[AdminRoute] = [
+    AdminRoute("GET", "/users/{who}/diagnosis", diagnosis, "Diagnose one user's Strava connection (same as "
+               "`fitglue diagnose WHO --json`); an unknown user is a diagnosis with status unknown_user",
+               DiagnosisBody, "diagnoseUser", {400: "WHO is neither a well-formed e-mail address nor a Strava "
+                                                    "athlete id in ASCII digits (error `bad_argument`)"}),
+    AdminRoute("POST", "/users/{email}/connect-link", connect_link, "Issue a Connect link (an unknown e-mail "
+               "becomes a new FitGlue user). The link goes to the caller only.", ConnectLinkBody,
+               "issueConnectLink", _BAD_EMAIL),
+    AdminRoute("POST", "/users/{email}/refresh", refresh, "Refresh the user's access token now", RefreshBody,
+               "refreshToken", {**_BAD_EMAIL, 404: "no FitGlue user with this e-mail (error `unknown_user`)",
+                                409: ("nothing to refresh: not connected, needs re-authorization, revoked, or a "
+                                      "refresh is already running (`result` holds the refresh object)",
+                                      RefreshFailureBody),
+                                502: ("Strava rejected the app's credentials, or answered with an error",
+                                      RefreshFailureBody),
+                                503: ("Strava is not configured, unreachable or rate-limited (`result` holds the "
+                                      "refresh object when it ran)", RefreshFailureBody)}),
+    AdminRoute("POST", "/users/{email}/disconnect", disconnect, "Deauthorize at Strava and forget the tokens "
+               "(forgotten here even when Strava fails: see `warning`)", DisconnectBody, "disconnectUser",
+               _BAD_EMAIL),
+    AdminRoute("GET", "/webhook", webhook, "The Strava push subscription and what we know of it "
+               "(`fitglue webhook status --json`)", WebhookStatusBody, "webhookStatus", STRAVA_ERRORS),
+    AdminRoute("POST", "/webhook/register", webhook_register, "Check and repair the Strava push subscription "
+               "(`fitglue webhook register --json`)", WebhookRegistrationBody, "registerWebhook",
+               {502: ("the repair failed (error `registration_failed`, with the whole report), or Strava "
+                      "answered with an error", RegistrationFailureBody), 503: STRAVA_ERRORS[503]}),
+    AdminRoute("POST", "/keys/rotate", rotate_keys, "Re-encrypt every stored token under the current "
+               "FITGLUE_SECRET_KEY (`fitglue db rotate-keys`); `unreadable` counts connections no configured "
+               "key can read", KeyRotationBody, "rotateKeys"),
+    AdminRoute("GET", "/rate-limit", rate_limit, "Strava API usage against its limits, reset times and queued "
+               "work (`fitglue ratelimit --json`)", RateLimitBody, "rateLimit"),
+    AdminRoute("GET", "/jobs", jobs, "The retry queue (`fitglue jobs --json`)", JobsBody, "listJobs",
+               {400: "unknown state"}, query=JobsQuery),
+    AdminRoute("POST", "/jobs/{id}/retry", job_retry, "Retry one failed or waiting job now "
+               "(`fitglue jobs retry ID --json`)", JobBody, "retryJob",
+               {400: "the id is not a whole number (ASCII digits) from 1 to 2^63-1",
+                404: "no such job", 409: "the job cannot be retried in its state"}),
+    AdminRoute("GET", "/audit", audit, "The audit log, newest first", AuditBody, "auditLog",
+               {400: "a query parameter is not valid"}, query=AuditQuery),
+    AdminRoute("GET", "/openapi.json", openapi, "This document", None, "openapi"),
 ]
 
 
 def setup(app: web.Application, rt: Runtime) -> None:
     app[DESK] = SupportDesk(rt)
     app.middlewares.append(admin_guard)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, handler)
+    for route in ROUTES:
+        app.router.add_route(route.method, PREFIX + route.path, route.handler)
