@@ -92,8 +92,10 @@ def _message(error: ErrorDetails, where: str, rest: tuple[int | str, ...]) -> st
     kind, given = error["type"], error.get("input")
     if kind == "model_type" or (kind == "dict_type" and not rest):
         return f"{where}: must be a mapping of fields"
-    if rest[-1:] == ("[key]",):
-        return f"{where}: variant name {rest[-2]!r} must be a plain name"
+    if rest == ("[key]",):  # a mapping key: the need or the variant name itself
+        if where.startswith("permissions"):
+            return f"{where}: not a kind of missing permission (expected one of: {', '.join(Need)})"
+        return f"{where}: the variant name must be a plain name"
     if kind == "enum" and rest[0] in _ENUM_FIELDS:
         label, quantifier, words = _ENUM_FIELDS[str(rest[0])]
         return f"{where}: {label} {given!r} (expected {quantifier}: {', '.join(words)})"

@@ -1,4 +1,4 @@
-"""The tables. Status and outcome values are plain strings from the vocabularies in `service.core.vocab`."""
+"""The tables. Status and outcome values are plain strings: the words of `troubleshooting.vocabulary`."""
 
 from __future__ import annotations
 
