@@ -17,6 +17,7 @@ from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
 from service.desk.api_models import RefreshBody, WebhookRegistrationBody
+from troubleshooting.vocabulary import Action
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
 
@@ -44,9 +45,9 @@ async def reregister_webhook(bot: BotContext, target: str, actor: str, client: A
 
 # One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
-    "send_connect_link": send_connect_link,
-    "refresh_token": refresh_token,
-    "reregister_webhook": reregister_webhook,
+    Action.SEND_CONNECT_LINK: send_connect_link,
+    Action.REFRESH_TOKEN: refresh_token,
+    Action.REREGISTER_WEBHOOK: reregister_webhook,
 }
 
 

@@ -14,7 +14,7 @@ from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import AuditEntry, StravaConnection, User
 from troubleshooting.permissions import grant_verdict, parse_scopes
-from troubleshooting.vocabulary import ConnectionStatus
+from troubleshooting.vocabulary import ConnectionStatus, Severity
 
 # Entries that only record that someone asked (the bot's request log), not what was done.
 _REQUEST_ACTIONS = ("slack_command:%", "slack_button:%")
@@ -91,7 +91,7 @@ async def _missing_permissions(session: AsyncSession, connected_grants: dict[str
                 if not (verdict := grant_verdict(parse_scopes(raw))).complete}
     total = sum(connected_grants[raw] for raw in verdicts)
     found: list[dict[str, Any]] = []
-    for severity in ("error", "warning"):
+    for severity in (Severity.ERROR, Severity.WARNING):
         grants_of = [raw for raw, verdict in verdicts.items() if verdict.severity == severity]
         if not grants_of or len(found) >= listed:
             continue

@@ -115,7 +115,7 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
         "_registration": registration,
     }
     if found is None:
-        return {**common, "email": None, "status": "unknown_user"}
+        return {**common, "email": None, "status": ConnectionStatus.UNKNOWN_USER}
     conn: StravaConnection | None = found[1]
     facts = {**common, **_user_facts(found, now)}
     if conn is not None:

@@ -34,9 +34,9 @@ from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
 from service.queue.store import PRIORITY_CATCH_UP, PRIORITY_EVENT, enqueue
 from service.subscription.state import PROCESSED
 from troubleshooting.permissions import grant_verdict, parse_scopes
-from troubleshooting.vocabulary import ConnectionStatus
+from troubleshooting.vocabulary import ConnectionStatus, JobKind
 
-JOB_KIND = "catch_up"
+JOB_KIND = JobKind.CATCH_UP
 OVERFLOW_RUN = "overflow"
 PER_PAGE = 100
 

@@ -176,8 +176,8 @@ _REPLAYED_NOTE = "This is the result of a sign-in that already finished; reloadi
 
 def _connected_page(request: web.Request, result: CallbackResult) -> web.Response:
     verdict = result.verdict
-    severity = verdict.severity if verdict is not None else "ok"
-    title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
+    severity = verdict.severity if verdict is not None else Severity.OK
+    title = {Severity.OK: "Connected", Severity.WARNING: "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
                   missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
                   retry_url=result.retry_url,

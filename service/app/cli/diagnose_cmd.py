@@ -12,9 +12,11 @@ from service.core.runtime import Runtime
 from service.desk.api_models import DiagnosisBody, ForgetBody
 from service.desk.support_desk import SupportDesk
 from troubleshooting import Diagnosis, Finding, summary_line
+from troubleshooting.vocabulary import Severity
 
 WIDTH = 100
-SEVERITY_HEADINGS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Notes"), ("ok", "All clear"))
+SEVERITY_HEADINGS = ((Severity.ERROR, "Errors"), (Severity.WARNING, "Warnings"), (Severity.INFO, "Notes"),
+                     (Severity.OK, "All clear"))
 WHO_ACTS = {
     "user": "the user must act",
     "support": "support can fix it",

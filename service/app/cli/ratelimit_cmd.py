@@ -9,8 +9,9 @@ from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.desk.api_models import RateLimitBody
 from service.desk.support_desk import SupportDesk
+from troubleshooting.vocabulary import Budget
 
-BUDGET_NAMES = {"overall": "overall (all calls)", "read": "read (non-upload)"}
+BUDGET_NAMES = {Budget.OVERALL: "overall (all calls)", Budget.READ: "read (non-upload)"}
 
 
 def cmd_ratelimit(args: argparse.Namespace) -> int:
