@@ -16,7 +16,6 @@ from typing import Annotated, Any, Self
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from service.core.clock import iso_utc
-from service.core.inputs import MAX_LIMIT
 from troubleshooting.serialize import Body, DiagnosisBody, FindingBody
 from troubleshooting.vocabulary import ConnectionStatus, JobKind, JobState
 
@@ -238,18 +237,3 @@ class AuditBody(Body):
     def page(cls, entries: Iterable[Any], limit: int) -> Self:
         listed = [AuditEntryBody.of(e) for e in entries]
         return cls(entries=listed, next_before=listed[-1].id if len(listed) == limit else None)
-
-
-# --- query parameters (documented from these; the routes parse them with service.core.inputs) ------
-
-
-class JobsQuery(Body):
-    state: JobState | None = Field(None, description="only jobs in this state")
-
-
-class AuditQuery(Body):
-    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="at most this many entries")
-    before: int | None = Field(None, ge=1, description="only entries with a smaller id (the next, older page)")
-    actor: str | None = None
-    action: str | None = None
-    target: str | None = None

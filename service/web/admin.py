@@ -16,19 +16,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.connections.refresh import RefreshResult
 from service.core.crypto import constant_time_equals
-from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
+from service.core.inputs import BadInput, parse_row_id
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, reveal
 from service.desk.api_models import (
     AuditBody,
-    AuditQuery,
     Body,
     ConnectLinkBody,
     DiagnosisBody,
     DisconnectBody,
     JobBody,
     JobsBody,
-    JobsQuery,
     KeyRotationBody,
     RateLimitBody,
     RefreshBody,
@@ -37,6 +35,7 @@ from service.desk.api_models import (
     WebhookRegistrationBody,
     WebhookStatusBody,
 )
+from service.desk.api_queries import AuditQuery, JobsQuery
 from service.desk.support_desk import SupportDesk, SupportError
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
 from service.web.admin_openapi import PREFIX, STRAVA_ERRORS, AdminRoute, Handler, openapi_document
@@ -197,7 +196,7 @@ async def rate_limit(request: web.Request) -> web.Response:
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return ok(JobsBody.of(await _desk(request).list_jobs(request.query.get("state") or None)))
+    return ok(JobsBody.of(await _desk(request).list_jobs(JobsQuery.parse(request.query).state)))
 
 
 async def job_retry(request: web.Request) -> web.Response:
@@ -206,13 +205,10 @@ async def job_retry(request: web.Request) -> web.Response:
 
 
 async def audit(request: web.Request) -> web.Response:
-    limit = parse_limit(request.query.get("limit"), "limit", default=50)
-    before = parse_cursor(request.query.get("before"), "before")
-    query = request.query
-    entries = await _desk(request).audit_entries(
-        limit, before_id=before, actor=parse_text(query.get("actor"), "actor"),
-        action=parse_text(query.get("action"), "action"), target=parse_text(query.get("target"), "target"))
-    return ok(AuditBody.page(entries, limit))
+    q = AuditQuery.parse(request.query)
+    entries = await _desk(request).audit_entries(q.limit, before_id=q.before, actor=q.actor, action=q.action,
+                                                 target=q.target)
+    return ok(AuditBody.page(entries, q.limit))
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -70,6 +70,17 @@ def _first_line(model: type[BaseModel] | None) -> str:
     return (model.__doc__ or "OK").strip().splitlines()[0] if model is not None else "OK"
 
 
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema as a query parameter: a query string is never null, so absent is the only "none"."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "description", "anyOf")}
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    if schema.get("default", 0) is None:
+        del schema["default"]
+    return schema
+
+
 def _parameters(route: AdminRoute) -> list[dict[str, Any]]:
     params = []
     for name, (schema, description) in PATH_PARAMETERS.items():
@@ -79,7 +90,7 @@ def _parameters(route: AdminRoute) -> list[dict[str, Any]]:
     if route.query is not None:
         props = route.query.model_json_schema(ref_template=REF)["properties"]
         for name, info in route.query.model_fields.items():
-            schema = {k: v for k, v in props[name].items() if k not in ("title", "description")}
+            schema = _query_schema(props[name])
             params.append({"name": name, "in": "query", "required": info.is_required(), "schema": schema,
                            **({"description": info.description} if info.description else {})})
     return params
@@ -109,7 +120,7 @@ def _models(routes: Sequence[AdminRoute]) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorBody": ErrorBody}
     for route in routes:
         docs = [doc[1] for doc in route.errors.values() if not isinstance(doc, str)]
-        for model in (route.body, route.request, route.query, *docs):
+        for model in (route.body, route.request, *docs):
             if model is not None:
                 found[model.__name__] = model
     return list(found.values())
@@ -120,6 +131,10 @@ def openapi_document(routes: Sequence[AdminRoute], server_url: str | None = None
     models = _models(routes)
     _, defs = models_json_schema([(m, "serialization") for m in models],
                                  ref_template=REF)
+    schemas = dict(defs.get("$defs", {}))
+    for route in routes:  # a query model is documented as parameters; only what its fields refer to is a schema
+        if route.query is not None:
+            schemas.update(route.query.model_json_schema(ref_template=REF).get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
@@ -134,7 +149,7 @@ def openapi_document(routes: Sequence[AdminRoute], server_url: str | None = None
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
