@@ -9,7 +9,16 @@ from troubleshooting.facts import ConnectionFacts, Thresholds
 from troubleshooting.knowledge import Knowledge, load_knowledge
 from troubleshooting.rules import HEALTHY_RULE, NEEDS, RULES, VARIANT
 from troubleshooting.serialize import DiagnosisBody, FindingBody, facts_to_dict
-from troubleshooting.vocabulary import FINDING_IDS, SEVERITY_ORDER, ConnectionStatus, FindingId, Severity
+from troubleshooting.vocabulary import (
+    FINDING_IDS,
+    SEVERITY_ORDER,
+    Action,
+    Article,
+    Audience,
+    ConnectionStatus,
+    FindingId,
+    Severity,
+)
 
 DEFAULT_THRESHOLDS = Thresholds()
 
@@ -54,14 +63,14 @@ def severity_rank(severity: str) -> int:
 
 @dataclass(frozen=True)
 class Finding:
-    id: str
-    severity: str
+    id: FindingId
+    severity: Severity
     title: str
     detail: str
     remedy: tuple[str, ...]
-    actions: tuple[str, ...]
-    article: str
-    audience: str
+    actions: tuple[Action, ...]
+    article: Article
+    audience: Audience
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -80,7 +89,7 @@ def sort_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Findin
 class Diagnosis:
     email: str | None
     athlete_id: int | None
-    status: str
+    status: ConnectionStatus
     findings: tuple[Finding, ...]
     facts: dict[str, Any]
 
@@ -108,7 +117,7 @@ class Diagnosis:
 class _Values(dict[str, str]):
     def __init__(self, finding_id: str, values: dict[str, str]) -> None:
         super().__init__(values)
-        self.finding_id = finding_id
+        self.finding_id = str(finding_id)  # a plain word in the message, whatever was passed
 
     def __missing__(self, key: str) -> str:
         raise KeyError(f"finding {self.finding_id!r}: its rule supplied no value for placeholder {{{key}}}")
@@ -118,7 +127,7 @@ def _fill(template: str, values: _Values) -> str:
     return " ".join(template.format_map(values).split())
 
 
-def _finding(knowledge: Knowledge, finding_id: str, common: dict[str, str], found: dict[str, str]) -> Finding:
+def _finding(knowledge: Knowledge, finding_id: FindingId, common: dict[str, str], found: dict[str, str]) -> Finding:
     values = dict(found)
     variant = values.pop(VARIANT, None)
     if NEEDS in values:
