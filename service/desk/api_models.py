@@ -16,6 +16,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from service.core.clock import iso_utc
+from service.desk.error_table import ERRORS
 from troubleshooting.serialize import Body, DiagnosisBody, FindingBody
 from troubleshooting.vocabulary import ConnectionStatus, JobKind, JobState
 
@@ -28,7 +29,9 @@ UtcTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str),
 class ErrorBody(Body):
     """Every failure: `{"error": CODE, "message": TEXT}` (CLI `--json` on stdout, admin API)."""
 
-    error: str = Field(description="stable error code, e.g. bad_argument, unknown_user, strava_unavailable")
+    error: str = Field(description="stable error code: one of the error table's (service/desk/error_table.py: "
+                                   + ", ".join(ERRORS) + "), or, from in front of every route: unauthorized, "
+                                   "not_found, method_not_allowed, body_timeout, too_large")
     message: str
 
 
