@@ -37,7 +37,7 @@ from service.desk.api_queries import AuditQuery, JobsQuery
 from service.desk.boundary import as_support_error
 from service.desk.error_table import SupportError, refresh_failure
 from service.desk.support_desk import SupportDesk
-from service.web.admin_openapi import PREFIX, STRAVA_ERRORS, AdminRoute, Handler, openapi_document
+from service.web.admin_openapi import PREFIX, AdminRoute, Handler, openapi_document
 
 log = logging.getLogger(__name__)
 
@@ -168,47 +168,50 @@ async def openapi(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "no-store"})
 
 
-_BAD_EMAIL = {400: "not an e-mail address (error `bad_email`)"}
+_BAD_EMAIL = {"bad_email": "not an e-mail address"}
+_STRAVA = {"configuration": "Strava is not configured", "strava_unavailable": "Strava did not answer, or not as expected"}
+# A refresh that ran but did not refresh: the error plus the refresh object.
+_REFRESH_RAN = {"not_connected": "the user has not connected Strava", "revoked": "the athlete revoked access",
+                "needs_reauth": "Strava no longer accepts the grant: the user must connect again",
+                "busy": "another refresh of this token is running", "rate_limited": "Strava's rate limit is used up",
+                "strava_unavailable": "Strava did not answer", "refresh_failed": "the refresh failed otherwise",
+                "strava_app_misconfigured": "Strava rejected the app's own credentials"}
 # The admin API, one entry per route: adding a route with its model is one entry here.
 ROUTES: list[AdminRoute] = [
     AdminRoute("GET", "/users/{who}/diagnosis", diagnosis, "Diagnose one user's Strava connection (same as "
                "`fitglue diagnose WHO --json`); an unknown user is a diagnosis with status unknown_user",
-               DiagnosisBody, "diagnoseUser", {400: "WHO is neither a well-formed e-mail address nor a Strava "
-                                                    "athlete id in ASCII digits (error `bad_argument`)"}),
+               DiagnosisBody, "diagnoseUser", {"bad_argument": "WHO is neither a well-formed e-mail address nor "
+                                                               "a Strava athlete id in ASCII digits"}),
     AdminRoute("POST", "/users/{email}/connect-link", connect_link, "Issue a Connect link (an unknown e-mail "
                "becomes a new FitGlue user). The link goes to the caller only.", ConnectLinkBody,
                "issueConnectLink", _BAD_EMAIL),
     AdminRoute("POST", "/users/{email}/refresh", refresh, "Refresh the user's access token now", RefreshBody,
-               "refreshToken", {**_BAD_EMAIL, 404: "no FitGlue user with this e-mail (error `unknown_user`)",
-                                409: ("nothing to refresh: not connected, needs re-authorization, revoked, or a "
-                                      "refresh is already running (`result` holds the refresh object)",
-                                      RefreshFailureBody),
-                                502: ("Strava rejected the app's credentials, or answered with an error",
-                                      RefreshFailureBody),
-                                503: ("Strava is not configured, unreachable or rate-limited (`result` holds the "
-                                      "refresh object when it ran)", RefreshFailureBody)}),
+               "refreshToken", {**_BAD_EMAIL, "unknown_user": "no FitGlue user with this e-mail", **_STRAVA,
+                                **_REFRESH_RAN},
+               error_bodies=dict.fromkeys(_REFRESH_RAN, RefreshFailureBody)),
     AdminRoute("POST", "/users/{email}/disconnect", disconnect, "Deauthorize at Strava and forget the tokens "
                "(forgotten here even when Strava fails: see `warning`)", DisconnectBody, "disconnectUser",
                _BAD_EMAIL),
     AdminRoute("GET", "/webhook", webhook, "The Strava push subscription and what we know of it "
-               "(`fitglue webhook status --json`)", WebhookStatusBody, "webhookStatus", STRAVA_ERRORS),
+               "(`fitglue webhook status --json`)", WebhookStatusBody, "webhookStatus", _STRAVA),
     AdminRoute("POST", "/webhook/register", webhook_register, "Check and repair the Strava push subscription "
                "(`fitglue webhook register --json`)", WebhookRegistrationBody, "registerWebhook",
-               {502: ("the repair failed (error `registration_failed`, with the whole report), or Strava "
-                      "answered with an error", RegistrationFailureBody), 503: STRAVA_ERRORS[503]}),
+               {"registration_failed": "the repair failed; the body holds the whole report",
+                "strava_error": "Strava answered with an error", **_STRAVA},
+               error_bodies={"registration_failed": RegistrationFailureBody}),
     AdminRoute("POST", "/keys/rotate", rotate_keys, "Re-encrypt every stored token under the current "
                "FITGLUE_SECRET_KEY (`fitglue db rotate-keys`); `unreadable` counts connections no configured "
                "key can read", KeyRotationBody, "rotateKeys"),
     AdminRoute("GET", "/rate-limit", rate_limit, "Strava API usage against its limits, reset times and queued "
                "work (`fitglue ratelimit --json`)", RateLimitBody, "rateLimit"),
     AdminRoute("GET", "/jobs", jobs, "The retry queue (`fitglue jobs --json`)", JobsBody, "listJobs",
-               {400: "unknown state"}, query=JobsQuery),
+               {"bad_state": "unknown state"}, query=JobsQuery),
     AdminRoute("POST", "/jobs/{id}/retry", job_retry, "Retry one failed or waiting job now "
                "(`fitglue jobs retry ID --json`)", JobBody, "retryJob",
-               {400: "the id is not a whole number (ASCII digits) from 1 to 2^63-1",
-                404: "no such job", 409: "the job cannot be retried in its state"}),
+               {"bad_argument": "the id is not a whole number (ASCII digits) from 1 to 2^31-1",
+                "not_found": "no such job", "not_retryable": "the job cannot be retried in its state"}),
     AdminRoute("GET", "/audit", audit, "The audit log, newest first", AuditBody, "auditLog",
-               {400: "a query parameter is not valid"}, query=AuditQuery),
+               {"bad_argument": "a query parameter is not valid"}, query=AuditQuery),
     AdminRoute("GET", "/openapi.json", openapi, "This document", None, "openapi"),
 ]
 

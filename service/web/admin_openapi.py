@@ -1,9 +1,10 @@
 """The admin API's route table entry, and the OpenAPI 3.1 document generated from the table.
 
 Every route is one `AdminRoute` (method, path, handler, summary, the models of its query, request
-and 200 body, and its error statuses); `service/web/admin.py` registers the routes from that table
-and serves `openapi_document(ROUTES)`. Schemas come from the pydantic models in
-`service/desk/api_models.py`, so the document cannot drift from what the routes print.
+and 200 body, and the error codes it can answer); `service/web/admin.py` registers the routes from
+that table and serves `openapi_document(ROUTES)`. Schemas come from the pydantic models in
+`service/desk/api_models.py`, and each error code's HTTP status from the one error table
+(`service/desk/error_table.py`), so the document cannot drift from what the routes answer.
 """
 
 from __future__ import annotations
@@ -16,30 +17,31 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from service.core.inputs import MAX_ROW_ID
 from service.desk.api_models import ErrorBody
+from service.desk.error_table import ERRORS
 
 PREFIX = "/admin/api"
 REF = "#/components/schemas/{model}"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# An error status: its description (the body is an ErrorBody), or (description, a richer body model).
-ErrorDoc = str | tuple[str, type[BaseModel]]
 
-# Every route may answer these, whatever it does.
-COMMON_ERRORS: Mapping[int, str] = {
-    401: "missing or wrong bearer token",
-    404: "not found — every admin route answers 404 while FITGLUE_ADMIN_TOKEN is unset",
-    408: "the request body did not arrive within FITGLUE_BODY_READ_TIMEOUT_S (error `body_timeout`)",
-    413: "the request body is larger than 256 KiB (error `too_large`)",
+# What the checks in front of every route answer, by HTTP status (their codes are not the desk's).
+GUARD_ERRORS: Mapping[int, str] = {
+    401: "`unauthorized`: missing or wrong bearer token",
+    404: "`not_found`: every admin route answers 404 while FITGLUE_ADMIN_TOKEN is unset",
+    408: "`body_timeout`: the request body did not arrive within FITGLUE_BODY_READ_TIMEOUT_S",
+    413: "`too_large`: the request body is larger than 256 KiB",
 }
-STRAVA_ERRORS: Mapping[int, str] = {
-    502: "Strava answered with an error",
-    503: "Strava is not configured, unreachable or rate-limited, or the database is unavailable",
+# Error codes every route may answer, whatever it does: code -> when.
+EVERY_ROUTE: Mapping[str, str] = {
+    "database": "the database is unavailable",
+    "internal": "an unexpected failure; the service log has the details",
 }
 # Path parameters, by the name used in route paths: (JSON schema, description).
 PATH_PARAMETERS: Mapping[str, tuple[dict[str, Any], str]] = {
     "who": ({"type": "string"}, "an e-mail address or a Strava athlete id"),
     "email": ({"type": "string", "format": "email"}, "the FitGlue user's e-mail address (any case)"),
-    "id": ({"type": "integer", "minimum": 1}, "the job id"),
+    "id": ({"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "the job id"),
 }
 
 
@@ -53,7 +55,8 @@ class AdminRoute:
     summary: str
     body: type[BaseModel] | None  # the 200 body (None: a free-form object)
     operation_id: str
-    errors: Mapping[int, ErrorDoc] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)  # error code (a row of ERRORS) -> when
+    error_bodies: Mapping[str, type[BaseModel]] = field(default_factory=dict)  # code -> body richer than ErrorBody
     query: type[BaseModel] | None = None  # query parameters, one per field
     request: type[BaseModel] | None = None  # a JSON request body
 
@@ -96,12 +99,22 @@ def _parameters(route: AdminRoute) -> list[dict[str, Any]]:
     return params
 
 
+def _error_statuses(route: AdminRoute) -> dict[int, tuple[list[str], type[BaseModel]]]:
+    """HTTP status -> (what answers it, its body model); each code's status from the error table."""
+    statuses: dict[int, tuple[list[str], type[BaseModel]]] = {s: ([text], ErrorBody) for s, text in GUARD_ERRORS.items()}
+    for code, when in {**route.errors, **EVERY_ROUTE}.items():
+        texts, model = statuses.setdefault(ERRORS[code].http_status, ([], ErrorBody))
+        texts.append(f"`{code}`: {when}")
+        if code in route.error_bodies:
+            statuses[ERRORS[code].http_status] = (texts, route.error_bodies[code])
+    return statuses
+
+
 def _responses(route: AdminRoute) -> dict[str, Any]:
     ok = _ref(route.body) if route.body is not None else {"type": "object"}
     responses = {"200": _content(ok, _first_line(route.body) if route.body else "OpenAPI 3.1")}
-    for status, doc in sorted({**route.errors, **COMMON_ERRORS}.items()):
-        description, model = (doc, ErrorBody) if isinstance(doc, str) else doc
-        responses[str(status)] = _content(_ref(model), description)
+    for status, (texts, model) in sorted(_error_statuses(route).items()):
+        responses[str(status)] = _content(_ref(model), "; ".join(texts))
     responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}
     return responses
 
@@ -119,8 +132,7 @@ def _operation(route: AdminRoute) -> dict[str, Any]:
 def _models(routes: Sequence[AdminRoute]) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorBody": ErrorBody}
     for route in routes:
-        docs = [doc[1] for doc in route.errors.values() if not isinstance(doc, str)]
-        for model in (route.body, route.request, *docs):
+        for model in (route.body, route.request, *route.error_bodies.values()):
             if model is not None:
                 found[model.__name__] = model
     return list(found.values())

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from service.app.factory import build_app
 from service.db.models import AuditEntry, Job
+from service.desk.error_table import ERRORS
 from service.desk.support_desk import SupportDesk
 from service.web.admin import ROUTES
 from service.web.admin_openapi import PREFIX, openapi_document
@@ -391,3 +392,14 @@ async def test_every_documented_route_answers_a_body_that_validates(api, runtime
     _, body = await api.call("POST", "/webhook/register", 502)
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert seen | {("post", "/webhook/register")} == documented
+
+
+def test_each_documented_error_code_sits_under_its_status_from_the_error_table():
+    for route in ROUTES:
+        responses = DOC["paths"][PREFIX + route.path][route.method.lower()]["responses"]
+        for code in route.errors:
+            response = responses[str(ERRORS[code].http_status)]
+            assert f"`{code}`" in response["description"], (route.path, code)
+            if code in route.error_bodies:
+                assert response["content"]["application/json"]["schema"]["$ref"].endswith(
+                    route.error_bodies[code].__name__)
