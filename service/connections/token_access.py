@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 
 from service.connections.refresh import refresh_if_expiring
 from service.connections.token_reads import ConnectionView, TokenReader
-from service.core import vocab
 from service.core.crypto import DecryptionError
 from service.core.inputs import Who
 from service.core.runtime import Runtime
+from troubleshooting.permissions import parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 # Kinds of TokenUnavailable besides the connection statuses (not_connected, needs_reauth, revoked).
 STRAVA_UNAVAILABLE = "strava_unavailable"
@@ -37,15 +38,17 @@ RATE_LIMITED = "rate_limited"
 APP_REJECTED = "strava_app_misconfigured"
 UNREADABLE = "configuration"
 
-_STATUS_MESSAGES = {
-    vocab.NOT_CONNECTED: "this user has not connected Strava (or was disconnected)",
-    vocab.NEEDS_REAUTH: "Strava no longer accepts this user's grant; the user must connect again",
-    vocab.REVOKED: "the athlete revoked FitGlue's access at Strava; the user must connect again",
+_STATUS_MESSAGES: dict[str, str] = {
+    ConnectionStatus.NOT_CONNECTED: "this user has not connected Strava (or was disconnected)",
+    ConnectionStatus.NEEDS_REAUTH: "Strava no longer accepts this user's grant; the user must connect again",
+    ConnectionStatus.REVOKED: "the athlete revoked FitGlue's access at Strava; the user must connect again",
 }
-_FAILURE_KINDS = {
-    vocab.ERR_RATE_LIMITED: (RATE_LIMITED, "Strava's rate limit is used up; the token could not be refreshed"),
-    vocab.ERR_APP_REJECTED: (APP_REJECTED, "Strava rejected FitGlue's own app credentials while refreshing; "
-                                           "an operator must fix STRAVA_CLIENT_ID/STRAVA_CLIENT_SECRET"),
+_FAILURE_KINDS: dict[str, tuple[str, str]] = {
+    RefreshErrorKind.RATE_LIMITED: (RATE_LIMITED,
+                                    "Strava's rate limit is used up; the token could not be refreshed"),
+    RefreshErrorKind.APP_CREDENTIALS_REJECTED: (
+        APP_REJECTED, "Strava rejected FitGlue's own app credentials while refreshing; "
+                      "an operator must fix STRAVA_CLIENT_ID/STRAVA_CLIENT_SECRET"),
 }
 _SHORTLY = timedelta(seconds=10)
 _UNAVAILABLE = (STRAVA_UNAVAILABLE, "Strava did not refresh the token (it failed or did not answer in time)")
@@ -78,7 +81,7 @@ class IssuedToken:
 
 
 def _valid_for(rt: Runtime, row: ConnectionView, min_valid_s: int) -> bool:
-    return (row.status == vocab.CONNECTED and row.expires_at is not None
+    return (row.status == ConnectionStatus.CONNECTED and row.expires_at is not None
             and row.expires_at >= rt.clock.now() + timedelta(seconds=min_valid_s))
 
 
@@ -91,15 +94,15 @@ def _issued(rt: Runtime, row: ConnectionView, refreshed: bool) -> IssuedToken:
         raise TokenUnavailable(UNREADABLE, "the stored access token cannot be read (was FITGLUE_SECRET_KEY "
                                "changed without keeping the old key in FITGLUE_PREVIOUS_SECRET_KEYS?)",
                                row.status, rt.clock.now() + timedelta(minutes=5))
-    scopes = tuple(sorted(vocab.parse_scopes(row.granted_scopes or "")))
+    scopes = tuple(sorted(parse_scopes(row.granted_scopes or "")))
     return IssuedToken(row.email, row.athlete_id, token, row.expires_at, scopes, refreshed)
 
 
 def _refusal(rt: Runtime, row: ConnectionView) -> TokenUnavailable:
     """Why `row` has no token valid for long enough, after any refresh there was to make."""
-    if row.status != vocab.CONNECTED or row.conn_id is None:
-        return TokenUnavailable(row.status, _STATUS_MESSAGES.get(row.status, _STATUS_MESSAGES[vocab.NOT_CONNECTED]),
-                                row.status)
+    if row.status != ConnectionStatus.CONNECTED or row.conn_id is None:
+        message = _STATUS_MESSAGES.get(row.status, _STATUS_MESSAGES[ConnectionStatus.NOT_CONNECTED])
+        return TokenUnavailable(row.status, message, row.status)
     now = rt.clock.now()
     if row.next_refresh_at is not None and row.next_refresh_at > now:  # the last refresh failed
         kind, message = _FAILURE_KINDS.get(row.error_kind or "", _UNAVAILABLE)
@@ -119,7 +122,7 @@ class RefreshFlights:
 
 
 async def _refresh_or_wait(rt: Runtime, reader: TokenReader, conn_id: int, min_valid_s: int) -> None:
-    """Refresh under the lease, or wait for whoever holds it; returns when there is nothing left to wait for."""
+    """Refresh under the lease, or wait for whoever holds it; return when nothing is left to wait for."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rt.settings.token_refresh_wait_s
     while True:
@@ -161,7 +164,7 @@ async def valid_access_token(rt: Runtime, reader: TokenReader, who: Who,
         return None
     if _valid_for(rt, row, min_valid_s):
         return _issued(rt, row, refreshed=False)
-    if row.status != vocab.CONNECTED or row.conn_id is None:
+    if row.status != ConnectionStatus.CONNECTED or row.conn_id is None:
         raise _refusal(rt, row)
     rt.require_strava()
     # Twice at most: a flight we joined may have been for a caller content with less time left.
@@ -173,6 +176,7 @@ async def valid_access_token(rt: Runtime, reader: TokenReader, who: Who,
         if _valid_for(rt, fresh, min_valid_s):
             return _issued(rt, fresh, refreshed=True)
         row = fresh
-        if row.status != vocab.CONNECTED or (row.next_refresh_at and row.next_refresh_at > rt.clock.now()):
+        backing_off = row.next_refresh_at is not None and row.next_refresh_at > rt.clock.now()
+        if row.status != ConnectionStatus.CONNECTED or backing_off:
             break
     raise _refusal(rt, row)

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from service.core import vocab
 from service.core.inputs import Who
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def _view(found: tuple | None) -> ConnectionView | None:
     if found is None:
         return None
     email, conn_id, athlete_id, status, scopes, token, expires_at, next_at, lease, kind = found
-    return ConnectionView(email, conn_id, athlete_id, status or vocab.NOT_CONNECTED, scopes, token,
-                          _utc(expires_at), _utc(next_at), _utc(lease), kind)
+    return ConnectionView(email, conn_id, athlete_id, status or ConnectionStatus.NOT_CONNECTED, scopes,
+                          token, _utc(expires_at), _utc(next_at), _utc(lease), kind)
 
 
 def _key(who: Who | int) -> tuple[str, object]:

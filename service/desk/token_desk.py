@@ -66,11 +66,13 @@ class TokenRequest:
 
 
 def parse_token_request(raw: bytes) -> TokenRequest:
-    """`{"who": e-mail or athlete id, "min_valid_s": 0..3600 (default 600)}`; nothing else. Raises BadInput."""
+    """`{"who": e-mail or athlete id, "min_valid_s": 0..3600 (default 600)}`, nothing else. Raises
+    BadInput."""
     body = parse_json_object(raw)
     unknown = sorted(set(body) - FIELDS)
     if unknown:
-        raise BadInput(f"unknown field(s) {', '.join(unknown)[:100]}: the body takes only who and min_valid_s")
+        raise BadInput(f"unknown field(s) {', '.join(unknown)[:100]}: the body takes only who and "
+                       "min_valid_s")
     if "who" not in body:
         raise BadInput("who is missing: give the user's e-mail address or Strava athlete id")
     who = parse_who_value(body["who"])

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from service.app.factory import build_app
-from service.core import vocab
 from service.web.token_api import PATH
 from tests import token_support
 from tests.token_support import (
@@ -23,6 +22,7 @@ from tests.token_support import (
     enable,
     set_connection,
 )
+from troubleshooting.vocabulary import REQUESTED_SCOPES, ConnectionStatus
 
 # The fixtures this module uses, under their names.
 client = token_support.client
@@ -38,7 +38,7 @@ async def test_a_valid_token_is_handed_out_without_calling_strava(client, runtim
     assert set(body) == {"athlete_id", "access_token", "expires_at", "granted_scopes", "refreshed"}
     assert body["athlete_id"] == alice and body["refreshed"] is False
     assert body["access_token"] in standin.issued_tokens
-    assert body["granted_scopes"] == sorted(vocab.REQUESTED_SCOPES)
+    assert body["granted_scopes"] == sorted(REQUESTED_SCOPES)
     assert body["expires_at"] == (clock.now() + timedelta(seconds=LIFETIME_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert standin.count_calls("POST", "/oauth/token") == calls
 
@@ -190,7 +190,7 @@ async def test_a_dead_grant_is_409_needs_reauth(client, runtime, standin, alice,
     assert [e.result for e in await audit_entries(runtime)] == ["needs_reauth", "needs_reauth"]
 
 
-@pytest.mark.parametrize("status_word", [vocab.REVOKED, vocab.NOT_CONNECTED, vocab.NEEDS_REAUTH])
+@pytest.mark.parametrize("status_word", [ConnectionStatus.REVOKED, ConnectionStatus.NOT_CONNECTED, ConnectionStatus.NEEDS_REAUTH])
 async def test_a_connection_that_is_not_connected_is_409_with_its_status(client, runtime, alice, status_word):
     await set_connection(runtime, alice, status=status_word)
     status, body, _ = await ask(client, {"who": ALICE})
@@ -285,7 +285,7 @@ def test_every_refusal_kind_is_a_code_of_the_error_table():
     from service.desk.error_table import ERRORS
 
     kinds = {token_access.STRAVA_UNAVAILABLE, token_access.RATE_LIMITED, token_access.APP_REJECTED,
-             token_access.UNREADABLE, vocab.NOT_CONNECTED, vocab.NEEDS_REAUTH, vocab.REVOKED}
+             token_access.UNREADABLE, ConnectionStatus.NOT_CONNECTED, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED}
     assert kinds <= set(ERRORS)
 
 
