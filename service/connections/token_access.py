@@ -118,7 +118,7 @@ class RefreshFlights:
     """This runtime's refresh attempts in progress, by connection id: callers join, not repeat, them."""
 
     def __init__(self, rt: Runtime) -> None:
-        self.running: dict[int, asyncio.Future[None]] = {}
+        self.running: dict[int, asyncio.Task[None]] = {}
 
 
 async def _refresh_or_wait(rt: Runtime, reader: TokenReader, conn_id: int, min_valid_s: int) -> None:
@@ -137,22 +137,21 @@ async def _refresh_or_wait(rt: Runtime, reader: TokenReader, conn_id: int, min_v
 
 
 async def _join_or_refresh(rt: Runtime, reader: TokenReader, conn_id: int, min_valid_s: int) -> None:
+    """Join this connection's attempt in flight, or start one. The attempt is a task of its own that
+    callers only wait for (shielded): a caller that goes away never cuts a refresh short between
+    Strava rotating the refresh token and our storing it."""
     flights = rt.part(RefreshFlights).running
-    running = flights.get(conn_id)
-    if running is not None:
-        await asyncio.shield(running)
-        return
-    flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    flights[conn_id] = flight
-    try:
-        await _refresh_or_wait(rt, reader, conn_id, min_valid_s)
-        flight.set_result(None)
-    except BaseException as exc:
-        flight.set_exception(exc)
-        flight.exception()  # retrieved here: joiners re-raise it, and none may be waiting
-        raise
-    finally:
-        del flights[conn_id]
+    flight = flights.get(conn_id)
+    if flight is None:
+        flight = flights[conn_id] = asyncio.ensure_future(_refresh_or_wait(rt, reader, conn_id, min_valid_s))
+
+        def landed(task: asyncio.Task[None]) -> None:
+            flights.pop(conn_id, None)
+            if not task.cancelled():
+                task.exception()  # retrieved: the waiting callers raise it, and none may be left
+
+        flight.add_done_callback(landed)
+    await asyncio.shield(flight)
 
 
 async def valid_access_token(rt: Runtime, reader: TokenReader, who: Who,

@@ -111,3 +111,32 @@ async def test_two_app_instances_on_one_database_cause_one_refresh(aiohttp_clien
         assert len({body["access_token"] for _, body, _ in answers}) == 1
     finally:
         await other.close()
+
+
+async def test_a_caller_that_goes_away_does_not_cut_the_refresh_short(client, runtime, standin, alice, clock):
+    """Strava may already have rotated the refresh token: the refresh must be stored all the same."""
+    from service.connections.token_access import RefreshFlights, valid_access_token
+    from service.connections.token_reads import TokenReader
+    from service.core.inputs import Who
+
+    clock.advance(LIFETIME_S - 120)
+    standin.config.latency_s = 0.3
+    before = refreshes(standin)
+    reader = TokenReader(runtime)
+    try:
+        caller = asyncio.ensure_future(valid_access_token(runtime, reader, Who(ALICE.lower(), None), 600))
+        flights = runtime.part(RefreshFlights).running
+        for _ in range(200):  # until the caller has started the refresh
+            if flights:
+                break
+            await asyncio.sleep(0.01)
+        [flight] = flights.values()
+        caller.cancel()
+        await flight  # the refresh goes on without its caller
+        assert caller.cancelled()
+        standin.config.latency_s = 0
+        token = await valid_access_token(runtime, reader, Who(ALICE.lower(), None), 600)
+        assert token is not None and token.refreshed is False and token.access_token in standin.issued_tokens
+        assert refreshes(standin) == before + 1
+    finally:
+        await reader.close()
