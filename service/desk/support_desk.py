@@ -31,9 +31,11 @@ from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.dashboard import HomeDesk
+from service.desk.events_desk import EventsDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk
+from service.outbox import DISCONNECTED, connection_data, write_event
 from service.strava import StravaError
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk(WebhookQueueDesk, HomeDesk):
+class SupportDesk(WebhookQueueDesk, HomeDesk, EventsDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
@@ -199,6 +201,9 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                 drop_tokens(row)
                 # The grant ends here: Strava's API Agreement wants its data gone with it.
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
+                await write_event(session, rt.settings, now, DISCONNECTED,
+                                  {**connection_data(user.email, row.athlete_id, vocab.NOT_CONNECTED, row.granted_scopes),
+                                   "disconnected_by": actor}, athlete_id=row.athlete_id, user_id=row.user_id)
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
                 row.status = vocab.NOT_CONNECTED
