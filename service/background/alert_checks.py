@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.app_state import get_value
-from service.db.models import OAuthAttempt, StravaConnection, WebhookRegistration
+from service.db.models import OAuthAttempt, OutboundEvent, StravaConnection, WebhookRegistration
+from service.outbox import FAILED as EVENT_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ REAUTH_SPIKE_COUNT = 5
 # Written by service.subscription.state after each live look at Strava ("" = Strava listed none).
 SUBSCRIPTION_ID_KEY = "webhook.subscription_id"
 
-KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike")
+KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike",
+         "events_parked")
 
 
 async def budget_high(rt: Runtime) -> str | None:
@@ -88,6 +90,16 @@ async def app_credentials_rejected(rt: Runtime) -> str | None:
             "Check STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET against the Strava API settings.")
 
 
+async def events_parked(rt: Runtime) -> str | None:
+    """Open while outbound events are parked as failed (the delivery opens it when it parks one)."""
+    from service.background.outbound import parked_message
+
+    async with rt.sessions() as session:
+        count = int(await session.scalar(select(func.count()).select_from(OutboundEvent).where(
+            OutboundEvent.state == EVENT_FAILED)) or 0)
+    return parked_message(count) if count else None
+
+
 async def evaluate(rt: Runtime) -> dict[str, str | None]:
     """kind -> the alert message while the condition holds, None when it does not."""
     now = rt.clock.now()
@@ -98,6 +110,7 @@ async def evaluate(rt: Runtime) -> dict[str, str | None]:
         "budget_high": await budget_high(rt),
         "app_credentials_rejected": await app_credentials_rejected(rt),
         "reauth_spike": await reauth_spike(rt, now),
+        "events_parked": await events_parked(rt),
     }
 
 

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     events_secret: SecretStr | None = _env("FITGLUE_EVENTS_SECRET")
     # Seconds between attempts after each failed one; after the last the event is parked as failed.
     events_retry_schedule_s: SecondsList = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
-    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, ge=1)  # one delivery attempt
+    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
     events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
     events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
     events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
