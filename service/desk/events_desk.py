@@ -26,6 +26,8 @@ from service.outbox.outbox_ops import (
     undelivered_condition,
 )
 
+EVENT_STATES = STATES  # for the adapters, which reach the outbox only through the desk
+
 
 @dataclass(frozen=True)
 class EventPage:

@@ -18,7 +18,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from service.connections.refresh import RefreshResult
 from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
-from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
+from service.core.inputs import (
+    BadInput,
+    parse_cursor,
+    parse_id,
+    parse_json_object,
+    parse_limit,
+    parse_row_id,
+    parse_since,
+    parse_text,
+)
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, reveal
 from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
@@ -202,6 +211,43 @@ async def job_retry(request: web.Request) -> web.Response:
     return ok(to_body(await _desk(request).retry_job(job_id, ACTOR)))
 
 
+# --- outbound events (README "Outbound events": the bodies of `fitglue events … --json`) ---------------
+
+
+async def events(request: web.Request) -> web.Response:
+    query = request.query
+    athlete = query.get("athlete") or query.get("athlete_id")
+    page = await _desk(request).list_events(
+        state=parse_text(query.get("state"), "state"), athlete_id=parse_id(athlete, "athlete") if athlete else None,
+        limit=parse_limit(query.get("limit"), "limit", default=100), before=parse_cursor(query.get("before"), "before"))
+    return ok(page.to_dict())
+
+
+async def event_retry(request: web.Request) -> web.Response:
+    event_id = parse_row_id(request.match_info["id"], "event id")
+    return ok((await _desk(request).retry_event(event_id, ACTOR)).to_dict())
+
+
+async def events_retry_failed(request: web.Request) -> web.Response:
+    return ok((await _desk(request).retry_failed_events(ACTOR)).to_dict())
+
+
+async def events_replay(request: web.Request) -> web.Response:
+    """JSON body `{"since": ISO 8601 UTC, "athlete_id": number or digits, optional}`."""
+    body = parse_json_object(await request.read()) if request.body_exists else {}
+    unknown = sorted(set(body) - {"since", "athlete_id"})
+    if unknown:
+        raise BadInput(f"unknown field(s) in the body: {', '.join(unknown)} (expected since, athlete_id)")
+    if "since" not in body:
+        raise BadInput("the body needs `since`, an ISO 8601 UTC time like 2026-11-27T00:00:00Z")
+    athlete = body.get("athlete_id")
+    if isinstance(athlete, bool) or not isinstance(athlete, int | str | None):
+        raise BadInput("athlete_id must be a Strava athlete id (a number, or a string of digits)")
+    since = parse_since(body["since"], "since")
+    athlete_id = parse_id(str(athlete), "athlete_id") if athlete is not None else None
+    return ok((await _desk(request).replay_events(since, athlete_id, ACTOR)).to_dict())
+
+
 async def audit(request: web.Request) -> web.Response:
     limit = parse_limit(request.query.get("limit"), "limit", default=50)
     before = parse_cursor(request.query.get("before"), "before")
@@ -228,6 +274,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/rate-limit", rate_limit),
     ("GET", "/jobs", jobs),
     ("POST", "/jobs/{id}/retry", job_retry),
+    ("GET", "/events", events),
+    ("POST", "/events/retry-failed", events_retry_failed),
+    ("POST", "/events/replay", events_replay),
+    ("POST", "/events/{id}/retry", event_retry),
     ("GET", "/audit", audit),
     ("GET", "/openapi.json", openapi),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.inputs import MAX_LIMIT
+from service.web.events_openapi import EVENT_SCHEMAS, event_paths
 
 PREFIX = "/admin/api"
 
@@ -249,9 +250,9 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                            "needs `Authorization: Bearer <FITGLUE_ADMIN_TOKEN>`; while that setting is unset "
                            "every route answers 404. Strava tokens are never returned.",
         },
-        "paths": PATHS,
+        "paths": {**PATHS, **event_paths(_COMMON_ERRORS)},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **EVENT_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -313,7 +313,9 @@ def test_every_designed_route_is_documented():
                 ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
                 ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
                 ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
-                ("post", "/keys/rotate")}  # DESIGN.md additions: key rotation
+                ("post", "/keys/rotate"),  # DESIGN.md additions: key rotation
+                ("get", "/events"), ("post", "/events/{id}/retry"), ("post", "/events/retry-failed"),
+                ("post", "/events/replay")}  # and outbound events
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 

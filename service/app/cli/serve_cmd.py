@@ -149,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"])
         if not args.sandbox:
             settings.require(*SERVE_REQUIRES)
+        settings.require_events_secret()
         check_listen_address(settings)
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         return asyncio.run(_serve_settled(settings, args.sandbox))
