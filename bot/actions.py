@@ -42,11 +42,17 @@ async def reregister_webhook(bot: BotContext, target: str, actor: str, client: A
     return await _with_fresh_diagnosis(bot, target, note)
 
 
+async def retry_events(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = render.events_retried(target, (await bot.desk.retry_user_events(target, actor)).to_dict())
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
 # One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
     "send_connect_link": send_connect_link,
     "refresh_token": refresh_token,
     "reregister_webhook": reregister_webhook,
+    "retry_events": retry_events,
 }
 
 

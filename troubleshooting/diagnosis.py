@@ -33,6 +33,7 @@ ALLOWED_STATUSES: dict[str, frozenset[str]] = {
     "token_refresh_failing": frozenset({"connected"}),
     "webhook_missing": _ALL_STATUSES,
     "webhook_silent": frozenset({"connected"}),
+    "events_undelivered": _ALL_STATUSES - {"unknown_user"},
     "rate_limited": _ALL_STATUSES,
     "healthy": frozenset({"connected"}),
 }

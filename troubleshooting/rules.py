@@ -287,6 +287,19 @@ def rule_webhook_silent(f: ConnectionFacts, t: Thresholds) -> Values | None:
     }
 
 
+# --- the hand-off to FitGlue's other services ----------------------------------------------------
+
+
+def rule_events_undelivered(f: ConnectionFacts, t: Thresholds) -> Values | None:
+    if f.events_undelivered <= 0:
+        return None
+    return {
+        "undelivered_count": str(f.events_undelivered),
+        "undelivered_since": human(f.events_undelivered_since),
+        "undelivered_error": _reason(f.events_last_error),
+    }
+
+
 # --- rate limits ---------------------------------------------------------------------------------
 
 
@@ -386,6 +399,7 @@ RULES: dict[str, Rule] = {
     "token_refresh_failing": rule_token_refresh_failing,
     "webhook_missing": rule_webhook_missing,
     "webhook_silent": rule_webhook_silent,
+    "events_undelivered": rule_events_undelivered,
     "rate_limited": rule_rate_limited,
 }
 HEALTHY_RULE: Rule = rule_healthy

@@ -10,7 +10,7 @@ SEVERITY_ORDER: tuple[str, ...] = ("error", "warning", "info", "ok")
 SEVERITIES: frozenset[str] = frozenset(SEVERITY_ORDER)
 
 # The actions a finding can offer; they are also the Slack buttons' ``action_id``s.
-ACTIONS: tuple[str, ...] = ("send_connect_link", "reregister_webhook", "refresh_token")
+ACTIONS: tuple[str, ...] = ("send_connect_link", "reregister_webhook", "refresh_token", "retry_events")
 
 # Who has to do something about a finding.
 #   user      the FitGlue user must act (usually: open a new Connect link)
@@ -36,6 +36,7 @@ FINDING_IDS: tuple[str, ...] = (
     "token_refresh_failing",
     "webhook_missing",
     "webhook_silent",
+    "events_undelivered",
     "rate_limited",
     "healthy",
 )
@@ -119,5 +120,9 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "user_jobs_waiting",
         # healthy
         "last_event_note",
+        # events_undelivered (the outbound events to FitGlue's other services)
+        "undelivered_count",
+        "undelivered_since",
+        "undelivered_error",
     }
 )

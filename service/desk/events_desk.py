@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from service.core.audit_log import audited
-from service.core.inputs import parse_who
+from service.core.inputs import BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import OutboundEvent, StravaConnection, User
 from service.outbox import PENDING, STATES
@@ -91,7 +91,10 @@ class EventsDesk:
         """The `retry_events` action: this user's parked events, and those waiting after a failed
         attempt, due again now. `who` as for diagnose; an unknown user: SupportError `unknown_user`."""
         rt = self.rt
-        parsed = parse_who(who)
+        try:
+            parsed = parse_who(who)
+        except BadInput as exc:
+            raise self._error("bad_argument", str(exc), 2) from None
         async with audited(rt.sessions, rt.clock, actor, "retry_events", who.strip()) as outcome:
             async with rt.write() as session:
                 owner = select(User.id, StravaConnection.athlete_id).outerjoin(StravaConnection)

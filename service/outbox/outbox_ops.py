@@ -129,9 +129,10 @@ async def outbox_health(session: AsyncSession) -> OutboxHealth:
     return OutboxHealth(int(counts.get(PENDING, 0)), int(counts.get(FAILED, 0)), oldest, last)
 
 
-def undelivered_condition(athlete_id: int | None, user_id: int | None) -> Any:
+def undelivered_condition(athlete_id: Any, user_id: Any) -> Any:
     """One user's events that the receiver has not taken: parked, or pending after a failed attempt
-    (a fresh pending event is simply on its way)."""
+    (a fresh pending event is simply on its way). `athlete_id` and `user_id` are values (None: not
+    known) or column expressions of a correlated query."""
     owners = [OutboundEvent.athlete_id == athlete_id] if athlete_id is not None else []
     owners += [OutboundEvent.user_id == user_id] if user_id is not None else []
     owner = or_(*owners) if owners else false()
