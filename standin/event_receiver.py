@@ -44,6 +44,7 @@ class ReceivedEvent:
 class EventReceiver:
     def __init__(self, secret: str | None = None) -> None:
         self.secret = secret
+        self.path = PATH
         self.received: list[ReceivedEvent] = []
         # The status to answer a verified delivery with (default 200): a test plays a receiver that is down.
         self.answer: Callable[[ReceivedEvent], int] = lambda _event: 200
@@ -84,8 +85,8 @@ class EventReceiver:
             self._arrivals.notify_all()
         return web.json_response({"ok": 200 <= status < 300}, status=status)
 
-    def add_routes(self, app: web.Application, path: str = PATH) -> None:
-        app.router.add_post(path, self.handle)
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(self.path, self.handle)
 
 
 def _loose(body: bytes) -> dict[str, Any]:
