@@ -72,7 +72,7 @@ class OutboundDelivery:
     def _lease(self) -> timedelta:
         # Longer than any attempt can take, so a live worker never loses its claim mid-send.
         settings = self.rt.settings
-        return timedelta(seconds=max(settings.job_lease_s, 3 * settings.events_timeout_s))
+        return timedelta(seconds=max(settings.job_lease_s, 2 * settings.events_timeout_s))
 
     async def run_once(self) -> int:
         """One round: claim a batch of due events, send them, settle. How many were attempted."""
@@ -149,8 +149,8 @@ class OutboundDelivery:
             except Exception:
                 log.warning("could not deliver outbound events this round; trying again shortly", exc_info=True)
                 made, poll_s = 0, max(poll_s, CLAIM_RETRY_S)
-            if made >= self.rt.settings.events_batch:
-                continue  # a full batch: more may be due at once
+            if made:
+                continue  # each round sends at most one event per athlete: the next ones are due now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), poll_s)
             poll_s = self.rt.settings.events_poll_ms / 1000
