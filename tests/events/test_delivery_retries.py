@@ -136,3 +136,18 @@ def test_a_url_without_a_secret_is_a_configuration_error(url, secret):
     with pytest.raises(ConfigError) as info:
         settings.require_events_secret()
     assert info.value.names == ("FITGLUE_EVENTS_SECRET",)
+
+
+async def test_two_workers_at_once_send_each_event_once_and_each_athlete_in_order(events_runtime, receiver):
+    """Replicas claim under a lease (FOR UPDATE SKIP LOCKED on PostgreSQL): never the same event twice,
+    never an athlete's later event before an earlier one."""
+    runtime = events_runtime
+    written = [await write(runtime, athlete) for _ in range(6) for athlete in (1, 2, 3, None)]
+    workers = [OutboundDelivery(runtime, worker_id=f"replica-{n}") for n in range(3)]
+    for _ in range(20):
+        await asyncio.gather(*(worker.run_once() for worker in workers))
+    accepted = receiver.accepted()
+    assert sorted(e.webhook_id for e in accepted) == sorted(written)  # each exactly once
+    for athlete in (1, 2, 3):
+        mine = [w for w in written if w in {e.webhook_id for e in accepted if e.data["athlete_id"] == athlete}]
+        assert [e.webhook_id for e in accepted if e.data["athlete_id"] == athlete] == mine
