@@ -37,7 +37,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, percentile  # noqa: E402
+from bench._common import machine, percentile, wait_ready  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-0123456789"
 EVENTS_SECRET = "whsec_YmVuY2gtb3V0Ym91bmQtZXZlbnRzLXNlY3JldC0wMTIz"
@@ -67,22 +67,6 @@ async def serve_service(port: int, database_url: str, events_url: str) -> None:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     freeze_startup_heap()
     await asyncio.Event().wait()
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the service exited with {proc.returncode}")
-            try:
-                async with http.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} not ready after {timeout}s")
 
 
 def start_child(*args: str) -> subprocess.Popen:

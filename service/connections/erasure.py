@@ -43,7 +43,7 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
-from service.outbox import USER_ERASED, erase_outbox, write_event
+from service.outbox import announce_erasure, erase_outbox
 from service.queue.store import DONE, RUNNING
 from service.strava import StravaError
 from service.subscription.state import EVENT_JOB_KEY_PREFIX
@@ -87,8 +87,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "activity_not_found": Erased(("athlete_id",)),
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
-    # A pending revocation or erasure stays, redacted to the athlete id (README "Outbound events").
-    "outbound_events": Erased(("athlete_id", "user_id")),
+    "outbound_events": Erased(("athlete_id", "user_id")),  # a pending revocation or erasure stays, redacted
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
     "app_state": NoUserData("app-wide facts: subscription id, label salt, alert incidents"),
@@ -159,8 +158,7 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
         events, jobs = await _delete_events(session, and_(WebhookEvent.owner_id.in_(athletes),
                                                           WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
         deleted["webhook_events"], deleted["jobs"] = events, jobs
-    if athletes or users:
-        deleted["outbound_events"] = await erase_outbox(session, athletes, users)
+    deleted["outbound_events"] = await erase_outbox(session, athletes, users)
     if users:
         # Event jobs belong to their events: one whose event is kept must still run.
         result = await session.execute(delete(Job).where(Job.user_id.in_(users), Job.kind != EVENT_JOB_KIND,
@@ -278,8 +276,7 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
     announce `fitglue.user.erased` (the athlete id and the label, no e-mail); the number of rows per table."""
     async with rt.write() as session:
         athlete_ids = await _athletes_of(session, user_id)
-        connected = (await session.execute(select(StravaConnection.athlete_id).where(
-            StravaConnection.user_id == user_id))).scalar_one_or_none()
+        connected = await session.scalar(select(StravaConnection.athlete_id).where(StravaConnection.user_id == user_id))
         deleted = await delete_strava_data(session, athlete_ids, [user_id])
 
         async def remove(name: str, statement: Any) -> None:
@@ -299,7 +296,5 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
         await remove("strava_connections", delete(StravaConnection).where(StravaConnection.user_id == user_id))
         await remove("users", delete(User).where(User.id == user_id))
         deleted["audit_entries_anonymised"] = await _anonymise_audit(session, email, athlete_ids, label)
-        await write_event(session, rt.settings, rt.clock.now(), USER_ERASED,
-                          {"athlete_id": connected, "status": vocab.UNKNOWN_USER, "label": label},
-                          athlete_id=connected)
+        await announce_erasure(session, rt.settings, rt.clock.now(), connected, label)
     return deleted

@@ -23,7 +23,13 @@ from service.outbox.event_types import (
     STATES,
     USER_ERASED,
 )
-from service.outbox.writing import activity_summary, connection_data, erase_outbox, write_event
+from service.outbox.writing import (
+    activity_summary,
+    announce_erasure,
+    connection_data,
+    erase_outbox,
+    write_event,
+)
 
 __all__ = [
     "ACTIVITY_CREATED",
@@ -42,6 +48,7 @@ __all__ = [
     "STATES",
     "USER_ERASED",
     "activity_summary",
+    "announce_erasure",
     "connection_data",
     "erase_outbox",
     "write_event",

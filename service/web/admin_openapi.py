@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.inputs import MAX_LIMIT
-from service.web.events_openapi import EVENT_SCHEMAS, event_paths
 
 PREFIX = "/admin/api"
 
@@ -241,6 +240,8 @@ PATHS: dict[str, Any] = {
 
 
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
+    from service.web.events_openapi import EVENT_SCHEMAS, event_paths  # it builds on this module's parts
+
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

@@ -1,28 +1,15 @@
-"""The admin API's outbound-event routes in the OpenAPI document (merged by `admin_openapi`): the
-bodies of `fitglue events … --json` (README "Outbound events")."""
+"""The admin API's outbound-event routes in the OpenAPI document (merged by
+`admin_openapi.openapi_document`, which imports this module when it builds the document): the bodies
+of `fitglue events … --json` (README "Outbound events")."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from service.core.inputs import MAX_LIMIT
-
-PREFIX = "/admin/api"
-_TIME = {"type": "string", "format": "date-time"}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
+from service.web.admin_openapi import NULLABLE_TIME as _NULLABLE_TIME
+from service.web.admin_openapi import PREFIX, _error, _json, _ref
+from service.web.admin_openapi import TIME as _TIME
 
 EVENT_SCHEMAS: dict[str, Any] = {
     "OutboundEvent": {

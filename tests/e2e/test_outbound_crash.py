@@ -15,9 +15,8 @@ import pytest
 from service.core.clock import SystemClock
 from standin import StandinConfig, start_standin
 from standin.event_receiver import start_event_receiver
-from standin.testing import connect_athlete
-from tests.e2e.procs import ServeProcess, base_env, free_port
-from tests.e2e.test_webhook_crash import SECRET, VERIFY, seed_connection
+from tests.e2e.procs import ServeProcess, free_port
+from tests.e2e.test_webhook_crash import burst_athlete, crash_env
 from tests.events.conftest import EVENTS_SECRET
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,28 +36,14 @@ async def test_sigkill_mid_burst_loses_no_committed_event(tmp_path):
     receiver, receiver_runner, events_url = await start_event_receiver(EVENTS_SECRET)
     port = free_port()
     db_path = tmp_path / "fitglue.db"
-    env = base_env(
-        FITGLUE_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", FITGLUE_SECRET_KEY=SECRET,
-        FITGLUE_PUBLIC_URL=f"http://127.0.0.1:{port}", STRAVA_CLIENT_ID=config.client_id,
-        STRAVA_CLIENT_SECRET=config.client_secret, STRAVA_WEBHOOK_VERIFY_TOKEN=VERIFY,
-        STRAVA_OAUTH_URL=f"{base}/oauth", STRAVA_API_URL=f"{base}/api/v3",
-        FITGLUE_EVENTS_URL=events_url, FITGLUE_EVENTS_SECRET=EVENTS_SECRET,
-        # Work the killed process held is taken up again 2 s later (an event claim lasts twice the timeout).
-        FITGLUE_JOB_LEASE_S="2", FITGLUE_EVENTS_TIMEOUT_S="1",
-        FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE="100000", FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW="100000",
-        FITGLUE_PENDING_EVENTS_PER_ATHLETE="100000",
-    )
+    # An event claim lasts twice the timeout: the killed process's claims run out 2 s later.
+    env = crash_env(db_path, port, config, base, FITGLUE_EVENTS_URL=events_url, FITGLUE_EVENTS_SECRET=EVENTS_SECRET,
+                    FITGLUE_EVENTS_TIMEOUT_S="1")
     server = ServeProcess(env, tmp_path, port)
     restarted = None
     try:
         await server.wait_ready()
-        async with aiohttp.ClientSession() as http:
-            grant = await connect_athlete(http, base=base)
-        athlete = int(grant["athlete"]["id"])
-        seed_connection(db_path, athlete, grant)
-        subscription = await standin.create_subscription(f"{server.url}/webhooks/strava", VERIFY)
-        assert subscription is not None
-        activities = [standin.add_activity(athlete, name=f"Burst {i}") for i in range(EVENTS)]
+        athlete, subscription, activities = await burst_athlete(standin, base, db_path, server, EVENTS)
 
         async def deliver(http: aiohttp.ClientSession, activity: int) -> None:
             body = {"aspect_type": "create", "object_type": "activity", "object_id": activity, "owner_id": athlete,
@@ -72,8 +57,7 @@ async def test_sigkill_mid_burst_loses_no_committed_event(tmp_path):
 
         async def kill_when_busy() -> None:
             # Killed while events are being stored, processed and sent, with more stored than sent.
-            while len(receiver.accepted()) < KILL_AFTER:
-                await asyncio.sleep(0.01)
+            await receiver.wait_for(KILL_AFTER, timeout_s=30)
             server.proc.send_signal(signal.SIGKILL)
 
         killer = asyncio.ensure_future(kill_when_busy())

@@ -14,8 +14,8 @@ from service.app.factory import build_app
 from service.background.job_handlers import deliver_pending
 from service.db.models import AuditEntry, OutboundEvent
 from service.outbox import CONNECTED, write_event
-from tests.conftest import SECRET_KEY
 from tests.events.conftest import EVENTS_SECRET
+from tests.integration import test_cli_core
 
 TOKEN = "admin-token-for-tests-0123456789"
 EVENT_KEYS = {"id", "type", "athlete_id", "state", "attempts", "next_attempt_at", "last_error", "created_at",
@@ -103,21 +103,18 @@ async def test_retrying_an_unknown_event_is_a_404(api):
     assert (await api("POST", "/events/99/retry", 404))["error"] == "not_found"
 
 
+cli_env = test_cli_core.env  # the CLI's environment (a fixture)
+
+
 @pytest.fixture
-def env(monkeypatch, tmp_path, standin, receiver):
-    monkeypatch.chdir(tmp_path)
-    for key in list(__import__("os").environ):
-        if key.startswith(("FITGLUE_", "STRAVA_", "SLACK_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("FITGLUE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("FITGLUE_SECRET_KEY", SECRET_KEY)
+def events_env(cli_env, monkeypatch, receiver):
+    """The CLI's environment (tests/integration/test_cli_core.py) with outbound events on."""
     monkeypatch.setenv("FITGLUE_EVENTS_URL", receiver.url)
     monkeypatch.setenv("FITGLUE_EVENTS_SECRET", EVENTS_SECRET)
-    assert main(["db", "upgrade"]) == 0
-    return tmp_path
+    return cli_env
 
 
-def test_the_cli_prints_the_same_shapes(env, capsys):
+def test_the_cli_prints_the_same_shapes(events_env, capsys):
     assert main(["events", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"events": [], "next_before": None}
     assert main(["events", "retry", "--failed", "--json"]) == 0
@@ -138,7 +135,7 @@ def test_the_cli_prints_the_same_shapes(env, capsys):
     ["events", "replay", "--since", "2026-11-27T10:00", "--json"],
     ["events", "retry", "99", "--json"],
 ])
-def test_cli_mistakes_are_one_line_with_the_documented_status(env, capsys, argv):
+def test_cli_mistakes_are_one_line_with_the_documented_status(events_env, capsys, argv):
     code = main(argv)
     out = capsys.readouterr().out
     assert code == (1 if argv[2:3] == ["99"] else 2), out
@@ -165,7 +162,7 @@ def test_a_malformed_secret_names_the_variable_but_not_the_value(tmp_path):
     assert "not-a-standard-secret" not in str(info.value)
 
 
-def test_serve_refuses_a_url_without_a_secret_naming_the_variable(env, monkeypatch, capsys, standin):
+def test_serve_refuses_a_url_without_a_secret_naming_the_variable(events_env, monkeypatch, capsys, standin):
     monkeypatch.delenv("FITGLUE_EVENTS_SECRET")
     monkeypatch.setenv("STRAVA_CLIENT_ID", standin.config.client_id)
     monkeypatch.setenv("STRAVA_CLIENT_SECRET", standin.config.client_secret)

@@ -27,14 +27,6 @@ DEFAULT_LIMIT = 100
 
 
 
-def _limit(raw: str, name: str) -> int:
-    return parse_limit(raw, name, default=DEFAULT_LIMIT)
-
-
-def _cursor(raw: str, name: str) -> int | None:
-    return parse_cursor(raw, name)
-
-
 def _table(page: EventPage, state: str | None) -> str:
     if not page.events:
         return "no outbound events" + (f" in state {state}" if state else "")
@@ -101,9 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     events = sub.add_parser("events", help="outbound events for FitGlue's other services: list, retry, replay")
     events.add_argument("--state", choices=STATES, help="only events in this state")
     events.add_argument("--athlete", type=argument(parse_id, "--athlete"), help="only this Strava athlete's events")
-    events.add_argument("--limit", type=argument(_limit, "--limit"),
+    events.add_argument("--limit", type=argument(lambda raw, name: parse_limit(raw, name, default=DEFAULT_LIMIT), "--limit"),
                         help=f"at most this many, newest first (1-{MAX_LIMIT}, default {DEFAULT_LIMIT})")
-    events.add_argument("--before", type=argument(_cursor, "--before"), help="the next page: events older than this id")
+    events.add_argument("--before", type=argument(parse_cursor, "--before"), help="the next page: events older than this id")
     events.add_argument("--json", action="store_true")
     events.set_defaults(handler=cmd_events)
     actions = events.add_subparsers(dest="events_command", metavar="retry|replay")
