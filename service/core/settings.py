@@ -13,8 +13,6 @@ Calling `Settings()` directly reads the environment, as `load_settings()` does.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
+from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
 from service.core.settings_sources import contract_sources, environment
 
 
@@ -66,19 +65,6 @@ def _comma_separated(value: object) -> object:
     return value
 
 
-def _seconds_list(value: object, info: ValidationInfo) -> object:
-    """`5, 300,1800` -> (5, 300, 1800): whole seconds, each at least 1; a sequence set in code passes
-    through to the same check."""
-    name = _env_name(info.field_name)
-    parts = _comma_separated(value)
-    if not isinstance(parts, tuple | list):
-        return parts
-    if not parts:
-        raise ValueError(f"{name} needs at least one number of seconds")
-    return tuple(parse_whole_number(part.strip(), name, low=1, high=MAX_ID) if isinstance(part, str) else part
-                 for part in parts)
-
-
 def _without_trailing_slash(value: object) -> object:
     return value.rstrip("/") if isinstance(value, str) else value
 
@@ -89,7 +75,6 @@ EnvSeconds = Annotated[float, BeforeValidator(_whole_number)]
 # pydantic-settings would decode a list field as JSON; the contract says comma-separated.
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode, BeforeValidator(_comma_separated)]
-SecondsList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_seconds_list)]
 Url = Annotated[str, BeforeValidator(_without_trailing_slash)]
 Upper = Annotated[str, BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)]
 LogFormat = Annotated[Literal["text", "json"],
@@ -170,10 +155,10 @@ class Settings(BaseSettings):
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
     # Outbound events to FitGlue's other services (issue 12, README "Outbound events"): off while the
     # URL is unset. The secret is a Standard Webhooks secret, `whsec_` + base64.
-    events_url: Url | None = _env("FITGLUE_EVENTS_URL")
-    events_secret: SecretStr | None = _env("FITGLUE_EVENTS_SECRET")
+    events_url: EventsUrl | None = _env("FITGLUE_EVENTS_URL")
+    events_secret: EventsSecret | None = _env("FITGLUE_EVENTS_SECRET")
     # Seconds between attempts after each failed one; after the last the event is parked as failed.
-    events_retry_schedule_s: SecondsList = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
+    events_retry_schedule_s: RetrySchedule = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
     events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
     events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
     events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
@@ -198,30 +183,6 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("FITGLUE_PUBLIC_URL must start with http:// or https://")
-        return value
-
-    @field_validator("events_url")
-    @classmethod
-    def _events_http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("FITGLUE_EVENTS_URL must start with http:// or https://")
-        return value
-
-    @field_validator("events_secret")
-    @classmethod
-    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        # The Standard Webhooks secret format: `whsec_` followed by base64 of the key (24-64 bytes
-        # in the specification; at least 16 accepted here). The message never repeats the value.
-        if value is None:
-            return None
-        text = value.get_secret_value()
-        try:
-            key = base64.b64decode(text.removeprefix("whsec_"), validate=True) if text.startswith("whsec_") else b""
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) < 16:
-            raise ValueError("FITGLUE_EVENTS_SECRET must be `whsec_` followed by base64 of at least 16 bytes "
-                             "(`fitglue init` writes one)")
         return value
 
     @property
