@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from service.background.job_handlers import deliver_pending, run_pending
+from service.connections.refresh import sweep_due
 from service.db.models import OutboundEvent, StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import connect
@@ -124,3 +125,44 @@ async def test_with_no_events_url_nothing_is_queued(aiohttp_client, runtime, sta
         assert (await session.execute(select(func.count()).select_from(OutboundEvent))).scalar_one() == 0
         assert (await session.execute(select(StravaConnection.status))).scalar_one() == "not_connected"
     assert await deliver_pending(runtime) == 0
+
+
+async def test_refreshes_that_fail_then_succeed_announce_the_recovery(events_runtime, standin, receiver, clock):
+    runtime = events_runtime
+    athlete = await connect_directly(runtime, standin)
+    clock.advance(5 * 3600 + 60)  # the stand-in's token is now within the refresh margin
+    standin.fail_next("/oauth/token", 503)
+    assert (await sweep_due(runtime))[0].failed
+    await step(runtime, receiver, [])  # a transient failure changes no status: nothing to announce
+    clock.advance(61)
+    assert (await sweep_due(runtime))[0].refreshed
+    [recovered] = await step(runtime, receiver, ["strava.connection.recovered"])
+    assert recovered.data["athlete_id"] == athlete and recovered.data["status"] == "connected"
+    clock.advance(6 * 3600)
+    assert (await sweep_due(runtime))[0].refreshed
+    await step(runtime, receiver, [])  # a refresh that never failed is nothing new
+
+
+async def test_a_grant_found_dead_announces_needs_reauth(events_runtime, standin, receiver, clock):
+    runtime = events_runtime
+    athlete = await connect_directly(runtime, standin)
+    standin.state.revoke(athlete)  # access removed, and no push event told us
+    clock.advance(5 * 3600 + 60)
+    assert (await sweep_due(runtime))[0].status == "needs_reauth"
+    [dead] = await step(runtime, receiver, ["strava.connection.needs_reauth"])
+    assert dead.data == {"email": "alice@example.com", "athlete_id": athlete, "status": "needs_reauth",
+                         "granted_scopes": ["activity:read_all", "activity:write", "profile:read_all", "read"]}
+
+
+async def test_the_catch_up_after_a_connect_announces_each_activity_it_finds_once(
+        aiohttp_client, events_runtime, standin, receiver):
+    runtime = events_runtime
+    client = await subscribed_service(aiohttp_client, runtime)
+    athlete = standin.add_athlete()
+    earlier = [standin.add_activity(athlete, name=f"Before connecting {i}") for i in range(3)]
+    link = await SupportDesk(runtime).issue_connect_link("dee@example.com", "cli:agent")
+    assert (await connect(client, link.url, athlete_id=athlete))[0] == 200
+    arrived = await step(runtime, receiver, ["strava.connection.connected"] + ["strava.activity.created"] * 3)
+    assert sorted(e.data["activity"]["id"] for e in arrived[1:]) == sorted(earlier)
+    await standin.push_event(standin.event("create", "activity", earlier[0], athlete, {}))
+    await step(runtime, receiver, [])  # announced already by the catch-up
