@@ -6,6 +6,8 @@ from aiohttp import web
 
 from service.background.job_handlers import worker_context
 from service.background.scheduler import scheduler_context
+from service.background.webhooks.intake import EventIntake
+from service.background.webhooks.receiver import IntakeReceiver
 from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
@@ -26,7 +28,8 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     health.setup(app)
     admin.setup(app, rt)
     connect.setup(app)
-    webhooks.setup(app)
+    intake = EventIntake(rt)
+    webhooks.setup(app, IntakeReceiver(intake))
     metrics.setup(app)
     # Innermost, after the admin guard: an unauthenticated admin request is refused unread.
     app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
@@ -34,7 +37,6 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
         rt.on_connected.append(ensure_after_connect(rt))
     if background:
         app.cleanup_ctx.append(scheduler_context(rt))
-        intake = app[webhooks.INTAKE]
         # The worker takes a newly stored event at once instead of at its next poll.
         app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(intake, "on_stored", wake),
                                               yield_to=intake.busy))

@@ -14,6 +14,7 @@ from service.core.audit_log import audited
 from service.core.inputs import BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import OutboundEvent, StravaConnection, User
+from service.desk.error_table import SupportError
 from service.outbox import PENDING, STATES
 from service.outbox.outbox_ops import (
     EventView,
@@ -52,16 +53,11 @@ class Counted:
 class EventsDesk:
     rt: Runtime
 
-    def _error(self, code: str, message: str, exit_code: int = 1) -> Exception:
-        from service.desk.support_desk import SupportError
-
-        return SupportError(code, message, exit_code)
-
     async def list_events(self, *, state: str | None = None, athlete_id: int | None = None, limit: int = 100,
                           before: int | None = None) -> EventPage:
         """A page of outbound events, newest first; `next_before` is the cursor of the next page (None: last)."""
         if state is not None and state not in STATES:
-            raise self._error("bad_state", f"unknown event state {state!r}; use one of {', '.join(STATES)}", 2)
+            raise SupportError("bad_state", f"unknown event state {state!r}; use one of {', '.join(STATES)}")
         async with self.rt.sessions() as session:
             events = await list_events(session, state=state, athlete_id=athlete_id, limit=limit, before=before)
         return EventPage(events, events[-1].id if len(events) == limit else None)
@@ -73,7 +69,7 @@ class EventsDesk:
             async with rt.write() as session:
                 if not await event_exists(session, event_id):
                     outcome.result = "not_found"
-                    raise self._error("not_found", f"no outbound event {event_id}")
+                    raise SupportError("not_found", f"no outbound event {event_id}")
                 count = await retry_events(session, rt.clock.now(), event_id)
             outcome.detail = f"{count} event(s) due again"
             return Counted("retried", count)
@@ -94,7 +90,7 @@ class EventsDesk:
         try:
             parsed = parse_who(who)
         except BadInput as exc:
-            raise self._error("bad_argument", str(exc), 2) from None
+            raise SupportError("bad_argument", str(exc)) from None
         async with audited(rt.sessions, rt.clock, actor, "retry_events", who.strip()) as outcome:
             async with rt.write() as session:
                 owner = select(User.id, StravaConnection.athlete_id).outerjoin(StravaConnection)
@@ -103,7 +99,7 @@ class EventsDesk:
                 found = (await session.execute(owner)).first()
                 if found is None:
                     outcome.result = "not_found"
-                    raise self._error("unknown_user", f"no FitGlue user matches {who.strip()}")
+                    raise SupportError("unknown_user", f"no FitGlue user matches {who.strip()}")
                 now = rt.clock.now()
                 result = await session.execute(update(OutboundEvent).where(
                     undelivered_condition(found[1], found[0])).values(
@@ -116,7 +112,7 @@ class EventsDesk:
         """Queue the delivered events since `since` again with new webhook-ids (`data.replay_of`)."""
         rt = self.rt
         if not rt.settings.events_enabled:
-            raise self._error("configuration", "outbound events are off: set FITGLUE_EVENTS_URL", 2)
+            raise SupportError("configuration", "outbound events are off: set FITGLUE_EVENTS_URL")
         target = f"athlete:{athlete_id}" if athlete_id is not None else None
         async with audited(rt.sessions, rt.clock, actor, "replay_events", target) as outcome:
             async with rt.write() as session:

@@ -30,7 +30,9 @@ from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeDesk
+from service.desk.error_table import SupportError
 from service.desk.events_desk import EventsDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
@@ -38,16 +40,9 @@ from service.desk.webhook_ops import WebhookQueueDesk
 from service.outbox import DISCONNECTED, connection_data, write_event
 from service.strava import StravaError
 
+__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError", "refresh_to_dict"]
+
 log = logging.getLogger(__name__)
-
-
-class SupportError(Exception):
-    """An operation that could not be done; `code` is the stable JSON error code."""
-
-    def __init__(self, code: str, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -88,6 +83,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
+@raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
 class SupportDesk(WebhookQueueDesk, HomeDesk, EventsDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -101,7 +97,7 @@ class SupportDesk(WebhookQueueDesk, HomeDesk, EventsDesk):
         try:
             facts = await gather_facts(self.rt, who, probe_for(self.rt))
         except BadWho as exc:
-            raise SupportError("bad_argument", str(exc), exit_code=2) from None
+            raise SupportError("bad_argument", str(exc)) from None
         return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
 
     def forget_subscription_look(self) -> None:
@@ -112,7 +108,7 @@ class SupportDesk(WebhookQueueDesk, HomeDesk, EventsDesk):
         try:
             return normalize_email(email)
         except ValueError as exc:
-            raise SupportError("bad_email", str(exc), exit_code=2) from None
+            raise SupportError("bad_email", str(exc)) from None
 
     async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
         email = self._valid_email(email)

@@ -5,27 +5,21 @@ labels: only fixed words (states, budgets, windows, outcomes)."""
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from service.core.metrics import gauge
 from service.core.runtime import Runtime
-from service.db.models import Job
-from service.desk.support_desk import SupportDesk
-from service.queue.store import STATES, WAITING_RATE_LIMIT
+from service.desk.vitals import outbound_figures, queue_figures
 from service.web.keys import RUNTIME
 
 
 async def metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     lines = rt.metrics.render_counters()
-    async with rt.sessions() as session:
-        counts = {state: n for state, n in await session.execute(select(Job.state, func.count()).group_by(Job.state))}
-        waiting = (await session.execute(select(func.count()).select_from(Job).where(
-            Job.state == "queued", Job.waiting_for == WAITING_RATE_LIMIT))).scalar_one()
+    queue = await queue_figures(rt)
     lines += gauge("fitglue_jobs", "Jobs in the retry queue by state",
-                   [({"state": state}, counts.get(state, 0)) for state in STATES])
+                   [({"state": state}, n) for state, n in queue.jobs_by_state.items()])
     lines += gauge("fitglue_jobs_waiting_for_rate_limit", "Queued jobs waiting for a rate-limit window",
-                   [({}, waiting)])
+                   [({}, queue.waiting_for_rate_limit)])
     lines += await _outbound_gauges(rt)
     if rt.ledger is not None:
         states = await rt.ledger.snapshot()
@@ -46,7 +40,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def _outbound_gauges(rt: Runtime) -> list[str]:
     """The outbound events' health, shared by every replica (read from the outbox)."""
     now = rt.clock.now()
-    health = await SupportDesk(rt).events_health()
+    health = await outbound_figures(rt)
     oldest = health.oldest_pending_age_s(now)
     last = health.last_delivered_at.timestamp() if health.last_delivered_at is not None else 0
     return [
