@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.outbox import RECOVERED, connection_data, write_event
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 async def announce(session: AsyncSession, rt: Runtime, event_type: str, conn_ids: list[int], now: datetime,
@@ -36,5 +36,5 @@ async def announce_recovered(session: AsyncSession, rt: Runtime, conn_ids: list[
         return
     failing = list((await session.execute(select(StravaConnection.id).where(
         StravaConnection.id.in_(conn_ids), StravaConnection.refresh_failures > 0,
-        StravaConnection.status == vocab.CONNECTED))).scalars())
+        StravaConnection.status == ConnectionStatus.CONNECTED))).scalars())
     await announce(session, rt, RECOVERED, failing, now)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 
@@ -32,22 +31,18 @@ EVENT_STATES = STATES  # for the adapters, which reach the outbox only through t
 
 @dataclass(frozen=True)
 class EventPage:
-    events: list[EventView]
-    next_before: int | None
+    """A page of events, newest first (`service.desk.event_models.EventsBody`)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"events": [e.to_dict() for e in self.events], "next_before": self.next_before}
+    events: list[EventView]
+    next_before: int | None  # the id to pass as `before` for the next page; None: this is the last
 
 
 @dataclass(frozen=True)
 class Counted:
-    """`{"retried": N}` or `{"replayed": N}`."""
+    """How many events an operation made due (`retried`) or queued again (`replayed`)."""
 
     key: str
     count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.key: self.count}
 
 
 class EventsDesk:

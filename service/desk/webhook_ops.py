@@ -7,7 +7,6 @@ API the bot, the CLI and the admin API share. Operations that change something a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
@@ -28,9 +27,6 @@ from service.subscription.registration import (
 @dataclass(frozen=True)
 class RetryResult:
     job_ids: list[int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"retried": len(self.job_ids), "job_ids": list(self.job_ids)}
 
 
 class WebhookQueueDesk:

@@ -35,12 +35,6 @@ class EventView:
     delivered_at: datetime | None
     replay_of: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "webhook_id": self.webhook_id, "type": self.type, "athlete_id": self.athlete_id,
-                "state": self.state, "attempts": self.attempts,
-                "next_attempt_at": iso_utc(self.next_attempt_at) if self.state == PENDING else None,
-                "last_error": self.last_error, "created_at": iso_utc(self.created_at),
-                "delivered_at": iso_utc(self.delivered_at), "replay_of": self.replay_of}
 
 
 async def list_events(session: AsyncSession, *, state: str | None = None, athlete_id: int | None = None,

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.clock import iso_utc
 from service.core.settings import Settings
-from service.core.vocab import UNKNOWN_USER
 from service.db.models import OutboundEvent
 from service.outbox.event_types import EVENT_TYPES, PENDING, SENT_AFTER_ERASURE, USER_ERASED
+from troubleshooting.vocabulary import ConnectionStatus
 
 # The summary fields forwarded from Strava's own answer (GET /activities/{id}, "DetailedActivity";
 # the list endpoint's "SummaryActivity" has the same names). Nothing from the push event itself:
@@ -81,7 +81,7 @@ async def announce_erasure(session: AsyncSession, settings: Settings, now: datet
                            label: str) -> int | None:
     """`fitglue.user.erased`: the athlete id, status `unknown_user` and the anonymous label; no e-mail."""
     return await write_event(session, settings, now, USER_ERASED,
-                             {"athlete_id": athlete_id, "status": UNKNOWN_USER, "label": label}, athlete_id=athlete_id)
+                             {"athlete_id": athlete_id, "status": ConnectionStatus.UNKNOWN_USER.value, "label": label}, athlete_id=athlete_id)
 
 
 def _redacted(body: str, athlete_id: int | None) -> str:

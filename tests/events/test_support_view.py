@@ -33,7 +33,7 @@ async def test_a_users_undelivered_events_are_a_finding_with_a_retry_action(even
     assert found.severity == "warning" and found.actions == ("retry_events",)
     assert "last 2 event(s)" in found.detail and "HTTP 503" in found.detail
 
-    assert (await desk.retry_user_events("alice@example.com", "slack:U1")).to_dict() == {"retried": 2}
+    assert (await desk.retry_user_events("alice@example.com", "slack:U1")).count == 2
     await deliver_pending(runtime)
     assert len(receiver.accepted()) == 2
     assert "events_undelivered" not in (await desk.diagnose("alice@example.com")).ids

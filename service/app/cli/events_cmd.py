@@ -18,12 +18,16 @@ from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
 from service.core.inputs import MAX_LIMIT, parse_cursor, parse_id, parse_limit, parse_row_id, parse_since
 from service.core.runtime import Runtime
+from service.desk.event_models import (
+    DEFAULT_LIMIT,
+    EventBody,
+    EventsBody,
+    EventsReplayedBody,
+    EventsRetriedBody,
+)
 from service.desk.events_desk import EVENT_STATES as STATES
 from service.desk.events_desk import EventPage
 from service.desk.support_desk import SupportDesk
-
-DEFAULT_LIMIT = 100
-
 
 
 def _table(page: EventPage, state: str | None) -> str:
@@ -31,7 +35,7 @@ def _table(page: EventPage, state: str | None) -> str:
         return "no outbound events" + (f" in state {state}" if state else "")
     lines = [f"{'id':>7}  {'state':<9} {'type':<38} {'athlete':>10} {'tries':>5}  {'created':<20} next / error"]
     for event in page.events:
-        data = event.to_dict()
+        data = EventBody.of(event).to_json()
         why = " — ".join(str(x) for x in (data["next_attempt_at"], event.last_error) if x)
         lines.append(f"{event.id:>7}  {event.state:<9} {event.type:<38} {event.athlete_id or '-':>10} "
                      f"{event.attempts:>5}  {iso_utc(event.created_at):<20} {why}")
@@ -44,7 +48,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         page = await desk.list_events(state=args.state, athlete_id=args.athlete, limit=args.limit or DEFAULT_LIMIT,
                                       before=args.before)
-        emit(page.to_dict(), args.json, _table(page, args.state))
+        emit(EventsBody.of(page).to_json(), args.json, _table(page, args.state))
         return EXIT_OK
 
     return run_with_desk(args, body)
@@ -65,7 +69,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
             result = await desk.retry_failed_events(cli_actor())
         else:
             result = await desk.retry_event(args.id, cli_actor())
-        emit(result.to_dict(), as_json, f"{result.count} event(s) due to be sent again now")
+        emit(EventsRetriedBody.of(result).to_json(), as_json, f"{result.count} event(s) due to be sent again now")
         return EXIT_OK
 
     return run_with_desk(args, body)
@@ -82,7 +86,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         result = await desk.replay_events(args.since, athlete, cli_actor())
-        emit(result.to_dict(), as_json, f"{result.count} delivered event(s) queued again with new webhook ids")
+        emit(EventsReplayedBody.of(result).to_json(), as_json,
+             f"{result.count} delivered event(s) queued again with new webhook ids")
         return EXIT_OK
 
     return run_with_desk(args, body)

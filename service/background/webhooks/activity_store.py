@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.connections.erasure import delete_strava_data
 from service.connections.tokens import drop_tokens
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import ActivitySummary, StravaConnection, User
@@ -31,6 +30,7 @@ from service.outbox import (
     connection_data,
     write_event,
 )
+from troubleshooting.vocabulary import ConnectionStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ async def _owner_data(session: AsyncSession, athlete_id: int) -> tuple[int | Non
     row = (await session.execute(select(User.id, User.email, StravaConnection.status, StravaConnection.granted_scopes)
                                  .join(StravaConnection).where(StravaConnection.athlete_id == athlete_id))).first()
     if row is None:
-        return None, {"email": None, "athlete_id": athlete_id, "status": vocab.NOT_CONNECTED}
+        return None, {"email": None, "athlete_id": athlete_id, "status": ConnectionStatus.NOT_CONNECTED}
     return row[0], connection_data(row[1], athlete_id, row[2], row[3])
 
 
@@ -115,11 +115,11 @@ async def mark_revoked(rt: Runtime, conn_id: int) -> None:
     now = rt.clock.now()
     async with rt.write() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == vocab.REVOKED:
+        if conn is None or conn.status == ConnectionStatus.REVOKED:
             return
         user = await session.get(User, conn.user_id)
         drop_tokens(conn)
-        conn.status = vocab.REVOKED
+        conn.status = ConnectionStatus.REVOKED
         conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
         conn.status_changed_at = now
         conn.revoked_at = now
@@ -128,6 +128,6 @@ async def mark_revoked(rt: Runtime, conn_id: int) -> None:
         # Strava's API Agreement: the athlete's Strava data goes with the grant, in this same transaction.
         await delete_strava_data(session, [conn.athlete_id] if conn.athlete_id else [], [conn.user_id])
         await write_event(session, rt.settings, now, REVOKED,
-                          connection_data(user.email if user else None, conn.athlete_id, vocab.REVOKED,
+                          connection_data(user.email if user else None, conn.athlete_id, ConnectionStatus.REVOKED,
                                           conn.granted_scopes), athlete_id=conn.athlete_id, user_id=conn.user_id)
     log.info("connection %s: deauthorization confirmed, marked revoked, tokens and Strava data deleted", conn_id)

@@ -26,7 +26,6 @@ from service.background.webhooks.unconfirmed import (
     spend_unconfirmed_call,
 )
 from service.connections.refresh import refresh_connection, usable_access_token
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
@@ -41,6 +40,8 @@ from service.subscription.state import (
     our_subscription_id,
     remember_subscription,
 )
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     """Why checking an event at Strava is bound to fail, so that it gets no job at all (the intake
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
-    if object_type == "activity" and connected_scopes is not None and not vocab.reads_activities(vocab.parse_scopes(connected_scopes)):
+    if object_type == "activity" and connected_scopes is not None \
+            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
@@ -120,13 +122,13 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
         if event.object_id != event.owner_id:
             return IGNORED, "an athlete event must name the same athlete as object and owner"
         if updates.get("authorized") == "false":
-            if status == vocab.CONNECTED:  # confirming costs a refresh call at Strava
+            if status == ConnectionStatus.CONNECTED:  # confirming costs a refresh call at Strava
                 await spend_unconfirmed_call(rt, event.owner_id)
             return await confirm_deauthorization(rt, conn_id, status)
         return IGNORED, "Strava sends no athlete event but the deauthorization: nothing to do"
-    if status != vocab.CONNECTED:
+    if status != ConnectionStatus.CONNECTED:
         return IGNORED, f"the connection is {status}"
-    if not vocab.reads_activities(vocab.parse_scopes(granted)):
+    if not grant_verdict(parse_scopes(granted)).can_read_activities:
         return IGNORED, NO_ACTIVITY_READ
     if event.aspect_type == "delete":
         return await _confirm_delete(rt, conn_id, event.object_id, event.owner_id)
@@ -176,11 +178,11 @@ async def _resolve(rt: Runtime) -> int | None:
 
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
     """Believe "authorized: false" only when Strava refuses the refresh token (400 RefreshToken invalid)."""
-    if status == vocab.REVOKED:
+    if status == ConnectionStatus.REVOKED:
         return PROCESSED, "already revoked"
-    if status == vocab.NOT_CONNECTED:
+    if status == ConnectionStatus.NOT_CONNECTED:
         return IGNORED, "the connection was not active"
-    if status == vocab.CONNECTED:
+    if status == ConnectionStatus.CONNECTED:
         result = await refresh_connection(rt, conn_id, force=True)
         for _ in range(BUSY_RETRIES):
             if result.error_kind != "busy":
@@ -192,10 +194,10 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             log.warning("a deauthorization event for connection %s was not confirmed by Strava "
                         "(the grant is alive): nothing changed", conn_id)
             return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
-        if result.error_kind == vocab.NOT_CONNECTED:
+        if result.error_kind == ConnectionStatus.NOT_CONNECTED:
             return IGNORED, "the connection was disconnected meanwhile"
         # grant_dead: our refresh got Strava's 400; needs_reauth: a sweep's refresh got it first.
-        if result.error_kind not in (vocab.ERR_GRANT_DEAD, vocab.NEEDS_REAUTH, vocab.REVOKED):
+        if result.error_kind not in (RefreshErrorKind.GRANT_DEAD, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
@@ -227,7 +229,7 @@ async def distrust_access_token(rt: Runtime, conn_id: int) -> None:
     attempt refreshes first, and a dead grant shows up as `needs_reauth` instead of more 401s."""
     async with rt.write() as session:
         await session.execute(update(StravaConnection).where(
-            StravaConnection.id == conn_id, StravaConnection.status == vocab.CONNECTED)
+            StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED)
             .values(expires_at=rt.clock.now()))
 
 
