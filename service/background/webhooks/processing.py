@@ -4,8 +4,8 @@ Nothing in an event is trusted beyond "something happened": events carry no sign
 is checked against our subscription id and against what we know (an event naming athlete X for an
 activity stored as Y's changes nothing); activities are fetched from Strava with the athlete's own
 token; a delete is believed only when Strava answers 404 to that token; a deauthorization only once
-Strava refuses the athlete's refresh token. What those checks may spend is bounded (`unconfirmed`);
-what is stored once Strava confirmed it, with its outbound event, is `activity_store`'s. """
+Strava refuses the athlete's refresh token. What those checks may spend is bounded (`unconfirmed`),
+what is stored once Strava confirmed it (with its outbound event) is `activity_store`'s."""
 
 from __future__ import annotations
 
@@ -20,11 +20,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.background.webhooks.activity_store import mark_revoked, record_deleted, upsert_summaries
-from service.background.webhooks.unconfirmed import (
-    not_found_until,
-    remember_not_found,
-    spend_unconfirmed_call,
-)
+from service.background.webhooks.unconfirmed import not_found_until, remember_not_found
+from service.background.webhooks.unconfirmed import spend_unconfirmed_call as spend_unconfirmed_call
 from service.connections.refresh import refresh_connection, usable_access_token
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
@@ -57,8 +54,7 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     """Why checking an event at Strava is bound to fail, so that it gets no job at all (the intake
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
-    if object_type == "activity" and connected_scopes is not None \
-            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
+    if object_type == "activity" and connected_scopes is not None and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
