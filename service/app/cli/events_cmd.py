@@ -8,15 +8,16 @@ import argparse
 
 from service.app.cli.output import (
     EXIT_OK,
+    add_retry_command,
     argument,
     emit,
-    fail,
     refuse_options,
+    retry_refused,
     run_with_desk,
 )
 from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
-from service.core.inputs import MAX_LIMIT, parse_cursor, parse_id, parse_limit, parse_row_id, parse_since
+from service.core.inputs import MAX_LIMIT, parse_cursor, parse_id, parse_limit, parse_since
 from service.core.runtime import Runtime
 from service.desk.event_models import (
     DEFAULT_LIMIT,
@@ -56,13 +57,10 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    refused = refuse_options(args, "they choose which events to list, and retry lists nothing",
-                             **{"--state": args.state is not None, "--limit": args.limit is not None,
-                                "--before": args.before is not None, "--athlete": args.athlete is not None})
+    refused = retry_refused(args, "event", **{"--state": args.state is not None, "--limit": args.limit is not None,
+                                              "--before": args.before is not None, "--athlete": args.athlete is not None})
     if refused is not None:
         return refused
-    if (args.id is None) == (not args.failed):
-        return fail("usage", "give an event id or --failed (not both)", as_json)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:
@@ -103,12 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     events.add_argument("--json", action="store_true")
     events.set_defaults(handler=cmd_events)
     actions = events.add_subparsers(dest="events_command", metavar="retry|replay")
-    retry = actions.add_parser("retry", help="send a parked event (or every parked one) again now")
-    retry.add_argument("id", nargs="?", type=argument(parse_row_id, "ID"))
-    retry.add_argument("--failed", action="store_true", help="every parked (failed) event")
-    # SUPPRESS: `fitglue events --json retry 3` keeps the --json given before `retry`.
-    retry.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    retry.set_defaults(handler=cmd_retry)
+    add_retry_command(actions, "send a parked event (or every parked one) again now", "every parked (failed) event",
+                      cmd_retry)
     replay = actions.add_parser("replay", help="send delivered events again, with new webhook ids, for a "
                                                "receiver that lost its data")
     replay.add_argument("--since", required=True, type=argument(parse_since, "--since"),
