@@ -30,7 +30,7 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     metrics.setup(app)
     # Innermost, after the admin guard: an unauthenticated admin request is refused unread.
     app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
-    if not any(getattr(hook, "ensures_webhook", False) for hook in rt.on_connected):
+    if ensure_after_connect(rt) not in rt.on_connected:
         rt.on_connected.append(ensure_after_connect(rt))
     if background:
         app.cleanup_ctx.append(scheduler_context(rt))

@@ -32,9 +32,9 @@ from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.dashboard import HomeDesk
 from service.desk.observations import BadWho, gather_facts, thresholds_from
-from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk
 from service.strava import StravaError
+from service.subscription.cache import subscription_cache
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,14 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         shared by every desk of this runtime). An unknown user is a diagnosis, not an error.
         """
         try:
-            facts = await gather_facts(self.rt, who, probe_for(self.rt))
+            facts = await gather_facts(self.rt, who)
         except BadWho as exc:
             raise SupportError("bad_argument", str(exc), exit_code=2) from None
         return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
 
     def forget_subscription_look(self) -> None:
         """Drop the cached live subscription look (call after changing the subscription)."""
-        probe_for(self.rt).forget()
+        subscription_cache(self.rt).invalidate()
 
     def _valid_email(self, email: str) -> str:
         try:

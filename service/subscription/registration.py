@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from service.core.settings import ConfigError
 from service.db.models import WebhookRegistration
 from service.queue.catch_up import queue_catch_up
 from service.strava import StravaError, StravaRequestError
+from service.subscription.cache import subscription_cache
 from service.subscription.state import last_event_at, remember_subscription
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ async def _status(rt: Runtime, subscriptions: list[Subscription], remember: bool
             # One subscription per app: whatever Strava lists is ours, so its events are accepted.
             await remember_subscription(session, current.id if current else None, rt.clock.now())
         last = await last_event_at(session)
+    if remember:  # after the commit: every reader of this runtime sees the new id from now on
+        subscription_cache(rt).invalidate()
     return WebhookStatus(current, current is not None and current.callback_url == wanted, last,
                          await _last_registration(rt))
 
@@ -235,15 +237,21 @@ async def _create(rt: Runtime, wanted: str, step: Any) -> list[Subscription]:
     return [Subscription(new_id, wanted)]
 
 
-def ensure_after_connect(rt: Runtime) -> Callable[[int | None], Awaitable[None]]:
+class EnsureAfterConnect:
     """The `rt.on_connected` hook: make sure the subscription exists. It runs in the background after
-    the result page went out; its outcome is recorded like any registration and never fails the Connect."""
+    the result page went out; its outcome is recorded like any registration and never fails the Connect.
+    One per runtime (`ensure_after_connect`), so adding it twice is easy to avoid."""
 
-    async def ensure_webhook_after_connect(athlete_id: int | None) -> None:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def __call__(self, athlete_id: int | None) -> None:
         try:
-            await reregister(rt, "connect", always_probe=False, catch_up_when_unchanged=False)
+            await reregister(self.rt, "connect", always_probe=False, catch_up_when_unchanged=False)
         except ConfigError as exc:
             log.warning("could not check the webhook subscription after a Connect: %s", exc)
 
-    ensure_webhook_after_connect.ensures_webhook = True  # type: ignore[attr-defined]
-    return ensure_webhook_after_connect
+
+def ensure_after_connect(rt: Runtime) -> EnsureAfterConnect:
+    """The runtime's one "ensure the push subscription after a Connect" hook."""
+    return rt.part(EnsureAfterConnect)
