@@ -25,27 +25,24 @@ from service.connections.refresh import RefreshResult, refresh_connection, sweep
 from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
 from service.core import vocab
-from service.core.audit_log import audited, entry_to_dict, list_entries
+from service.core.audit_log import add_entry_now, audited, entry_to_dict, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
-from service.desk.dashboard import HomeDesk
+from service.desk.dashboard import HomeOps, HomeSummary
+from service.desk.errors import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
-from service.desk.webhook_ops import WebhookQueueDesk
+from service.desk.webhook_ops import RetryResult, WebhookQueueOps
+from service.queue.views import JobView
+from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
 from service.subscription.cache import subscription_cache
+from service.subscription.registration import RegistrationReport, WebhookStatus
 
 log = logging.getLogger(__name__)
 
-
-class SupportError(Exception):
-    """An operation that could not be done; `code` is the stable JSON error code."""
-
-    def __init__(self, code: str, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-        self.exit_code = exit_code
+__all__ = ["SupportDesk", "SupportError"]
 
 
 @dataclass(frozen=True)
@@ -86,9 +83,39 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
-class SupportDesk(WebhookQueueDesk, HomeDesk):
+class SupportDesk:
+    """The operations; the subscription/budget/queue ones and the dashboard live in small services
+    (`webhook_ops`, `dashboard`) that the desk hands those calls on to."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.webhooks = WebhookQueueOps(rt)
+        self.home = HomeOps(rt)
+
+    # ---- handed on: the push subscription, the budget, the queue, the dashboard ------------------
+
+    async def webhook_status(self) -> WebhookStatus:
+        return await self.webhooks.webhook_status()
+
+    async def reregister_webhook(self, actor: str) -> RegistrationReport:
+        return await self.webhooks.reregister_webhook(actor)
+
+    async def rate_limit_report(self) -> RateLimitReport:
+        return await self.webhooks.rate_limit_report()
+
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobView]:
+        return await self.webhooks.list_jobs(state, limit)
+
+    async def retry_job(self, job_id: int, actor: str) -> JobView:
+        return await self.webhooks.retry_job(job_id, actor)
+
+    async def retry_failed_jobs(self, actor: str) -> RetryResult:
+        return await self.webhooks.retry_failed_jobs(actor)
+
+    async def home_summary(self, *, listed: int = 10) -> HomeSummary:
+        return await self.home.home_summary(listed=listed)
+
+    # ---- the desk's own operations -------------------------------------------------------------
 
     async def diagnose(self, who: str) -> troubleshooting.Diagnosis:
         """The diagnosis of one user's Strava connection; `who` is an e-mail or a Strava athlete id.
@@ -237,6 +264,12 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             counts = ", ".join(f"{table} {n}" for table, n in deleted.items() if n)
             outcome.detail = f"deleted: {counts or 'nothing'}" + (f"; warning: {warning}" if warning else "")
             return ForgetResult(label, deauthorized, warning, deleted)
+
+    async def record_request(self, actor: str, action: str, target: str | None, result: str,
+                             detail: str | None = None) -> None:
+        """Write one audit entry for a request that reached an adapter (e.g. a Slack command, allowed or
+        refused), in its own transaction."""
+        await add_entry_now(self.rt.sessions, self.rt.clock, actor, action, target, result, detail)
 
     async def audit_entries(self, limit: int = 50, *, before_id: int | None = None, actor: str | None = None,
                             action: str | None = None, target: str | None = None) -> list[dict]:

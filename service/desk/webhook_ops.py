@@ -1,7 +1,8 @@
 """SupportDesk operations on the push subscription, the rate-limit budget and the retry queue.
 
-Kept in their own module and mixed into `service.desk.support_desk.SupportDesk`, so the desk stays the one
-API the bot, the CLI and the admin API share. Operations that change something are audited.
+One of the small services `service.desk.support_desk.SupportDesk` is composed of (the desk hands
+these calls on, so it stays the one API the bot, the CLI and the admin API share). Operations that
+change something are audited.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
 from service.db.models import Job
+from service.desk.errors import SupportError
 from service.queue import STATES, store
 from service.queue.views import JobView, list_jobs, waiting_count
 from service.ratelimit.report import RateLimitReport, build_report
@@ -32,12 +34,13 @@ class RetryResult:
         return {"retried": len(self.job_ids), "job_ids": list(self.job_ids)}
 
 
-class WebhookQueueDesk:
-    rt: Runtime
+class WebhookQueueOps:
+    """The push subscription, the rate-limit budget and the retry queue, for one runtime."""
 
-    def _error(self, code: str, message: str, exit_code: int = 1) -> Exception:
-        from service.desk.support_desk import SupportError
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
+    def _error(self, code: str, message: str, exit_code: int = 1) -> SupportError:
         return SupportError(code, message, exit_code)
 
     async def webhook_status(self) -> WebhookStatus:
