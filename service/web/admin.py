@@ -19,7 +19,6 @@ from service.connections.refresh import RefreshResult
 from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
 from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
-from service.core.runtime import Runtime
 from service.core.settings import ConfigError, reveal
 from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
 from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
@@ -231,10 +230,3 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/audit", audit),
     ("GET", "/openapi.json", openapi),
 ]
-
-
-def setup(app: web.Application, rt: Runtime) -> None:
-    app[DESK] = SupportDesk(rt)
-    app.middlewares.append(admin_guard)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, handler)

@@ -24,8 +24,3 @@ async def readyz(request: web.Request) -> web.Response:
     if not migrated:
         return web.json_response({"status": "unavailable", "database": "ok", "migrations": "pending"}, status=503)
     return web.json_response({"status": "ok", "database": "ok", "migrations": "current"})
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)

@@ -38,7 +38,3 @@ async def metrics(request: web.Request) -> web.Response:
         lines += gauge("fitglue_strava_rate_limit_limit", "Strava's limit for the window", limits)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)

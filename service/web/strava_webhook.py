@@ -7,6 +7,7 @@ and answers 200 within milliseconds; 503 when it cannot store, so Strava deliver
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -65,12 +66,8 @@ async def receive_event(request: web.Request) -> web.Response:
     return web.json_response({"status": "stored" if stored else "duplicate"})
 
 
-def setup(app: web.Application) -> None:
+async def intake_context(app: web.Application) -> AsyncIterator[None]:
+    """The webhook intake opens with the app and closes with it (its batch writer, on SQLite its thread)."""
     app[INTAKE] = EventIntake(app[RUNTIME])
-
-    async def close_intake(app: web.Application) -> None:
-        await app[INTAKE].close()
-
-    app.on_cleanup.append(close_intake)
-    app.router.add_get(PATH, validate_subscription)
-    app.router.add_post(PATH, receive_event)
+    yield
+    await app[INTAKE].close()

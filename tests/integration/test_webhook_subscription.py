@@ -247,13 +247,16 @@ async def test_after_re_registration_every_reader_sees_the_new_id_at_once(client
         await intake.close()
 
 
-async def test_one_subscription_cache_and_one_connect_hook_per_runtime(runtime):
-    """No module-level registry: the cache and the after-Connect hook are the runtime's own, and
-    building the app twice does not add the hook twice."""
+async def test_one_subscription_cache_and_one_connect_hook_per_runtime(aiohttp_client, runtime):
+    """No module-level registry: the cache and the after-Connect hook are the runtime's own. Building
+    the app changes nothing; starting it adds the hook once, however many apps share the runtime."""
     from service.subscription.cache import subscription_cache
     from service.subscription.registration import ensure_after_connect
 
     assert subscription_cache(runtime) is subscription_cache(runtime)
-    build_app(runtime, background=False)
-    build_app(runtime, background=False)
+    hooks = list(runtime.on_connected)
+    first, second = build_app(runtime, background=False), build_app(runtime, background=False)
+    assert runtime.on_connected == hooks
+    await aiohttp_client(first)
+    await aiohttp_client(second)
     assert runtime.on_connected.count(ensure_after_connect(runtime)) == 1
