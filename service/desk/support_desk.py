@@ -31,8 +31,8 @@ from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.dashboard import HomeOps, HomeSummary
-from service.desk.errors import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
+from service.desk.support_error import SupportError
 from service.desk.webhook_ops import RetryResult, WebhookQueueOps
 from service.queue.views import JobView
 from service.ratelimit.report import RateLimitReport

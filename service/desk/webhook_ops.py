@@ -13,7 +13,7 @@ from typing import Any
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
 from service.db.models import Job
-from service.desk.errors import SupportError
+from service.desk.support_error import SupportError
 from service.queue import STATES, store
 from service.queue.views import JobView, list_jobs, waiting_count
 from service.ratelimit.report import RateLimitReport, build_report

@@ -193,17 +193,7 @@ async def reregister(rt: Runtime, actor: str, *, always_probe: bool = True,
         outcome, error = FAILED, exc.summary
         step("strava", False, exc.summary)
 
-    seen = True
-    if outcome == FAILED:
-        # Show Strava's current view if we can still get it; the failure itself is recorded below.
-        try:
-            subscriptions = await _list(rt)
-        except StravaError:
-            seen = False  # keep the id we know: Strava being unreachable says nothing about it
-    current = subscriptions[0] if subscriptions else None
-    async with rt.write() as session:
-        session.add(WebhookRegistration(at=rt.clock.now(), actor=actor, outcome=outcome, error=error,
-                                        steps=json.dumps(steps), subscription_id=current.id if current else None))
+    subscriptions, seen = await _record_attempt(rt, actor, outcome, error, steps, subscriptions)
     status = await _status(rt, subscriptions, remember=seen)
     queued = 0
     if outcome == REPAIRED or (outcome == UNCHANGED and catch_up_when_unchanged):
@@ -216,6 +206,23 @@ async def reregister(rt: Runtime, actor: str, *, always_probe: bool = True,
 
 class _Stop(Exception):
     pass
+
+
+async def _record_attempt(rt: Runtime, actor: str, outcome: str, error: str | None, steps: list[dict[str, Any]],
+                          subscriptions: list[Subscription]) -> tuple[list[Subscription], bool]:
+    """Store the attempt in `webhook_registrations`: (the subscriptions Strava lists now, whether
+    that list was seen). After a failure Strava's current view is shown if it can still be had."""
+    seen = True
+    if outcome == FAILED:
+        try:
+            subscriptions = await _list(rt)
+        except StravaError:
+            seen = False  # keep the id we know: Strava being unreachable says nothing about it
+    current = subscriptions[0] if subscriptions else None
+    async with rt.write() as session:
+        session.add(WebhookRegistration(at=rt.clock.now(), actor=actor, outcome=outcome, error=error,
+                                        steps=json.dumps(steps), subscription_id=current.id if current else None))
+    return subscriptions, seen
 
 
 async def _create(rt: Runtime, wanted: str, step: Any) -> list[Subscription]:
