@@ -32,8 +32,6 @@ from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
 from service.core.settings_sources import contract_sources, environment
 
-__all__ = ["SERVE_REQUIRES", "ConfigError", "Settings", "load_settings", "reveal"]
-
 # --- how the environment's text becomes values -------------------------------------------------
 
 def _env_name(field_name: str | None) -> str:

@@ -42,8 +42,6 @@ from service.subscription.registration import RegistrationReport, WebhookStatus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SupportDesk", "SupportError"]
-
 
 @dataclass(frozen=True)
 class LinkIssued:
