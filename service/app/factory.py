@@ -15,6 +15,8 @@ from aiohttp import web
 
 from service.background.job_handlers import worker_context
 from service.background.scheduler import scheduler_context
+from service.background.webhooks.intake import EventIntake
+from service.background.webhooks.receiver import IntakeReceiver
 from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
@@ -23,9 +25,11 @@ from service.subscription.registration import ensure_after_connect
 from service.web.admin import DESK, admin_guard
 from service.web.keys import RUNTIME
 from service.web.routes import ROUTES
-from service.web.strava_webhook import INTAKE, intake_context
+from service.web.strava_webhook import INTAKE
 
 MAX_BODY_BYTES = 256 * 1024
+# The intake behind the route's EventReceiver: the worker is woken by it and gives way to its bursts.
+EVENT_INTAKE = web.AppKey("event_intake", EventIntake)
 
 
 def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
@@ -39,13 +43,14 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.cleanup_ctx.append(_connect_hooks(rt))
-    app.cleanup_ctx.append(intake_context)
+    app.cleanup_ctx.append(_webhook_intake(rt))
     if background:
         app.cleanup_ctx.append(scheduler_context(rt))
         # The worker takes a newly stored event at once instead of at its next poll, and gives way
         # while a burst of events is arriving.
-        app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(app[INTAKE], "on_stored", wake),
-                                              yield_to=lambda: app[INTAKE].busy()))
+        app.cleanup_ctx.append(worker_context(
+            rt, wake_on=lambda wake: setattr(app[EVENT_INTAKE], "on_stored", wake),
+            yield_to=lambda: app[EVENT_INTAKE].busy()))
     return app
 
 
@@ -58,5 +63,18 @@ def _connect_hooks(rt: Runtime) -> Callable[[web.Application], AsyncIterator[Non
         if ensure_after_connect(rt) not in rt.on_connected:
             rt.on_connected.append(ensure_after_connect(rt))
         yield
+
+    return context
+
+
+def _webhook_intake(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The webhook intake opens with the app (the route gets it as the desk's `EventReceiver`) and
+    closes with it, finishing the stores under way."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[EVENT_INTAKE] = intake = EventIntake(rt)
+        app[INTAKE] = receiver = IntakeReceiver(intake)
+        yield
+        await receiver.close()
 
     return context

@@ -30,15 +30,18 @@ from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeOps, HomeSummary
+from service.desk.error_table import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
-from service.desk.support_error import SupportError
 from service.desk.webhook_ops import RetryResult, WebhookQueueOps
 from service.queue.views import JobView
 from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
 from service.subscription.cache import subscription_cache
 from service.subscription.registration import RegistrationReport, WebhookStatus
+
+__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError", "refresh_to_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ def refresh_to_dict(result: RefreshResult) -> dict:
             "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
+@raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
 class SupportDesk:
     """The operations; the subscription/budget/queue ones and the dashboard live in small services
     (`webhook_ops`, `dashboard`) that the desk hands those calls on to."""
@@ -124,7 +128,7 @@ class SupportDesk:
         try:
             facts = await gather_facts(self.rt, who)
         except BadWho as exc:
-            raise SupportError("bad_argument", str(exc), exit_code=2) from None
+            raise SupportError("bad_argument", str(exc)) from None
         return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
 
     def forget_subscription_look(self) -> None:
@@ -135,7 +139,7 @@ class SupportDesk:
         try:
             return normalize_email(email)
         except ValueError as exc:
-            raise SupportError("bad_email", str(exc), exit_code=2) from None
+            raise SupportError("bad_email", str(exc)) from None
 
     async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
         email = self._valid_email(email)

@@ -13,7 +13,7 @@ from typing import Any
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
 from service.db.models import Job
-from service.desk.support_error import SupportError
+from service.desk.error_table import SupportError
 from service.queue import STATES, store
 from service.queue.views import JobView, list_jobs, waiting_count
 from service.ratelimit.report import RateLimitReport, build_report
@@ -40,8 +40,8 @@ class WebhookQueueOps:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def _error(self, code: str, message: str, exit_code: int = 1) -> SupportError:
-        return SupportError(code, message, exit_code)
+    def _error(self, code: str, message: str) -> SupportError:
+        return SupportError(code, message)
 
     async def webhook_status(self) -> WebhookStatus:
         """The live subscription at Strava plus what we know locally. Strava unreachable → SupportError."""
@@ -69,7 +69,7 @@ class WebhookQueueOps:
 
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobView]:
         if state is not None and state not in STATES:
-            raise self._error("bad_state", f"unknown job state {state!r}; use one of {', '.join(STATES)}", 2)
+            raise self._error("bad_state", f"unknown job state {state!r}; use one of {', '.join(STATES)}")
         async with self.rt.sessions() as session:
             return await list_jobs(session, state, limit)
 

@@ -13,15 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from service.connections.refresh import RefreshResult
 from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
-from service.core.inputs import BadInput, parse_cursor, parse_limit, parse_row_id, parse_text
-from service.core.settings import ConfigError, reveal
-from service.desk.support_desk import SupportDesk, SupportError, refresh_to_dict
-from service.strava import AppCredentialsRejected, RateLimited, StravaError, Transient
+from service.core.inputs import parse_cursor, parse_limit, parse_row_id, parse_text
+from service.core.settings import reveal
+from service.desk.boundary import as_support_error
+from service.desk.error_table import SupportError, refresh_failure
+from service.desk.support_desk import SupportDesk, refresh_to_dict
 from service.web.admin_openapi import PREFIX, openapi_document
 
 log = logging.getLogger(__name__)
@@ -30,33 +29,6 @@ ACTOR = "admin-api"
 DESK = web.AppKey("admin_desk", SupportDesk)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-# SupportError codes whose HTTP status is not simply "the caller asked wrong" (400) / "it failed" (409).
-STATUS_BY_CODE = {
-    "unknown_user": 404,
-    "not_found": 404,
-    "unknown_job": 404,
-    "bad_email": 400,
-    "bad_argument": 400,
-    "usage": 400,
-    "configuration": 503,
-    "database": 503,
-    "rate_limited": 503,
-    "strava_unavailable": 503,
-    "strava_error": 502,
-    "strava_app_misconfigured": 502,
-}
-# A refresh that ran but did not refresh: what it means for the caller.
-REFRESH_FAILURES = {
-    "not_connected": (409, "not_connected"),
-    "needs_reauth": (409, "needs_reauth"),
-    "grant_dead": (409, "needs_reauth"),
-    "revoked": (409, "revoked"),
-    "busy": (409, "busy"),
-    "rate_limited": (503, "rate_limited"),
-    "transient": (503, "strava_unavailable"),
-    "app_credentials_rejected": (502, "strava_app_misconfigured"),
-}
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -88,16 +60,6 @@ def _authorized(request: web.Request, token: str) -> bool:
     return scheme.lower() == "bearer" and constant_time_equals(given.strip(), token)
 
 
-def _strava_failure(exc: StravaError) -> web.Response:
-    if isinstance(exc, RateLimited):
-        return error_response(503, "rate_limited", "Strava's rate limit is used up; try again after the window resets")
-    if isinstance(exc, AppCredentialsRejected):
-        return error_response(502, "strava_app_misconfigured", exc.summary)
-    if isinstance(exc, Transient):
-        return error_response(503, "strava_unavailable", exc.summary)
-    return error_response(502, "strava_error", exc.summary)
-
-
 @web.middleware
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Only for /admin/api paths: the off switch, the bearer check, and JSON for every failure."""
@@ -115,21 +77,19 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return error_response(exc.status, "not_found" if exc.status == 404 else exc.reason.lower().replace(" ", "_"),
                               exc.reason)
-    except SupportError as exc:
-        status = STATUS_BY_CODE.get(exc.code, 400 if exc.exit_code == 2 else 409)
-        return error_response(status, exc.code, str(exc))
-    except BadInput as exc:  # BadEmail too: "bad_email"
-        return error_response(400, exc.code, str(exc))
-    except ConfigError as exc:
-        return error_response(503, "configuration", str(exc))
-    except StravaError as exc:
-        return _strava_failure(exc)
-    except (OperationalError, DBAPIError) as exc:
-        log.warning("admin API: database unavailable (%s)", type(exc.orig or exc).__name__)
-        return error_response(503, "database", "the database is unavailable")
-    except Exception:
-        log.exception("admin API: %s %s failed", request.method, request.path)
-        return error_response(500, "internal", "the operation failed unexpectedly; see the service log")
+    except Exception as exc:  # noqa: BLE001 - every failure is JSON, by the one error table
+        # The desk's SupportError as it is; the route's own (a BadInput from its query) translated alike.
+        translated = as_support_error(exc, request.app[DESK].rt.settings.database_url)
+        if translated is None:
+            log.exception("admin API: %s %s failed", request.method, request.path)
+            translated = SupportError("internal", "unexpected failure")
+        return support_failure(translated)
+
+
+def support_failure(exc: SupportError, **extra: Any) -> web.Response:
+    if exc.http_status >= 500 and exc.code != "internal":  # ours or Strava's: worth a line in the log
+        log.warning("admin API: %s (%s)", exc.code, type(exc.__cause__ or exc).__name__)
+    return error_response(exc.http_status, exc.code, exc.public_message, **extra)
 
 
 def _desk(request: web.Request) -> SupportDesk:
@@ -149,17 +109,10 @@ async def connect_link(request: web.Request) -> web.Response:
     return ok({"url": issued.url, "expires_at": iso_utc(issued.expires_at)})
 
 
-def _refresh_failure(result: RefreshResult) -> web.Response:
-    key = result.error_kind or result.status
-    status, code = REFRESH_FAILURES.get(key, REFRESH_FAILURES.get(result.status, (502, "refresh_failed")))
-    return error_response(status, code, f"{result.email}: {result.error or result.status}",
-                          result=refresh_to_dict(result))
-
-
 async def refresh(request: web.Request) -> web.Response:
     result = await _desk(request).refresh_now(request.match_info["email"], ACTOR)
     if not result.refreshed:
-        return _refresh_failure(result)
+        return support_failure(refresh_failure(result), result=refresh_to_dict(result))
     return ok(refresh_to_dict(result))
 
 

@@ -1,4 +1,5 @@
-"""Connect pages and the OAuth callback. Views stay thin: the flow lives in service.connections.connect_flow.
+"""Connect pages and the OAuth callback. Views render; what they show is decided by the desk's Connect
+operations (service.desk.connect_ops), which run the flow.
 
 What a page says about a grant comes from the one verdict (``vocab.grant_verdict``): the landing
 page calls Strava "already connected" only when nothing is missing, exactly when the diagnosis
@@ -12,20 +13,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from service.connections.connect_flow import (
-    ALREADY_FINISHED,
-    CallbackResult,
-    ConnectionNow,
-    TooManyAttempts,
-    complete_connect,
-    connection_state,
-    start_connect,
-)
-from service.connections.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
 from service.core import vocab
 from service.core.request_bodies import form_fields
-from service.db.models import User
-from service.strava import StravaError
+from service.desk import connect_ops as connect
 from service.web import same_origin
 from service.web.keys import RUNTIME
 from service.web.pages import render
@@ -69,7 +59,7 @@ def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, s
     """(label, css class, note) for a connection's status and the verdict on its grant."""
     if status != vocab.CONNECTED:
         return STATUS_LABELS.get(status, (status, "", None))
-    if verdict is None or verdict.complete:  # unrecorded scopes: the diagnosis finds nothing missing either
+    if verdict is None or connect.fully_connected(status, verdict):
         return ("Connected", "ok", "Strava is already connected with every permission FitGlue needs. "
                 "Connecting again replaces the old connection.")
     label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \
@@ -78,13 +68,10 @@ def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, s
             f"{verdict.sync_sentence} Connect again and leave every box ticked to fix it.")
 
 
-async def _link_used_page(request: web.Request, problem: LinkUsed) -> web.Response:
+async def _link_used_page(request: web.Request, problem: connect.LinkUsed) -> web.Response:
     """The link did its job; say how Strava stands now, so going back to it never misleads."""
-    status, verdict = vocab.NOT_CONNECTED, None
-    if problem.user_id is not None:
-        async with request.app[RUNTIME].sessions() as session:
-            status, verdict = await connection_state(session, problem.user_id)
-    if status == vocab.CONNECTED and (verdict is None or verdict.complete):
+    status, verdict = await connect.state_after_used_link(request.app[RUNTIME], problem)
+    if connect.fully_connected(status, verdict):
         message = ("Strava was connected with this link, and it still is, with every permission FitGlue needs. "
                    "There is nothing more to do.")
         steps = ["You can close this page."]
@@ -96,10 +83,10 @@ async def _link_used_page(request: web.Request, problem: LinkUsed) -> web.Respon
                   steps=[step for step in steps if step])
 
 
-async def _link_problem_page(request: web.Request, problem: LinkProblem) -> web.Response:
-    if isinstance(problem, LinkUsed):
+async def _link_problem_page(request: web.Request, problem: connect.LinkProblem) -> web.Response:
+    if isinstance(problem, connect.LinkUsed):
         return await _link_used_page(request, problem)
-    if isinstance(problem, LinkExpired):
+    if isinstance(problem, connect.LinkExpired):
         return render(request, "problem.html", problem.status, title="This link has expired",
                       message="Connect links only work for a limited time.",
                       steps=["Ask FitGlue support for a new Connect link and open it soon after you get it."])
@@ -111,17 +98,13 @@ async def _link_problem_page(request: web.Request, problem: LinkProblem) -> web.
 
 async def connect_page(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    async with rt.sessions() as session:
-        try:
-            link = await resolve_link(session, rt.link_signer, rt.clock, request.query.get("t"))
-        except LinkProblem as problem:
-            return await _link_problem_page(request, problem)
-        user = await session.get(User, link.user_id)
-        status, verdict = await connection_state(session, link.user_id)
-    assert user is not None
-    label, css, note = status_view(status, verdict)
+    try:
+        link = await connect.open_link(rt, request.query.get("t"))
+    except connect.LinkProblem as problem:
+        return await _link_problem_page(request, problem)
+    label, css, note = status_view(link.status, link.verdict)
     nonce = same_origin.form_nonce(request, rt.settings)
-    response = render(request, "connect.html", email=user.email, status_label=label, status_class=css,
+    response = render(request, "connect.html", email=link.email, status_label=label, status_class=css,
                       status_note=note, token=request.query.get("t"),
                       form_field=same_origin.FORM_FIELD, form_token=same_origin.form_token(rt.settings, nonce),
                       expires_at=link.expires_at.strftime("%Y-%m-%d %H:%M"))
@@ -138,7 +121,7 @@ def _cross_site_page(request: web.Request) -> web.Response:
                          "If you did not mean to connect anything, you can close this page."])
 
 
-def _too_many_attempts_page(request: web.Request, capped: TooManyAttempts) -> web.Response:
+def _too_many_attempts_page(request: web.Request, capped: connect.TooManyAttempts) -> web.Response:
     now = request.app[RUNTIME].clock.now()
     again_at = now + timedelta(seconds=capped.retry_after_s)
     what = "with this link" if capped.per == "link" else "for this FitGlue account"
@@ -163,11 +146,11 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
         log.info("refused a Connect start not sent from our page: %s", refused)
         return _cross_site_page(request)
     try:
-        start = await start_connect(rt, form.get("t"),
+        start = await connect.begin_sign_in(rt, form.get("t"),
                                     same_origin.read_browser_cookie(request, rt.settings, COOKIE))
-    except LinkProblem as problem:
+    except connect.LinkProblem as problem:
         return await _link_problem_page(request, problem)
-    except TooManyAttempts as capped:
+    except connect.TooManyAttempts as capped:
         return _too_many_attempts_page(request, capped)
     response = web.Response(status=303, headers={"Location": start.authorize_url})
     # It outlives the state: the browser that finishes a sign-in can reload its result page.
@@ -181,7 +164,7 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
 _REPLAYED_NOTE = "This is the result of a sign-in that already finished; reloading this page did not repeat it."
 
 
-def _connected_page(request: web.Request, result: CallbackResult) -> web.Response:
+def _connected_page(request: web.Request, result: connect.CallbackResult) -> web.Response:
     verdict = result.verdict
     severity = verdict.severity if verdict is not None else "ok"
     title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
@@ -191,9 +174,9 @@ def _connected_page(request: web.Request, result: CallbackResult) -> web.Respons
                   note=_REPLAYED_NOTE if result.replayed else None)
 
 
-def _problem(result: CallbackResult) -> tuple[str, str, list[str]]:
+def _problem(result: connect.CallbackResult) -> tuple[str, str, list[str]]:
     """(title, message, steps) for an outcome that did not connect."""
-    if result.outcome == ALREADY_FINISHED:
+    if result.outcome == connect.ALREADY_FINISHED:
         return ("This sign-in has already finished",
                 "Only the browser that started a sign-in can show its result, and this browser cannot. "
                 "Nothing was changed now.",
@@ -252,10 +235,10 @@ CHANGED_SINCE = {
 }
 
 
-def _what_next(result: CallbackResult, current: ConnectionNow) -> tuple[list[str], str | None]:
+def _what_next(result: connect.CallbackResult, current: connect.ConnectionNow) -> tuple[list[str], str | None]:
     """(steps, retry URL) for the connection as it stands now."""
     label, _css, note = status_view(current.status, current.verdict)
-    if current.status == vocab.CONNECTED and (current.verdict is None or current.verdict.complete):
+    if connect.fully_connected(current.status, current.verdict):
         return [f"Strava's status now: {label}. There is nothing more to do; you can close this page."], None
     steps = [f"Strava's status now: {label}.", *([note] if note else [])]
     if result.retry_url:
@@ -265,7 +248,8 @@ def _what_next(result: CallbackResult, current: ConnectionNow) -> tuple[list[str
     return steps, result.retry_url
 
 
-def _changed_since_page(request: web.Request, result: CallbackResult, current: ConnectionNow) -> web.Response:
+def _changed_since_page(request: web.Request, result: connect.CallbackResult,
+                        current: connect.ConnectionNow) -> web.Response:
     """A connected sign-in shown again after its grant changed: what it did, then how Strava is now."""
     title, since = CHANGED_SINCE.get(current.status, (f"Strava's status changed: {current.status}", ""))
     verdict = result.verdict
@@ -278,7 +262,7 @@ def _changed_since_page(request: web.Request, result: CallbackResult, current: C
                   steps=steps, retry_url=retry_url, note=_REPLAYED_NOTE if result.replayed else None)
 
 
-def _result_page(request: web.Request, result: CallbackResult) -> web.Response:
+def _result_page(request: web.Request, result: connect.CallbackResult) -> web.Response:
     current = result.current
     if result.connected:
         if current is not None and current.changed:
@@ -297,10 +281,8 @@ def _result_page(request: web.Request, result: CallbackResult) -> web.Response:
 async def oauth_callback(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     params = {key: request.query.get(key, "") for key in ("state", "code", "scope", "error")}
-    try:
-        result = await complete_connect(rt, params, same_origin.read_browser_cookie(request, rt.settings, COOKIE))
-    except StravaError:
-        result = CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED)
+    browser_secret = same_origin.read_browser_cookie(request, rt.settings, COOKIE)
+    result = await connect.settle_callback(rt, params, browser_secret)
     # The cookie stays: a reload (or back, or a restored tab) shows this browser the same outcome.
     # (The on_connected hooks, e.g. "ensure the push subscription", are complete_connect's.)
     return _result_page(request, result)

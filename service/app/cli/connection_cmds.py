@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from service.app.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit, fail, run_with_desk
+from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
+from service.desk.error_table import refresh_failure
 from service.desk.support_desk import DisconnectResult, SupportDesk, refresh_to_dict
 
 
@@ -38,17 +39,17 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             emit(refresh_to_dict(result), args.json,
                  f"{result.email}: token refreshed, valid until {iso_utc(result.expires_at)}")
             return EXIT_OK
+        failure = refresh_failure(result)
         if args.json:
             emit(refresh_to_dict(result), True)
-            return EXIT_FAILED
-        return fail(result.error_kind or "refresh_failed", f"{result.email}: {result.status} — {result.error}",
-                    False, EXIT_FAILED)
+            return failure.exit_code
+        return fail(failure.code, f"{result.email}: {result.status} — {result.error}", False)
 
     if not args.due and not args.email:
-        return fail("usage", "give an e-mail or --due", args.json, EXIT_USAGE)
+        return fail("usage", "give an e-mail or --due", args.json)
     if args.due and args.email:
         return fail("usage", f"give an e-mail or --due, not both (--due refreshes every token due, "
-                    f"{args.email} included if it is due)", args.json, EXIT_USAGE)
+                    f"{args.email} included if it is due)", args.json)
     return run_with_desk(args, body)
 
 

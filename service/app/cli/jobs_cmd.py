@@ -6,7 +6,6 @@ import argparse
 
 from service.app.cli.output import (
     EXIT_OK,
-    EXIT_USAGE,
     argument,
     emit,
     fail,
@@ -49,7 +48,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if refused is not None:
         return refused
     if (args.id is None) == (not args.failed):
-        return fail("usage", "give a job id or --failed (not both)", as_json, EXIT_USAGE)
+        return fail("usage", "give a job id or --failed (not both)", as_json)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:

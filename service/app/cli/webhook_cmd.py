@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from service.app.cli.output import EXIT_FAILED, EXIT_OK, emit, fail, run_with_desk
+from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
+from service.desk.error_table import ERRORS
 from service.desk.support_desk import SupportDesk
 
 
@@ -43,10 +44,10 @@ def cmd_register(args: argparse.Namespace) -> int:
         if not report.ok:
             if args.json:
                 emit({"error": "registration_failed", "message": report.error, **data}, True)
-                return EXIT_FAILED
+                return ERRORS["registration_failed"].exit_code
             for step in report.steps:
                 print(f"  {'ok ' if step['ok'] else 'ERR'} {step['description']}")
-            return fail("registration_failed", f"webhook registration failed: {report.error}", False, EXIT_FAILED)
+            return fail("registration_failed", f"webhook registration failed: {report.error}", False)
         lines = [f"  {'ok ' if s['ok'] else 'ERR'} {s['description']}" for s in report.steps]
         emit(data, args.json, "\n".join([f"Webhook registration: {report.outcome}", *lines, *status_text(data)]))
         return EXIT_OK
