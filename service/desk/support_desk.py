@@ -24,12 +24,12 @@ from service.connections.links import issue_link
 from service.connections.refresh import RefreshResult, refresh_connection, sweep_due
 from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
-from service.core import vocab
-from service.core.audit_log import add_entry_now, audited, entry_to_dict, list_entries
+from service.core.audit_log import add_entry_now, audited, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.api_models import AuditEntryBody
 from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeOps, HomeSummary
 from service.desk.error_table import SupportError
@@ -40,8 +40,9 @@ from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
 from service.subscription.cache import subscription_cache
 from service.subscription.registration import RegistrationReport, WebhookStatus
+from troubleshooting.vocabulary import ConnectionStatus
 
-__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError", "refresh_to_dict"]
+__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError"]
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,6 @@ class KeyRotation:
     rotated: int  # connections whose tokens are now encrypted under the current key
     unreadable: int  # connections whose tokens no configured key can read (they need re-authorization)
 
-    def to_dict(self) -> dict:
-        return {"rotated": self.rotated, "unreadable": self.unreadable}
-
 
 @dataclass(frozen=True)
 class DisconnectResult:
@@ -73,15 +71,6 @@ class DisconnectResult:
     status: str
     deauthorized: bool
     warning: str | None
-
-    def to_dict(self) -> dict:
-        return {"email": self.email, "status": self.status, "deauthorized": self.deauthorized,
-                "warning": self.warning}
-
-
-def refresh_to_dict(result: RefreshResult) -> dict:
-    return {"email": result.email, "status": result.status, "refreshed": result.refreshed,
-            "expires_at": iso_utc(result.expires_at), "error": result.error}
 
 
 @raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
@@ -168,10 +157,10 @@ class SupportDesk:
         rt.require_strava()
         async with audited(rt.sessions, rt.clock, actor, "refresh_token", email) as outcome:
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "refused"
-                return RefreshResult(user.email, vocab.NOT_CONNECTED, False, None,
-                                     "the user has not connected Strava", vocab.NOT_CONNECTED)
+                return RefreshResult(user.email, ConnectionStatus.NOT_CONNECTED, False, None,
+                                     "the user has not connected Strava", ConnectionStatus.NOT_CONNECTED)
             result = await refresh_connection(rt, conn.id, force=True)
             outcome.result = "ok" if result.refreshed else (result.error_kind or "failed")
             outcome.detail = result.error
@@ -193,12 +182,12 @@ class SupportDesk:
             if await self._unknown(email):
                 # Like `diagnose` of a stranger: an answer, not a failure (exit 0, admin 200).
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(email, vocab.UNKNOWN_USER, False,
+                return DisconnectResult(email, ConnectionStatus.UNKNOWN_USER, False,
                                         f"there is no FitGlue user with e-mail {email}, so nothing was disconnected")
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False,
+                return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, False,
                                         "nothing to disconnect: this user has no Strava connection")
             warning, deauthorized = None, False
             try:
@@ -230,14 +219,14 @@ class SupportDesk:
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
-                row.status = vocab.NOT_CONNECTED
+                row.status = ConnectionStatus.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now
                 row.next_refresh_at = None
                 row.updated_at = now
             outcome.result = "ok" if warning is None else "ok_with_warning"
             outcome.detail = warning
-            return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)
+            return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, deauthorized, warning)
 
     async def rotate_keys(self, actor: str) -> KeyRotation:
         """Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (the second step of a
@@ -278,4 +267,4 @@ class SupportDesk:
         """The audit log, newest first, as JSON-ready objects (`GET /admin/api/audit`)."""
         entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
                                      target=target)
-        return [entry_to_dict(e) for e in entries]
+        return [AuditEntryBody.of(e).to_json() for e in entries]

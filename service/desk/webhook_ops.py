@@ -8,7 +8,6 @@ change something are audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
@@ -29,9 +28,6 @@ from service.subscription.registration import (
 @dataclass(frozen=True)
 class RetryResult:
     job_ids: list[int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"retried": len(self.job_ids), "job_ids": list(self.job_ids)}
 
 
 class WebhookQueueOps:

@@ -9,6 +9,7 @@ from aiohttp import web
 from service.core.metrics import gauge
 from service.desk.vitals import queue_figures
 from service.web.keys import RUNTIME
+from troubleshooting.vocabulary import Window
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -23,8 +24,8 @@ async def metrics(request: web.Request) -> web.Response:
         states = await rt.ledger.snapshot()
         usage, limits = [], []
         for budget, state in states.items():
-            for window, used, counted, limit in (("15min", state.usage_15min, state.counted_15min, state.limit_15min),
-                                                 ("daily", state.usage_daily, state.counted_daily, state.limit_daily)):
+            for window, used, counted, limit in ((Window.FIFTEEN_MIN, state.usage_15min, state.counted_15min, state.limit_15min),
+                                                 (Window.DAILY, state.usage_daily, state.counted_daily, state.limit_daily)):
                 labels = {"budget": budget, "window": window}
                 usage.append((labels, max(used or 0, counted)))
                 limits.append((labels, limit))

@@ -1,14 +1,15 @@
 """Every HTTP route of the service, in one table: (method, path, handler).
 
 `service.app.factory.build_app` registers exactly these (plus the Slack bot's `/slack/events`,
-which the wiring mounts when the bot runs over HTTP). The admin API's own paths live beside their
-handlers (`admin.ROUTES`, relative to `/admin/api`) and are listed here under that prefix.
+which the wiring mounts when the bot runs over HTTP). The admin API's own routes live beside their
+handlers (`admin.ROUTES`, relative to `/admin/api`, with what openapi.json says of each) and are
+listed here under that prefix.
 """
 
 from __future__ import annotations
 
 from service.web import admin, connect_pages, health, prometheus, strava_webhook
-from service.web.admin import Handler
+from service.web.admin_openapi import Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/healthz", health.healthz),
@@ -19,5 +20,5 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/oauth/strava/callback", connect_pages.oauth_callback),
     ("GET", strava_webhook.PATH, strava_webhook.validate_subscription),
     ("POST", strava_webhook.PATH, strava_webhook.receive_event),
-    *((method, admin.PREFIX + path, handler) for method, path, handler in admin.ROUTES),
+    *((route.method, admin.PREFIX + route.path, route.handler) for route in admin.ROUTES),
 ]

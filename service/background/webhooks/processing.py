@@ -26,7 +26,6 @@ from service.background.webhooks.unconfirmed import (
 from service.connections.erasure import delete_strava_data
 from service.connections.refresh import refresh_connection, usable_access_token
 from service.connections.tokens import drop_tokens
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
@@ -40,6 +39,8 @@ from service.subscription.state import (
     NEW,
     PROCESSED,
 )
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
     if object_type == "activity" and connected_scopes is not None \
-            and not vocab.reads_activities(vocab.parse_scopes(connected_scopes)):
+            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
@@ -119,13 +120,13 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
         if event.object_id != event.owner_id:
             return IGNORED, "an athlete event must name the same athlete as object and owner"
         if updates.get("authorized") == "false":
-            if status == vocab.CONNECTED:  # confirming costs a refresh call at Strava
+            if status == ConnectionStatus.CONNECTED:  # confirming costs a refresh call at Strava
                 await spend_unconfirmed_call(rt, event.owner_id)
             return await confirm_deauthorization(rt, conn_id, status)
         return IGNORED, "Strava sends no athlete event but the deauthorization: nothing to do"
-    if status != vocab.CONNECTED:
+    if status != ConnectionStatus.CONNECTED:
         return IGNORED, f"the connection is {status}"
-    if not vocab.reads_activities(vocab.parse_scopes(granted)):
+    if not grant_verdict(parse_scopes(granted)).can_read_activities:
         return IGNORED, NO_ACTIVITY_READ
     if event.aspect_type == "delete":
         return await _confirm_delete(rt, conn_id, event.object_id, event.owner_id)
@@ -142,11 +143,11 @@ def _updates(event: WebhookEvent) -> dict[str, Any]:
 
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
     """Believe "authorized: false" only when Strava refuses the refresh token (400 RefreshToken invalid)."""
-    if status == vocab.REVOKED:
+    if status == ConnectionStatus.REVOKED:
         return PROCESSED, "already revoked"
-    if status == vocab.NOT_CONNECTED:
+    if status == ConnectionStatus.NOT_CONNECTED:
         return IGNORED, "the connection was not active"
-    if status == vocab.CONNECTED:
+    if status == ConnectionStatus.CONNECTED:
         result = await refresh_connection(rt, conn_id, force=True)
         for _ in range(BUSY_RETRIES):
             if result.error_kind != "busy":
@@ -158,10 +159,10 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             log.warning("a deauthorization event for connection %s was not confirmed by Strava "
                         "(the grant is alive): nothing changed", conn_id)
             return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
-        if result.error_kind == vocab.NOT_CONNECTED:
+        if result.error_kind == ConnectionStatus.NOT_CONNECTED:
             return IGNORED, "the connection was disconnected meanwhile"
         # grant_dead: our refresh got Strava's 400; needs_reauth: a sweep's refresh got it first.
-        if result.error_kind not in (vocab.ERR_GRANT_DEAD, vocab.NEEDS_REAUTH, vocab.REVOKED):
+        if result.error_kind not in (RefreshErrorKind.GRANT_DEAD, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
@@ -173,10 +174,10 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
     now = rt.clock.now()
     async with rt.write() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == vocab.REVOKED:
+        if conn is None or conn.status == ConnectionStatus.REVOKED:
             return
         drop_tokens(conn)
-        conn.status = vocab.REVOKED
+        conn.status = ConnectionStatus.REVOKED
         conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
         conn.status_changed_at = now
         conn.revoked_at = now
@@ -211,7 +212,7 @@ async def distrust_access_token(rt: Runtime, conn_id: int) -> None:
     attempt refreshes first, and a dead grant shows up as `needs_reauth` instead of more 401s."""
     async with rt.write() as session:
         await session.execute(update(StravaConnection).where(
-            StravaConnection.id == conn_id, StravaConnection.status == vocab.CONNECTED)
+            StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED)
             .values(expires_at=rt.clock.now()))
 
 
