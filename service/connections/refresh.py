@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select, update
 
 from service.connections.refresh_events import announce, announce_recovered
 from service.connections.tokens import access_token
+from service.core.backoff import exponential_backoff
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Long enough to cover a wait in the sweep's short queue plus a slow Strava call.
 LEASE = timedelta(seconds=120)
-MAX_BACKOFF_S = 3600
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 60, 3600
 APP_REJECTED_RETRY = timedelta(minutes=15)
 
 
@@ -48,7 +49,7 @@ class RefreshResult:
 
 def backoff_after(failures: int) -> timedelta:
     """1, 2, 4 … minutes, capped at an hour."""
-    return timedelta(seconds=min(60 * 2 ** max(failures - 1, 0), MAX_BACKOFF_S))
+    return exponential_backoff(failures, FIRST_BACKOFF_S, MAX_BACKOFF_S)
 
 
 def _free_lease(now: datetime):  # noqa: ANN202 - SQL expression

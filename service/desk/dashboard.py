@@ -1,5 +1,6 @@
 """SupportDesk's read-only summary for dashboards (the Slack App Home): connections by status,
-who needs to re-authorize, the last agent actions. Mixed into `service.desk.support_desk.SupportDesk`."""
+who needs to re-authorize, the last agent actions. One of the small services
+`service.desk.support_desk.SupportDesk` is composed of."""
 
 from __future__ import annotations
 
@@ -43,8 +44,11 @@ class HomeSummary:
                 "recent_actions": list(self.recent_actions), "outbound": self.outbound}
 
 
-class HomeDesk:
-    rt: Runtime
+class HomeOps:
+    """The dashboard summary of one runtime's connections and recent agent actions."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
     async def home_summary(self, *, listed: int = 10) -> HomeSummary:
         async with self.rt.sessions() as session:

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from service.core.crypto import constant_time_equals
 from service.core.inputs import parse_json_object, parse_row_id
-from service.core.runtime import Runtime
 from service.core.settings import reveal
 from service.desk.api_models import (
     AuditBody,
@@ -259,10 +258,3 @@ ROUTES: list[AdminRoute] = [
                {"bad_argument": "a query parameter is not valid"}, query=AuditQuery),
     AdminRoute("GET", "/openapi.json", openapi, "This document", None, "openapi"),
 ]
-
-
-def setup(app: web.Application, rt: Runtime) -> None:
-    app[DESK] = SupportDesk(rt)
-    app.middlewares.append(admin_guard)
-    for route in ROUTES:
-        app.router.add_route(route.method, PREFIX + route.path, route.handler)

@@ -53,6 +53,3 @@ async def _outbound_gauges(rt: Runtime) -> list[str]:
                "Unix time of the last delivered outbound event (0: never)", [({}, last)]),
     ]
 
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)

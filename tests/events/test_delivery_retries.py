@@ -14,27 +14,26 @@ from sqlalchemy import select
 from service.background.alert_checks import check_alerts
 from service.background.job_handlers import deliver_pending
 from service.background.outbound import OutboundDelivery
-from service.core import incidents
+from service.core.incidents import IncidentAlerts
 from service.db.models import OutboundEvent
 from service.outbox import CONNECTED, RECOVERED, write_event
 from service.outbox.deliveries import next_attempt_after
 
 
-class IncidentAlerts:
-    """An alert sink with the Slack sink's rule: one post per incident (service.core.incidents)."""
+class RecordingPoster:
+    """Where the service's IncidentAlerts post (Slack in production): what was posted."""
 
-    def __init__(self, rt) -> None:
-        self.rt = rt
+    def __init__(self) -> None:
         self.posted: list[str] = []
         self.resolved: list[str] = []
 
-    async def alert(self, kind: str, message: str) -> None:
-        if await incidents.open_incident(self.rt, kind, message):
-            self.posted.append(kind)
+    async def post_alert(self, kind: str, message: str) -> bool:
+        self.posted.append(kind)
+        return True
 
-    async def resolve(self, kind: str) -> None:
-        if await incidents.close_incident(self.rt, kind) is not None:
-            self.resolved.append(kind)
+    async def post_resolved(self, kind: str) -> bool:
+        self.resolved.append(kind)
+        return True
 
 
 async def write(runtime, athlete: int | None, event_type: str = CONNECTED) -> str:
@@ -86,7 +85,8 @@ async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later
         events_runtime, receiver, clock):
     runtime = events_runtime
     runtime.settings = runtime.settings.replaced(events_retry_schedule_s=(5, 60))
-    runtime.alerts = IncidentAlerts(runtime)
+    poster = RecordingPoster()
+    runtime.alerts = IncidentAlerts(runtime, poster)
     stuck = [await write(runtime, 1), await write(runtime, 2)]
     later = await write(runtime, 1, RECOVERED)
     receiver.answer = lambda event: 500 if event.webhook_id in stuck else 200
@@ -97,9 +97,9 @@ async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later
     assert [(stored[i].state, stored[i].attempts) for i in stuck] == [("failed", 3)] * 2
     assert stored[later].state == "delivered"
     assert [e.webhook_id for e in receiver.accepted()] == [later]
-    assert runtime.alerts.posted == ["events_parked"]  # two parked, one incident
+    assert poster.posted == ["events_parked"]  # two parked, one incident
     await check_alerts(runtime)
-    assert runtime.alerts.posted == ["events_parked"]
+    assert poster.posted == ["events_parked"]
 
     from service.desk.support_desk import SupportDesk
 
@@ -108,7 +108,7 @@ async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later
     await deliver_pending(runtime)
     assert [e.webhook_id for e in receiver.accepted()] == [later, *stuck]  # same ids as the parked attempts
     await check_alerts(runtime)
-    assert runtime.alerts.resolved == ["events_parked"]
+    assert poster.resolved == ["events_parked"]
 
 
 async def test_no_answer_within_the_timeout_is_a_failed_attempt(events_runtime, clock):

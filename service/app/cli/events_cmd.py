@@ -26,8 +26,8 @@ from service.desk.event_models import (
     EventsReplayedBody,
     EventsRetriedBody,
 )
-from service.desk.events_desk import EVENT_STATES as STATES
-from service.desk.events_desk import EventPage
+from service.desk.events_ops import EVENT_STATES as STATES
+from service.desk.events_ops import EventPage
 from service.desk.support_desk import SupportDesk
 
 

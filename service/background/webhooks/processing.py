@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from datetime import datetime
 from typing import Any
 
@@ -28,14 +27,12 @@ from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
 from service.queue.store import SETTLED, ClaimedJob, mark_done_in
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, Transient
+from service.subscription.cache import subscription_cache
 from service.subscription.state import (
     FAILED,
     IGNORED,
     NEW,
     PROCESSED,
-    no_subscription_seen_at,
-    our_subscription_id,
-    remember_subscription,
 )
 from troubleshooting.permissions import grant_verdict, parse_scopes
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
@@ -45,7 +42,6 @@ log = logging.getLogger(__name__)
 # A failed event is open again when an operator retries its parked job.
 OPEN_STATES = (NEW, FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
-NO_SUBSCRIPTION_RECHECK_S = 300
 NO_ACTIVITY_READ = "the athlete did not grant FitGlue activity read, so Strava would refuse to show the activity"
 BUSY_RETRIES, BUSY_WAIT_S = 20, 0.25
 
@@ -101,9 +97,9 @@ async def _heard_from(session: AsyncSession, athlete_id: int, received_at: datet
 
 
 async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
-    ours = await resolve_our_subscription(rt)
-    if ours != event.subscription_id:
-        ours = await resolve_our_subscription(rt, fresh=True)  # it may have just been re-registered
+    ours = await subscription_cache(rt).our_id(look_up=True)
+    if ours != event.subscription_id:  # it may have just been re-registered
+        ours = await subscription_cache(rt).our_id(look_up=True, fresh=True)
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
     async with rt.sessions() as session:
@@ -137,39 +133,6 @@ def _updates(event: WebhookEvent) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-# Keyed by the runtime's engine (Runtime itself is an unhashable dataclass).
-_known: weakref.WeakKeyDictionary[object, tuple[float, int]] = weakref.WeakKeyDictionary()
-KNOWN_TTL_S = 2.0
-
-
-async def resolve_our_subscription(rt: Runtime, fresh: bool = False) -> int | None:
-    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored.
-    Kept in memory for a moment, so a burst of events does not read it once each."""
-    loop_now = asyncio.get_running_loop().time()
-    cached = _known.get(rt.engine)
-    if not fresh and cached is not None and loop_now - cached[0] < KNOWN_TTL_S:
-        return cached[1]
-    found = await _resolve(rt)
-    if found is not None:
-        _known[rt.engine] = (loop_now, found)
-    return found
-
-
-async def _resolve(rt: Runtime) -> int | None:
-    async with rt.sessions() as session:
-        known = await our_subscription_id(session)
-        checked = await no_subscription_seen_at(session)
-    if known is not None:
-        return known
-    if checked is not None and (rt.clock.now() - checked).total_seconds() < NO_SUBSCRIPTION_RECHECK_S:
-        return None
-    subscriptions = await rt.require_strava().list_subscriptions(interactive=False)
-    found = int(subscriptions[0]["id"]) if subscriptions else None
-    async with rt.write() as session:
-        await remember_subscription(session, found, rt.clock.now())
-    return found
 
 
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:

@@ -1,6 +1,6 @@
 """SupportDesk operations on the outbound events (README "Outbound events"): list, retry, replay, and
-the health figures for the App Home and /metrics. Mixed into `service.desk.support_desk.SupportDesk`;
-changes are audited. Times are ISO 8601 UTC; `before` cursors are event ids."""
+the health figures for the App Home and /metrics. A small service the desk hands these calls on to
+(`service.desk.support_desk.SupportDesk`); changes are audited. Times are ISO 8601 UTC; `before` cursors are event ids."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ class Counted:
     count: int
 
 
-class EventsDesk:
-    rt: Runtime
+class EventsOps:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
     async def list_events(self, *, state: str | None = None, athlete_id: int | None = None, limit: int = 100,
                           before: int | None = None) -> EventPage:
