@@ -22,7 +22,11 @@ async def test_the_sandbox_receives_and_verifies_the_connect_event(tmp_path):
     serve = ServeProcess(base_env(), tmp_path, free_port(), ("--sandbox",))
     try:
         await serve.wait_ready()
-        output = serve.output()
+        deadline = time.monotonic() + 20
+        # The announcement is printed just after the server is ready: wait for it on a busy machine.
+        while not re.search(r"connect/strava\?t=\S+\n", output := serve.output()):
+            assert time.monotonic() < deadline and serve.proc.poll() is None, output
+            await asyncio.sleep(0.1)
         standin = re.search(r"local stand-in at (http://127\.0\.0\.1:\d+)", output).group(1)
         link = re.search(r"(http://\S+/connect/strava\?t=\S+)", output).group(1)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
