@@ -9,13 +9,14 @@ when wrong or missing, and the body is never read then; while the key is unset t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from service.core.crypto import constant_time_equals
 from service.core.request_bodies import max_body
+from service.core.runtime import Runtime
 from service.core.settings import reveal
 from service.desk.token_desk import TokenDesk, TokenRefused
 from service.web.keys import RUNTIME
@@ -77,12 +78,13 @@ async def issue_token(request: web.Request) -> web.Response:
     return web.json_response(body, headers=NO_STORE)
 
 
-def setup(app: web.Application) -> None:
-    app[DESK] = TokenDesk(app[RUNTIME])
+def desk_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The endpoint's desk opens with the app and closes with it (its reader holds a database thread
+    on SQLite). `token_guard` goes in the app's middlewares, `issue_token` in service.web.routes."""
 
-    async def close_desk(app: web.Application) -> None:
-        await app[DESK].close()
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[DESK] = desk = TokenDesk(rt)
+        yield
+        await desk.close()
 
-    app.on_cleanup.append(close_desk)
-    app.middlewares.append(token_guard)
-    app.router.add_post(PATH, issue_token)
+    return context
