@@ -6,7 +6,8 @@ aiosqlite the same read costs about five round trips between the event loop and 
 thread (checkout, cursor, execute, fetch, reset); measured with bench/token_endpoint.py on the
 2-core machine at 200 calls/s, p50 went from 2.5-2.8 ms to 1.3-1.9 ms and the p99 ratio to /healthz
 from 2.4-3.6 to 1.3-1.5. PostgreSQL keeps SQLAlchemy (asyncpg has no thread hops), reading in
-autocommit mode so the one SELECT is one round trip, without BEGIN and ROLLBACK around it.
+autocommit mode so the one SELECT is one round trip, without BEGIN and ROLLBACK around it, with
+statements built once (building one per call cost 2.4 -> 0.7 ms per call in-process).
 
 Both paths return the same `ConnectionView`; times come back timezone-aware UTC, as UTCDateTime
 hands them out. The reader only reads: its sqlite3 connection is `query_only`.
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 
 from service.core.inputs import Who
@@ -49,6 +50,11 @@ _COLUMNS = (User.email, StravaConnection.id, StravaConnection.athlete_id, Strava
             StravaConnection.granted_scopes, StravaConnection.access_token_enc, StravaConnection.expires_at,
             StravaConnection.next_refresh_at, StravaConnection.refresh_lease_until,
             StravaConnection.last_refresh_error_kind)
+# Built once: building the statement per call (join condition, comparison) cost more than running it.
+_SELECT = select(*_COLUMNS).select_from(User).outerjoin(StravaConnection)
+_QUERIES = {"conn": _SELECT.where(StravaConnection.id == bindparam("value")),
+            "athlete": _SELECT.where(StravaConnection.athlete_id == bindparam("value")),
+            "email": _SELECT.where(User.email_normalized == bindparam("value"))}
 _SQLITE_SELECT = (
     "SELECT users.email, c.id, c.athlete_id, c.status, c.granted_scopes, c.access_token_enc, c.expires_at,"
     " c.next_refresh_at, c.refresh_lease_until, c.last_refresh_error_kind"
@@ -102,11 +108,8 @@ class TokenReader:
                 return _view(await loop.run_in_executor(self._executor, self._read_sqlite, kind, value))
             except sqlite3.Error as exc:  # as SQLAlchemy would raise it, for the desk's one translation
                 raise OperationalError(_SQLITE_SELECT, (value,), exc) from exc
-        column = {"conn": StravaConnection.id, "athlete": StravaConnection.athlete_id,
-                  "email": User.email_normalized}[kind]
-        query = select(*_COLUMNS).select_from(User).outerjoin(StravaConnection).where(column == value)
         async with self._autocommit.connect() as conn:
-            found = (await conn.execute(query)).first()
+            found = (await conn.execute(_QUERIES[kind], {"value": value})).first()
         return _view(tuple(found) if found is not None else None)
 
     def _read_sqlite(self, kind: str, value: object) -> tuple | None:
