@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from service.background.webhooks import catchup, processing
-from service.background.worker import Handler, Worker
+from service.background.worker import BatchHandler, Handler, Worker
 from service.core.runtime import Runtime
 from service.queue import ClaimedJob
 from service.queue.catch_up import JOB_KIND as CATCH_UP_JOB
@@ -16,13 +16,18 @@ from service.subscription.state import JOB_KIND as EVENT_JOB
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {EVENT_JOB: processing.process_event_job, CATCH_UP_JOB: catchup.catch_up_job}
+    return {CATCH_UP_JOB: catchup.catch_up_job}
+
+
+def batch_handlers() -> dict[str, BatchHandler]:
+    """Kinds run a batch at a time (see `Worker`)."""
+    return {EVENT_JOB: processing.process_event_batch}
 
 
 def make_worker(rt: Runtime, *, concurrency: int | None = None, poll_interval: float = 0.5,
                 worker_id: str | None = None, yield_to: Callable[[], bool] | None = None) -> Worker:
     return Worker(rt, job_handlers(), concurrency=concurrency, poll_interval=poll_interval, worker_id=worker_id,
-                  on_parked=_on_parked, yield_to=yield_to)
+                  on_parked=_on_parked, yield_to=yield_to, batch_handlers=batch_handlers())
 
 
 async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
