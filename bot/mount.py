@@ -62,6 +62,20 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
     return mode
 
 
+def mount_alerts(rt: Runtime) -> bool:
+    """For a worker (no Slack routes): the Slack Web API client, so the alerts raised by the
+    background work it runs go to FITGLUE_ALERT_CHANNEL from here. True when they do; half a Slack
+    configuration raises ConfigError, as for the bot."""
+    mode = slack_mode(rt.settings)
+    if mode is None or not rt.settings.alert_channel:
+        return False
+    from bot.alerts import SlackAlerts
+    from bot.app import web_client
+
+    rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
+    return True
+
+
 def manifest_text(settings: Settings) -> str:
     from bot.manifest import manifest_yaml
 

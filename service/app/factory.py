@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.background.job_handlers import worker_context
-from service.background.scheduler import scheduler_context
+from service.background.loops import LoopHooks, background_context
 from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
@@ -32,10 +31,13 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
     if not any(getattr(hook, "ensures_webhook", False) for hook in rt.on_connected):
         rt.on_connected.append(ensure_after_connect(rt))
-    if background:
-        app.cleanup_ctx.append(scheduler_context(rt))
-        intake = app[webhooks.INTAKE]
-        # The worker takes a newly stored event at once instead of at its next poll.
-        app.cleanup_ctx.append(worker_context(rt, wake_on=lambda wake: setattr(intake, "on_stored", wake),
-                                              yield_to=intake.busy))
+    if background:  # the background loops on this event loop (tests); `fitglue serve` uses a thread
+        app.cleanup_ctx.append(background_context(rt, intake_hooks(app)))
     return app
+
+
+def intake_hooks(app: web.Application) -> LoopHooks:
+    """The worker takes a newly stored event at once instead of at its next poll, and holds back
+    while the intake is under a burst."""
+    intake = app[webhooks.INTAKE]
+    return LoopHooks(wake_on=lambda wake: setattr(intake, "on_stored", wake), yield_to=intake.busy)

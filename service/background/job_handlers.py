@@ -1,11 +1,9 @@
-"""Wiring the queue worker into the service: the job handlers by kind and the worker's lifetime as an
-aiohttp cleanup context. (The retention sweep is service/background/retention.py.)"""
+"""The queue worker's job handlers by kind (single and batch) and how to make a worker with them.
+(Its lifetime in a process is `loops.queue_worker`.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-from aiohttp import web
+from collections.abc import Callable
 
 from service.background.webhooks import catchup, processing
 from service.background.worker import BatchHandler, Handler, Worker
@@ -38,18 +36,3 @@ async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
 async def run_pending(rt: Runtime) -> int:
     """Run every due job now, in this process (tests and one-shot use); how many ran."""
     return await make_worker(rt).run_pending()
-
-
-def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | None = None,
-                   yield_to: Callable[[], bool] | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Start the worker with the app; on shutdown, finish or release the jobs in flight."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        worker = make_worker(rt, yield_to=yield_to)
-        if wake_on is not None:
-            wake_on(worker.wake)
-        worker.start()
-        yield
-        await worker.stop()
-
-    return context
