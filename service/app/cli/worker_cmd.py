@@ -13,7 +13,6 @@ from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
 from service.core.settings import ConfigError, Settings, load_settings
 
-
 # The background work calls Strava (events, catch-ups, refreshes); it never validates a subscription.
 WORKER_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET")
 

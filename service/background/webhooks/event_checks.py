@@ -25,6 +25,7 @@ from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, WebhookEvent
 from service.queue.store import ClaimedJob
+from service.ratelimit.batch_budget import counted_together
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, RateLimited
 from service.subscription.state import IGNORED, PROCESSED
 
@@ -148,7 +149,8 @@ async def check_activity_events(rt: Runtime, batch: LoadedBatch, pairs: list[tup
             failures[ask.job.id] = refusal
     allowed = [ask for ask, refusal in zip(asks, refusals, strict=True) if refusal is None]
     stop: list[RateLimited] = []
-    answers = await asyncio.gather(*(_ask(rt, ask, gate, stop) for ask in allowed), return_exceptions=True)
+    async with counted_together(rt.ledger, len(allowed)):  # one budget write for the batch, not two per call
+        answers = await asyncio.gather(*(_ask(rt, ask, gate, stop) for ask in allowed), return_exceptions=True)
     for ask, answer in zip(allowed, answers, strict=True):
         if isinstance(answer, BaseException) and not isinstance(answer, MissingScope):
             failures[ask.job.id] = answer
