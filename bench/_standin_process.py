@@ -51,8 +51,9 @@ async def calls(request: web.Request) -> web.Response:
 
 async def serve(latency: float, unlimited: bool) -> None:
     config = StandinConfig(latency_s=latency)
-    if unlimited:  # a budget no run reaches
-        config = StandinConfig(latency_s=latency, read_limits=(10**9, 10**9), overall_limits=(10**9, 10**9))
+    if unlimited:  # a budget no run reaches (and whose limit x 100 still fits PostgreSQL's integer)
+        config = StandinConfig(latency_s=latency, read_limits=(1_000_000, 10_000_000),
+                               overall_limits=(1_000_000, 10_000_000))
     standin = StravaStandin(config, SystemClock())
     app = build_standin_app(standin)
     app.router.add_post("/bench/mint", mint)
