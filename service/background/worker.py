@@ -73,7 +73,10 @@ class Worker(JobOutcomes):
         except RuntimeError:
             here = None
         if loop is not None and here is not loop:
-            loop.call_soon_threadsafe(self._wake.set)  # from the web's thread (one-process serve)
+            # From the web's thread (one-process serve), once per wake-up the worker has not seen
+            # yet: the intake wakes it after every batch it stores, hundreds of times a second.
+            if not self._wake.is_set():
+                loop.call_soon_threadsafe(self._wake.set)
         else:
             self._wake.set()
 
