@@ -124,13 +124,22 @@ async def _subscription_for(rt: Runtime, events: list[WebhookEvent]) -> int | No
     return ours
 
 
-def _precheck(batch: LoadedBatch, event: WebhookEvent, ours: int | None) -> tuple[str, str | None] | None:
-    """The outcome of an activity event decided without Strava; None when Strava must be asked."""
+def _connection_named(batch: LoadedBatch, event: WebhookEvent,
+                      ours: int | None) -> tuple[str, str | None] | StravaConnection:
+    """The connection of the athlete the event names, or why the event is ignored."""
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
     conn = batch.connections.get(event.owner_id)
     if conn is None:
         return IGNORED, "no FitGlue user is connected to this Strava athlete"
+    return conn
+
+
+def _precheck(batch: LoadedBatch, event: WebhookEvent, ours: int | None) -> tuple[str, str | None] | None:
+    """The outcome of an activity event decided without Strava; None when Strava must be asked."""
+    conn = _connection_named(batch, event, ours)
+    if isinstance(conn, tuple):
+        return conn
     if conn.status != vocab.CONNECTED:
         return IGNORED, f"the connection is {conn.status}"
     if not vocab.reads_activities(vocab.parse_scopes(conn.granted_scopes)):
@@ -140,11 +149,9 @@ def _precheck(batch: LoadedBatch, event: WebhookEvent, ours: int | None) -> tupl
 
 async def _athlete_event(rt: Runtime, batch: LoadedBatch, event: WebhookEvent,
                          ours: int | None) -> tuple[str, str | None]:
-    if ours is None or ours != event.subscription_id:
-        return IGNORED, "the event names a subscription that is not ours"
-    conn = batch.connections.get(event.owner_id)
-    if conn is None:
-        return IGNORED, "no FitGlue user is connected to this Strava athlete"
+    conn = _connection_named(batch, event, ours)
+    if isinstance(conn, tuple):
+        return conn
     if event.object_id != event.owner_id:
         return IGNORED, "an athlete event must name the same athlete as object and owner"
     if _updates(event).get("authorized") == "false":
