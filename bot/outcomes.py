@@ -12,9 +12,7 @@ from slack_bolt.async_app import AsyncRespond
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import SlackCallFailed
-from service.core.inputs import BadEmail
-from service.core.settings import ConfigError
-from service.desk.support_desk import SupportError
+from service.desk.error_table import SupportError
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +22,15 @@ async def attempt(work: Awaitable[Reply], what: str) -> tuple[Reply, bool]:
     is logged and told vaguely (its text could hold anything)."""
     try:
         return await work, True
-    except (SupportError, ConfigError, BadEmail, SlackCallFailed) as exc:
+    except SupportError as exc:  # the desk's failures, in the error table's words (service/desk/error_table.py)
+        if exc.http_status >= 500:  # ours or Strava's, not the agent's: worth a line in the log
+            log.warning("Slack %s: %s (%s)", what, exc.code, type(exc.__cause__ or exc).__name__)
+        return render.failure(exc.public_message), False
+    except SlackCallFailed as exc:
         return render.failure(str(exc)), False
     except Exception:
         log.exception("Slack %s failed", what)
-        return render.failure("something unexpected went wrong; the details are in the service log"), False
+        return render.failure(SupportError("internal", "unexpected failure").public_message), False
 
 
 async def tell(respond: AsyncRespond, reply: Reply, what: str, **options: Any) -> None:

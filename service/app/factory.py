@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.background.loops import LoopHooks, background_context
+from service.background.webhooks.intake import EventIntake
+from service.background.webhooks.receiver import IntakeReceiver
 from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
@@ -16,6 +18,8 @@ from service.web import strava_webhook as webhooks
 from service.web.keys import RUNTIME
 
 MAX_BODY_BYTES = 256 * 1024
+# The app's webhook intake itself (the route sees it as its EventReceiver): the worker's hooks.
+EVENT_INTAKE = web.AppKey("event_intake", EventIntake)
 
 
 def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
@@ -25,7 +29,8 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     health.setup(app)
     admin.setup(app, rt)
     connect.setup(app)
-    webhooks.setup(app)
+    app[EVENT_INTAKE] = intake = EventIntake(rt)
+    webhooks.setup(app, IntakeReceiver(intake))
     metrics.setup(app)
     # Innermost, after the admin guard: an unauthenticated admin request is refused unread.
     app.middlewares.append(body_reader(lambda: rt.settings.body_read_timeout_s, MAX_BODY_BYTES))
@@ -39,5 +44,5 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
 def intake_hooks(app: web.Application) -> LoopHooks:
     """The worker takes a newly stored event at once instead of at its next poll, and holds back
     while the intake is under a burst."""
-    intake = app[webhooks.INTAKE]
+    intake = app[EVENT_INTAKE]
     return LoopHooks(wake_on=lambda wake: setattr(intake, "on_stored", wake), yield_to=intake.busy)

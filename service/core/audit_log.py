@@ -7,12 +7,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.core.clock import Clock, iso_utc
+from service.core.clock import Clock
 from service.core.inputs import MAX_LIMIT, storable
 from service.db.models import AuditEntry
 
@@ -58,12 +57,6 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
 
 
 MAX_LISTED = MAX_LIMIT  # callers refuse more (service.core.inputs.parse_limit); this only guards the query
-
-
-def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "at": iso_utc(entry.at), "actor": entry.actor, "action": entry.action,
-            "target": entry.target, "result": entry.result, "detail": entry.detail,
-            "duration_ms": entry.duration_ms}
 
 
 async def list_entries(sessions: async_sessionmaker[AsyncSession], limit: int = 50, *, before_id: int | None = None,

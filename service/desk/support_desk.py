@@ -24,28 +24,24 @@ from service.connections.links import issue_link
 from service.connections.refresh import RefreshResult, refresh_connection, sweep_due
 from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
-from service.core import vocab
-from service.core.audit_log import audited, entry_to_dict, list_entries
+from service.core.audit_log import audited, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.api_models import AuditEntryBody
+from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeDesk
+from service.desk.error_table import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.subscription_probe import probe_for
 from service.desk.webhook_ops import WebhookQueueDesk
 from service.strava import StravaError
+from troubleshooting.vocabulary import ConnectionStatus
+
+__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError"]
 
 log = logging.getLogger(__name__)
-
-
-class SupportError(Exception):
-    """An operation that could not be done; `code` is the stable JSON error code."""
-
-    def __init__(self, code: str, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -65,9 +61,6 @@ class KeyRotation:
     rotated: int  # connections whose tokens are now encrypted under the current key
     unreadable: int  # connections whose tokens no configured key can read (they need re-authorization)
 
-    def to_dict(self) -> dict:
-        return {"rotated": self.rotated, "unreadable": self.unreadable}
-
 
 @dataclass(frozen=True)
 class DisconnectResult:
@@ -76,16 +69,8 @@ class DisconnectResult:
     deauthorized: bool
     warning: str | None
 
-    def to_dict(self) -> dict:
-        return {"email": self.email, "status": self.status, "deauthorized": self.deauthorized,
-                "warning": self.warning}
 
-
-def refresh_to_dict(result: RefreshResult) -> dict:
-    return {"email": result.email, "status": result.status, "refreshed": result.refreshed,
-            "expires_at": iso_utc(result.expires_at), "error": result.error}
-
-
+@raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
 class SupportDesk(WebhookQueueDesk, HomeDesk):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -99,7 +84,7 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         try:
             facts = await gather_facts(self.rt, who, probe_for(self.rt))
         except BadWho as exc:
-            raise SupportError("bad_argument", str(exc), exit_code=2) from None
+            raise SupportError("bad_argument", str(exc)) from None
         return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
 
     def forget_subscription_look(self) -> None:
@@ -110,7 +95,7 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         try:
             return normalize_email(email)
         except ValueError as exc:
-            raise SupportError("bad_email", str(exc), exit_code=2) from None
+            raise SupportError("bad_email", str(exc)) from None
 
     async def issue_connect_link(self, email: str, actor: str) -> LinkIssued:
         email = self._valid_email(email)
@@ -139,10 +124,10 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         rt.require_strava()
         async with audited(rt.sessions, rt.clock, actor, "refresh_token", email) as outcome:
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "refused"
-                return RefreshResult(user.email, vocab.NOT_CONNECTED, False, None,
-                                     "the user has not connected Strava", vocab.NOT_CONNECTED)
+                return RefreshResult(user.email, ConnectionStatus.NOT_CONNECTED, False, None,
+                                     "the user has not connected Strava", ConnectionStatus.NOT_CONNECTED)
             result = await refresh_connection(rt, conn.id, force=True)
             outcome.result = "ok" if result.refreshed else (result.error_kind or "failed")
             outcome.detail = result.error
@@ -164,12 +149,12 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             if await self._unknown(email):
                 # Like `diagnose` of a stranger: an answer, not a failure (exit 0, admin 200).
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(email, vocab.UNKNOWN_USER, False,
+                return DisconnectResult(email, ConnectionStatus.UNKNOWN_USER, False,
                                         f"there is no FitGlue user with e-mail {email}, so nothing was disconnected")
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False,
+                return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, False,
                                         "nothing to disconnect: this user has no Strava connection")
             warning, deauthorized = None, False
             try:
@@ -201,14 +186,14 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
-                row.status = vocab.NOT_CONNECTED
+                row.status = ConnectionStatus.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now
                 row.next_refresh_at = None
                 row.updated_at = now
             outcome.result = "ok" if warning is None else "ok_with_warning"
             outcome.detail = warning
-            return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)
+            return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, deauthorized, warning)
 
     async def rotate_keys(self, actor: str) -> KeyRotation:
         """Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (the second step of a
@@ -243,4 +228,4 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         """The audit log, newest first, as JSON-ready objects (`GET /admin/api/audit`)."""
         entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
                                      target=target)
-        return [entry_to_dict(e) for e in entries]
+        return [AuditEntryBody.of(e).to_json() for e in entries]

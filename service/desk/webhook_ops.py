@@ -7,11 +7,11 @@ API the bot, the CLI and the admin API share. Operations that change something a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
 from service.db.models import Job
+from service.desk.error_table import SupportError
 from service.queue import STATES, store
 from service.queue.views import JobView, list_jobs, waiting_count
 from service.ratelimit.report import RateLimitReport, build_report
@@ -28,17 +28,12 @@ from service.subscription.registration import (
 class RetryResult:
     job_ids: list[int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"retried": len(self.job_ids), "job_ids": list(self.job_ids)}
-
 
 class WebhookQueueDesk:
     rt: Runtime
 
-    def _error(self, code: str, message: str, exit_code: int = 1) -> Exception:
-        from service.desk.support_desk import SupportError
-
-        return SupportError(code, message, exit_code)
+    def _error(self, code: str, message: str) -> Exception:
+        return SupportError(code, message)
 
     async def webhook_status(self) -> WebhookStatus:
         """The live subscription at Strava plus what we know locally. Strava unreachable → SupportError."""
@@ -66,7 +61,7 @@ class WebhookQueueDesk:
 
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobView]:
         if state is not None and state not in STATES:
-            raise self._error("bad_state", f"unknown job state {state!r}; use one of {', '.join(STATES)}", 2)
+            raise self._error("bad_state", f"unknown job state {state!r}; use one of {', '.join(STATES)}")
         async with self.rt.sessions() as session:
             return await list_jobs(session, state, limit)
 

@@ -20,12 +20,12 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
 from service.db.dialect import insert_for
 from service.db.models import Job
+from troubleshooting.vocabulary import JOB_STATES, JobState
 
-QUEUED, RUNNING, DONE, FAILED = vocab.JOB_QUEUED, vocab.JOB_RUNNING, vocab.JOB_DONE, vocab.JOB_FAILED
-STATES = vocab.JOB_STATES
+QUEUED, RUNNING, DONE, FAILED = JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED
+STATES = JOB_STATES
 WAITING_RATE_LIMIT = "rate_limit"
 WAITING_RETRY = "retry"
 WAITING_EVENT_CAP = "event_cap"  # the per-athlete cap on Strava calls that check unsigned events

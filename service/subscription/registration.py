@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from service.core.clock import iso_utc
 from service.core.inputs import BadInput, parse_json
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError
@@ -40,18 +39,12 @@ class Subscription:
     id: int
     callback_url: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "callback_url": self.callback_url}
-
 
 @dataclass(frozen=True)
 class RegistrationRecord:
     at: datetime
     outcome: str
     error: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at": iso_utc(self.at), "outcome": self.outcome, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -60,11 +53,6 @@ class WebhookStatus:
     callback_matches: bool
     last_event_at: datetime | None
     last_registration: RegistrationRecord | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"subscription": self.subscription.to_dict() if self.subscription else None,
-                "callback_matches": self.callback_matches, "last_event_at": iso_utc(self.last_event_at),
-                "last_registration": self.last_registration.to_dict() if self.last_registration else None}
 
 
 @dataclass(frozen=True)
@@ -78,9 +66,6 @@ class RegistrationReport:
     @property
     def ok(self) -> bool:
         return self.outcome != FAILED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.status.to_dict(), "steps": list(self.steps)}
 
 
 def _parse(item: dict[str, Any]) -> Subscription | None:

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.app_state import get_value, set_value
 from service.db.models import WebhookEvent
+from troubleshooting.vocabulary import JobKind
 
 # What became of a stored webhook event (webhook_events.state).
 NEW, PROCESSED, IGNORED, FAILED = "new", "processed", "ignored", "failed"
 
 # The job that processes one stored event, and its dedupe key (erasure finds the job by it).
-JOB_KIND = "webhook_event"
+JOB_KIND = JobKind.WEBHOOK_EVENT
 EVENT_JOB_KEY_PREFIX = "event:"
 
 

@@ -1,6 +1,7 @@
-"""Connect pages and the OAuth callback. Views stay thin: the flow lives in service.connections.connect_flow.
+"""Connect pages and the OAuth callback. Views render; what they show is decided by the desk's Connect
+operations (service.desk.connect_ops), which run the flow.
 
-What a page says about a grant comes from the one verdict (``vocab.grant_verdict``): the landing
+What a page says about a grant comes from the one verdict (``grant_verdict``): the landing
 page calls Strava "already connected" only when nothing is missing, exactly when the diagnosis
 finds no missing permissions.
 """
@@ -12,25 +13,15 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from service.connections.connect_flow import (
-    ALREADY_FINISHED,
-    CallbackResult,
-    ConnectionNow,
-    TooManyAttempts,
-    complete_connect,
-    connection_state,
-    start_connect,
-)
-from service.connections.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
-from service.core import vocab
 from service.core.request_bodies import form_fields
-from service.db.models import User
-from service.strava import StravaError
+from service.desk import connect_ops as connect
 from service.web import same_origin
 from service.web.keys import RUNTIME
 from service.web.pages import render
-from troubleshooting.permissions import NEED_DESTINATION, NEED_PRIVATE_ACTIVITIES, NEED_PROFILE, NEED_SOURCE
+from troubleshooting import load_knowledge
+from troubleshooting.permissions import GrantVerdict
 from troubleshooting.timefmt import clock_time, duration
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, Severity
 
 log = logging.getLogger(__name__)
 
@@ -40,51 +31,39 @@ log = logging.getLogger(__name__)
 COOKIE = "fitglue_oauth"
 PAGE_PATH = "/connect/strava"
 
-# What the user loses without each part of the grant (the verdict's Shortfall.need), in their words.
-NEED_EXPLAINED = {
-    NEED_SOURCE: "Reading activities was not allowed: FitGlue cannot use Strava as a source, "
-                 "and Strava will not tell FitGlue about new activities.",
-    NEED_PRIVATE_ACTIVITIES: "Reading private activities was not allowed: activities you keep private on "
-                             "Strava stay invisible to FitGlue.",
-    NEED_DESTINATION: "Writing activities was not allowed: FitGlue cannot send activities to Strava.",
-    NEED_PROFILE: "Reading your profile was not allowed: FitGlue sees less of your Strava profile, which it "
-                  "uses to recognise you.",
-}
-
-STATUS_LABELS = {
-    vocab.NOT_CONNECTED: ("Not connected", "", None),
-    vocab.NEEDS_REAUTH: ("Needs re-authorization", "bad",
-                         "Strava stopped accepting FitGlue's access. Connecting again fixes it."),
-    vocab.REVOKED: ("Access revoked", "bad", "FitGlue's access was removed in Strava's settings. "
-                    "Connect again only if you want FitGlue to use Strava."),
+STATUS_LABELS: dict[str, tuple[str, str, str | None]] = {
+    ConnectionStatus.NOT_CONNECTED: ("Not connected", "", None),
+    ConnectionStatus.NEEDS_REAUTH: ("Needs re-authorization", "bad",
+                                    "Strava stopped accepting FitGlue's access. Connecting again fixes it."),
+    ConnectionStatus.REVOKED: ("Access revoked", "bad", "FitGlue's access was removed in Strava's settings. "
+                               "Connect again only if you want FitGlue to use Strava."),
 }
 
 
-def explain_missing(verdict: vocab.GrantVerdict | None) -> list[str]:
-    """One line per shortfall; whether syncing still works is the verdict's ``sync_sentence``."""
-    return [NEED_EXPLAINED[s.need] for s in verdict.shortfalls] if verdict is not None else []
+def explain_missing(verdict: GrantVerdict | None) -> list[str]:
+    """One line per shortfall, in the user's words from the knowledge file (``permissions``); whether
+    syncing still works is the verdict's ``sync_sentence``."""
+    words = load_knowledge().permissions
+    return [words[s.need].for_user for s in verdict.shortfalls] if verdict is not None else []
 
 
-def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, str, str | None]:
+def status_view(status: str, verdict: GrantVerdict | None) -> tuple[str, str, str | None]:
     """(label, css class, note) for a connection's status and the verdict on its grant."""
-    if status != vocab.CONNECTED:
+    if status != ConnectionStatus.CONNECTED:
         return STATUS_LABELS.get(status, (status, "", None))
-    if verdict is None or verdict.complete:  # unrecorded scopes: the diagnosis finds nothing missing either
+    if verdict is None or connect.fully_connected(status, verdict):
         return ("Connected", "ok", "Strava is already connected with every permission FitGlue needs. "
                 "Connecting again replaces the old connection.")
-    label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \
+    label, css = ("Connected, with limits", "bad") if verdict.severity == Severity.ERROR else \
         ("Connected, some permissions missing", "warn")
     return (label, css, "Some permissions were not granted (" + ", ".join(verdict.missing_scopes) + "). "
             f"{verdict.sync_sentence} Connect again and leave every box ticked to fix it.")
 
 
-async def _link_used_page(request: web.Request, problem: LinkUsed) -> web.Response:
+async def _link_used_page(request: web.Request, problem: connect.LinkUsed) -> web.Response:
     """The link did its job; say how Strava stands now, so going back to it never misleads."""
-    status, verdict = vocab.NOT_CONNECTED, None
-    if problem.user_id is not None:
-        async with request.app[RUNTIME].sessions() as session:
-            status, verdict = await connection_state(session, problem.user_id)
-    if status == vocab.CONNECTED and (verdict is None or verdict.complete):
+    status, verdict = await connect.state_after_used_link(request.app[RUNTIME], problem)
+    if connect.fully_connected(status, verdict):
         message = ("Strava was connected with this link, and it still is, with every permission FitGlue needs. "
                    "There is nothing more to do.")
         steps = ["You can close this page."]
@@ -96,10 +75,10 @@ async def _link_used_page(request: web.Request, problem: LinkUsed) -> web.Respon
                   steps=[step for step in steps if step])
 
 
-async def _link_problem_page(request: web.Request, problem: LinkProblem) -> web.Response:
-    if isinstance(problem, LinkUsed):
+async def _link_problem_page(request: web.Request, problem: connect.LinkProblem) -> web.Response:
+    if isinstance(problem, connect.LinkUsed):
         return await _link_used_page(request, problem)
-    if isinstance(problem, LinkExpired):
+    if isinstance(problem, connect.LinkExpired):
         return render(request, "problem.html", problem.status, title="This link has expired",
                       message="Connect links only work for a limited time.",
                       steps=["Ask FitGlue support for a new Connect link and open it soon after you get it."])
@@ -111,17 +90,13 @@ async def _link_problem_page(request: web.Request, problem: LinkProblem) -> web.
 
 async def connect_page(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    async with rt.sessions() as session:
-        try:
-            link = await resolve_link(session, rt.link_signer, rt.clock, request.query.get("t"))
-        except LinkProblem as problem:
-            return await _link_problem_page(request, problem)
-        user = await session.get(User, link.user_id)
-        status, verdict = await connection_state(session, link.user_id)
-    assert user is not None
-    label, css, note = status_view(status, verdict)
+    try:
+        link = await connect.open_link(rt, request.query.get("t"))
+    except connect.LinkProblem as problem:
+        return await _link_problem_page(request, problem)
+    label, css, note = status_view(link.status, link.verdict)
     nonce = same_origin.form_nonce(request, rt.settings)
-    response = render(request, "connect.html", email=user.email, status_label=label, status_class=css,
+    response = render(request, "connect.html", email=link.email, status_label=label, status_class=css,
                       status_note=note, token=request.query.get("t"),
                       form_field=same_origin.FORM_FIELD, form_token=same_origin.form_token(rt.settings, nonce),
                       expires_at=link.expires_at.strftime("%Y-%m-%d %H:%M"))
@@ -138,7 +113,7 @@ def _cross_site_page(request: web.Request) -> web.Response:
                          "If you did not mean to connect anything, you can close this page."])
 
 
-def _too_many_attempts_page(request: web.Request, capped: TooManyAttempts) -> web.Response:
+def _too_many_attempts_page(request: web.Request, capped: connect.TooManyAttempts) -> web.Response:
     now = request.app[RUNTIME].clock.now()
     again_at = now + timedelta(seconds=capped.retry_after_s)
     what = "with this link" if capped.per == "link" else "for this FitGlue account"
@@ -163,11 +138,11 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
         log.info("refused a Connect start not sent from our page: %s", refused)
         return _cross_site_page(request)
     try:
-        start = await start_connect(rt, form.get("t"),
+        start = await connect.begin_sign_in(rt, form.get("t"),
                                     same_origin.read_browser_cookie(request, rt.settings, COOKIE))
-    except LinkProblem as problem:
+    except connect.LinkProblem as problem:
         return await _link_problem_page(request, problem)
-    except TooManyAttempts as capped:
+    except connect.TooManyAttempts as capped:
         return _too_many_attempts_page(request, capped)
     response = web.Response(status=303, headers={"Location": start.authorize_url})
     # It outlives the state: the browser that finishes a sign-in can reload its result page.
@@ -181,31 +156,31 @@ async def start_authorize(request: web.Request) -> web.StreamResponse:
 _REPLAYED_NOTE = "This is the result of a sign-in that already finished; reloading this page did not repeat it."
 
 
-def _connected_page(request: web.Request, result: CallbackResult) -> web.Response:
+def _connected_page(request: web.Request, result: connect.CallbackResult) -> web.Response:
     verdict = result.verdict
-    severity = verdict.severity if verdict is not None else "ok"
-    title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
+    severity = verdict.severity if verdict is not None else Severity.OK
+    title = {Severity.OK: "Connected", Severity.WARNING: "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
                   missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
                   retry_url=result.retry_url,
                   note=_REPLAYED_NOTE if result.replayed else None)
 
 
-def _problem(result: CallbackResult) -> tuple[str, str, list[str]]:
+def _problem(result: connect.CallbackResult) -> tuple[str, str, list[str]]:
     """(title, message, steps) for an outcome that did not connect."""
-    if result.outcome == ALREADY_FINISHED:
+    if result.outcome == connect.ALREADY_FINISHED:
         return ("This sign-in has already finished",
                 "Only the browser that started a sign-in can show its result, and this browser cannot. "
                 "Nothing was changed now.",
                 ["To see whether Strava is connected, open the Connect link you were sent: it tells you, or says "
                  "it was used up because Strava was connected with it.",
                  "If you are unsure, or the link has expired, ask FitGlue support."])
-    if result.outcome == vocab.PENDING:
+    if result.outcome == AttemptOutcome.PENDING:
         return ("Still finishing",
                 "FitGlue is still finishing this sign-in, or it was interrupted before it could finish.",
                 ["Reload this page in a minute.",
                  "If it still shows this page, start again from your Connect link."])
-    if result.outcome == vocab.ATTEMPT_STATE_INVALID and not result.proven_browser:
+    if result.outcome == AttemptOutcome.STATE_INVALID and not result.proven_browser:
         return ("This sign-in could not be completed",
                 f"FitGlue could not match Strava's answer to a sign-in started in this browser "
                 f"({result.reason or 'unknown reason'}), so nothing was changed.",
@@ -213,22 +188,23 @@ def _problem(result: CallbackResult) -> tuple[str, str, list[str]]:
                  "If your browser blocks cookies, allow them for this site.",
                  "Or open your Connect link in this browser and start again; if you do not have it any more, "
                  "ask FitGlue support for a new one."])
-    pages = {
-        vocab.ATTEMPT_DENIED: ("Strava was not connected",
-                               "You chose not to give FitGlue access on Strava's page, so nothing was connected.",
-                               ["If you do want to connect, press Try again and choose Authorize on Strava's page."]),
-        vocab.ATTEMPT_ATHLETE_CONFLICT: (
+    pages: dict[str, tuple[str, str, list[str]]] = {
+        AttemptOutcome.DENIED: (
+            "Strava was not connected",
+            "You chose not to give FitGlue access on Strava's page, so nothing was connected.",
+            ["If you do want to connect, press Try again and choose Authorize on Strava's page."]),
+        AttemptOutcome.ATHLETE_CONFLICT: (
             "Signed in to a different Strava account",
             "The Strava account you signed in with is already connected to another FitGlue account, "
             "so nothing was changed.",
             ["Check which Strava account your browser is signed in to: sign out of Strava, or use a "
              "private (incognito) window, and sign in with the account that belongs to you.",
              "If this Strava account really is yours, contact FitGlue support."]),
-        vocab.ATTEMPT_STATE_INVALID: (
+        AttemptOutcome.STATE_INVALID: (
             "This sign-in could not be completed",
             f"FitGlue could not finish this sign-in ({result.reason or 'unknown reason'}).",
             ["Start again from your Connect link in this same browser, and finish within 10 minutes."]),
-        vocab.ATTEMPT_APP_REJECTED: (
+        AttemptOutcome.APP_REJECTED: (
             "FitGlue cannot reach Strava right now",
             "Strava did not accept FitGlue's own app settings. This is on our side, not yours.",
             ["FitGlue support has been told. Please try again later or contact support."]),
@@ -243,19 +219,20 @@ def _problem(result: CallbackResult) -> tuple[str, str, list[str]]:
 
 
 # A connected sign-in's grant that changed since: (title, what happened since) by today's status.
-CHANGED_SINCE = {
-    vocab.NOT_CONNECTED: ("Strava is no longer connected",
-                          "it was disconnected, so FitGlue no longer uses Strava for this account."),
-    vocab.NEEDS_REAUTH: ("Strava needs re-authorization", "Strava stopped accepting FitGlue's access."),
-    vocab.REVOKED: ("FitGlue's access to Strava was revoked", "FitGlue's access was removed in Strava's settings."),
-    vocab.CONNECTED: ("Strava was connected again since", "Strava was connected again, with another grant."),
+CHANGED_SINCE: dict[str, tuple[str, str]] = {
+    ConnectionStatus.NOT_CONNECTED: ("Strava is no longer connected",
+                                     "it was disconnected, so FitGlue no longer uses Strava for this account."),
+    ConnectionStatus.NEEDS_REAUTH: ("Strava needs re-authorization", "Strava stopped accepting FitGlue's access."),
+    ConnectionStatus.REVOKED: ("FitGlue's access to Strava was revoked",
+                               "FitGlue's access was removed in Strava's settings."),
+    ConnectionStatus.CONNECTED: ("Strava was connected again since", "Strava was connected again, with another grant."),
 }
 
 
-def _what_next(result: CallbackResult, current: ConnectionNow) -> tuple[list[str], str | None]:
+def _what_next(result: connect.CallbackResult, current: connect.ConnectionNow) -> tuple[list[str], str | None]:
     """(steps, retry URL) for the connection as it stands now."""
     label, _css, note = status_view(current.status, current.verdict)
-    if current.status == vocab.CONNECTED and (current.verdict is None or current.verdict.complete):
+    if connect.fully_connected(current.status, current.verdict):
         return [f"Strava's status now: {label}. There is nothing more to do; you can close this page."], None
     steps = [f"Strava's status now: {label}.", *([note] if note else [])]
     if result.retry_url:
@@ -265,7 +242,8 @@ def _what_next(result: CallbackResult, current: ConnectionNow) -> tuple[list[str
     return steps, result.retry_url
 
 
-def _changed_since_page(request: web.Request, result: CallbackResult, current: ConnectionNow) -> web.Response:
+def _changed_since_page(request: web.Request, result: connect.CallbackResult,
+                        current: connect.ConnectionNow) -> web.Response:
     """A connected sign-in shown again after its grant changed: what it did, then how Strava is now."""
     title, since = CHANGED_SINCE.get(current.status, (f"Strava's status changed: {current.status}", ""))
     verdict = result.verdict
@@ -278,7 +256,7 @@ def _changed_since_page(request: web.Request, result: CallbackResult, current: C
                   steps=steps, retry_url=retry_url, note=_REPLAYED_NOTE if result.replayed else None)
 
 
-def _result_page(request: web.Request, result: CallbackResult) -> web.Response:
+def _result_page(request: web.Request, result: connect.CallbackResult) -> web.Response:
     current = result.current
     if result.connected:
         if current is not None and current.changed:
@@ -297,10 +275,8 @@ def _result_page(request: web.Request, result: CallbackResult) -> web.Response:
 async def oauth_callback(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     params = {key: request.query.get(key, "") for key in ("state", "code", "scope", "error")}
-    try:
-        result = await complete_connect(rt, params, same_origin.read_browser_cookie(request, rt.settings, COOKIE))
-    except StravaError:
-        result = CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED)
+    browser_secret = same_origin.read_browser_cookie(request, rt.settings, COOKIE)
+    result = await connect.settle_callback(rt, params, browser_secret)
     # The cookie stays: a reload (or back, or a restored tab) shows this browser the same outcome.
     # (The on_connected hooks, e.g. "ensure the push subscription", are complete_connect's.)
     return _result_page(request, result)

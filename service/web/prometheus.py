@@ -5,31 +5,27 @@ labels: only fixed words (states, budgets, windows, outcomes)."""
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from service.core.metrics import gauge
-from service.db.models import Job
-from service.queue.store import STATES, WAITING_RATE_LIMIT
+from service.desk.vitals import queue_figures
 from service.web.keys import RUNTIME
+from troubleshooting.vocabulary import Window
 
 
 async def metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     lines = rt.metrics.render_counters()
-    async with rt.sessions() as session:
-        counts = {state: n for state, n in await session.execute(select(Job.state, func.count()).group_by(Job.state))}
-        waiting = (await session.execute(select(func.count()).select_from(Job).where(
-            Job.state == "queued", Job.waiting_for == WAITING_RATE_LIMIT))).scalar_one()
+    queue = await queue_figures(rt)
     lines += gauge("fitglue_jobs", "Jobs in the retry queue by state",
-                   [({"state": state}, counts.get(state, 0)) for state in STATES])
+                   [({"state": state}, n) for state, n in queue.jobs_by_state.items()])
     lines += gauge("fitglue_jobs_waiting_for_rate_limit", "Queued jobs waiting for a rate-limit window",
-                   [({}, waiting)])
+                   [({}, queue.waiting_for_rate_limit)])
     if rt.ledger is not None:
         states = await rt.ledger.snapshot()
         usage, limits = [], []
         for budget, state in states.items():
-            for window, used, counted, limit in (("15min", state.usage_15min, state.counted_15min, state.limit_15min),
-                                                 ("daily", state.usage_daily, state.counted_daily, state.limit_daily)):
+            for window, used, counted, limit in ((Window.FIFTEEN_MIN, state.usage_15min, state.counted_15min, state.limit_15min),
+                                                 (Window.DAILY, state.usage_daily, state.counted_daily, state.limit_daily)):
                 labels = {"budget": budget, "window": window}
                 usage.append((labels, max(used or 0, counted)))
                 limits.append((labels, limit))

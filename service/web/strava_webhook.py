@@ -1,29 +1,25 @@
 """`/webhooks/strava`: Strava's validation GET and event POSTs.
 
-POST never calls Strava: it validates, stores the event and its job (see service.background.webhooks.intake)
-and answers 200 within milliseconds; 503 when it cannot store, so Strava delivers again.
+POST never calls Strava: it hands the body to the intake (`service.desk.webhook_intake`, which the
+app factory provides), which validates and stores the event and its job, and answers 200 within
+milliseconds; 503 when it cannot store, so Strava delivers again.
 """
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
-from service.background.webhooks.intake import EventIntake, IntakeUnavailable
-from service.background.webhooks.strava_events import BadEvent, parse_event
 from service.core.crypto import constant_time_equals
 from service.core.request_bodies import max_body
 from service.core.settings import reveal
+from service.desk.webhook_intake import FOREIGN, REJECTED, UNAVAILABLE, EventReceiver
 from service.web.keys import RUNTIME
 
 PATH = "/webhooks/strava"
 MAX_EVENT_BYTES = 16 * 1024  # a real event is a few hundred bytes
 RECEIVED = "fitglue_webhook_events_received_total"
 
-INTAKE = web.AppKey("webhook_intake", EventIntake)
-
-log = logging.getLogger(__name__)
+INTAKE = web.AppKey("webhook_intake", EventReceiver)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -45,28 +41,18 @@ async def validate_subscription(request: web.Request) -> web.Response:
 async def receive_event(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     raw = await request.read()  # the whole body: service.core.request_bodies has read it (bounded, timed)
-    try:
-        event = parse_event(raw)
-    except BadEvent as exc:
-        rt.metrics.inc(RECEIVED, "rejected")
-        return _error(400, "bad_event", str(exc))
-    intake = request.app[INTAKE]
-    try:
-        if await intake.is_foreign(event.subscription_id):
-            rt.metrics.inc(RECEIVED, "foreign")
-            return web.json_response({"status": "ignored"})
-        stored = await intake.submit(event)
-    except Exception as exc:  # IntakeUnavailable, or the database failing in the ownership check
-        if not isinstance(exc, IntakeUnavailable):
-            log.warning("webhook event not stored: %s", type(exc).__name__)
-        rt.metrics.inc(RECEIVED, "error")
+    receipt = await request.app[INTAKE].receive(raw)
+    rt.metrics.inc(RECEIVED, receipt.outcome)
+    if receipt.outcome == REJECTED:
+        return _error(400, "bad_event", receipt.problem)
+    if receipt.outcome == UNAVAILABLE:
         return _error(503, "unavailable", "the event could not be stored; please deliver it again")
-    rt.metrics.inc(RECEIVED, "stored" if stored else "duplicate")
-    return web.json_response({"status": "stored" if stored else "duplicate"})
+    return web.json_response({"status": "ignored" if receipt.outcome == FOREIGN else receipt.outcome})
 
 
-def setup(app: web.Application) -> None:
-    app[INTAKE] = EventIntake(app[RUNTIME])
+def setup(app: web.Application, intake: EventReceiver) -> None:
+    """Route Strava's webhook to `intake`, which this application closes at cleanup."""
+    app[INTAKE] = intake
 
     async def close_intake(app: web.Application) -> None:
         await app[INTAKE].close()

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from service.app.bootstrap import open_runtime
 from service.connections.tokens import store_grant
-from service.core import vocab
 from service.core.clock import SystemClock
 from service.db.migrate import upgrade_to_head
 from service.db.models import Job, StravaConnection, User, WebhookEvent
@@ -27,6 +26,7 @@ from standin.testing import connect_athlete
 from tests.conftest import make_settings
 from tests.dbutil import backend, fresh_database_url
 from tests.e2e.procs import ServeProcess, base_env, free_port
+from troubleshooting.vocabulary import ConnectionStatus
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ async def seed(url: str, standin_base: str, athletes: int) -> list[int]:
                 user = User(email=f"role{n}@example.com", email_normalized=f"role{n}@example.com", created_at=now)
                 session.add(user)
                 await session.flush()
-                conn = StravaConnection(user_id=user.id, athlete_id=int(body["athlete"]["id"]), status=vocab.CONNECTED,
+                conn = StravaConnection(user_id=user.id, athlete_id=int(body["athlete"]["id"]), status=ConnectionStatus.CONNECTED,
                                         granted_scopes=body["scope"], connected_at=now, refresh_failures=0)
                 store_grant(conn, TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_at"])),
                             rt.cipher)

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
-from service.core import vocab
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
 from service.desk.subscription_probe import probe_for
 from service.desk.support_desk import SupportDesk, SupportError
 from tests.conftest import make_settings
 from tests.flows import connect
+from troubleshooting.vocabulary import RefreshErrorKind
 
 ALICE = "alice@example.com"
 
@@ -198,7 +198,7 @@ async def test_an_unknown_refresh_error_kind_still_counts_as_a_refresh_problem(d
         conn.last_refresh_error_at = clock.now()
         conn.refresh_failures = 2
     facts = (await desk.diagnose(ALICE)).facts
-    assert facts["last_refresh_error_kind"] == vocab.ERR_TRANSIENT
+    assert facts["last_refresh_error_kind"] == RefreshErrorKind.TRANSIENT
 
 
 async def test_connected_athlete_count_is_reused_for_30_seconds(desk, alice, runtime, clock):

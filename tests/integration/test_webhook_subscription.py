@@ -14,6 +14,7 @@ from sqlalchemy import select
 from service.app.factory import build_app
 from service.background.job_handlers import run_pending
 from service.db.models import ActivitySummary, AuditEntry, WebhookRegistration
+from service.desk.api_models import WebhookRegistrationBody, WebhookStatusBody
 from service.desk.support_desk import SupportDesk, SupportError
 from service.strava.errors import classify
 from standin import StravaStandin
@@ -36,11 +37,11 @@ async def registrations(runtime) -> list[WebhookRegistration]:
 
 async def test_no_subscription_is_created_after_strava_validates_our_callback(client, runtime, standin):
     desk = SupportDesk(runtime)
-    before = (await desk.webhook_status()).to_dict()
+    before = WebhookStatusBody.of(await desk.webhook_status()).to_json()
     assert before == {"subscription": None, "callback_matches": False, "last_event_at": None,
                       "last_registration": None}
     report = await desk.reregister_webhook("slack:U123")
-    data = report.to_dict()
+    data = WebhookRegistrationBody.of(report).to_json()
     assert report.outcome == "repaired"
     assert standin.subscription is not None
     assert standin.subscription["callback_url"] == runtime.settings.webhook_callback_url
@@ -72,7 +73,7 @@ async def test_a_subscription_pointing_elsewhere_is_replaced(client, runtime, st
                             "callback_url": "http://old-host.example/webhooks/strava",
                             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
     desk = SupportDesk(runtime)
-    status = (await desk.webhook_status()).to_dict()
+    status = WebhookStatusBody.of(await desk.webhook_status()).to_json()
     assert status["subscription"]["id"] == 999 and status["callback_matches"] is False
     report = await desk.reregister_webhook("test")
     steps = [s["step"] for s in report.steps]
@@ -112,7 +113,7 @@ async def test_nothing_is_deleted_while_our_callback_cannot_answer(runtime, stan
     report = await SupportDesk(runtime).reregister_webhook("test")
     assert report.outcome == "failed" and "could not be reached" in report.error
     assert standin.subscription["id"] == 999  # the old one is kept: a new one could not be created
-    data = report.to_dict()
+    data = WebhookRegistrationBody.of(report).to_json()
     assert data["last_registration"]["outcome"] == "failed" and data["last_registration"]["error"] == report.error
 
 

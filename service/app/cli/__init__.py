@@ -37,7 +37,7 @@ class Parser(argparse.ArgumentParser):
     wants_json = False
 
     def error(self, message: str) -> NoReturn:
-        fail("usage", f"{self.prog}: {message} (see `{self.prog} --help`)", Parser.wants_json, EXIT_USAGE)
+        fail("usage", f"{self.prog}: {message} (see `{self.prog} --help`)", Parser.wants_json)
         sys.exit(EXIT_USAGE)
 
 

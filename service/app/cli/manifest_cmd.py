@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.app.cli.output import EXIT_OK, EXIT_USAGE, fail
+from service.app.cli.output import EXIT_OK, fail
 from service.app.wiring import slack_manifest
 from service.core.settings import ConfigError, load_settings
 
@@ -14,7 +14,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        return fail("configuration", str(exc), False, EXIT_USAGE)
+        return fail("configuration", str(exc), False)
     print(slack_manifest(settings), end="")
     return EXIT_OK
 

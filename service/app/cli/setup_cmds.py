@@ -12,7 +12,6 @@ from service.app.bootstrap import sqlite_workers_settled, upgrade_database
 from service.app.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     fail,
     report_failure,
     run_with_desk,
@@ -53,22 +52,22 @@ FITGLUE_ADMIN_TOKEN=
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists():
-        return fail("exists", f"{path} already exists; not overwriting it", False, EXIT_USAGE)
+        return fail("exists", f"{path} already exists; not overwriting it", False)
     text = ENV_TEMPLATE.format(secret_key=generate_secret(), verify_token=generate_secret())
     try:
         # Created private (0600) from the start: the file holds secrets.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return fail("exists", f"{path} already exists; not overwriting it", False, EXIT_USAGE)
+        return fail("exists", f"{path} already exists; not overwriting it", False)
     except OSError as exc:
-        return fail("storage", f"could not create {path} ({exc.strerror or type(exc).__name__})", False, EXIT_FAILED)
+        return fail("storage", f"could not create {path} ({exc.strerror or type(exc).__name__})", False)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
         path.unlink(missing_ok=True)  # no half-written secrets file left behind
         return fail("storage", f"could not write {path} ({exc.strerror or type(exc).__name__}); it was not created",
-                    False, EXIT_FAILED)
+                    False)
     print(f"wrote {path}: fill in STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET, then run `fitglue serve`")
     return EXIT_OK
 
@@ -77,7 +76,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        return fail("configuration", str(exc), False, EXIT_USAGE)
+        return fail("configuration", str(exc), False)
 
     async def go() -> None:
         async with sqlite_workers_settled():

@@ -20,7 +20,6 @@ from sqlalchemy import update
 from service.background.webhooks.event_batch import LoadedBatch, Settlement
 from service.background.webhooks.unconfirmed import spend_unconfirmed_calls
 from service.connections.refresh import usable_access_token
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, WebhookEvent
@@ -28,6 +27,7 @@ from service.queue.store import ClaimedJob
 from service.ratelimit.batch_budget import counted_together
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, RateLimited
 from service.subscription.state import IGNORED, PROCESSED
+from troubleshooting.vocabulary import ConnectionStatus
 
 Outcome = tuple[str, str | None]
 NOT_VISIBLE = "Strava answered 404: the activity is not visible to FitGlue (deleted, or private)"
@@ -59,7 +59,7 @@ async def distrust_access_token(rt: Runtime, conn_id: int) -> None:
     attempt refreshes first, and a dead grant shows up as `needs_reauth` instead of more 401s."""
     async with rt.write() as session:
         await session.execute(update(StravaConnection).where(
-            StravaConnection.id == conn_id, StravaConnection.status == vocab.CONNECTED)
+            StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED)
             .values(expires_at=rt.clock.now()))
 
 

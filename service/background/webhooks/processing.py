@@ -37,7 +37,6 @@ from service.background.webhooks.unconfirmed import spend_unconfirmed_call
 from service.connections.erasure import delete_strava_data
 from service.connections.refresh import refresh_connection
 from service.connections.tokens import drop_tokens
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, WebhookEvent
 from service.queue.store import BatchResult, ClaimedJob
@@ -51,6 +50,8 @@ from service.subscription.state import (
     our_subscription_id,
     remember_subscription,
 )
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
     if object_type == "activity" and connected_scopes is not None \
-            and not vocab.reads_activities(vocab.parse_scopes(connected_scopes)):
+            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
@@ -140,9 +141,9 @@ def _precheck(batch: LoadedBatch, event: WebhookEvent, ours: int | None) -> tupl
     conn = _connection_named(batch, event, ours)
     if isinstance(conn, tuple):
         return conn
-    if conn.status != vocab.CONNECTED:
+    if conn.status != ConnectionStatus.CONNECTED:
         return IGNORED, f"the connection is {conn.status}"
-    if not vocab.reads_activities(vocab.parse_scopes(conn.granted_scopes)):
+    if not grant_verdict(parse_scopes(conn.granted_scopes)).can_read_activities:
         return IGNORED, NO_ACTIVITY_READ
     return None
 
@@ -155,7 +156,7 @@ async def _athlete_event(rt: Runtime, batch: LoadedBatch, event: WebhookEvent,
     if event.object_id != event.owner_id:
         return IGNORED, "an athlete event must name the same athlete as object and owner"
     if _updates(event).get("authorized") == "false":
-        if conn.status == vocab.CONNECTED:  # confirming costs a refresh call at Strava
+        if conn.status == ConnectionStatus.CONNECTED:  # confirming costs a refresh call at Strava
             await spend_unconfirmed_call(rt, event.owner_id)
         return await confirm_deauthorization(rt, conn.id, conn.status)
     return IGNORED, "Strava sends no athlete event but the deauthorization: nothing to do"
@@ -220,11 +221,11 @@ async def _resolve(rt: Runtime) -> int | None:
 
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
     """Believe "authorized: false" only when Strava refuses the refresh token (400 RefreshToken invalid)."""
-    if status == vocab.REVOKED:
+    if status == ConnectionStatus.REVOKED:
         return PROCESSED, "already revoked"
-    if status == vocab.NOT_CONNECTED:
+    if status == ConnectionStatus.NOT_CONNECTED:
         return IGNORED, "the connection was not active"
-    if status == vocab.CONNECTED:
+    if status == ConnectionStatus.CONNECTED:
         result = await refresh_connection(rt, conn_id, force=True)
         for _ in range(BUSY_RETRIES):
             if result.error_kind != "busy":
@@ -236,10 +237,10 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             log.warning("a deauthorization event for connection %s was not confirmed by Strava "
                         "(the grant is alive): nothing changed", conn_id)
             return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
-        if result.error_kind == vocab.NOT_CONNECTED:
+        if result.error_kind == ConnectionStatus.NOT_CONNECTED:
             return IGNORED, "the connection was disconnected meanwhile"
         # grant_dead: our refresh got Strava's 400; needs_reauth: a sweep's refresh got it first.
-        if result.error_kind not in (vocab.ERR_GRANT_DEAD, vocab.NEEDS_REAUTH, vocab.REVOKED):
+        if result.error_kind not in (RefreshErrorKind.GRANT_DEAD, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
@@ -251,10 +252,10 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
     now = rt.clock.now()
     async with rt.write() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == vocab.REVOKED:
+        if conn is None or conn.status == ConnectionStatus.REVOKED:
             return
         drop_tokens(conn)
-        conn.status = vocab.REVOKED
+        conn.status = ConnectionStatus.REVOKED
         conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
         conn.status_changed_at = now
         conn.revoked_at = now
