@@ -44,3 +44,8 @@ def test_worker_names_every_missing_setting(worker_env, monkeypatch, capsys):
 def test_serve_refuses_an_unknown_role(worker_env, capsys):
     assert main(["serve", "--role", "worker"]) == 2
     assert "--role" in _one_line(capsys.readouterr().err)
+
+
+def test_the_sandbox_is_one_process(worker_env, capsys):
+    assert main(["serve", "--sandbox", "--role", "web"]) == 2
+    assert "--role" in _one_line(capsys.readouterr().err)

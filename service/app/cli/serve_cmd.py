@@ -151,6 +151,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
             settings = settings.replaced(port=_port_option(args.port))
+        if args.sandbox and args.role != ALL:
+            raise ConfigError("--sandbox runs everything in one process: leave out --role", [])
         if args.sandbox and (settings.strava_client_id or settings.strava_client_secret):
             raise ConfigError("--sandbox refuses to run while real Strava credentials are configured "
                               "(unset STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET)",
