@@ -77,6 +77,8 @@ class BackgroundThread:
         try:
             asyncio.run(self._run())
         except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it in the main thread
+            if self._ready.is_set():  # they had started: nobody waits for this, so say it
+                log.error("the background loops stopped: %s", type(exc).__name__, exc_info=exc)
             self._failure = exc
         finally:
             self._ready.set()
