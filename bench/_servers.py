@@ -25,6 +25,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
 SUBSCRIPTION_ID = 131300
 VERIFY = "bench-verify"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -97,12 +98,6 @@ def stop_child(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    from tests.e2e.procs import wait_until_ready
-
-    await wait_until_ready(url, proc, timeout)
 
 
 @asynccontextmanager

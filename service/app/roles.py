@@ -113,7 +113,8 @@ def build_health_app(rt: Runtime) -> web.Application:
     """`/healthz` and `/readyz` only (a worker's, for an orchestrator)."""
     app = web.Application()
     app[RUNTIME] = rt
-    health.setup(app)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
     return app
 
 

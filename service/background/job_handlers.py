@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from service.background.outbound import OutboundDelivery
 from service.background.webhooks import catchup, processing
 from service.background.worker import BatchHandler, Handler, Worker
 from service.core.runtime import Runtime
@@ -36,3 +37,8 @@ async def _on_parked(rt: Runtime, job: ClaimedJob, error: str) -> None:
 async def run_pending(rt: Runtime) -> int:
     """Run every due job now, in this process (tests and one-shot use); how many ran."""
     return await make_worker(rt).run_pending()
+
+
+async def deliver_pending(rt: Runtime) -> int:
+    """Send every outbound event due now, in this process (tests and one-shot use); attempts made."""
+    return await OutboundDelivery(rt).run_pending()

@@ -1,4 +1,4 @@
-"""The background loops a worker runs, in one list: the place to add one (e.g. outbound deliveries).
+"""The background loops a worker runs, in one list: the place to add one.
 
 Each loop is an async context manager over a Runtime: entered, it runs in the background; left, it
 stops cleanly (the queue worker finishes or releases the jobs in flight). `run_background` enters
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from service.background.job_handlers import make_worker
+from service.background.outbound import OutboundDelivery
 from service.background.scheduler import run_scheduler
 from service.core.runtime import Runtime
 
@@ -44,6 +45,17 @@ async def queue_worker(rt: Runtime, hooks: LoopHooks) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def outbound_delivery(rt: Runtime, hooks: LoopHooks) -> AsyncIterator[None]:
+    """Sending the outbox's events to FitGlue's other services (`outbound.py`)."""
+    delivery = OutboundDelivery(rt)
+    delivery.start()
+    try:
+        yield
+    finally:
+        await delivery.stop()
+
+
+@asynccontextmanager
 async def scheduler(rt: Runtime, hooks: LoopHooks) -> AsyncIterator[None]:
     async with run_scheduler(rt):
         yield
@@ -51,7 +63,7 @@ async def scheduler(rt: Runtime, hooks: LoopHooks) -> AsyncIterator[None]:
 
 def background_loops() -> list[BackgroundLoop]:
     """Every loop a worker runs, in the order they start (and the reverse of how they stop)."""
-    return [scheduler, queue_worker]
+    return [scheduler, queue_worker, outbound_delivery]
 
 
 @asynccontextmanager

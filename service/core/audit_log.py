@@ -31,6 +31,14 @@ def add_entry(session: AsyncSession, clock: Clock, actor: str, action: str, targ
                            duration_ms=duration_ms))
 
 
+async def add_entry_now(sessions: async_sessionmaker[AsyncSession], clock: Clock, actor: str, action: str,
+                        target: str | None, result: str, detail: str | None = None,
+                        duration_ms: int | None = None) -> None:
+    """Write one entry in its own transaction (committed when this returns)."""
+    async with sessions() as session, session.begin():
+        add_entry(session, clock, actor, action, target, result, detail, duration_ms)
+
+
 @dataclass
 class AuditOutcome:
     result: str = "ok"
@@ -52,8 +60,7 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
         raise
     finally:
         duration = int((time.monotonic() - started) * 1000)
-        async with sessions() as session, session.begin():
-            add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)
+        await add_entry_now(sessions, clock, actor, action, target, outcome.result, outcome.detail, duration)
 
 
 MAX_LISTED = MAX_LIMIT  # callers refuse more (service.core.inputs.parse_limit); this only guards the query

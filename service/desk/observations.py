@@ -1,7 +1,7 @@
 """Gathering what we know about one user's Strava connection: the input of a diagnosis.
 
 Everything comes from the database in two statements (``fact_queries``), plus one live look at
-the app's push subscription at Strava (``subscription_probe``), taken at the same time. Nothing
+the app's push subscription at Strava (``service.subscription.cache``), taken at the same time. Nothing
 gathered here is a secret: no token, no client secret, no Connect link; free text is scrubbed.
 """
 
@@ -17,8 +17,8 @@ from service.core.runtime import Runtime
 from service.core.settings import Settings
 from service.db.models import OAuthAttempt, StravaConnection, User, WebhookRegistration
 from service.desk.fact_queries import budget_windows, last_registration, rate_limit_rows, read_fact_rows
-from service.desk.subscription_probe import SubscriptionLook, SubscriptionProbe
 from service.ratelimit.windows import next_quarter
+from service.subscription.cache import SubscriptionLook, subscription_cache
 from troubleshooting import AttemptFacts, ConnectionFacts, SubscriptionFacts, Thresholds
 from troubleshooting.permissions import grant_verdict, parse_scopes
 from troubleshooting.vocabulary import (
@@ -81,9 +81,10 @@ def connected_reason(granted: frozenset[str] | None) -> str | None:
     return grant_verdict(granted).status_reason if granted is not None else None
 
 
-async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> ConnectionFacts:
+async def gather_facts(rt: Runtime, who: str) -> ConnectionFacts:
     """Everything a diagnosis of `who` (an e-mail or a Strava athlete id) rests on. Raises BadWho."""
     parsed = parse_who(who)
+    probe = subscription_cache(rt)
     look_task = asyncio.ensure_future(probe.look())
     try:
         facts = await _gather_from_db(rt, who.strip(), parsed.email, parsed.athlete_id)
@@ -93,7 +94,7 @@ async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> Conne
     look, registration = await look_task, facts.pop("_registration")
     if registration is not None and look.checked and registration.at >= look.at:
         # The subscription was (re-)registered since our cached look: that look may be stale.
-        probe.forget()
+        probe.invalidate()
         look = await probe.look()
     return ConnectionFacts(**facts, subscription=subscription_facts(look, rt.settings, registration),
                            strava_configured=look.configured)
@@ -135,6 +136,9 @@ def _user_facts(found: Any, now: datetime) -> dict[str, Any]:
         "user_jobs_waiting_for_window": int(found.jobs_waiting or 0),
         "user_jobs_failed": int(found.jobs_failed or 0),
         "last_job_failure": scrub_text(found.last_job_failure) if found.last_job_failure else None,
+        "events_undelivered": int(found.events_undelivered or 0),
+        "events_undelivered_since": found.events_undelivered_since,
+        "events_last_error": scrub_text(found.events_last_error) if found.events_last_error else None,
     }
     if facts["user_jobs_waiting_for_window"]:
         facts["next_window_at"] = found.next_run or next_quarter(now)

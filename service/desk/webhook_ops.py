@@ -1,7 +1,8 @@
 """SupportDesk operations on the push subscription, the rate-limit budget and the retry queue.
 
-Kept in their own module and mixed into `service.desk.support_desk.SupportDesk`, so the desk stays the one
-API the bot, the CLI and the admin API share. Operations that change something are audited.
+One of the small services `service.desk.support_desk.SupportDesk` is composed of (the desk hands
+these calls on, so it stays the one API the bot, the CLI and the admin API share). Operations that
+change something are audited.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ class RetryResult:
     job_ids: list[int]
 
 
-class WebhookQueueDesk:
-    rt: Runtime
+class WebhookQueueOps:
+    """The push subscription, the rate-limit budget and the retry queue, for one runtime."""
 
-    def _error(self, code: str, message: str) -> Exception:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def _error(self, code: str, message: str) -> SupportError:
         return SupportError(code, message)
 
     async def webhook_status(self) -> WebhookStatus:

@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.core.backoff import exponential_backoff
 from service.db.dialect import insert_for
 from service.db.models import Job
 from troubleshooting.vocabulary import JOB_STATES, JobState
@@ -70,7 +71,7 @@ SETTLED = object()
 
 def backoff_after(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min … after the 1st, 2nd, 3rd failed attempt, capped at an hour."""
-    return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
+    return exponential_backoff(attempts, BACKOFF_BASE_S, BACKOFF_MAX_S)
 
 
 def job_row(kind: str, payload: Mapping[str, Any], now: datetime, *, priority: int = PRIORITY_EVENT,

@@ -39,6 +39,12 @@ async def our_subscription_id(session: AsyncSession) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+async def strava_listed_none(session: AsyncSession) -> bool:
+    """Whether the last look at Strava (registration, status, or an event's check) found no
+    subscription at all for the app (then no event reaches us)."""
+    return await get_value(session, SUBSCRIPTION_ID) == ""
+
+
 async def remember_subscription(session: AsyncSession, subscription_id: int | None, now: datetime) -> None:
     await set_value(session, SUBSCRIPTION_ID, "" if subscription_id is None else str(subscription_id), now)
     if subscription_id is None:

@@ -280,9 +280,3 @@ async def oauth_callback(request: web.Request) -> web.Response:
     # The cookie stays: a reload (or back, or a restored tab) shows this browser the same outcome.
     # (The on_connected hooks, e.g. "ensure the push subscription", are complete_connect's.)
     return _result_page(request, result)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get(PAGE_PATH, connect_page)
-    app.router.add_post(f"{PAGE_PATH}/authorize", start_authorize)
-    app.router.add_get("/oauth/strava/callback", oauth_callback)

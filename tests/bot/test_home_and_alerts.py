@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 
 from bot.alerts import SlackAlerts
 from service.background.alert_checks import check_alerts, evaluate
+from service.core.incidents import IncidentAlerts
 from service.db.models import StravaConnection
 from tests.bot.conftest import AGENT, ALERT_CHANNEL, OUTSIDER, Signed, connected_user
 from tests.bot.helpers import assert_valid_blocks
@@ -44,7 +45,7 @@ async def test_home_tab_refuses_outsiders(signed: Signed, slack) -> None:
 
 async def test_alert_once_per_incident_until_resolved(service, bot_runtime, slack) -> None:
     sink = bot_runtime.alerts
-    assert isinstance(sink, SlackAlerts)
+    assert isinstance(sink, IncidentAlerts) and isinstance(sink.poster, SlackAlerts)
     for _ in range(3):
         await sink.alert("app_credentials_rejected", "Strava rejected FitGlue's client id/secret")
     posts = slack.called("chat.postMessage")

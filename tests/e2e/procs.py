@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -33,24 +32,6 @@ def fitglue(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
                           text=True, timeout=timeout)
 
 
-async def wait_until_ready(url: str, proc: subprocess.Popen, timeout: float = 30,
-                           output: Callable[[], str] = lambda: "") -> None:
-    """Until `url`/readyz answers 200; AssertionError when `proc` exits first or time runs out."""
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"{url} exited with {proc.returncode}:\n{output()}")
-            try:
-                async with http.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} not ready after {timeout}s:\n{output()}")
-
-
 class ServeProcess:
     """`fitglue serve --port PORT ARGS…`, or with command="worker" `fitglue worker --health-port PORT`
     (ready when its /readyz answers 200 either way)."""
@@ -66,7 +47,19 @@ class ServeProcess:
                                      env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
 
     async def wait_ready(self, timeout: float = 30) -> None:
-        await wait_until_ready(self.url, self.proc, timeout, self.output)
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"serve exited with {self.proc.returncode}:\n{self.output()}")
+                try:
+                    async with http.get(f"{self.url}/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"serve not ready after {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
         if not self._log.closed:

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
-from service.desk.subscription_probe import probe_for
 from service.desk.support_desk import SupportDesk, SupportError
+from service.subscription.cache import subscription_cache
 from tests.conftest import make_settings
 from tests.flows import connect
 from troubleshooting.vocabulary import RefreshErrorKind
@@ -172,7 +172,7 @@ async def test_without_strava_configuration_diagnosis_degrades_with_a_note(datab
         diagnosis = await SupportDesk(rt).diagnose("x@example.com")
         assert diagnosis.facts["strava_configured"] is False
         assert diagnosis.facts["subscription"]["note"] == "Strava is not configured"
-        assert probe_for(rt).belongs_to(rt)
+        assert subscription_cache(rt).belongs_to(rt)
     finally:
         await rt.close()
 

@@ -217,3 +217,47 @@ async def test_cli_webhook_register_against_the_standin(client, runtime, standin
     assert data["callback_matches"] is True and data["subscription"]["id"] == standin.subscription["id"]
     code, out = await asyncio.to_thread(run_cli, "webhook", "status")
     assert code == 0 and "our callback" in out
+
+
+async def test_after_re_registration_every_reader_sees_the_new_id_at_once(client, runtime, standin: StravaStandin):
+    """One subscription cache per runtime (service.subscription.cache): the intake, the event
+    processing and the desk's live look all drop what they knew when a registration replaces the
+    subscription, without waiting for any lifetime to pass (the clock does not move here)."""
+    from service.background.webhooks.intake import EventIntake
+    from service.subscription.cache import subscription_cache
+
+    desk = SupportDesk(runtime)
+    first = (await desk.reregister_webhook("test")).status.subscription
+    assert first is not None
+    intake = EventIntake(runtime)
+    try:
+        cache = subscription_cache(runtime)
+        assert not await intake.is_foreign(first.id) and await intake.is_foreign(first.id + 1)
+        assert await cache.our_id(look_up=True) == first.id
+        assert (await cache.look()).callback_url == runtime.settings.webhook_callback_url
+        # Strava's subscription now points elsewhere: the repair deletes it and creates a new one.
+        standin.subscription = {**standin.subscription, "callback_url": "http://old-host.example/webhooks/strava"}
+        second = (await desk.reregister_webhook("test")).status.subscription
+        assert second is not None and second.id != first.id
+        assert await intake.is_foreign(first.id) and not await intake.is_foreign(second.id)
+        assert await cache.our_id(look_up=True) == second.id
+        look = await cache.look()
+        assert look.exists and look.callback_url == runtime.settings.webhook_callback_url
+        assert (await desk.diagnose("x@example.com")).facts["subscription"]["callback_url"] == look.callback_url
+    finally:
+        await intake.close()
+
+
+async def test_one_subscription_cache_and_one_connect_hook_per_runtime(aiohttp_client, runtime):
+    """No module-level registry: the cache and the after-Connect hook are the runtime's own. Building
+    the app changes nothing; starting it adds the hook once, however many apps share the runtime."""
+    from service.subscription.cache import subscription_cache
+    from service.subscription.registration import ensure_after_connect
+
+    assert subscription_cache(runtime) is subscription_cache(runtime)
+    hooks = list(runtime.on_connected)
+    first, second = build_app(runtime, background=False), build_app(runtime, background=False)
+    assert runtime.on_connected == hooks
+    await aiohttp_client(first)
+    await aiohttp_client(second)
+    assert runtime.on_connected.count(ensure_after_connect(runtime)) == 1

@@ -19,10 +19,10 @@ from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
 from service.app.roles import ALL, SERVE_ROLES, BackgroundThread, start_in_process_background
-from service.core.crypto import generate_secret
+from service.core.crypto import generate_events_secret, generate_secret
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
-from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings
+from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings, reveal
 from service.desk.support_desk import SupportDesk
 
 log = logging.getLogger("fitglue.serve")
@@ -30,7 +30,10 @@ log = logging.getLogger("fitglue.serve")
 SANDBOX_EMAIL = "sandbox-athlete@example.com"
 
 
-def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, client_secret: str) -> Settings:
+def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, client_secret: str,
+                      events_path: str = "/fitglue/events") -> Settings:
+    """The settings for a sandbox: Strava is the stand-in at `standin_base`, and so are FitGlue's other
+    services (its event receiver at `events_path`), unless FITGLUE_EVENTS_URL names a receiver of one's own."""
     changes: dict = {
         "sandbox": True,
         "strava_client_id": client_id,
@@ -39,6 +42,9 @@ def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, cli
         "strava_api_url": f"{standin_base}/api/v3",
         "strava_webhook_verify_token": settings.strava_webhook_verify_token or generate_secret(),
     }
+    if not settings.events_url:
+        changes["events_url"] = f"{standin_base}{events_path}"
+        changes["events_secret"] = generate_events_secret()
     if "public_url" not in settings.model_fields_set:  # FITGLUE_PUBLIC_URL not given
         host = "localhost" if settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else settings.host
         changes["public_url"] = f"http://{host}:{settings.port}"
@@ -94,7 +100,10 @@ async def _serve(settings: Settings, sandbox: bool, role: str = ALL) -> int:
 
         standin_config = StandinConfig()
         _standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=standin_config)
-        settings = _sandbox_settings(settings, base, standin_config.client_id, standin_config.client_secret)
+        settings = _sandbox_settings(settings, base, standin_config.client_id, standin_config.client_secret,
+                                     _standin.events.path)
+        settings.require_events_secret()
+        _standin.events.secret = reveal(settings.events_secret)
         log.warning("SANDBOX MODE: Strava is a local stand-in at %s — nothing talks to the real Strava", base)
     else:
         settings.require(*SERVE_REQUIRES)
@@ -159,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"])
         if not args.sandbox:
             settings.require(*SERVE_REQUIRES)
+        settings.require_events_secret()
         check_listen_address(settings)
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         return asyncio.run(_serve_settled(settings, args.sandbox, args.role))

@@ -43,6 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         settings.require(*WORKER_REQUIRES)
+        settings.require_events_secret()  # the worker delivers the outbound events
         health_port = _health_port(args.health_port, settings) if args.health_port is not None else None
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         asyncio.run(_run_settled(settings, health_port))

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.background.webhooks.activity_store import record_deleted_in, store_answers
 from service.connections.tokens import access_token
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
@@ -30,7 +31,6 @@ OPEN_STATES = (NEW, FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
 
 _EVENTS = cast(Table, WebhookEvent.__table__)
-_SUMMARIES = cast(Table, ActivitySummary.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
 
 
@@ -85,47 +85,11 @@ async def load_batch(rt: Runtime, event_ids: list[int]) -> LoadedBatch:
     return LoadedBatch(events, connections, owners, memos)
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def summary_rows(activities: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The `activity_summaries` rows for Strava's answers (id, name, sport type, start date), one
-    per activity id (the last answer wins); answers without an id or athlete are skipped."""
-    rows: dict[int, dict[str, Any]] = {}
-    for item in activities:
-        try:
-            activity_id = int(item["id"])
-            athlete_id = int((item.get("athlete") or {})["id"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        rows[activity_id] = {
-            "id": activity_id, "athlete_id": athlete_id, "name": str(item.get("name") or "")[:300] or None,
-            "sport_type": str(item.get("sport_type") or item.get("type") or "")[:60] or None,
-            "start_date": _parse_time(item.get("start_date")), "fetched_at": now, "deleted_at": None}
-    return list(rows.values())
-
-
-async def upsert_summary_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Keep each row; a re-seen activity is undeleted."""
-    if not rows:
-        return
-    stmt = insert_for(session)(ActivitySummary).values(rows)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
-        "athlete_id": stmt.excluded.athlete_id, "name": stmt.excluded.name,
-        "sport_type": stmt.excluded.sport_type, "start_date": stmt.excluded.start_date,
-        "fetched_at": stmt.excluded.fetched_at, "deleted_at": None}))
-
-
 @dataclass
 class Settlement:
     """What one batch decided, written by `settle` in one transaction."""
     activities: list[dict[str, Any]] = field(default_factory=list)  # Strava's answers to keep
+    updated: set[int] = field(default_factory=set)  # activity ids fetched again for an `update` event
     deleted: set[tuple[int, int]] = field(default_factory=set)  # (activity id, athlete id) confirmed gone
     not_found: set[tuple[int, int]] = field(default_factory=set)  # (activity id, athlete id): Strava said 404
     outcomes: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # event id -> (state, why)
@@ -142,18 +106,14 @@ async def settle(rt: Runtime, batch: LoadedBatch, done: Settlement) -> None:
     """Write the batch's findings, its events' outcomes and its jobs (done) in one transaction."""
     now = rt.clock.now()
     async with rt.write() as session:
-        await upsert_summary_rows(session, summary_rows(done.activities, now))
+        await store_answers(session, rt, done.activities, done.updated)  # and their outbound events
         if done.not_found:
             stmt = insert_for(session)(ActivityNotFound).values(
                 [{"activity_id": a, "athlete_id": o, "answered_at": now} for a, o in sorted(done.not_found)])
             await session.execute(stmt.on_conflict_do_update(
                 index_elements=["activity_id", "athlete_id"], set_={"answered_at": now}))
-        if done.deleted:
-            await session.execute(
-                update(_SUMMARIES).where(_SUMMARIES.c.id == bindparam("b_id"),
-                                         _SUMMARIES.c.athlete_id == bindparam("b_owner"),
-                                         _SUMMARIES.c.deleted_at.is_(None)).values(deleted_at=now),
-                [{"b_id": a, "b_owner": o} for a, o in sorted(done.deleted)])
+        for activity_id, athlete_id in sorted(done.deleted):  # rare: one statement each, and its event
+            await record_deleted_in(session, rt, activity_id, athlete_id)
         if done.outcomes:
             await session.execute(
                 # (no IN in an executemany statement)

@@ -123,6 +123,8 @@ def _after_answer(event: WebhookEvent, answer: dict[str, Any] | None | MissingSc
     if _athlete_of(answer) != owner:
         return not_the_owner(activity_id, owner)
     done.activities.append(answer)
+    if event.aspect_type == "update":  # announced as updated (a create only when new to us)
+        done.updated.add(activity_id)
     return PROCESSED, None
 
 

@@ -5,7 +5,8 @@ is checked against our subscription id and against what we know (an event naming
 activity stored as Y's changes nothing); activities are fetched from Strava with the athlete's own
 token (`event_checks`); a delete is believed only when Strava answers 404 to that token; a
 deauthorization only once Strava refuses the athlete's refresh token. What those checks may spend
-is bounded (`unconfirmed`).
+is bounded (`unconfirmed`); what is stored once Strava confirmed it, with its outbound event, is
+`activity_store`'s.
 
 A batch reads what its checks need once (`event_batch.load_batch`), runs deauthorizations first
 (they change the connections the activity checks read), asks Strava for the rest concurrently, and
@@ -19,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from typing import Any
 
+from service.background.webhooks.activity_store import mark_revoked, upsert_summaries
 from service.background.webhooks.event_batch import (
     OPEN_STATES,
     LoadedBatch,
@@ -29,27 +30,16 @@ from service.background.webhooks.event_batch import (
     event_id_of,
     load_batch,
     settle,
-    summary_rows,
-    upsert_summary_rows,
 )
 from service.background.webhooks.event_checks import check_activity_events, distrust_access_token
 from service.background.webhooks.unconfirmed import spend_unconfirmed_call
-from service.connections.erasure import delete_strava_data
 from service.connections.refresh import refresh_connection
-from service.connections.tokens import drop_tokens
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, WebhookEvent
 from service.queue.store import BatchResult, ClaimedJob
 from service.strava import Transient
-from service.subscription.state import (
-    FAILED,
-    IGNORED,
-    NEW,
-    PROCESSED,
-    no_subscription_seen_at,
-    our_subscription_id,
-    remember_subscription,
-)
+from service.subscription.cache import subscription_cache
+from service.subscription.state import FAILED, IGNORED, NEW, PROCESSED
 from troubleshooting.permissions import grant_verdict, parse_scopes
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
@@ -58,7 +48,6 @@ log = logging.getLogger(__name__)
 __all__ = ["FAILED", "IGNORED", "NEW", "OPEN_STATES", "PROCESSED", "distrust_access_token", "known_to_fail",
            "mark_event_failed", "process_event_batch", "upsert_summaries"]
 
-NO_SUBSCRIPTION_RECHECK_S = 300
 NO_ACTIVITY_READ = "the athlete did not grant FitGlue activity read, so Strava would refuse to show the activity"
 BUSY_RETRIES, BUSY_WAIT_S = 20, 0.25
 
@@ -119,9 +108,9 @@ async def process_event_batch(rt: Runtime, jobs: list[ClaimedJob], gate: asyncio
 
 
 async def _subscription_for(rt: Runtime, events: list[WebhookEvent]) -> int | None:
-    ours = await resolve_our_subscription(rt)
-    if any(event.subscription_id != ours for event in events):
-        ours = await resolve_our_subscription(rt, fresh=True)  # it may have just been re-registered
+    ours = await subscription_cache(rt).our_id(look_up=True)
+    if any(event.subscription_id != ours for event in events):  # it may have just been re-registered
+        ours = await subscription_cache(rt).our_id(look_up=True, fresh=True)
     return ours
 
 
@@ -169,54 +158,12 @@ async def mark_event_failed(rt: Runtime, job: ClaimedJob, error: str) -> None:
     await settle(rt, LoadedBatch({}, {}, {}, {}), done)
 
 
-async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int:
-    """Keep (id, name, sport type, start date) of each activity; a re-seen activity is undeleted."""
-    rows = summary_rows(activities, rt.clock.now())
-    if rows:
-        async with rt.write() as session:
-            await upsert_summary_rows(session, rows)
-    return len(rows)
-
-
 def _updates(event: WebhookEvent) -> dict[str, Any]:
     try:
         value = json.loads(event.updates or "{}")
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-# Keyed by the runtime's engine (Runtime itself is an unhashable dataclass).
-_known: weakref.WeakKeyDictionary[object, tuple[float, int]] = weakref.WeakKeyDictionary()
-KNOWN_TTL_S = 2.0
-
-
-async def resolve_our_subscription(rt: Runtime, fresh: bool = False) -> int | None:
-    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored.
-    Kept in memory for a moment, so a burst of events does not read it once each."""
-    loop_now = asyncio.get_running_loop().time()
-    cached = _known.get(rt.engine)
-    if not fresh and cached is not None and loop_now - cached[0] < KNOWN_TTL_S:
-        return cached[1]
-    found = await _resolve(rt)
-    if found is not None:
-        _known[rt.engine] = (loop_now, found)
-    return found
-
-
-async def _resolve(rt: Runtime) -> int | None:
-    async with rt.sessions() as session:
-        known = await our_subscription_id(session)
-        checked = await no_subscription_seen_at(session)
-    if known is not None:
-        return known
-    if checked is not None and (rt.clock.now() - checked).total_seconds() < NO_SUBSCRIPTION_RECHECK_S:
-        return None
-    subscriptions = await rt.require_strava().list_subscriptions(interactive=False)
-    found = int(subscriptions[0]["id"]) if subscriptions else None
-    async with rt.write() as session:
-        await remember_subscription(session, found, rt.clock.now())
-    return found
 
 
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
@@ -244,23 +191,5 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
-    await _mark_revoked(rt, conn_id)
+    await mark_revoked(rt, conn_id)
     return PROCESSED, "deauthorization confirmed by Strava"
-
-
-async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
-    now = rt.clock.now()
-    async with rt.write() as session:
-        conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == ConnectionStatus.REVOKED:
-            return
-        drop_tokens(conn)
-        conn.status = ConnectionStatus.REVOKED
-        conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
-        conn.status_changed_at = now
-        conn.revoked_at = now
-        conn.next_refresh_at = None
-        conn.updated_at = now
-        # Strava's API Agreement: the athlete's Strava data goes with the grant, in this same transaction.
-        await delete_strava_data(session, [conn.athlete_id] if conn.athlete_id else [], [conn.user_id])
-    log.info("connection %s: deauthorization confirmed, marked revoked, tokens and Strava data deleted", conn_id)
