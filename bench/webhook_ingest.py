@@ -37,8 +37,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, percentile  # noqa: E402
-from bench._servers import SUBSCRIPTION_ID, count, scratch_database, start_child, stop_child, wait_ready  # noqa: E402
+from bench._common import machine, percentile, wait_ready  # noqa: E402
+from bench._servers import SUBSCRIPTION_ID, count, scratch_database, start_child, stop_child  # noqa: E402
 
 TARGETS = {"one-process": 10.0, "web+worker": 4.0}
 

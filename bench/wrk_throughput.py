@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine  # noqa: E402
-from bench._servers import SUBSCRIPTION_ID, count, scratch_database, start_child, stop_child, wait_ready  # noqa: E402
+from bench._common import machine, wait_ready  # noqa: E402
+from bench._servers import SUBSCRIPTION_ID, count, scratch_database, start_child, stop_child  # noqa: E402
 
 RUN_TAG = 1_800_000_003
 LUA = string.Template("""
