@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from service.background.job_handlers import worker_context
-from service.background.scheduler import scheduler_context
+from service.background.loops import LoopHooks, background_context
 from service.background.webhooks.intake import EventIntake
 from service.background.webhooks.receiver import IntakeReceiver
 from service.core.logs import quiet_client_protocol_errors
@@ -47,14 +46,16 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app.cleanup_ctx.append(_connect_hooks(rt))
     app.cleanup_ctx.append(_webhook_intake(rt))
     app.cleanup_ctx.append(token_api.desk_context(rt))
-    if background:
-        app.cleanup_ctx.append(scheduler_context(rt))
-        # The worker takes a newly stored event at once instead of at its next poll, and gives way
-        # while a burst of events is arriving.
-        app.cleanup_ctx.append(worker_context(
-            rt, wake_on=lambda wake: setattr(app[EVENT_INTAKE], "on_stored", wake),
-            yield_to=lambda: app[EVENT_INTAKE].busy()))
+    if background:  # the background loops on this event loop (tests); `fitglue serve` uses a thread
+        app.cleanup_ctx.append(background_context(rt, intake_hooks(app)))
     return app
+
+
+def intake_hooks(app: web.Application) -> LoopHooks:
+    """The worker takes a newly stored event at once instead of at its next poll, and gives way while
+    a burst of events is arriving (the intake opens with the app, so both are looked up late)."""
+    return LoopHooks(wake_on=lambda wake: setattr(app[EVENT_INTAKE], "on_stored", wake),
+                     yield_to=lambda: app[EVENT_INTAKE].busy())
 
 
 def _connect_hooks(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:

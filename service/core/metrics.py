@@ -7,6 +7,7 @@ scrape time by `service.web.prometheus`, not kept here.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -31,9 +32,12 @@ COUNTERS: Mapping[str, tuple[str, str]] = {
 class Metrics:
     def __init__(self) -> None:
         self._counts: dict[str, Counter[str]] = {name: Counter() for name in COUNTERS}
+        # One-process `fitglue serve` counts from two threads (web and background) into one object.
+        self._lock = threading.Lock()
 
     def inc(self, name: str, label: str, amount: int = 1) -> None:
-        self._counts[name][label] += amount
+        with self._lock:
+            self._counts[name][label] += amount
 
     def value(self, name: str, label: str) -> int:
         return self._counts[name][label]

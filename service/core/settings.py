@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
+    worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)

@@ -1,4 +1,5 @@
-"""`fitglue serve [--sandbox]`: HTTP routes, Slack bot, scheduler and queue worker in one process."""
+"""`fitglue serve [--role all|web] [--sandbox]`: HTTP routes, Slack bot and webhook intake; with the
+default role `all` also the scheduler and queue worker, in a background thread (`service.app.roles`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from service.app.bootstrap import open_runtime, sqlite_workers_settled, upgrade_
 from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
+from service.app.roles import ALL, SERVE_ROLES, BackgroundThread, start_in_process_background
 from service.core.crypto import generate_events_secret, generate_secret
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
@@ -86,7 +88,7 @@ async def _listen(runner: web.AppRunner, settings: Settings) -> None:
         raise _address_problem(settings, exc) from None
 
 
-async def _serve(settings: Settings, sandbox: bool) -> int:
+async def _serve(settings: Settings, sandbox: bool, role: str = ALL) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,18 +110,22 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
 
     rt = await open_runtime(settings)
     runner: web.AppRunner | None = None
+    background: BackgroundThread | None = None
     try:
         from service.app.wiring import wire_optional_parts
 
         await upgrade_to_head(rt.engine)
-        app = build_app(rt)
+        app = build_app(rt, background=False)
         await wire_optional_parts(app, rt)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await _listen(runner, settings)
+        if role == ALL:
+            background = await start_in_process_background(app, rt)
         freeze_startup_heap()
-        log.info("FitGlue listening on http://%s:%s (public URL %s)", settings.host,
-                 runner.addresses[0][1] if runner.addresses else settings.port, settings.public_url)
+        log.info("FitGlue listening on http://%s:%s (public URL %s)%s", settings.host,
+                 runner.addresses[0][1] if runner.addresses else settings.port, settings.public_url,
+                 "" if role == ALL else "; web role: stored events wait for a `fitglue worker`")
         if sandbox:
             issued = await SupportDesk(rt).issue_connect_link(SANDBOX_EMAIL, "sandbox")
             print("\n  SANDBOX: FitGlue is running against a local Strava stand-in.\n"
@@ -128,6 +134,8 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
         await stop.wait()
         log.info("shutting down: no new work is taken, work in flight finishes or is released")
     finally:
+        if background is not None:  # events stored meanwhile are durable: the next start takes them up
+            await background.stop()
         if runner is not None:
             await runner.cleanup()
         await rt.close()
@@ -136,9 +144,9 @@ async def _serve(settings: Settings, sandbox: bool) -> int:
     return EXIT_OK
 
 
-async def _serve_settled(settings: Settings, sandbox: bool) -> int:
+async def _serve_settled(settings: Settings, sandbox: bool, role: str) -> int:
     async with sqlite_workers_settled():
-        return await _serve(settings, sandbox)
+        return await _serve(settings, sandbox, role)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -152,6 +160,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
             settings = settings.replaced(port=_port_option(args.port))
+        if args.sandbox and args.role != ALL:
+            raise ConfigError("--sandbox runs everything in one process: leave out --role", [])
         if args.sandbox and (settings.strava_client_id or settings.strava_client_secret):
             raise ConfigError("--sandbox refuses to run while real Strava credentials are configured "
                               "(unset STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET)",
@@ -161,7 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.require_events_secret()
         check_listen_address(settings)
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-        return asyncio.run(_serve_settled(settings, args.sandbox))
+        return asyncio.run(_serve_settled(settings, args.sandbox, args.role))
     except Exception as exc:  # noqa: BLE001 - one line and the documented status, never a traceback
         return report_failure(exc, settings.database_url if settings else "", False)
 
@@ -175,6 +185,9 @@ def _port_option(raw: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the service (HTTP, Slack bot, scheduler, worker)")
+    serve.add_argument("--role", choices=SERVE_ROLES, default=ALL,
+                       help="all (default): everything in one process; web: HTTP, Slack bot and webhook intake "
+                            "only (run `fitglue worker` beside it)")
     serve.add_argument("--host", help="listen address (default FITGLUE_HOST)")
     serve.add_argument("--port", help="listen port, 0-65535 (default FITGLUE_PORT)")
     serve.add_argument("--sandbox", action="store_true", help="run beside a local Strava stand-in, for trying it out")
