@@ -1,7 +1,7 @@
 """Access-token endpoint: an already valid token at 200 requests/s, beside `/healthz` in the same run.
 
-The real service (`build_app` with its worker and scheduler, as `fitglue serve` runs it) in its own
-process on a fresh SQLite file (or --database-url), holding 1,000 connected users whose tokens stay
+The real service (as `fitglue serve` runs it: HTTP, and the background loops in their own thread)
+in its own process on a fresh SQLite file (or --database-url), holding 1,000 connected users whose tokens stay
 valid for hours, so no call refreshes and Strava is never asked (its URLs point nowhere). One
 open-loop generator sends `POST /internal/api/strava/token` for random users (by e-mail or athlete
 id, min_valid_s 600) at a fixed rate and, interleaved at the same rate, `GET /healthz` to the same
@@ -32,8 +32,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, percentile, seed_connections  # noqa: E402
-from bench.webhook_ingest import wait_ready  # noqa: E402
+from bench._common import machine, percentile, seed_connections, wait_ready  # noqa: E402
+from bench._servers import bench_settings, stop_child  # noqa: E402
 
 KEY = "bench-token-api-key-0123456789"
 USERS = 1000
@@ -41,6 +41,7 @@ FIRST_ATHLETE = 5_000_000
 
 
 async def serve(port: int, database_url: str) -> None:
+    """The service as `fitglue serve` runs it: HTTP on this loop, the background loops in their thread."""
     from datetime import timedelta
 
     from aiohttp import web
@@ -48,21 +49,18 @@ async def serve(port: int, database_url: str) -> None:
     from service.app.bootstrap import open_runtime
     from service.app.factory import build_app
     from service.app.gc_tuning import freeze_startup_heap
-    from service.core.settings import Settings
+    from service.app.roles import start_in_process_background
     from service.db.migrate import upgrade_to_head
 
-    settings = Settings.from_values(
-        database_url=database_url, secret_key="bench-secret-key-0123456789", token_api_key=KEY,
-        strava_client_id="1001", strava_client_secret="bench", strava_webhook_verify_token="bench-verify",
-        strava_api_url="http://127.0.0.1:9/api/v3", strava_oauth_url="http://127.0.0.1:9/oauth",
-        public_url=f"http://127.0.0.1:{port}")
-    rt = await open_runtime(settings)
+    rt = await open_runtime(bench_settings(database_url, port, token_api_key=KEY))
     await upgrade_to_head(rt.engine)
     await seed_connections(rt.sessions, rt.cipher, USERS, rt.clock.now(), timedelta(hours=5),
                            first_athlete=FIRST_ATHLETE)
-    runner = web.AppRunner(build_app(rt), access_log=None)
+    app = build_app(rt, background=False)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    await start_in_process_background(app, rt)
     freeze_startup_heap()  # as `fitglue serve` does once it listens
     await asyncio.Event().wait()
 
@@ -155,8 +153,7 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.sleep(0.5)  # the last audit batch
         calls_audited = audited(db_path) if args.database_url is None else None
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_child(proc)
     print(f"token endpoint: {args.rate:g} requests/s of each for {args.seconds:g} s; machine: {machine()}")
     print(token.line())
     print(health.line())
