@@ -77,16 +77,39 @@ async def seed_connections(sessions, cipher: TokenCipher, count: int, now: datet
             await session.execute(insert(StravaConnection), conns)
 
 
+async def wait_ready(url: str, proc, timeout: float = 30) -> None:  # noqa: ANN001 - a subprocess.Popen
+    """Wait until the server child `proc` answers 200 at `url`/readyz; SystemExit when it exits or times out."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
 class StandinProcess:
     """bench/_standin_process.py as a child process."""
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, unlimited: bool = False) -> None:
         import subprocess
         import sys
         from pathlib import Path
 
         script = Path(__file__).with_name("_standin_process.py")
-        self.proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency)],
+        self.proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency),
+                                      *(["--unlimited"] if unlimited else [])],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.base_url = self.proc.stdout.readline().strip()
@@ -101,6 +124,11 @@ class StandinProcess:
             async with http.post(f"{self.base_url}/bench/mint", json=body) as response:
                 grants.extend(await response.json())
         return grants
+
+    async def activities(self, http, athletes: list[int], per_athlete: int) -> list:
+        async with http.post(f"{self.base_url}/bench/activities",
+                             json={"athletes": athletes, "per_athlete": per_athlete}) as response:
+            return await response.json()
 
     async def calls(self, http) -> dict:
         async with http.get(f"{self.base_url}/bench/calls") as response:

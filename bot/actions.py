@@ -17,7 +17,10 @@ from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
 from bot.render.history_blocks import HISTORY_PAGE, split_more_value
-from service.desk.support_desk import refresh_to_dict
+from service.desk.api_models import RefreshBody, WebhookRegistrationBody
+from service.desk.event_models import EventsRetriedBody
+from service.desk.support_view_models import HistoryBody
+from troubleshooting.vocabulary import Action
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
 
@@ -34,26 +37,32 @@ async def send_connect_link(bot: BotContext, target: str, actor: str, client: As
 
 
 async def refresh_token(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.refresh_result(refresh_to_dict(await bot.desk.refresh_now(target, actor)))
+    note = render.refresh_result(RefreshBody.of(await bot.desk.refresh_now(target, actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def reregister_webhook(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.webhook((await bot.desk.reregister_webhook(actor)).to_dict())
+    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.reregister_webhook(actor)).to_json())
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
+async def retry_events(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.retry_user_events(target, actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def show_history(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
     who, cursor = split_more_value(target)
     page = await bot.desk.history(who, HISTORY_PAGE, cursor)
-    return render.history(who, page.to_dict(), older=cursor is not None)
+    return render.history(who, HistoryBody.of(page).to_json(), older=cursor is not None)
 
 
-# One per interactive.AGENT_ACTIONS and NAVIGATION id (app.py looks each one up here when it registers the listeners).
+# One per interactive.AGENT_ACTIONS and NAVIGATION id (app.py registers a listener for each).
 HANDLERS: dict[str, Handler] = {
-    "send_connect_link": send_connect_link,
-    "refresh_token": refresh_token,
-    "reregister_webhook": reregister_webhook,
+    Action.SEND_CONNECT_LINK: send_connect_link,
+    Action.REFRESH_TOKEN: refresh_token,
+    Action.REREGISTER_WEBHOOK: reregister_webhook,
+    Action.RETRY_EVENTS: retry_events,
     "show_history": show_history,
     "more_history": show_history,
 }

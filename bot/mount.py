@@ -11,6 +11,7 @@ import logging
 
 from aiohttp import web
 
+from service.core.incidents import IncidentAlerts
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, reveal
 
@@ -42,8 +43,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         if rt.settings.alert_channel:
             log.warning("FITGLUE_ALERT_CHANNEL is set but the Slack bot is off: alerts only go to the log")
         return None
-    from bot.alerts import SlackAlerts
-    from bot.app import build_bolt_app, web_client
+    from bot.app import build_bolt_app
 
     bolt = build_bolt_app(rt, socket_mode=mode == SOCKET)
     if mode == SOCKET:
@@ -55,14 +55,43 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         from bot.http import mount_http
 
         mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
-    from bot.bulk_send import SlackCourier
-
-    rt.courier = SlackCourier(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)))
+    _mount_courier(rt)
     if rt.settings.alert_channel:
-        rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
+        _post_alerts(rt)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode
+
+
+def mount_alerts(rt: Runtime) -> bool:
+    """For a worker (no Slack routes): the Slack Web API client, so the alerts raised by the
+    background work it runs go to FITGLUE_ALERT_CHANNEL from here. True when they do; half a Slack
+    configuration raises ConfigError, as for the bot."""
+    mode = slack_mode(rt.settings)
+    if mode is None:
+        return False
+    _mount_courier(rt)  # the queued bulk Connect-link runs and the daily digest run where the worker runs
+    if not rt.settings.alert_channel:
+        return False
+    _post_alerts(rt)
+    return True
+
+
+def _mount_courier(rt: Runtime) -> None:
+    from bot.app import web_client
+    from bot.bulk_send import SlackCourier
+
+    rt.courier = SlackCourier(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)))
+
+
+def _post_alerts(rt: Runtime) -> None:
+    from bot.alerts import SlackAlerts
+    from bot.app import web_client
+
+    assert rt.settings.alert_channel
+    poster = SlackAlerts(web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel,
+                         rt.settings.slack_timeout_s)
+    rt.alerts = IncidentAlerts(rt, poster)
 
 
 def manifest_text(settings: Settings) -> str:

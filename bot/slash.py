@@ -15,7 +15,8 @@ from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
 from bot.render.history_blocks import HISTORY_PAGE
-from service.desk.support_desk import refresh_to_dict
+from service.desk.api_models import RateLimitBody, RefreshBody, WebhookRegistrationBody, WebhookStatusBody
+from service.desk.support_view_models import AffectedBody, HistoryBody
 
 WORKING = {
     "diagnose": "diagnosing {arg}",
@@ -34,20 +35,20 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
     if command.name == "diagnose":
         return render.diagnosis(await desk.diagnose(arg))
     if command.name == "history":
-        return render.history(arg, (await desk.history(arg, HISTORY_PAGE)).to_dict())
+        return render.history(arg, HistoryBody.of(await desk.history(arg, HISTORY_PAGE)).to_json())
     if command.name == "affected":
-        return render.affected((await desk.affected(arg)).to_dict())
+        return render.affected(AffectedBody.of(await desk.affected(arg)).to_json())
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":
-        outcome = render.refresh_result(refresh_to_dict(await desk.refresh_now(arg, actor)))
+        outcome = render.refresh_result(RefreshBody.of(await desk.refresh_now(arg, actor)).to_json())
         return render.diagnosis(await desk.diagnose(arg), note=outcome)
     if command.name == "webhook_status":
-        return render.webhook((await desk.webhook_status()).to_dict())
+        return render.webhook(WebhookStatusBody.of(await desk.webhook_status()).to_json())
     if command.name == "webhook_register":
-        return render.webhook((await desk.reregister_webhook(actor)).to_dict())
+        return render.webhook(WebhookRegistrationBody.of(await desk.reregister_webhook(actor)).to_json())
     if command.name == "ratelimit":
-        return render.rate_limits((await desk.rate_limit_report()).to_dict())
+        return render.rate_limits(RateLimitBody.of(await desk.rate_limit_report()).to_json())
     return render.help_message()
 
 

@@ -22,6 +22,7 @@ async def index(request: web.Request) -> web.Response:
         athletes=standin.state.athletes.values(),
         connected=set(standin.state.grants),
         subscription_url=standin.subscription["callback_url"] if standin.subscription else None,
+        events=standin.events.received,
     )
     return web.Response(text=html, content_type="text/html")
 

@@ -14,6 +14,7 @@ from service.core.clock import Clock, SystemClock, to_epoch
 from service.core.crypto import constant_time_equals
 from standin.config import CallRecord, StandinConfig
 from standin.delivery import Outbox
+from standin.event_receiver import EventReceiver
 from standin.failures import FailureInjector
 from standin.faults import APPLICATION_INVALID, CLIENT_ID_INVALID
 from standin.ratelimits import RateLimits
@@ -51,6 +52,8 @@ class StravaStandin:
         self._next_subscription_id = FIRST_SUBSCRIPTION_ID
         self._background: set[asyncio.Task[int]] = set()
         self._stopping = asyncio.Event()
+        # FitGlue's other services, stood in (`fitglue serve --sandbox` points FITGLUE_EVENTS_URL here).
+        self.events = EventReceiver()
 
     # observation ----------------------------------------------------------------------------------
     @property

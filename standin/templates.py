@@ -7,6 +7,7 @@ from html import escape
 
 from yarl import URL
 
+from standin.event_receiver import ReceivedEvent
 from standin.state import Athlete
 
 BANNER = "Strava sandbox — not the real Strava"
@@ -139,6 +140,7 @@ def index_page(
     athletes: Iterable[Athlete],
     connected: set[int],
     subscription_url: str | None,
+    events: Sequence[ReceivedEvent] = (),
 ) -> str:
     rows = []
     for a in athletes:
@@ -171,5 +173,22 @@ def index_page(
         f"Client id: <code>{escape(client_id)}</code> · client secret: <code>{escape(client_secret)}</code><br>"
         f"Push subscription callback: <code>{sub}</code></p>"
         f"<h2>Athletes</h2>{table}"
+        f"{events_table(events)}"
     )
     return page("Strava sandbox", body)
+
+
+def events_table(events: Sequence[ReceivedEvent], shown: int = 50) -> str:
+    """The events FitGlue sent its other services (stood in here), newest first, each with whether its
+    Standard Webhooks signature verified."""
+    if not events:
+        return ("<h2>Events received by FitGlue's other services</h2><p>None yet: connect, add an activity or "
+                "revoke access, and FitGlue's signed events arrive here.</p>")
+    rows = []
+    for event in list(reversed(events))[:shown]:
+        check = "verified" if event.verified else f"NOT verified ({escape(event.error or '')})"
+        rows.append(f"<tr><td><code>{escape(event.webhook_id)}</code></td><td>{escape(event.type)}</td>"
+                    f"<td>{escape(str(event.data.get('athlete_id', '')))}</td><td>{check}</td>"
+                    f"<td>{event.status}</td></tr>")
+    return ("<h2>Events received by FitGlue's other services</h2><table><tr><th>webhook-id</th><th>type</th>"
+            "<th>athlete</th><th>signature</th><th>answered</th></tr>" + "".join(rows) + "</table>")

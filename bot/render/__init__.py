@@ -13,7 +13,7 @@ from bot.render.history_blocks import history, history_button
 from bot.render.home_tab import home_refusal, home_view
 from bot.render.link_messages import link_dm, link_for_agent, link_message_for_user, link_sent
 from bot.render.notices import alert, alert_resolved, failure, help_message, refusal, working
-from bot.render.operation_replies import rate_limits, refresh_result, webhook
+from bot.render.operation_replies import events_retried, rate_limits, refresh_result, webhook
 
 __all__ = [
     "action_button",
@@ -23,6 +23,7 @@ __all__ = [
     "alert_resolved",
     "diagnosis",
     "digest",
+    "events_retried",
     "failure",
     "help_message",
     "history",

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from service.core import vocab
 from service.core.runtime import Runtime
-from service.db.app_state import get_value
-from service.db.models import OAuthAttempt, StravaConnection, WebhookRegistration
+from service.db.models import OAuthAttempt, OutboundEvent, StravaConnection, WebhookRegistration
+from service.outbox import FAILED as EVENT_FAILED
+from service.subscription.state import strava_listed_none
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,9 @@ ALERT_CHECK_INTERVAL_S = 300
 BUDGET_ALERT_SHARE = 0.9
 REAUTH_SPIKE_WINDOW = timedelta(hours=1)
 REAUTH_SPIKE_COUNT = 5
-# Written by service.subscription.state after each live look at Strava ("" = Strava listed none).
-SUBSCRIPTION_ID_KEY = "webhook.subscription_id"
 
-KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike")
+KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike",
+         "events_parked")
 
 
 async def budget_high(rt: Runtime) -> str | None:
@@ -45,7 +45,7 @@ async def budget_high(rt: Runtime) -> str | None:
 async def reauth_spike(rt: Runtime, now: datetime) -> str | None:
     async with rt.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(StravaConnection).where(
-            StravaConnection.status.in_((vocab.NEEDS_REAUTH, vocab.REVOKED)),
+            StravaConnection.status.in_((ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED)),
             StravaConnection.status_changed_at >= now - REAUTH_SPIKE_WINDOW))
     count = int(count or 0)
     if count < REAUTH_SPIKE_COUNT:
@@ -57,11 +57,11 @@ async def reauth_spike(rt: Runtime, now: datetime) -> str | None:
 async def subscription_problems(rt: Runtime) -> tuple[str | None, str | None]:
     """(lost, failing) messages from what the last live look and the last registration found."""
     async with rt.sessions() as session:
-        remembered = await get_value(session, SUBSCRIPTION_ID_KEY)
+        listed_none = await strava_listed_none(session)
         last = (await session.execute(select(WebhookRegistration).order_by(
             WebhookRegistration.at.desc(), WebhookRegistration.id.desc()).limit(1))).scalar_one_or_none()
     lost = None
-    if remembered == "":
+    if listed_none:
         lost = ("Strava lists no push subscription for FitGlue: no new activities arrive. Run "
                 "`/fitglue webhook register` (or `fitglue webhook register`).")
     failing = None
@@ -74,18 +74,28 @@ async def app_credentials_rejected(rt: Runtime) -> str | None:
     """Open while the latest use of the app's credentials was a rejection."""
     async with rt.sessions() as session:
         rejected = [await session.scalar(select(func.max(StravaConnection.last_refresh_error_at)).where(
-                        StravaConnection.last_refresh_error_kind == vocab.ERR_APP_REJECTED)),
+                        StravaConnection.last_refresh_error_kind == RefreshErrorKind.APP_CREDENTIALS_REJECTED)),
                     await session.scalar(select(func.max(OAuthAttempt.finished_at)).where(
-                        OAuthAttempt.outcome == vocab.ATTEMPT_APP_REJECTED))]
+                        OAuthAttempt.outcome == AttemptOutcome.APP_REJECTED))]
         worked = [await session.scalar(select(func.max(StravaConnection.last_refresh_at))),
                   await session.scalar(select(func.max(OAuthAttempt.finished_at)).where(
-                      OAuthAttempt.outcome.in_((vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL))))]
+                      OAuthAttempt.outcome.in_((AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL))))]
     last_rejected = max((t for t in rejected if t is not None), default=None)
     last_worked = max((t for t in worked if t is not None), default=None)
     if last_rejected is None or (last_worked is not None and last_worked > last_rejected):
         return None
     return ("Strava rejects FitGlue's client id/secret: no token can be refreshed and nobody can connect. "
             "Check STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET against the Strava API settings.")
+
+
+async def events_parked(rt: Runtime) -> str | None:
+    """Open while outbound events are parked as failed (the delivery opens it when it parks one)."""
+    from service.background.outbound import parked_message
+
+    async with rt.sessions() as session:
+        count = int(await session.scalar(select(func.count()).select_from(OutboundEvent).where(
+            OutboundEvent.state == EVENT_FAILED)) or 0)
+    return parked_message(count) if count else None
 
 
 async def evaluate(rt: Runtime) -> dict[str, str | None]:
@@ -98,6 +108,7 @@ async def evaluate(rt: Runtime) -> dict[str, str | None]:
         "budget_high": await budget_high(rt),
         "app_credentials_rejected": await app_credentials_rejected(rt),
         "reauth_spike": await reauth_spike(rt, now),
+        "events_parked": await events_parked(rt),
     }
 
 

@@ -37,6 +37,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from service.outbox.outbox_ops import prune_delivered, prune_failed
 from service.queue.store import FAILED, prune_done
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,14 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
     "bulk_link_runs": (
         Rule("bulk_run_retention_days", "FITGLUE_BULK_RUN_RETENTION_DAYS",
              "finished bulk Connect-link runs (counts only), after they finished", _old_bulk_runs),
+    ),
+    "outbound_events": (
+        Rule("events_retention_days", "FITGLUE_EVENTS_RETENTION_DAYS",
+             "outbound events, after they were delivered (pending ones stay until delivered or parked)",
+             prune_delivered),
+        Rule("failed_retention_days", "FITGLUE_FAILED_RETENTION_DAYS",
+             "parked (failed) outbound events, after they were parked; until then `fitglue events retry` can "
+             "send them again", prune_failed),
     ),
     "audit_log": (
         Rule("audit_retention_days", "FITGLUE_AUDIT_RETENTION_DAYS",

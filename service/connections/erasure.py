@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.connections.tokens import access_token
-from service.core import vocab
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.app_state import get_or_create_value, get_value
@@ -44,10 +43,12 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
+from service.outbox import announce_erasure, erase_outbox
 from service.queue.store import DONE, RUNNING
 from service.strava import StravaError
 from service.subscription.state import EVENT_JOB_KEY_PREFIX
 from service.subscription.state import JOB_KIND as EVENT_JOB_KIND
+from troubleshooting.vocabulary import ConnectionStatus
 
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"
@@ -89,6 +90,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
     "bulk_link_runs": NoUserData("bulk Connect-link runs: a finding, counts and the asking agent; no user"),
+    "outbound_events": Erased(("athlete_id", "user_id")),  # a pending revocation or erasure stays, redacted
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
     "app_state": NoUserData("app-wide facts: subscription id, label salt, alert incidents"),
@@ -140,8 +142,9 @@ async def _delete_events(session: AsyncSession, condition: ColumnElement[bool]) 
 async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int],
                              user_ids: Collection[int] = ()) -> dict[str, int]:
     """Delete, in the caller's transaction, what Strava told us about these athletes: their activity
-    summaries, their stored activity events (the payloads carry titles) with those events' jobs, and
-    the work still waiting for these users (it could only fetch more). Rows deleted, per table.
+    summaries, their stored activity events (the payloads carry titles) with those events' jobs, the
+    work still waiting for these users (it could only fetch more), and their outbound events (a
+    pending revocation or erasure stays, redacted to the athlete id). Rows deleted, per table.
 
     Kept: the connection row with its status (the diagnosis needs it) and the athlete's
     deauthorization events, which carry nothing but ids; both go with `forget` or retention.
@@ -158,6 +161,7 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
         events, jobs = await _delete_events(session, and_(WebhookEvent.owner_id.in_(athletes),
                                                           WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
         deleted["webhook_events"], deleted["jobs"] = events, jobs
+    deleted["outbound_events"] = await erase_outbox(session, athletes, users)
     if users:
         # Event jobs belong to their events: one whose event is kept must still run.
         result = await session.execute(delete(Job).where(Job.user_id.in_(users), Job.kind != EVENT_JOB_KIND,
@@ -168,8 +172,8 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
 
 def _grant_ended(dead_before: Any) -> ColumnElement[bool]:
     """Revoked, or found dead (needs_reauth) before `dead_before` and not re-authorized since."""
-    return or_(StravaConnection.status == vocab.REVOKED,
-               and_(StravaConnection.status == vocab.NEEDS_REAUTH,
+    return or_(StravaConnection.status == ConnectionStatus.REVOKED,
+               and_(StravaConnection.status == ConnectionStatus.NEEDS_REAUTH,
                     or_(StravaConnection.status_changed_at.is_(None),
                         StravaConnection.status_changed_at <= dead_before)))
 
@@ -201,10 +205,6 @@ class ForgetResult:
     deauthorized: bool
     warning: str | None
     deleted: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"forgotten": self.forgotten, "deauthorized": self.deauthorized, "warning": self.warning,
-                "deleted": dict(self.deleted)}
 
 
 async def deauthorize_quietly(rt: Runtime, conn: StravaConnection | None) -> tuple[bool, str | None]:
@@ -271,10 +271,11 @@ async def _anonymise_audit(session: AsyncSession, email: str, athlete_ids: Colle
 
 
 async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[str, int]:
-    """Delete everything of one user in one transaction and anonymise the audit log under `label`;
-    the number of rows per table."""
+    """Delete everything of one user in one transaction, anonymise the audit log under `label` and
+    announce `fitglue.user.erased` (the athlete id and the label, no e-mail); the number of rows per table."""
     async with rt.write() as session:
         athlete_ids = await _athletes_of(session, user_id)
+        connected = await session.scalar(select(StravaConnection.athlete_id).where(StravaConnection.user_id == user_id))
         deleted = await delete_strava_data(session, athlete_ids, [user_id])
 
         async def remove(name: str, statement: Any) -> None:
@@ -295,4 +296,5 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
         await remove("strava_connections", delete(StravaConnection).where(StravaConnection.user_id == user_id))
         await remove("users", delete(User).where(User.id == user_id))
         deleted["audit_entries_anonymised"] = await _anonymise_audit(session, email, athlete_ids, label)
+        await announce_erasure(session, rt.settings, rt.clock.now(), connected, label)
     return deleted

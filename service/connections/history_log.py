@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.inputs import storable
 from service.db.dialect import insert_for
-from service.db.models import ConnectionHistory
+from service.db.models import ConnectionHistory, StravaConnection
+from troubleshooting.vocabulary import ConnectionStatus
 
 # The kinds this table holds (the others of `fitglue history` come from their own tables).
 STATUS_CHANGED = "status_changed"
@@ -60,6 +61,23 @@ def record_refresh_failure(session: AsyncSession, user_id: int, at: datetime, er
                            message: str | None) -> None:
     record(session, user_id, at, REFRESH_FAILED, f"token refresh failed ({error_kind})" +
            (f": {message}" if message else ""), error_kind)
+
+
+async def note_refresh_failure(session: AsyncSession, conn_id: int, user_id: int, at: datetime, kind: str,
+                               message: str | None, dead_reason: str | None) -> tuple[int, str]:
+    """A refresh failed (the grant is dead when `dead_reason` is given): record it, and the status
+    change to needs_reauth, and when this run of failures began (`refresh_failing_since`, for
+    `fitglue affected`). Returns (failures before this one, the status before), in the caller's
+    transaction, before the caller stores the failure on the connection."""
+    failures, before = (await session.execute(select(StravaConnection.refresh_failures, StravaConnection.status)
+                                              .where(StravaConnection.id == conn_id))).one()
+    await session.execute(update(StravaConnection).where(StravaConnection.id == conn_id,
+                                                         StravaConnection.refresh_failing_since.is_(None))
+                          .values(refresh_failing_since=at))
+    record_refresh_failure(session, user_id, at, kind, message)
+    if dead_reason is not None:
+        record_status_change(session, user_id, at, before, ConnectionStatus.NEEDS_REAUTH, dead_reason)
+    return failures or 0, before
 
 
 async def record_refreshes_ok(session: AsyncSession, user_ids: Iterable[int], at: datetime) -> None:

@@ -13,21 +13,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from service.connections import history_log
+from service.connections.refresh_events import announce, announce_recovered
 from service.connections.tokens import access_token
-from service.core import vocab
+from service.core.backoff import exponential_backoff
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.outbox import NEEDS_REAUTH
 from service.strava import AppCredentialsRejected, GrantRevoked, RateLimited, StravaError, TokenGrant
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
 # Long enough to cover a wait in the sweep's short queue plus a slow Strava call.
 LEASE = timedelta(seconds=120)
-MAX_BACKOFF_S = 3600
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 60, 3600
 APP_REJECTED_RETRY = timedelta(minutes=15)
 
 
@@ -47,7 +50,7 @@ class RefreshResult:
 
 def backoff_after(failures: int) -> timedelta:
     """1, 2, 4 … minutes, capped at an hour."""
-    return timedelta(seconds=min(60 * 2 ** max(failures - 1, 0), MAX_BACKOFF_S))
+    return exponential_backoff(failures, FIRST_BACKOFF_S, MAX_BACKOFF_S)
 
 
 def _free_lease(now: datetime):  # noqa: ANN202 - SQL expression
@@ -56,7 +59,7 @@ def _free_lease(now: datetime):  # noqa: ANN202 - SQL expression
 
 def _due(now: datetime, margin_s: int):  # noqa: ANN202
     return and_(
-        StravaConnection.status == vocab.CONNECTED,
+        StravaConnection.status == ConnectionStatus.CONNECTED,
         StravaConnection.expires_at <= now + timedelta(seconds=margin_s),
         or_(StravaConnection.next_refresh_at.is_(None), StravaConnection.next_refresh_at <= now),
     )
@@ -79,11 +82,13 @@ class _Leased:
     refresh_token_enc: str | None
 
 
-async def _claim(rt: Runtime, conn_ids: list[int], force: bool) -> list[_Leased]:
-    """Lease the given connections for one refresh each; only those still ours to refresh come back."""
+async def _claim(rt: Runtime, conn_ids: list[int], force: bool, within_s: int | None = None) -> list[_Leased]:
+    """Lease the given connections for one refresh each; only those still ours to refresh come back.
+    Due means expiring within `within_s` seconds (default FITGLUE_REFRESH_MARGIN_S) and not backing off."""
     now = rt.clock.now()
+    margin = rt.settings.refresh_margin_s if within_s is None else within_s
     conditions = [StravaConnection.id.in_(conn_ids), _free_lease(now)]
-    conditions.append(StravaConnection.status == vocab.CONNECTED if force else _due(now, rt.settings.refresh_margin_s))
+    conditions.append(StravaConnection.status == ConnectionStatus.CONNECTED if force else _due(now, margin))
     async with rt.write() as session:
         rows = (await session.execute(
             update(StravaConnection).where(*conditions).values(refresh_lease_until=now + LEASE)
@@ -111,9 +116,9 @@ async def refresh_connection(rt: Runtime, conn_id: int, *, force: bool = False) 
     leased = await _claim(rt, [conn_id], force)
     if not leased:
         result = await _describe(rt, conn_id)
-        if result.status != vocab.CONNECTED:
-            message = {vocab.NEEDS_REAUTH: "the connection needs re-authorization by the user",
-                       vocab.REVOKED: "the athlete revoked FitGlue's access at Strava"}.get(
+        if result.status != ConnectionStatus.CONNECTED:
+            message = {ConnectionStatus.NEEDS_REAUTH.value: "the connection needs re-authorization by the user",
+                       ConnectionStatus.REVOKED.value: "the athlete revoked FitGlue's access at Strava"}.get(
                 result.status, "the user has not connected Strava")
             return RefreshResult(result.email, result.status, False, result.expires_at, message, result.status)
         if force:
@@ -121,6 +126,15 @@ async def refresh_connection(rt: Runtime, conn_id: int, *, force: bool = False) 
                                  "another refresh of this token is in progress", "busy")
         return result  # someone else refreshed it, or it is no longer due
     return await _refresh_leased(rt, leased[0])
+
+
+async def refresh_if_expiring(rt: Runtime, conn_id: int, within_s: int) -> RefreshResult | None:
+    """Refresh one connection if its token expires within `within_s` seconds, under the same lease as
+    the sweep. None when this call did not take the lease: someone else (the sweep, another caller,
+    another replica) is refreshing it, or it is not due (not connected, fresh enough, backing off)."""
+    rt.require_strava()
+    leased = await _claim(rt, [conn_id], force=False, within_s=within_s)
+    return await _refresh_leased(rt, leased[0]) if leased else None
 
 
 @dataclass(frozen=True)
@@ -159,27 +173,28 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
                  "last_refresh_error_kind": None, "next_refresh_at": None, "refresh_lease_until": None,
                  "refresh_failing_since": None, "updated_at": now} for o in successes if o.grant is not None]
         async with rt.write() as session:
+            await announce_recovered(session, rt, [o.leased.conn_id for o in successes], now)
             await session.execute(update(StravaConnection), rows)
             await history_log.record_refreshes_ok(session, (o.leased.user_id for o in successes), now)
             statuses = dict((await session.execute(select(StravaConnection.id, StravaConnection.status).where(
                 StravaConnection.id.in_([o.leased.conn_id for o in successes])))).all())
-        results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, vocab.CONNECTED), True,
+        results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, ConnectionStatus.CONNECTED), True,
                                      o.grant.expires_at) for o in successes if o.grant is not None)
     for outcome in outcomes:
         error, leased = outcome.error, outcome.leased
         if error is None:
             continue
         if isinstance(error, GrantRevoked):
-            results.append(await _record_failure(rt, leased, vocab.ERR_GRANT_DEAD, error.summary, grant_dead=True))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.GRANT_DEAD, error.summary, grant_dead=True))
         elif isinstance(error, AppCredentialsRejected):
             await rt.alerts.alert("app_credentials_rejected",
                                   "Strava rejected FitGlue's client id/secret while refreshing a token")
-            results.append(await _record_failure(rt, leased, vocab.ERR_APP_REJECTED, error.summary,
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.APP_CREDENTIALS_REJECTED, error.summary,
                                                  retry_at=now + APP_REJECTED_RETRY))
         elif isinstance(error, RateLimited):
-            results.append(await _record_failure(rt, leased, vocab.ERR_RATE_LIMITED, error.summary))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.RATE_LIMITED, error.summary))
         else:
-            results.append(await _record_failure(rt, leased, vocab.ERR_TRANSIENT, error.summary))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.TRANSIENT, error.summary))
     return results
 
 
@@ -192,24 +207,21 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
     conn_id, user_id = leased.conn_id, leased.user_id
     now = rt.clock.now()
     values: dict = {"last_refresh_error_kind": kind, "last_refresh_error": message, "last_refresh_error_at": now,
-                    "refresh_lease_until": None, "updated_at": now,
-                    "refresh_failing_since": func.coalesce(StravaConnection.refresh_failing_since, now)}
+                    "refresh_lease_until": None, "updated_at": now}
     if grant_dead:
-        values.update(status=vocab.NEEDS_REAUTH, status_changed_at=now, next_refresh_at=None,
+        values.update(status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=now, next_refresh_at=None,
                       status_reason="Strava no longer accepts the refresh token (access revoked or expired)",
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
     async with rt.write() as session:
-        failures, before = (await session.execute(select(StravaConnection.refresh_failures, StravaConnection.status)
-                                                  .where(StravaConnection.id == conn_id))).one()
-        if not grant_dead:
-            values.update(refresh_failures=(failures or 0) + 1,
-                          next_refresh_at=retry_at or now + backoff_after((failures or 0) + 1))
-            log.info("user %s: token refresh failed (%s), next try at %s", user_id, kind, values["next_refresh_at"])
-        history_log.record_refresh_failure(session, user_id, now, kind, message)
+        failures, before = await history_log.note_refresh_failure(session, conn_id, user_id, now, kind, message,
+                                                                  values.get("status_reason"))
         if grant_dead:
-            history_log.record_status_change(session, user_id, now, before, vocab.NEEDS_REAUTH,
-                                             values["status_reason"])
+            was_connected = [conn_id] if before == ConnectionStatus.CONNECTED else []
+            await announce(session, rt, NEEDS_REAUTH, was_connected, now, status=ConnectionStatus.NEEDS_REAUTH)
+        else:
+            values.update(refresh_failures=failures + 1, next_refresh_at=retry_at or now + backoff_after(failures + 1))
+            log.info("user %s: token refresh failed (%s), next try at %s", user_id, kind, values["next_refresh_at"])
         row = (await session.execute(update(StravaConnection).where(StravaConnection.id == conn_id).values(**values)
                                      .returning(StravaConnection.status, StravaConnection.expires_at))).one()
     return RefreshResult(leased.email, row[0], False, row[1], message, kind)
@@ -272,14 +284,14 @@ async def usable_access_token(rt: Runtime, conn_id: int) -> str | None:
     """An access token for an API call, refreshed first when it is due. None when the grant is gone."""
     async with rt.sessions() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status != vocab.CONNECTED:
+        if conn is None or conn.status != ConnectionStatus.CONNECTED:
             return None
         expires = conn.expires_at
     if expires is None or expires <= rt.clock.now() + timedelta(seconds=rt.settings.refresh_margin_s):
         await refresh_connection(rt, conn_id)
     async with rt.sessions() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status != vocab.CONNECTED:
+        if conn is None or conn.status != ConnectionStatus.CONNECTED:
             return None
         try:
             return access_token(conn, rt.cipher)

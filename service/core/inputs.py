@@ -19,6 +19,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -164,6 +165,33 @@ def parse_who(raw: object) -> Who:
     raise BadInput(f"{_shown(raw)} is neither a well-formed e-mail address nor a Strava athlete id (digits 0-9)")
 
 
+def parse_json_whole_number(raw: object, name: str, *, low: int = 0, high: int = MAX_ID) -> int:
+    """A whole number given as a JSON number (not `true`, not `1.0`, not a string), low to high
+    inclusive. Raises BadInput naming `name`."""
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadInput(f"{name} must be a whole number, got {_json_shown(raw)}")
+    if not low <= raw <= high:
+        raise BadInput(f"{name} must be from {low} to {high}, got {_shown(raw)}")
+    return raw
+
+
+def _json_shown(raw: object) -> str:
+    """A JSON value for a message: a scalar as JSON, quoted and cut short; a list or object by its kind."""
+    if isinstance(raw, list | dict):
+        return "an array" if isinstance(raw, list) else "an object"
+    return _shown(json.dumps(raw))
+
+
+def parse_who_value(raw: object) -> Who:
+    """`WHO` from a JSON body: a string (an e-mail, or an athlete id in ASCII digits, as parse_who) or
+    a JSON number that is a Strava athlete id (1 to 2^63-1; not a bool, not a fraction). Raises BadInput."""
+    if isinstance(raw, str):
+        return parse_who(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return Who(None, parse_json_whole_number(raw, "a Strava athlete id", low=1, high=MAX_ID))
+    raise BadInput(f"who must be an e-mail address or a Strava athlete id, got {_json_shown(raw)}")
+
+
 def parse_form(body: bytes) -> dict[str, str]:
     """An `application/x-www-form-urlencoded` body, strictly: UTF-8, valid percent-escapes (`%` and
     two hex digits), every field `name=value`. Repeated names keep the last value. Raises BadInput."""
@@ -219,3 +247,22 @@ def parse_json_object(text: str | bytes, what: str = "the body") -> dict[str, An
     if not isinstance(value, dict):
         raise BadInput(f"{what} must be a JSON object")
     return value
+
+
+# `2026-11-27`, `2026-11-27T14:15:00Z`, `2026-11-27T14:15:00+01:00` (seconds and fractions optional).
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                       r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?")
+
+
+def parse_since(raw: object, name: str) -> datetime:
+    """A point in time: an ISO 8601 date (midnight UTC) or date and time with `Z` or an offset (a
+    time without one is refused: it would mean whatever the machine's zone is). Timezone-aware UTC.
+    Raises BadInput."""
+    text = raw if isinstance(raw, str) else ""
+    if not _ISO_TIME.fullmatch(text):
+        raise BadInput(f"{name} must be an ISO 8601 date or time in UTC, like 2026-11-27T14:15:00Z, got {_shown(raw)}")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{name} is not a real date or time, got {_shown(raw)}") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

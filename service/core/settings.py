@@ -13,7 +13,7 @@ Calling `Settings()` directly reads the environment, as `load_settings()` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,17 +28,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
+from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
 from service.core.settings_sources import contract_sources, environment
-
-
-class ConfigError(Exception):
-    """A missing or bad setting. The CLI turns it into exit status 2; `names` are the variables."""
-
-    def __init__(self, message: str, names: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.names = tuple(names)
-
+from service.core.settings_support import SupportViewSettings
 
 # --- how the environment's text becomes values -------------------------------------------------
 
@@ -86,7 +80,7 @@ def _env(name: str, default: Any = None, **bounds: Any) -> Any:
     return Field(default, validation_alias=name, **bounds)
 
 
-class Settings(BaseSettings):
+class Settings(SupportViewSettings, BaseSettings):
     """Every setting of the service. Immutable; see the module docstring for how to build one."""
 
     model_config = SettingsConfigDict(
@@ -135,17 +129,10 @@ class Settings(BaseSettings):
     link_retention_days: EnvInt = _env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1)
     registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
     audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
-    history_retention_days: EnvInt = _env("FITGLUE_HISTORY_RETENTION_DAYS", 180, ge=1)
-    bulk_run_retention_days: EnvInt = _env("FITGLUE_BULK_RUN_RETENTION_DAYS", 90, ge=1)
-    # Bulk Connect links from Slack: calls per minute per method (Slack Tier 3 ≈ 50), retries after a 429.
-    slack_lookup_per_min: EnvInt = _env("FITGLUE_SLACK_LOOKUP_PER_MIN", 50, ge=1)
-    slack_post_per_min: EnvInt = _env("FITGLUE_SLACK_POST_PER_MIN", 50, ge=1)
-    slack_rate_limit_retries: EnvInt = _env("FITGLUE_SLACK_RATE_LIMIT_RETRIES", 5, ge=0)
-    digest_hour_utc: EnvInt = _env("FITGLUE_DIGEST_HOUR_UTC", 8, ge=0, le=23)
-    digest_check_s: EnvInt = _env("FITGLUE_DIGEST_CHECK_S", 300, ge=10)
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
+    worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
@@ -160,6 +147,21 @@ class Settings(BaseSettings):
     connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
     slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
+    # Outbound events to FitGlue's other services (issue 12, README "Outbound events"): off while the
+    # URL is unset. The secret is a Standard Webhooks secret, `whsec_` + base64.
+    events_url: EventsUrl | None = _env("FITGLUE_EVENTS_URL")
+    events_secret: EventsSecret | None = _env("FITGLUE_EVENTS_SECRET")
+    # Seconds between attempts after each failed one; after the last the event is parked as failed.
+    events_retry_schedule_s: RetrySchedule = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
+    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
+    events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
+    events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
+    events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
+    # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
+    token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
+    token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
+    token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
+    audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
     # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False
 
@@ -182,6 +184,17 @@ class Settings(BaseSettings):
             raise ValueError("FITGLUE_PUBLIC_URL must start with http:// or https://")
         return value
 
+    @property
+    def events_enabled(self) -> bool:
+        """Whether outbound events are written and sent: FITGLUE_EVENTS_URL is set."""
+        return bool(self.events_url)
+
+    def require_events_secret(self) -> None:
+        """A URL without a secret cannot sign: ConfigError naming FITGLUE_EVENTS_SECRET (`serve`, the worker)."""
+        if self.events_url and not _given(self.events_secret):
+            raise ConfigError("FITGLUE_EVENTS_URL is set but FITGLUE_EVENTS_SECRET is not: outbound events "
+                              "cannot be signed (`fitglue init` writes a secret)", ["FITGLUE_EVENTS_SECRET"])
+
     @model_validator(mode="after")
     def _audit_kept_longest(self) -> Settings:
         # The audit log must be kept at least as long as anything else: it is what remains to
@@ -189,8 +202,8 @@ class Settings(BaseSettings):
         longest = max(getattr(self, name) for name in type(self).model_fields
                       if name.endswith("retention_days") and name != "audit_retention_days")
         if self.audit_retention_days < longest:
-            raise _BadSetting("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
-                       f"other retention ({longest} days), got {self.audit_retention_days}")
+            raise BadSetting("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
+                             f"other retention ({longest} days), got {self.audit_retention_days}")
         return self
 
     # --- building in code ------------------------------------------------------------------
@@ -264,14 +277,6 @@ def _given(value: object) -> bool:
     return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
-class _BadSetting(ValueError):
-    """Raised by a check across fields, whose error has no field of its own: names the variable."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
-
-
 # Environment variable -> Settings field, for every field the environment can set.
 FIELD_BY_ENV = {field.validation_alias: name for name, field in Settings.model_fields.items()
                 if isinstance(field.validation_alias, str)}
@@ -282,24 +287,7 @@ SERVE_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRE
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
-    """One ConfigError naming every bad variable, each with its own message."""
-    names: list[str] = []
-    messages: list[str] = []
-    for error in exc.errors():
-        ctx = error.get("ctx") or {}
-        if isinstance(ctx.get("error"), _BadSetting):
-            name, message = ctx["error"].name, str(ctx["error"])
-        else:
-            loc = error["loc"][0] if error["loc"] else ""
-            name = str(loc) if loc in ENV_NAMES else _env_name(str(loc))
-            if error["type"] == "value_error" and "error" in ctx:
-                message = str(ctx["error"])  # our own validators' messages already name the variable
-            else:
-                message = f"{name}: {error['msg']}, got {error['input']!r}"
-        if name not in names:
-            names.append(name)
-        messages.append(message)
-    return ConfigError("; ".join(messages), names)
+    return config_error(exc, lambda loc: loc if loc in ENV_NAMES else _env_name(loc))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:

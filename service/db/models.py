@@ -1,13 +1,14 @@
-"""The tables. Status and outcome values are plain strings from the vocabularies in `service.core.vocab`."""
+"""The tables. Status and outcome values are plain strings: the words of `troubleshooting.vocabulary`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, literal_column
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from service.db.types import UTCDateTime
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, JobState
 
 
 class Base(DeclarativeBase):
@@ -34,16 +35,12 @@ class StravaConnection(Base):
         Index("ix_connections_due", "status", "expires_at"),
         # The App Home: connections per status and grant, newest with a grant first (migration 0005).
         Index("ix_connections_grant", "status", "granted_scopes", "connected_at"),
-        # `fitglue affected`: who entered a status when, and whose refreshes keep failing (migration 0007).
-        Index("ix_connections_status_changed", "status", "status_changed_at"),
-        Index("ix_connections_refresh_failing", "status", "refresh_failing_since"),
-        Index("ix_connections_last_event", "status", "last_event_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     athlete_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="not_connected")
+    status: Mapped[str] = mapped_column(String(20), default=ConnectionStatus.NOT_CONNECTED.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     granted_scopes: Mapped[str | None] = mapped_column(String(200))
@@ -72,8 +69,6 @@ class StravaConnection(Base):
 
 class ConnectLink(Base):
     __tablename__ = "connect_links"
-    # A user's links newest first (history, and `--send-links` skipping live links; migration 0007).
-    __table_args__ = (Index("ix_links_user_created", "user_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -85,12 +80,7 @@ class ConnectLink(Base):
 
 class OAuthAttempt(Base):
     __tablename__ = "oauth_attempts"
-    __table_args__ = (
-        Index("ix_attempts_user_started", "user_id", "started_at"),
-        # `fitglue affected authorization_failed`: each user's newest attempt and its outcome, from the
-        # index alone (migration 0007).
-        Index("ix_attempts_user_latest", "user_id", "started_at", "id", "outcome"),
-    )
+    __table_args__ = (Index("ix_attempts_user_started", "user_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -101,7 +91,7 @@ class OAuthAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str] = mapped_column(String(30), default="pending")
+    outcome: Mapped[str] = mapped_column(String(30), default=AttemptOutcome.PENDING.value)
     reason: Mapped[str | None] = mapped_column(Text)
     athlete_id: Mapped[int | None] = mapped_column(BigInteger)
     granted_scopes: Mapped[str | None] = mapped_column(String(200))
@@ -122,8 +112,6 @@ class AuditEntry(Base):
 
 # Audit filtered by target (any case), and relabelling on erasure (migration 0003).
 Index("ix_audit_target_lower", func.lower(AuditEntry.target))
-# One user's agent actions newest first, for their history (migration 0007).
-Index("ix_audit_target_lower_at", func.lower(AuditEntry.target), AuditEntry.at)
 
 
 class WebhookEvent(Base):
@@ -156,11 +144,6 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_claim", "state", "priority", "run_after"),
         Index("ix_jobs_user", "user_id", "state"),
-        # A user's jobs newest first for their history, without the one job per webhook event (the
-        # event's own entry says what became of it). Partial, so 10,000 events cost nothing here (0007).
-        Index("ix_jobs_user_history", "user_id", "created_at",
-              sqlite_where=literal_column("kind") != literal_column("'webhook_event'"),
-              postgresql_where=literal_column("kind") != literal_column("'webhook_event'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -172,7 +155,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     # queued | running | done | failed
-    state: Mapped[str] = mapped_column(String(20), default="queued")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
     # Why a queued job waits: "rate_limit" when deferred to the next window.
     waiting_for: Mapped[str | None] = mapped_column(String(30))
     claimed_by: Mapped[str | None] = mapped_column(String(80))
@@ -261,11 +244,49 @@ class UnconfirmedEventCalls(Base):
     calls: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class OutboundEvent(Base):
+    """The transactional outbox of events for FitGlue's other services (README "Outbound events").
 
-# Issue 13's tables (connection history, bulk link runs) live beside this module; importing them
-# here registers them on Base.metadata with the rest, for Alembic and the table-walking tests.
+    A row is written in the same transaction as the state change it describes, and sent by the
+    worker (`service.background.outbound`). `body` is the JSON body exactly as it is sent and signed;
+    `webhook_id` stays the same across retries. No foreign key to users: a pending
+    `fitglue.user.erased` outlives the user it announces. Migration 0007.
+    """
+
+    __tablename__ = "outbound_events"
+    __table_args__ = (
+        # What is due: pending rows by next attempt; one athlete's rows in order.
+        Index("ix_outbound_due", "state", "next_attempt_at"),
+        Index("ix_outbound_athlete", "athlete_id", "state", "id"),
+        Index("ix_outbound_user", "user_id"),
+        Index("ix_outbound_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(60))
+    athlete_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    # pending | delivered | failed (parked after the last attempt of FITGLUE_EVENTS_RETRY_SCHEDULE_S)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A delivery's lease: another worker takes the row over only once it has run out.
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    replay_of: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Issue 13's tables (connection history, bulk link runs) and its indexes on the tables above live
+# beside this module; importing it here registers them on Base.metadata, for Alembic and the tests.
 from service.db.support_tables import BulkLinkRun, ConnectionHistory  # noqa: E402
 
 __all__ = ["ActivityNotFound", "ActivitySummary", "AppState", "AuditEntry", "Base", "BulkLinkRun",
-           "ConnectLink", "ConnectionHistory", "Job", "OAuthAttempt", "RateLimitState", "StravaConnection",
-           "UnconfirmedEventCalls", "User", "WebhookEvent", "WebhookRegistration"]
+           "ConnectLink", "ConnectionHistory", "Job", "OAuthAttempt", "OutboundEvent", "RateLimitState",
+           "StravaConnection", "UnconfirmedEventCalls", "User", "WebhookEvent", "WebhookRegistration"]

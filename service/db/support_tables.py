@@ -1,15 +1,42 @@
-"""The tables issue 13 adds: what happened to a connection that no other table keeps (`fitglue
-history`), and bulk Connect-link runs (`fitglue affected --send-links`, the Slack button)."""
+"""What issue 13 adds to the schema (migration 0008): the indexes `fitglue history` and `fitglue
+affected` read through, on tables of models.py; what happened to a connection that no other table
+keeps (`fitglue history`); and bulk Connect-link runs (`fitglue affected --send-links`, the Slack
+button)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.models import Base
+from service.db.models import (
+    AuditEntry,
+    Base,
+    ConnectLink,
+    Job,
+    OAuthAttempt,
+    OutboundEvent,
+    StravaConnection,
+)
 from service.db.types import UTCDateTime
+
+# `fitglue affected`: who entered a status when, whose refreshes keep failing, who went quiet.
+Index("ix_connections_status_changed", StravaConnection.status, StravaConnection.status_changed_at)
+Index("ix_connections_refresh_failing", StravaConnection.status, StravaConnection.refresh_failing_since)
+Index("ix_connections_last_event", StravaConnection.status, StravaConnection.last_event_at)
+# `affected authorization_failed`: each user's newest attempt and its outcome, from the index alone.
+Index("ix_attempts_user_latest", OAuthAttempt.user_id, OAuthAttempt.started_at, OAuthAttempt.id,
+      OAuthAttempt.outcome)
+# One user's history newest first: links (also `--send-links` skipping live links), agent actions,
+# and jobs without the one job per webhook event (the event's own entry says what became of it;
+# partial, so 10,000 events cost nothing here).
+Index("ix_links_user_created", ConnectLink.user_id, ConnectLink.created_at)
+Index("ix_outbound_user_created", OutboundEvent.user_id, OutboundEvent.created_at)
+Index("ix_audit_target_lower_at", func.lower(AuditEntry.target), AuditEntry.at)
+_NOT_EVENT_JOB = literal_column("kind") != literal_column("'webhook_event'")
+Index("ix_jobs_user_history", Job.user_id, Job.created_at, sqlite_where=_NOT_EVENT_JOB,
+      postgresql_where=_NOT_EVENT_JOB)
 
 
 class ConnectionHistory(Base):

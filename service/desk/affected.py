@@ -1,7 +1,7 @@
 """Who else has a finding: `fitglue affected FINDING_ID`, `/fitglue affected …` and
 `GET /admin/api/affected`.
 
-Each supported finding is a selection on indexed columns (models.py / migration 0007) that mirrors
+Each supported finding is a selection on indexed columns (support_tables.py / migration 0008) that mirrors
 its rule in `troubleshooting/rules.py` from local state only: no diagnosis per user and no Strava
 call, so a count over 100,000 users is a few index range scans. Two rules lean on something the
 database does not hold, and the selection says so: `webhook_silent` assumes the push subscription
@@ -23,14 +23,19 @@ from sqlalchemy import Date, and_, cast, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import join
 
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, User
 from service.desk.error_table import SupportError
 from service.desk.fact_queries import newest_heard
 from troubleshooting import Thresholds
-from troubleshooting.vocabulary import FAILED_ATTEMPT_OUTCOMES
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import (
+    FAILED_ATTEMPT_OUTCOMES,
+    AttemptOutcome,
+    ConnectionStatus,
+    RefreshErrorKind,
+)
 
 AFFECTED_FINDINGS: tuple[str, ...] = ("needs_reauth", "revoked", "missing_permissions", "token_refresh_failing",
                                       "authorization_failed", "webhook_silent")
@@ -88,10 +93,10 @@ def _status(status: str) -> Selection:
 
 async def _missing_permissions(session: AsyncSession) -> Selection:
     grants = (await session.execute(select(StravaConnection.granted_scopes).where(
-        StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.is_not(None)).distinct()
+        StravaConnection.status == ConnectionStatus.CONNECTED, StravaConnection.granted_scopes.is_not(None)).distinct()
     )).scalars().all()
-    short = [g for g in grants if not vocab.grant_verdict(vocab.parse_scopes(g)).complete]
-    return Selection(_joined(), and_(StravaConnection.status == vocab.CONNECTED,
+    short = [g for g in grants if not grant_verdict(parse_scopes(g)).complete]
+    return Selection(_joined(), and_(StravaConnection.status == ConnectionStatus.CONNECTED,
                                      StravaConnection.granted_scopes.in_(short)),
                      StravaConnection.connected_at,
                      func.coalesce(StravaConnection.updated_at, StravaConnection.connected_at),
@@ -100,8 +105,8 @@ async def _missing_permissions(session: AsyncSession) -> Selection:
 
 def _refresh_failing(t: Thresholds) -> Selection:
     return Selection(_joined(), and_(
-        StravaConnection.status == vocab.CONNECTED, StravaConnection.refresh_failing_since.is_not(None),
-        StravaConnection.last_refresh_error_kind.in_((vocab.ERR_TRANSIENT, vocab.ERR_RATE_LIMITED)),
+        StravaConnection.status == ConnectionStatus.CONNECTED, StravaConnection.refresh_failing_since.is_not(None),
+        StravaConnection.last_refresh_error_kind.in_((RefreshErrorKind.TRANSIENT, RefreshErrorKind.RATE_LIMITED)),
         StravaConnection.refresh_failures >= t.refresh_failures_before_warning),
         StravaConnection.refresh_failing_since,
         func.coalesce(StravaConnection.last_refresh_error_at, StravaConnection.refresh_failing_since),
@@ -120,7 +125,7 @@ def _distinct_on(query: Any, column: Any) -> Any:
 def _latest_attempts(sqlite: bool) -> Any:
     """Each user's newest attempt (user_id, id), if it failed or is still pending: one scan of the
     covering index ix_attempts_user_latest (user_id, started_at, id, outcome), however many users."""
-    wanted = [*sorted(FAILED_ATTEMPT_OUTCOMES), vocab.PENDING]
+    wanted = [*sorted(FAILED_ATTEMPT_OUTCOMES), AttemptOutcome.PENDING]
     if sqlite:
         # SQLite takes the bare columns of max()'s row; the filter must come after (HAVING), or it
         # would pick the newest attempt among the failed ones instead.
@@ -144,14 +149,14 @@ async def _authorization_failed(session: AsyncSession, t: Thresholds, now: datet
     latest = _latest_attempts(session.get_bind().dialect.name == "sqlite")
     ids = (await session.execute(select(latest.c.id).limit(MAX_LISTED_ATTEMPTS + 1))).scalars().all()
     newest = OAuthAttempt.id.in_(ids) if len(ids) <= MAX_LISTED_ATTEMPTS else OAuthAttempt.id.in_(select(latest.c.id))
-    abandoned = and_(OAuthAttempt.outcome == vocab.PENDING, OAuthAttempt.finished_at.is_(None),
+    abandoned = and_(OAuthAttempt.outcome == AttemptOutcome.PENDING, OAuthAttempt.finished_at.is_(None),
                      OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
     source = (join(OAuthAttempt, User, User.id == OAuthAttempt.user_id)
               .outerjoin(StravaConnection, StravaConnection.user_id == User.id))
     where = and_(
         newest,
-        or_(OAuthAttempt.outcome != vocab.PENDING, abandoned),
-        or_(StravaConnection.status.is_(None), StravaConnection.status != vocab.CONNECTED),
+        or_(OAuthAttempt.outcome != AttemptOutcome.PENDING, abandoned),
+        or_(StravaConnection.status.is_(None), StravaConnection.status != ConnectionStatus.CONNECTED),
         or_(StravaConnection.connected_at.is_(None), StravaConnection.connected_at < OAuthAttempt.started_at))
     return Selection(source, where, OAuthAttempt.started_at,
                      func.coalesce(OAuthAttempt.finished_at, OAuthAttempt.started_at), OAuthAttempt.athlete_id,
@@ -166,7 +171,7 @@ async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -
     reference = func.coalesce(StravaConnection.last_event_at, StravaConnection.connected_at)
     # Two ranges of ix_connections_last_event (status, last_event_at), so only the quiet are read: heard
     # of before the cutoff, or never (then connected before it).
-    connected = StravaConnection.status == vocab.CONNECTED
+    connected = StravaConnection.status == ConnectionStatus.CONNECTED
     quiet = union_all(
         select(StravaConnection.id).where(connected, StravaConnection.last_event_at < cutoff),
         select(StravaConnection.id).where(connected, StravaConnection.last_event_at.is_(None),
@@ -175,14 +180,14 @@ async def _webhook_silent(session: AsyncSession, t: Thresholds, now: datetime) -
     # (read from the covering ix_connections_grant) judged once by the same verdict as the diagnosis.
     grants = (await session.execute(select(StravaConnection.granted_scopes).where(connected).distinct())
               ).scalars().all()
-    readable = [g for g in grants if g is not None and vocab.reads_activities(vocab.parse_scopes(g))]
+    readable = [g for g in grants if g is not None and grant_verdict(parse_scopes(g)).can_read_activities]
     where = and_(StravaConnection.id.in_(quiet), reference < heard,
                  or_(StravaConnection.granted_scopes.is_(None), StravaConnection.granted_scopes.in_(readable)))
     return Selection(_joined(), where, reference, func.coalesce(StravaConnection.updated_at, reference))
 
 
 async def selection_for(session: AsyncSession, finding: str, t: Thresholds, now: datetime) -> Selection | None:
-    if finding in (vocab.NEEDS_REAUTH, vocab.REVOKED):
+    if finding in (ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
         return _status(finding)
     if finding == "missing_permissions":
         return await _missing_permissions(session)

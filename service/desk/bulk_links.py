@@ -31,10 +31,11 @@ from service.db.models import BulkLinkRun, ConnectLink
 from service.desk.affected import AffectedUser, read_affected, selection_for, still_affected
 from service.desk.error_table import SupportError
 from service.queue.store import PRIORITY_INTERACTIVE, enqueue
+from troubleshooting.vocabulary import JobKind
 
 log = logging.getLogger(__name__)
 
-BULK_JOB = "bulk_links"
+BULK_JOB = JobKind.BULK_LINKS
 # Findings a new Connect link cures (their knowledge entries offer send_connect_link).
 LINK_FINDINGS = ("needs_reauth", "revoked", "missing_permissions", "authorization_failed")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"

@@ -1,7 +1,7 @@
 """The tables a user's history is read from, one `Source` each, and how a row becomes an entry.
 
 Every source reads one user's newest rows older than a cursor through an index that starts with
-the user's key (ids in models.py / migration 0007), so each read is a bounded range scan. A
+the user's key (support_tables.py / migration 0008), so each read is a bounded range scan. A
 source's position in `SOURCES` is its number in the cursor; append new sources at the end.
 """
 
@@ -20,7 +20,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.connections import history_log
 from service.core.clock import iso_utc
 from service.core.redact import scrub_text
-from service.db.models import AuditEntry, ConnectionHistory, ConnectLink, Job, OAuthAttempt, WebhookEvent
+from service.db.models import (
+    AuditEntry,
+    ConnectionHistory,
+    ConnectLink,
+    Job,
+    OAuthAttempt,
+    OutboundEvent,
+    WebhookEvent,
+)
 from service.subscription.state import IGNORED, NEW, PROCESSED
 from service.subscription.state import JOB_KIND as EVENT_JOB
 from troubleshooting.vocabulary import FAILED_ATTEMPT_OUTCOMES
@@ -223,6 +231,24 @@ async def read_agent_actions(session: AsyncSession, who: Subject, limit: int, cu
     return out
 
 
+async def read_deliveries(session: AsyncSession, who: Subject, limit: int, cursor: Cursor | None,
+                          source: int) -> list[HistoryEntry]:
+    """Outbound events about the user for FitGlue's other services, and how their delivery went."""
+    rows = await _rows(session, OutboundEvent, OutboundEvent.created_at, OutboundEvent.user_id == who.user_id, limit,
+                       cursor, source)
+    out = []
+    for e in rows:
+        text = f"outbound event {e.type}: {e.state}, {e.attempts} attempt(s)"
+        if e.delivered_at:
+            text += f", delivered {iso_utc(e.delivered_at)}"
+        if e.last_error and e.state != "delivered":
+            text += f" — {e.last_error}"
+        out.append(HistoryEntry(e.created_at, "event_delivery", _text(text), OVERVIEW,
+                                {"outbound_event_id": e.id, "webhook_id": e.webhook_id, "state": e.state}, source,
+                                e.id))
+    return out
+
+
 @dataclass(frozen=True)
 class Source:
     name: str
@@ -241,4 +267,5 @@ SOURCES: tuple[Source, ...] = tuple(Source(name, reader, n) for n, (name, reader
     ("connect_links", read_links),
     ("connection_history", read_changes),
     ("audit_log", read_agent_actions),
+    ("outbound_events", read_deliveries),
 )))

@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
+from service.core.backoff import exponential_backoff
 from service.db.dialect import insert_for
 from service.db.models import Job
+from troubleshooting.vocabulary import JOB_STATES, JobState
 
-QUEUED, RUNNING, DONE, FAILED = vocab.JOB_QUEUED, vocab.JOB_RUNNING, vocab.JOB_DONE, vocab.JOB_FAILED
-STATES = vocab.JOB_STATES
+QUEUED, RUNNING, DONE, FAILED = JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED
+STATES = JOB_STATES
 WAITING_RATE_LIMIT = "rate_limit"
 WAITING_RETRY = "retry"
 WAITING_EVENT_CAP = "event_cap"  # the per-athlete cap on Strava calls that check unsigned events
@@ -56,13 +57,21 @@ class ClaimedJob:
     claimed_by: str = ""
 
 
+@dataclass
+class BatchResult:
+    """How a batch handler's run ended for the jobs it did not settle itself: failures by job id
+    (the worker retries, defers or parks each as for a single job) and jobs handed back untouched."""
+    failures: dict[int, BaseException] = field(default_factory=dict)
+    released: list[ClaimedJob] = field(default_factory=list)
+
+
 # A handler that already marked its job done in its own transaction returns this (one write fewer).
 SETTLED = object()
 
 
 def backoff_after(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min … after the 1st, 2nd, 3rd failed attempt, capped at an hour."""
-    return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
+    return exponential_backoff(attempts, BACKOFF_BASE_S, BACKOFF_MAX_S)
 
 
 def job_row(kind: str, payload: Mapping[str, Any], now: datetime, *, priority: int = PRIORITY_EVENT,
@@ -124,21 +133,33 @@ async def _settle(write: Writer, job_id: int, worker_id: str,
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _done(now: datetime) -> dict[str, Any]:
+def done_values(now: datetime) -> dict[str, Any]:
+    """The columns of a job that finished."""
     return {"state": DONE, "finished_at": now, "updated_at": now, "waiting_for": None, "claimed_by": None,
             "claimed_until": None}
 
 
 async def mark_done(write: Writer, job_id: int, worker_id: str, now: datetime) -> bool:
-    return await _settle(write, job_id, worker_id, **_done(now))
+    return await _settle(write, job_id, worker_id, **done_values(now))
 
 
 async def mark_done_in(session: AsyncSession, job: ClaimedJob, now: datetime) -> bool:
     """Mark a claimed job done inside the handler's own transaction (then return SETTLED)."""
     result = await session.execute(
         update(_J).where(_J.c.id == job.id, _J.c.state == RUNNING, _J.c.claimed_by == job.claimed_by)
-        .values(**_done(now)))
+        .values(**done_values(now)))
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def mark_done_many_in(session: AsyncSession, jobs: list[ClaimedJob], now: datetime) -> None:
+    """Mark claimed jobs done in the caller's transaction (a batch settling together); a job whose
+    lease was lost to another worker stays with that worker."""
+    by_worker: dict[str, list[int]] = {}
+    for job in jobs:
+        by_worker.setdefault(job.claimed_by, []).append(job.id)
+    for worker_id, ids in sorted(by_worker.items()):
+        await session.execute(update(_J).where(_J.c.id.in_(ids), _J.c.state == RUNNING, _J.c.claimed_by == worker_id)
+                              .values(**done_values(now)))
 
 
 async def defer(write: Writer, job_id: int, worker_id: str, now: datetime, until: datetime,

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
-from service.core import vocab
 from service.db.models import AuditEntry, BulkLinkRun
 from tests.bot.conftest import AGENT, OUTSIDER, Signed
 from tests.bot.helpers import assert_valid_blocks, everything
 from tests.integration.test_affected import _set
+from troubleshooting.vocabulary import ConnectionStatus
 
 MEMBERS = {"m1@example.com": "UM1", "m2@example.com": "UM2", "m3@example.com": "UM3"}
 OUTSIDERS = ["o1@example.com", "o2@example.com", "o3@example.com"]
@@ -50,7 +50,7 @@ def pace_on(rt: Any) -> FakeTime:
 async def six_revoked(rt: Any, slack: Any) -> None:
     slack.members.update(MEMBERS)
     for email in [*MEMBERS, *OUTSIDERS]:
-        await _set(rt, email, status=vocab.REVOKED, status_changed_at=rt.clock.now())
+        await _set(rt, email, status=ConnectionStatus.REVOKED, status_changed_at=rt.clock.now())
 
 
 def bulk_button(message: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Any
 
 from service.app.bootstrap import open_runtime
 from service.background.digest import digest_check
-from service.core import vocab
 from service.db.models import RateLimitState
 from tests.bot.conftest import ALERT_CHANNEL
 from tests.bot.helpers import assert_valid_blocks
 from tests.integration.test_affected import _set
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 class Recorder:
@@ -34,9 +34,9 @@ def digests(slack: Any) -> list[Any]:
 async def test_the_digest_posts_once_a_day_at_its_hour_across_replicas(service, bot_runtime, slack, clock) -> None:
     rt = bot_runtime
     rt.settings = rt.settings.replaced(digest_hour_utc=15)
-    await _set(rt, "gone@example.com", status=vocab.NEEDS_REAUTH, status_changed_at=clock.now(),
+    await _set(rt, "gone@example.com", status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=clock.now(),
                status_reason="Strava no longer accepts the refresh token")
-    await _set(rt, "old@example.com", status=vocab.REVOKED, status_changed_at=clock.now() - timedelta(days=3))
+    await _set(rt, "old@example.com", status=ConnectionStatus.REVOKED, status_changed_at=clock.now() - timedelta(days=3))
     async with rt.write() as session:
         session.add(RateLimitState(budget="overall", limit_15min=200, limit_daily=2000, usage_15min=170,
                                    usage_daily=300, observed_at=clock.now()))

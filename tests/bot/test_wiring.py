@@ -11,6 +11,7 @@ from bot.alerts import SlackAlerts
 from bot.socket import SOCKET_HANDLER
 from service.app.factory import build_app
 from service.app.wiring import wire_optional_parts
+from service.core.incidents import IncidentAlerts
 from service.core.runtime import LogAlerts
 from service.core.settings import ConfigError, Settings
 
@@ -61,7 +62,7 @@ async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) ->
     assert len(app.cleanup_ctx) == before + 1
     assert "/slack/events" not in {r.resource.canonical for r in app.router.routes() if r.resource}
     assert SOCKET_HANDLER not in app  # connects only when the app starts
-    assert isinstance(runtime.alerts, SlackAlerts)
+    assert isinstance(runtime.alerts, IncidentAlerts) and isinstance(runtime.alerts.poster, SlackAlerts)
 
 
 def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, capsys) -> None:
@@ -78,3 +79,32 @@ def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, caps
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     assert main(["serve"]) == 2
     assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+
+
+async def test_a_worker_posts_alerts_to_slack_without_any_slack_route(runtime, aiohttp_server) -> None:
+    """`fitglue worker` (and the one-process serve's background thread): the Slack Web API client
+    for alerts when the bot is configured, nothing when it is not, and no routes either way."""
+    from service.app.wiring import wire_worker_parts
+    from tests.bot.slack_standin import SlackStandin
+
+    wire_worker_parts(runtime)
+    assert isinstance(runtime.alerts, LogAlerts)  # no Slack settings: alerts go to the log
+    slack = SlackStandin()
+    server = await aiohttp_server(slack.app())
+    runtime.settings = runtime.settings.replaced(
+        slack_bot_token="xoxb-x", slack_signing_secret="s", alert_channel="CALERTS",
+        slack_api_url=str(server.make_url("/api/")))
+    wire_worker_parts(runtime)
+    assert isinstance(runtime.alerts, IncidentAlerts) and isinstance(runtime.alerts.poster, SlackAlerts)
+    await runtime.alerts.alert("budget_high", "the read budget is at 95 %")
+    [posted] = await slack.wait_for_call("chat.postMessage")
+    assert posted.params["channel"] == "CALERTS" and posted.token == "xoxb-x"
+    slack.release()
+
+
+def test_a_worker_stops_at_start_on_half_a_slack_configuration(runtime) -> None:
+    from service.app.wiring import wire_worker_parts
+
+    runtime.settings = runtime.settings.replaced(slack_signing_secret="s")
+    with pytest.raises(ConfigError):
+        wire_worker_parts(runtime)

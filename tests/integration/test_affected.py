@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import update
 
 from service.connections.users import connection_for, get_or_create_user
-from service.core import vocab
 from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
 from service.desk.affected import AFFECTED_FINDINGS
 from service.desk.support_desk import SupportDesk, SupportError
 from tests.webhook_support import connect_directly, subscribed_service
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 
 async def _set(runtime, email, **values) -> None:
@@ -44,15 +44,15 @@ async def population(aiohttp_client, runtime, standin, clock):
         await connect_directly(runtime, standin, emails[name], granted=granted)
         clock.advance(hours=1)
     now = clock.now()
-    await _set(runtime, emails["reauth1"], status=vocab.NEEDS_REAUTH, status_changed_at=now - timedelta(days=2))
-    await _set(runtime, emails["reauth2"], status=vocab.NEEDS_REAUTH, status_changed_at=now - timedelta(hours=1))
-    await _set(runtime, emails["revoked"], status=vocab.REVOKED, status_changed_at=now - timedelta(days=1))
-    await _set(runtime, emails["failing"], refresh_failures=2, last_refresh_error_kind=vocab.ERR_TRANSIENT,
+    await _set(runtime, emails["reauth1"], status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=now - timedelta(days=2))
+    await _set(runtime, emails["reauth2"], status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=now - timedelta(hours=1))
+    await _set(runtime, emails["revoked"], status=ConnectionStatus.REVOKED, status_changed_at=now - timedelta(days=1))
+    await _set(runtime, emails["failing"], refresh_failures=2, last_refresh_error_kind=RefreshErrorKind.TRANSIENT,
                last_refresh_error="timeout", last_refresh_error_at=now, refresh_failing_since=now - timedelta(hours=3))
     await _set(runtime, emails["recovered"], refresh_failures=0, last_refresh_at=now, refresh_failing_since=None)
     await _set(runtime, emails["silent"], connected_at=start - timedelta(days=40), last_event_at=start - timedelta(days=20))
     for name in ("denied", "abandoned", "retried"):
-        await _set(runtime, emails[name], status=vocab.NOT_CONNECTED, athlete_id=None,
+        await _set(runtime, emails[name], status=ConnectionStatus.NOT_CONNECTED, athlete_id=None,
                    connected_at=start - timedelta(days=90))
     await _attempt(runtime, emails["denied"], "denied", now - timedelta(hours=5), reason="the athlete said no")
     await _attempt(runtime, emails["abandoned"], "pending", now - timedelta(hours=2))
@@ -95,7 +95,7 @@ async def test_the_report_names_since_and_counts_by_day(runtime, population, clo
 
 async def test_only_twenty_are_named_but_all_are_counted(runtime, clock):
     for n in range(25):
-        await _set(runtime, f"user{n}@example.com", status=vocab.REVOKED, status_changed_at=clock.now())
+        await _set(runtime, f"user{n}@example.com", status=ConnectionStatus.REVOKED, status_changed_at=clock.now())
         clock.advance(seconds=1)
     report = (await SupportDesk(runtime).affected("revoked")).to_dict()
     assert report["count"] == 25 and len(report["users"]) == 20

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from service.app.cli import main
-from service.core import vocab
 from service.db.models import AuditEntry, BulkLinkRun
 from service.desk.support_desk import SupportDesk, SupportError
 from tests.integration.test_affected import _set
+from troubleshooting.vocabulary import ConnectionStatus
 
 USERS = ["ann@example.com", "ben@example.com", "cid@example.com"]
 
@@ -23,7 +23,7 @@ USERS = ["ann@example.com", "ben@example.com", "cid@example.com"]
 @pytest.fixture
 async def revoked(runtime, clock, monkeypatch, tmp_path):
     for email in USERS:
-        await _set(runtime, email, status=vocab.REVOKED, status_changed_at=clock.now())
+        await _set(runtime, email, status=ConnectionStatus.REVOKED, status_changed_at=clock.now())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FITGLUE_DATABASE_URL", runtime.settings.database_url)
     monkeypatch.setenv("FITGLUE_SECRET_KEY", "test-secret-key-0123456789abcdef")
@@ -83,7 +83,7 @@ async def test_a_user_fixed_meanwhile_is_skipped_and_one_run_per_finding_is_acti
     await desk.start_bulk_links("needs_reauth", None, "cli:two", queue=False)  # another finding is free
 
     async def fix_ben_first(user, issued) -> bool:
-        await _set(runtime, "ben@example.com", status=vocab.CONNECTED)
+        await _set(runtime, "ben@example.com", status=ConnectionStatus.CONNECTED)
         return False
 
     async def nothing(tally) -> None:

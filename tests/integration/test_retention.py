@@ -16,7 +16,6 @@ from service.background.retention import RULES, Bounded, Rule
 from service.background.scheduler import periodic_jobs, retention_sweep
 from service.connections import history_log
 from service.connections.users import connection_for, get_or_create_user
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
 from service.db.models import (
@@ -28,12 +27,14 @@ from service.db.models import (
     ConnectLink,
     Job,
     OAuthAttempt,
+    OutboundEvent,
     User,
     WebhookEvent,
     WebhookRegistration,
 )
 from service.desk.support_desk import SupportDesk
 from tests.flows import press_connect
+from troubleshooting.vocabulary import ConnectionStatus
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -132,7 +133,7 @@ async def seed_summaries(runtime: Runtime) -> None:
     async with runtime.write() as session:
         user, _ = await get_or_create_user(session, "athlete7@example.com", now)
         conn = await connection_for(session, user, now)
-        conn.athlete_id, conn.status = 7, vocab.CONNECTED
+        conn.athlete_id, conn.status = 7, ConnectionStatus.CONNECTED
         session.add(ActivitySummary(id=1, athlete_id=7, name="Run", deleted_at=now))
 
 
@@ -181,11 +182,20 @@ async def seed_bulk_runs(runtime: Runtime) -> None:
                                 finished_at=now, force=False, total=0, sent=0, to_file=0, skipped=0, failed=0))
 
 
+async def seed_outbound_events(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.write() as session:
+        for i, state in enumerate(("delivered", "failed")):
+            session.add(OutboundEvent(webhook_id=f"msg_seed{i}", type="strava.connection.connected", athlete_id=7,
+                                      body="{}", state=state, attempts=1, created_at=now, delivered_at=now,
+                                      failed_at=now))
+
+
 SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
-    "audit_log": seed_audit, "activity_not_found": seed_memos, "connection_history": seed_history,
-    "bulk_link_runs": seed_bulk_runs,
+    "audit_log": seed_audit, "activity_not_found": seed_memos, "outbound_events": seed_outbound_events,
+    "connection_history": seed_history, "bulk_link_runs": seed_bulk_runs,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 

@@ -11,6 +11,7 @@ from service.app.cli.output import EXIT_OK, emit, refuse_options, run_with_desk
 from service.core.runtime import Runtime
 from service.desk.affected import AFFECTED_FINDINGS, AffectedReport
 from service.desk.support_desk import SupportDesk
+from service.desk.support_view_models import AffectedBody
 
 
 def render_affected(report: AffectedReport) -> str:
@@ -41,7 +42,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         report = await desk.affected(args.finding, args.since)
-        emit(report.to_dict(), args.json, render_affected(report))
+        emit(AffectedBody.of(report).to_json(), args.json, render_affected(report))
         return EXIT_OK
 
     return run_with_desk(args, body)

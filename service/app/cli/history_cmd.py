@@ -9,6 +9,7 @@ from service.core.inputs import MAX_LIMIT, parse_limit
 from service.core.runtime import Runtime
 from service.desk.history import DEFAULT_LIMIT, HistoryPage
 from service.desk.support_desk import SupportDesk
+from service.desk.support_view_models import HistoryBody
 
 
 def _limit(raw: str, name: str) -> int:
@@ -31,7 +32,7 @@ def render_history(who: str, page: HistoryPage) -> str:
 def cmd_history(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         page = await desk.history(args.who, args.limit or DEFAULT_LIMIT, args.before)
-        emit(page.to_dict(), args.json, render_history(args.who, page))
+        emit(HistoryBody.of(page).to_json(), args.json, render_history(args.who, page))
         return EXIT_OK
 
     return run_with_desk(args, body)

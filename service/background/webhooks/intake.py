@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,14 +30,14 @@ from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import Job, StravaConnection, WebhookEvent
 from service.queue.store import PRIORITY_EVENT, QUEUED, RUNNING, job_row
-from service.subscription.state import JOB_KIND, event_job_key, our_subscription_id
+from service.subscription.cache import subscription_cache
+from service.subscription.state import JOB_KIND, event_job_key
 
 log = logging.getLogger(__name__)
 
 _EVENTS = cast(Table, WebhookEvent.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
-SUBSCRIPTION_RECHECK_S = 1.0
 WAITING_STATES = (QUEUED, RUNNING)  # an event job not finished yet: its event still waits to be checked
 BUSY_WINDOW_S = 0.2
 
@@ -59,8 +60,6 @@ class EventIntake:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._subscription_id: int | None = None
-        self._subscription_checked: float = float("-inf")
         self._waiting = 0
         self._pressed_at: float = float("-inf")
         url = rt.engine.url
@@ -76,15 +75,8 @@ class EventIntake:
         With no id known yet (never registered or looked up), the event is stored and the worker
         settles it against Strava's list before acting on it.
         """
-        if self._subscription_id == subscription_id:
-            return False
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._subscription_checked >= SUBSCRIPTION_RECHECK_S:
-            # Another process (a `fitglue webhook register`, another replica) may have changed it.
-            self._subscription_checked = loop.time()
-            async with self.rt.sessions() as session:
-                self._subscription_id = await our_subscription_id(session)
-        return self._subscription_id is not None and self._subscription_id != subscription_id
+        ours = await subscription_cache(self.rt).our_id()
+        return ours is not None and ours != subscription_id
 
     # ---- storing -------------------------------------------------------------------------------
 
@@ -96,7 +88,7 @@ class EventIntake:
         answer: asyncio.Future[bool] = loop.create_future()
         self._waiting += 1
         if self._waiting > 1:  # requests are queueing for the writer: a burst
-            self._pressed_at = loop.time()
+            self._pressed_at = time.monotonic()
         try:
             await self._queue.put(_Pending(event, self.rt.clock.now(), answer))
             return await answer
@@ -105,11 +97,9 @@ class EventIntake:
 
     def busy(self) -> bool:
         """Whether a burst is on: requests were queueing for the writer within the last 200 ms.
-        A steady trickle of events never counts, so the worker runs at full speed then."""
-        try:
-            return asyncio.get_running_loop().time() - self._pressed_at < BUSY_WINDOW_S
-        except RuntimeError:
-            return False
+        A steady trickle of events never counts, so the worker runs at full speed then. Safe to ask
+        from another thread (the one-process worker's)."""
+        return time.monotonic() - self._pressed_at < BUSY_WINDOW_S
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():

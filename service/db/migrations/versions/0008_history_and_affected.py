@@ -1,7 +1,7 @@
 """connection history, and the indexes behind `fitglue history` and `fitglue affected`
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 
 - connection_history: status changes, granted-scope changes, refresh failures and one row per user
   and day of successful refreshes (what no other table keeps), by (user_id, at)
@@ -10,7 +10,7 @@ Revises: 0006
   last_event_at): who is in a status since when, counted and listed by index range
 - oauth_attempts (user_id, started_at, id, outcome): each user's newest attempt and its outcome, covered
 - bulk_link_runs: "send Connect links to everyone with FINDING" runs; one active per finding
-- connect_links (user_id, created_at), audit_log (lower(target), at), jobs (user_id, created_at)
+- connect_links (user_id, created_at), outbound_events (user_id, created_at), audit_log (lower(target), at), jobs (user_id, created_at)
   without event jobs: one user's links, agent actions and jobs newest first
 """
 from alembic import op
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 import service.db.types
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
@@ -75,6 +75,7 @@ def upgrade() -> None:
     op.create_index('ix_connections_last_event', 'strava_connections', ['status', 'last_event_at'])
     op.create_index('ix_attempts_user_latest', 'oauth_attempts', ['user_id', 'started_at', 'id', 'outcome'])
     op.create_index('ix_links_user_created', 'connect_links', ['user_id', 'created_at'])
+    op.create_index('ix_outbound_user_created', 'outbound_events', ['user_id', 'created_at'])
     op.create_index('ix_audit_target_lower_at', 'audit_log', [sa.text('lower(target)'), 'at'])
     op.create_index('ix_jobs_user_history', 'jobs', ['user_id', 'created_at'],
                     sqlite_where=NOT_EVENT_JOB, postgresql_where=NOT_EVENT_JOB)
@@ -83,6 +84,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_jobs_user_history', table_name='jobs')
     op.drop_index('ix_audit_target_lower_at', table_name='audit_log')
+    op.drop_index('ix_outbound_user_created', table_name='outbound_events')
     op.drop_index('ix_links_user_created', table_name='connect_links')
     op.drop_index('ix_attempts_user_latest', table_name='oauth_attempts')
     op.drop_index('ix_connections_last_event', table_name='strava_connections')
