@@ -144,11 +144,15 @@ MAX_LISTED_ATTEMPTS = 20_000
 
 
 async def _authorization_failed(session: AsyncSession, t: Thresholds, now: datetime) -> Selection:
-    """The user's newest attempt failed (or never came back), and no connection was made since.
-    The newest attempts are found once, here, so the report's two statements look them up by id."""
-    latest = _latest_attempts(session.get_bind().dialect.name == "sqlite")
-    ids = (await session.execute(select(latest.c.id).limit(MAX_LISTED_ATTEMPTS + 1))).scalars().all()
-    newest = OAuthAttempt.id.in_(ids) if len(ids) <= MAX_LISTED_ATTEMPTS else OAuthAttempt.id.in_(select(latest.c.id))
+    """The user's newest attempt failed (or never came back), and no connection was made since. On
+    SQLite the newest attempts are found once, here, and looked up by id in the report's statements;
+    PostgreSQL reads them in each statement (a backward index-only scan, cheaper than 3,000 parameters)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    latest = _latest_attempts(sqlite)
+    newest = OAuthAttempt.id.in_(select(latest.c.id))
+    if sqlite:  # its scan is the report's cost there: once, not in each of the two statements
+        ids = (await session.execute(select(latest.c.id).limit(MAX_LISTED_ATTEMPTS + 1))).scalars().all()
+        newest = OAuthAttempt.id.in_(ids) if len(ids) <= MAX_LISTED_ATTEMPTS else newest
     abandoned = and_(OAuthAttempt.outcome == AttemptOutcome.PENDING, OAuthAttempt.finished_at.is_(None),
                      OAuthAttempt.started_at < now - timedelta(seconds=t.attempt_abandoned_after_s))
     source = (join(OAuthAttempt, User, User.id == OAuthAttempt.user_id)
