@@ -78,3 +78,15 @@ def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, caps
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     assert main(["serve"]) == 2
     assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+
+
+async def test_no_bolt_warning_at_start_even_with_the_token_in_the_environment(runtime, monkeypatch, caplog) -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and used to warn on every start that it
+    would not use it (our `authorize` hands the token to each listener)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-from-the-environment", slack_signing_secret="s",
+                                                 support_slack_ids=("UAGENT",))
+    caplog.set_level(logging.DEBUG)
+    await wire_optional_parts(build_app(runtime, background=False), runtime)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
