@@ -8,10 +8,12 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from service.core.clock import Clock, SystemClock, to_epoch
 from service.core.crypto import constant_time_equals
+from standin import persist
 from standin.config import CallRecord, StandinConfig
 from standin.delivery import Outbox
 from standin.failures import FailureInjector
@@ -197,6 +199,17 @@ class StravaStandin:
         return True
 
     # lifecycle ------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the stand-in's world (athletes, activities, grants, tokens, subscription) to ``path``."""
+        persist.save(path, self.state, self.subscription, self._next_subscription_id)
+
+    def restore(self, path: Path) -> bool:
+        """Read back what ``save`` wrote; False when there is no such file. ValueError for another file."""
+        if not path.exists():
+            return False
+        self.state, self.subscription, self._next_subscription_id = persist.load_state(path.read_text())
+        return True
+
     def _in_background(self, coro: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coro)

@@ -12,7 +12,7 @@ from service.core.logs import quiet_client_protocol_errors
 from service.core.request_bodies import body_reader
 from service.core.runtime import Runtime
 from service.subscription.registration import ensure_after_connect
-from service.web import admin, health
+from service.web import admin, health, index_page
 from service.web import connect_pages as connect
 from service.web import prometheus as metrics
 from service.web import strava_webhook as webhooks
@@ -25,6 +25,7 @@ def build_app(rt: Runtime, *, background: bool = True) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     quiet_client_protocol_errors()
     app[RUNTIME] = rt
+    index_page.setup(app)
     health.setup(app)
     admin.setup(app, rt)
     connect.setup(app)

@@ -1,0 +1,43 @@
+"""What a sandbox announces at start, printed and on the index page at `/`."""
+
+from __future__ import annotations
+
+from service.app.sandbox.sandbox_settings import export_line
+from service.app.sandbox.session import Sandbox
+from service.desk.support_desk import SupportDesk
+from service.web.index_page import SandboxFrontPage
+
+SANDBOX_EMAIL = "sandbox-athlete@example.com"
+ADMIN_PATH = "/admin/api"
+
+
+async def front_page(sandbox: Sandbox, desk: SupportDesk) -> SandboxFrontPage:
+    """Issue the first Connect link and write the export file; everything the banner shows."""
+    issued = await desk.issue_connect_link(SANDBOX_EMAIL, "sandbox")
+    settings = sandbox.settings
+    assert settings.admin_token is not None
+    return SandboxFrontPage(
+        connect_url=issued.url,
+        connect_email=SANDBOX_EMAIL,
+        slack_url=sandbox.slack_url,
+        control_url=f"{sandbox.standin_base}/",
+        admin_base=f"{settings.public_url}{ADMIN_PATH}",
+        admin_token=settings.admin_token.get_secret_value(),
+        export_line=export_line(settings),
+        export_file=sandbox.write_export(),
+    )
+
+
+def banner(front: SandboxFrontPage, public_url: str) -> str:
+    slack = f"    Local Slack:       {front.slack_url}\n" if front.slack_url else ""
+    return (
+        "\n  SANDBOX: FitGlue is running against local stand-ins for Strava and Slack; nothing leaves this machine.\n"
+        f"    Start here:        {public_url}/\n"
+        f"    Connect link:      {front.connect_url}\n"
+        f"{slack}"
+        f"    Strava controls:   {front.control_url}\n"
+        f"    Admin API:         {front.admin_base}  (bearer {front.admin_token})\n"
+        "  Point the fitglue command line at this sandbox (in another shell):\n\n"
+        f"    source {front.export_file}\n\n"
+        f"  or: {front.export_line}\n"
+    )

@@ -1,0 +1,62 @@
+"""Starting and stopping what a sandbox runs beside the service: the Strava stand-in (and the local
+Slack), on loopback ports of their own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from service.app.sandbox.folder import SandboxFolder
+from service.app.sandbox.sandbox_settings import (
+    DEFAULT_CAPACITY,
+    SandboxSecrets,
+    sandbox_settings,
+    write_export_file,
+)
+from service.core.settings import ConfigError, Settings
+from standin import StandinConfig, StravaStandin, start_standin
+
+log = logging.getLogger("fitglue.sandbox")
+
+STANDIN_STATE_FILE = "standin.json"
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its folder, the service's settings, the stand-ins."""
+
+    folder: SandboxFolder
+    settings: Settings
+    standin: StravaStandin
+    standin_base: str
+    slack_url: str | None = None
+
+    def write_export(self) -> str:
+        return str(write_export_file(self.folder, self.settings))
+
+
+@asynccontextmanager
+async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIterator[Sandbox]:
+    """Start the stand-ins; yields the Sandbox whose ``settings`` the service runs with. On the way
+    out, a kept folder gets the stand-in's world, so the next run finds the athletes it connected."""
+    secrets = SandboxSecrets.for_folder(folder)
+    capacity = settings.strava_athlete_capacity or DEFAULT_CAPACITY
+    standin, standin_runner, standin_base = await start_standin(
+        "127.0.0.1", 0, config=StandinConfig(athlete_capacity=capacity))
+    state_file = folder.file(STANDIN_STATE_FILE)
+    try:
+        if not folder.temporary:
+            try:
+                if standin.restore(state_file):
+                    log.info("the Strava stand-in carries on from %s", state_file)
+            except ValueError as exc:
+                raise ConfigError(f"{state_file} is not a saved stand-in ({exc}); remove it, or choose another "
+                                  "--sandbox-dir") from None
+        sandbox_config = sandbox_settings(settings, folder, secrets, standin_base, capacity, {})
+        yield Sandbox(folder, sandbox_config, standin, standin_base)
+    finally:
+        if not folder.temporary:
+            standin.save(state_file)
+        await standin_runner.cleanup()
