@@ -24,6 +24,10 @@ pytestmark = pytest.mark.e2e
 EMAIL = "sandbox-athlete@example.com"
 
 
+def last_line(path: str) -> str:
+    return Path(path).read_text().splitlines()[-1]
+
+
 def cli(args: list[str], env: dict[str, str], cwd) -> tuple[int, dict]:
     done = fitglue([*args, "--json"], env, cwd)
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
@@ -41,8 +45,7 @@ async def test_the_export_line_points_every_command_at_the_running_sandbox(tmp_p
             "FITGLUE_ADMIN_TOKEN", "FITGLUE_STRAVA_ATHLETE_CAPACITY"}
         assert cli_env["FITGLUE_PUBLIC_URL"].endswith(f":{sandbox.port}")
         # the file says the same as the line
-        source_file = Path(shown["source"])
-        assert exported(source_file.read_text().splitlines()[-1]) == exported(shown["export"])
+        assert exported(last_line(shown["source"])) == exported(shown["export"])
 
         assert "Connected" in await connect_in_browser(shown["Connect link"])
         code, diagnosis = cli(["diagnose", EMAIL], cli_env, tmp_path)
