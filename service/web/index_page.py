@@ -20,7 +20,7 @@ class SandboxFrontPage:
 
     connect_url: str
     connect_email: str
-    slack_url: str | None
+    slack_url: str
     control_url: str
     admin_base: str
     admin_token: str

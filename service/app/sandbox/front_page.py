@@ -29,12 +29,11 @@ async def front_page(sandbox: Sandbox, desk: SupportDesk) -> SandboxFrontPage:
 
 
 def banner(front: SandboxFrontPage, public_url: str) -> str:
-    slack = f"    Local Slack:       {front.slack_url}\n" if front.slack_url else ""
     return (
         "\n  SANDBOX: FitGlue is running against local stand-ins for Strava and Slack; nothing leaves this machine.\n"
         f"    Start here:        {public_url}/\n"
         f"    Connect link:      {front.connect_url}\n"
-        f"{slack}"
+        f"    Local Slack:       {front.slack_url}\n"
         f"    Strava controls:   {front.control_url}\n"
         f"    Admin API:         {front.admin_base}  (bearer {front.admin_token})\n"
         "  Point the fitglue command line at this sandbox (in another shell):\n\n"

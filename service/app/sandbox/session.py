@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sandbox_slack import AGENT, ALERTS_CHANNEL, LocalSlack, start_local_slack
 from service.app.sandbox.folder import SandboxFolder
 from service.app.sandbox.sandbox_settings import (
     DEFAULT_CAPACITY,
@@ -31,7 +32,8 @@ class Sandbox:
     settings: Settings
     standin: StravaStandin
     standin_base: str
-    slack_url: str | None = None
+    slack: LocalSlack
+    slack_url: str
 
     def write_export(self) -> str:
         return str(write_export_file(self.folder, self.settings))
@@ -45,6 +47,8 @@ async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIte
     capacity = settings.strava_athlete_capacity or DEFAULT_CAPACITY
     standin, standin_runner, standin_base = await start_standin(
         "127.0.0.1", 0, config=StandinConfig(athlete_capacity=capacity))
+    slack = LocalSlack(bot_token=secrets.slack_bot_token, signing_secret=secrets.slack_signing_secret)
+    slack_runner, slack_base = await start_local_slack(slack)
     state_file = folder.file(STANDIN_STATE_FILE)
     try:
         if not folder.temporary:
@@ -54,9 +58,14 @@ async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIte
             except ValueError as exc:
                 raise ConfigError(f"{state_file} is not a saved stand-in ({exc}); remove it, or choose another "
                                   "--sandbox-dir") from None
-        sandbox_config = sandbox_settings(settings, folder, secrets, standin_base, capacity, {})
-        yield Sandbox(folder, sandbox_config, standin, standin_base)
+        sandbox_config = sandbox_settings(settings, folder, secrets, standin_base, capacity, {
+            "slack_bot_token": secrets.slack_bot_token, "slack_signing_secret": secrets.slack_signing_secret,
+            "slack_api_url": f"{slack_base}/api/", "support_slack_ids": (AGENT,), "alert_channel": ALERTS_CHANNEL})
+        # The local Slack relays to the service on loopback, whatever public URL it announces.
+        slack.point_at(f"http://127.0.0.1:{sandbox_config.port}/slack/events")
+        yield Sandbox(folder, sandbox_config, standin, standin_base, slack, f"{slack_base}/")
     finally:
         if not folder.temporary:
             standin.save(state_file)
+        await slack_runner.cleanup()
         await standin_runner.cleanup()

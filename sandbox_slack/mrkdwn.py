@@ -1,0 +1,89 @@
+"""Slack's mrkdwn as safe HTML: every character of the text is escaped, then only the formatting
+Slack documents ("Formatting text for app surfaces") is turned into tags we write ourselves.
+
+Covered: `*bold*`, `_italic_`, `~strike~`, `` `code` ``, ``` ```pre``` ```, line breaks, `<url|text>` and
+`<url>` links (http, https and mailto only; anything else shows as text), `<@U…>` user and `<#C…>`
+channel mentions, `<!date^…|fallback>` (the fallback), `<!here>`-style specials, Slack's `&amp;` `&lt;`
+`&gt;` escapes, and the few `:emoji:` names the bot uses.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+from markupsafe import Markup, escape
+
+EMOJI = {"red_circle": "🔴", "large_orange_circle": "🟠", "information_source": "ℹ️", "white_check_mark": "✅",
+         "grey_question": "❔", "no_entry": "⛔", "hourglass_flowing_sand": "⏳", "x": "❌", "point_right": "👉",
+         "rotating_light": "🚨", "large_green_circle": "🟢", "warning": "⚠️", "email": "📧", "link": "🔗",
+         "envelope": "✉️", "incoming_envelope": "📨", "white_circle": "⚪", "hammer_and_wrench": "🛠️"}
+SAFE_SCHEMES = ("http://", "https://", "mailto:")
+
+_ENTITY = re.compile(r"<([^<>]*)>")
+_CODE_BLOCK = re.compile(r"```(.+?)```", re.S)
+_CODE = re.compile(r"`([^`\n]+)`")
+_STYLES = [(re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)\*(?![\w*])"), "strong"),
+           (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)_(?![\w_])"), "em"),
+           (re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)~(?![\w~])"), "del")]
+_EMOJI = re.compile(r":([a-z0-9_+\-]+):")
+
+
+def _entity(inner: str) -> str:
+    """HTML for one `<…>` entity; ``inner`` is Slack-escaped text (so `&amp;` is `&`)."""
+    target, _, label = inner.partition("|")
+    target, label = unescape(target), unescape(label)
+    if target.startswith("@"):
+        return str(Markup('<span class="mention">@{}</span>').format(label or target[1:]))
+    if target.startswith("#"):
+        return str(Markup('<span class="mention">#{}</span>').format(label or target[1:]))
+    if target.startswith("!"):  # dates and specials: Slack shows the fallback, so do we
+        return str(escape(label or target[1:].split("^")[0]))
+    if target.lower().startswith(SAFE_SCHEMES):
+        shown = label or target.removeprefix("mailto:")
+        return str(Markup('<a href="{}" rel="noreferrer noopener" target="_blank">{}</a>').format(target, shown))
+    return str(escape(label or target))  # another scheme (javascript:, data:…): shown, never a link
+
+
+def _inline(text: str) -> str:
+    """Escaped HTML of mrkdwn without code spans: entities, styles, emoji."""
+    out, last = [], 0
+    for found in _ENTITY.finditer(text):
+        out.append(_styled(str(escape(unescape(text[last:found.start()])))))
+        out.append(_entity(found.group(1)))
+        last = found.end()
+    out.append(_styled(str(escape(unescape(text[last:])))))
+    return "".join(out)
+
+
+def _styled(html: str) -> str:
+    """``html`` is escaped text: wrapping parts of it in our own tags keeps it safe."""
+    for pattern, tag in _STYLES:
+        html = pattern.sub(rf"<{tag}>\1</{tag}>", html)
+    return _EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), html)
+
+
+def _with_code(text: str) -> str:
+    out, last = [], 0
+    for found in _CODE.finditer(text):
+        out.append(_inline(text[last:found.start()]))
+        out.append(str(Markup("<code>{}</code>").format(unescape(found.group(1)))))
+        last = found.end()
+    out.append(_inline(text[last:]))
+    return "".join(out)
+
+
+def to_html(text: str) -> Markup:
+    """Slack mrkdwn -> HTML in which every piece of the text is escaped."""
+    out, last = [], 0
+    for found in _CODE_BLOCK.finditer(text):
+        out.append(_with_code(text[last:found.start()]))
+        out.append(str(Markup("<pre>{}</pre>").format(unescape(found.group(1)))))
+        last = found.end()
+    out.append(_with_code(text[last:]))
+    return Markup("".join(out).replace("\n", "<br>"))
+
+
+def plain_to_html(text: str) -> Markup:
+    """plain_text: escaped, line breaks kept, emoji names shown as emoji (Slack's `emoji: true`)."""
+    return Markup(_EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), str(escape(text))).replace("\n", "<br>"))
