@@ -23,13 +23,15 @@ class LocalSlack:
     """``bot_token`` is the one token its Web API accepts; ``app_token`` (an `xapp-…`) enables Socket
     Mode; ``signing_secret`` signs what is relayed over HTTP to ``events_url`` (the service's
     /slack/events, set once the service listens). ``reply_wait_s``: how long a page request waits for
-    the bot's reply before showing the channel (the page then reloads until it comes)."""
+    the bot's reply before showing the channel (the page then reloads until it comes, as long again);
+    ``settle_s``: the same after an acknowledgement that already showed a message."""
 
     bot_token: str
     signing_secret: str = ""
     app_token: str | None = None
     events_url: str = ""
     reply_wait_s: float = 10.0
+    settle_s: float = 3.0  # the wait after an acknowledgement that carried a message
     base_url: str = ""
     workspace: Workspace = field(default_factory=Workspace)
     hub: SocketHub = field(default_factory=SocketHub)

@@ -31,6 +31,11 @@ HOME = "home"
 REFRESH_S = 2
 
 
+def blocks_html(blocks: Any, message_id: int | None = None) -> str:
+    """One message's (or view's) blocks as the page shows them, buttons included when ``message_id`` is given."""
+    return _env.get_template("blocks.html").module.render_blocks(blocks, message_id)  # type: ignore[attr-defined]
+
+
 def html(template: str, status: int = 200, **context: Any) -> web.Response:
     return web.Response(text=_env.get_template(template).render(**context), status=status,
                         content_type="text/html", headers=HEADERS)
@@ -64,7 +69,7 @@ async def channel_page(request: web.Request) -> web.Response:
         f"Direct messages: FitGlue → {ws.people[dm_of].name if dm_of else conversation}"
     return html("channel.html", conversation=conversation, title=title, messages=ws.visible(conversation, reader),
                 people=ws.people, can_type=conversation == SUPPORT_CHANNEL, reader=reader,
-                refresh=REFRESH_S if ws.waiting_for(ws.page_user, slack.reply_wait_s * 3) else None,
+                refresh=REFRESH_S if ws.waiting_for(ws.page_user, slack.reply_wait_s) else None,
                 **_sidebar(request))
 
 
@@ -103,8 +108,9 @@ async def post_command(request: web.Request) -> web.Response:
         ws.post(channel, typed, [], sender=ws.page_user)  # a plain message: shown, nobody answers
         return _back(channel)
     ws.post(channel, typed, [], sender=ws.page_user, ephemeral_to=ws.page_user)
-    name = await slack.relay.command(ws.page_user, typed.removeprefix("/fitglue").strip(), channel)
-    await ws.wait_for_response(name, slack.reply_wait_s)
+    name, acknowledged = await slack.relay.command(ws.page_user, typed.removeprefix("/fitglue").strip(), channel)
+    # An acknowledgement with a message may be all there is (a refusal): wait briefly, the page reloads.
+    await ws.wait_for_response(name, slack.settle_s if acknowledged else slack.reply_wait_s)
     return _back(channel)
 
 

@@ -46,8 +46,9 @@ class Relay:
         return f"{self.base_url}/respond/{name}"
 
     # what the page asks for -------------------------------------------------------------------------
-    async def command(self, user: str, text: str, channel: str) -> str:
-        """Relay `/fitglue text`; returns the response URL's name (the reply is posted to it)."""
+    async def command(self, user: str, text: str, channel: str) -> tuple[str, bool]:
+        """Relay `/fitglue text`; returns the response URL's name (later replies are posted to it) and
+        whether the acknowledgement itself carried a message (shown at once, as Slack does)."""
         name = self.workspace.new_response(channel, user)
         person = self.workspace.people[user]
         fields = {"token": "sandbox", "team_id": TEAM, "team_domain": "fitglue-sandbox", "channel_id": channel,
@@ -59,8 +60,7 @@ class Relay:
             done = await self._over_socket("slash_commands", fields, accepts_response_payload=True)
         else:
             done = await self._over_http(urlencode(fields), "application/x-www-form-urlencoded")
-        self._show_immediate(done, channel, user)
-        return name
+        return name, self._show_immediate(done, channel, user)
 
     async def click(self, user: str, message: Message, block_index: int, button: dict[str, Any]) -> str:
         """Relay a press of ``button`` (in block ``block_index`` of ``message``) as `block_actions`."""
@@ -122,8 +122,9 @@ class Relay:
         except NoConnection as exc:
             return Delivered(False, {}, str(exc))
 
-    def _show_immediate(self, done: Delivered, channel: str, user: str) -> None:
-        """The acknowledgement's own message, if it carried one; or Slack's note that the app failed."""
+    def _show_immediate(self, done: Delivered, channel: str, user: str) -> bool:
+        """Show the acknowledgement's own message, if it carried one, or Slack's note that the app
+        failed; whether anything was shown."""
         if not done.ok:
             self.workspace.post(channel, f"{COMMAND} failed: {done.problem} (Slack shows this as "
                                 "\"dispatch_failed\" or \"operation_timeout\")", [], sender="USLACKBOT",
@@ -132,6 +133,9 @@ class Relay:
             self.workspace.post(channel, str(done.body.get("text") or ""),
                                 done.body["blocks"] if isinstance(done.body.get("blocks"), list) else [],
                                 ephemeral_to=None if done.body.get("response_type") == "in_channel" else user)
+        else:
+            return False
+        return True
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
