@@ -14,10 +14,14 @@ from html import unescape
 
 from markupsafe import Markup, escape
 
-EMOJI = {"red_circle": "🔴", "large_orange_circle": "🟠", "information_source": "ℹ️", "white_check_mark": "✅",
-         "grey_question": "❔", "no_entry": "⛔", "hourglass_flowing_sand": "⏳", "x": "❌", "point_right": "👉",
-         "rotating_light": "🚨", "large_green_circle": "🟢", "warning": "⚠️", "email": "📧", "link": "🔗",
-         "envelope": "✉️", "incoming_envelope": "📨", "white_circle": "⚪", "hammer_and_wrench": "🛠️"}
+# The emoji the bot uses, as a symbol every common font has and a colour: a machine without a colour
+# emoji font (a server, a CI browser) still shows them. Any other :name: stays as typed.
+EMOJI = {"red_circle": ("●", "red"), "large_orange_circle": ("●", "orange"), "large_green_circle": ("●", "green"),
+         "white_check_mark": ("✔", "green"), "information_source": ("ℹ", "blue"), "grey_question": ("?", "grey"),
+         "no_entry": ("⊘", "red"), "hourglass_flowing_sand": ("⧗", "grey"), "x": ("✘", "red"),
+         "point_right": ("➜", "blue"), "rotating_light": ("▲", "red"), "warning": ("▲", "orange"),
+         "incoming_envelope": ("✉", "blue"), "link": ("⛓", "blue"), "arrows_counterclockwise": ("↻", "blue"),
+         "heavy_minus_sign": ("–", "grey"), "tada": ("✦", "orange")}
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 _ENTITY = re.compile(r"<([^<>]*)>")
@@ -60,7 +64,15 @@ def _styled(html: str) -> str:
     """``html`` is escaped text: wrapping parts of it in our own tags keeps it safe."""
     for pattern, tag in _STYLES:
         html = pattern.sub(rf"<{tag}>\1</{tag}>", html)
-    return _EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), html)
+    return _EMOJI.sub(_emoji, html)
+
+
+def _emoji(found: re.Match[str]) -> str:
+    known = EMOJI.get(found.group(1))
+    if known is None:
+        return found.group(0)
+    symbol, colour = known
+    return f'<span class="emoji {colour}" title=":{found.group(1)}:">{symbol}</span>'
 
 
 def _with_code(text: str) -> str:
@@ -86,4 +98,4 @@ def to_html(text: str) -> Markup:
 
 def plain_to_html(text: str) -> Markup:
     """plain_text: escaped, line breaks kept, emoji names shown as emoji (Slack's `emoji: true`)."""
-    return Markup(_EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), str(escape(text))).replace("\n", "<br>"))
+    return Markup(_EMOJI.sub(_emoji, str(escape(text))).replace("\n", "<br>"))

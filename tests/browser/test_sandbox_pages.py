@@ -1,0 +1,102 @@
+"""The sandbox as a new user sees it, in a real browser (Debian's Chromium through Playwright): the
+index page, then the local Slack page — `/fitglue diagnose`, its findings, "Send Connect link" and the
+direct message it sends, "Re-register webhook" through its confirm dialog (issue 14).
+
+Screenshots are kept in test-artifacts/browser/sandbox-*.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.sandbox_proc import SandboxProcess, sandbox_env
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+DESKTOP = {"width": 1100, "height": 800}
+EMAIL = "sandbox-athlete@example.com"
+
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+
+
+@pytest.fixture
+async def sandbox(tmp_path):
+    running = SandboxProcess(sandbox_env(tmp_path), tmp_path)
+    try:
+        running.shown = await running.announced()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def page():
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        context = await browser.new_context(viewport=DESKTOP, device_scale_factor=1)
+        yield await context.new_page()
+        await browser.close()
+
+
+async def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"sandbox-{name}.png"), full_page=True)
+
+
+async def test_index_page_makes_everything_reachable(sandbox, page):
+    await page.goto(sandbox.shown["Start here"])
+    await shot(page, "index")
+    assert await page.get_attribute("#connect-link", "href") == sandbox.shown["Connect link"]
+    assert await page.get_attribute("#slack-link", "href") == sandbox.shown["Local Slack"]
+    assert await page.get_attribute("#control-link", "href") == sandbox.shown["Strava controls"]
+    assert (await page.inner_text("#export-line")).strip() == sandbox.shown["export"]
+    assert sandbox.shown["source"] in await page.inner_text("#source-line")
+    await page.click("#slack-link")
+    await page.wait_for_selector("#message-box")
+
+
+async def test_local_slack_diagnose_send_link_and_reregister(sandbox, page):
+    await page.goto(sandbox.shown["Local Slack"])
+    await page.fill("#message-box", f"/fitglue diagnose {EMAIL}")
+    await page.click("#send")
+    await page.wait_for_selector("text=Strava push subscription is missing")
+    assert await page.is_visible(f"text={EMAIL} — Strava: not connected")
+    await shot(page, "slack-diagnosis")
+
+    await page.click("button:has-text('Send Connect link')")
+    await page.wait_for_selector("text=a Connect link by direct message")
+    await shot(page, "slack-link-sent")
+    await page.click("text=Sandy (FitGlue user)")
+    await page.wait_for_selector("a.btn:has-text('Connect with Strava')")
+    assert "/connect/strava?t=" in await page.get_attribute("a.btn:has-text('Connect with Strava')", "href")
+    await shot(page, "slack-dm")
+
+    await page.click("text=#support")
+    await page.click("a.btn:has-text('Re-register webhook')")
+    await page.wait_for_selector("#confirm")
+    assert await page.is_visible("text=Re-register the Strava webhook?")
+    await shot(page, "slack-confirm")
+    await page.click("#confirm")
+    await page.wait_for_selector("text=Strava push subscription is missing", state="detached")
+    await shot(page, "slack-reregistered")
+
+
+async def test_outsider_is_refused_with_their_user_id(sandbox, page):
+    await page.goto(sandbox.shown["Local Slack"])
+    await page.select_option("select[name=who]", "U0OUTSIDER")
+    await page.click("#switch-person")
+    await page.fill("#message-box", f"/fitglue diagnose {EMAIL}")
+    await page.click("#send")
+    await page.wait_for_selector("text=not on FitGlue's support list")
+    assert await page.is_visible("code:has-text('U0OUTSIDER')")
+    await page.click("#app-home")
+    await page.wait_for_selector("#home >> text=not on FitGlue's support list")
+    await shot(page, "slack-outsider-home")
