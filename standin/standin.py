@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,9 @@ class StravaStandin:
         self._next_subscription_id = FIRST_SUBSCRIPTION_ID
         self._background: set[asyncio.Task[int]] = set()
         self._stopping = asyncio.Event()
+        self.outage: Any = None  # a standin.controls.Outage while Strava is "down"
+        # Called with the new capacity when the control page changes it (the sandbox follows it).
+        self.on_capacity_change: list[Callable[[int | None], None]] = []
 
     # observation ----------------------------------------------------------------------------------
     @property
@@ -101,12 +105,13 @@ class StravaStandin:
         return activity_id
 
     # authorization --------------------------------------------------------------------------------
-    def revoke_athlete(self, athlete_id: int) -> None:
-        """The athlete presses "Revoke Access" in their Strava settings."""
+    def revoke_athlete(self, athlete_id: int, send_event: bool = True) -> None:
+        """The athlete presses "Revoke Access" in their Strava settings. ``send_event`` False: the
+        deauthorization event is lost on the way (the app learns of it only at its next refresh)."""
         if athlete_id not in self.state.athletes:
             raise KeyError(f"no athlete {athlete_id}")
         was_connected = self.state.revoke(athlete_id)
-        if was_connected and self.subscription is not None:
+        if was_connected and send_event and self.subscription is not None:
             event = self.event("update", "athlete", athlete_id, athlete_id, {"authorized": "false"})
             self._in_background(self.push_event(event))
 

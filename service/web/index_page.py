@@ -14,9 +14,10 @@ from service.web.pages import render
 SERVICE_LINE = "FitGlue: the Strava connection service.\n"
 
 
-@dataclass(frozen=True)
+@dataclass
 class SandboxFrontPage:
-    """What `fitglue serve --sandbox` shows at start and at `/`: URLs, the admin token, the shell line."""
+    """What `fitglue serve --sandbox` shows at start and at `/`: URLs, the admin token, the shell line
+    (rewritten when a setting it holds changes, e.g. the capacity from the stand-in's controls)."""
 
     connect_url: str
     connect_email: str

@@ -79,9 +79,10 @@ async def _serve(settings: Settings, folder: SandboxFolder | None) -> int:
         app = build_app(rt)
         front = None
         if sandbox is not None:
-            from service.app.sandbox.front_page import front_page
+            from service.app.sandbox.front_page import follow_the_standin, front_page
 
             front = app[SANDBOX_FRONT_PAGE] = await front_page(sandbox, SupportDesk(rt))
+            follow_the_standin(sandbox, rt, front)
         await wire_optional_parts(app, rt)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

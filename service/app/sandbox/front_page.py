@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service.app.sandbox.sandbox_settings import export_line
 from service.app.sandbox.session import Sandbox
+from service.core.runtime import Runtime
 from service.desk.support_desk import SupportDesk
 from service.web.index_page import SandboxFrontPage
 
@@ -26,6 +27,18 @@ async def front_page(sandbox: Sandbox, desk: SupportDesk) -> SandboxFrontPage:
         export_line=export_line(settings),
         export_file=sandbox.write_export(),
     )
+
+
+def follow_the_standin(sandbox: Sandbox, rt: Runtime, front: SandboxFrontPage) -> None:
+    """When the stand-in's control page changes the app's athlete capacity, what the diagnosis reads
+    (the service's settings), the export file and the index page change with it."""
+
+    def capacity_changed(capacity: int | None) -> None:
+        rt.settings = sandbox.settings = rt.settings.replaced(strava_athlete_capacity=capacity)
+        sandbox.write_export()
+        front.export_line = export_line(rt.settings)
+
+    sandbox.standin.on_capacity_change.append(capacity_changed)
 
 
 def banner(front: SandboxFrontPage, public_url: str) -> str:

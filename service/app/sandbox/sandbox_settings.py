@@ -136,7 +136,8 @@ def export_values(settings: Settings) -> dict[str, str]:
     values = {}
     for name in EXPORTED_FIELDS:
         value = getattr(settings, name)
-        values[ENV_BY_FIELD[name]] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        values[ENV_BY_FIELD[name]] = "" if text is None else str(text)  # empty: unset (no capacity limit)
     return values
 
 
