@@ -18,9 +18,9 @@ from markupsafe import Markup, escape
 # emoji font (a server, a CI browser) still shows them. Any other :name: stays as typed.
 EMOJI = {"red_circle": ("●", "red"), "large_orange_circle": ("●", "orange"), "large_green_circle": ("●", "green"),
          "white_check_mark": ("✔", "green"), "information_source": ("ℹ", "blue"), "grey_question": ("?", "grey"),
-         "no_entry": ("⊘", "red"), "hourglass_flowing_sand": ("⧗", "grey"), "x": ("✘", "red"),
+         "no_entry": ("⊘", "red"), "hourglass_flowing_sand": ("…", "grey"), "x": ("✘", "red"),
          "point_right": ("➜", "blue"), "rotating_light": ("▲", "red"), "warning": ("▲", "orange"),
-         "incoming_envelope": ("✉", "blue"), "link": ("⛓", "blue"), "arrows_counterclockwise": ("↻", "blue"),
+         "incoming_envelope": ("✉", "blue"), "link": ("↗", "blue"), "arrows_counterclockwise": ("↻", "blue"),
          "heavy_minus_sign": ("–", "grey"), "tada": ("✦", "orange")}
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 

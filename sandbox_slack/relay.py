@@ -60,7 +60,7 @@ class Relay:
             done = await self._over_socket("slash_commands", fields, accepts_response_payload=True)
         else:
             done = await self._over_http(urlencode(fields), "application/x-www-form-urlencoded")
-        return name, self._show_immediate(done, channel, user)
+        return name, self._show_immediate(done, name, user)
 
     async def click(self, user: str, message: Message, block_index: int, button: dict[str, Any]) -> str:
         """Relay a press of ``button`` (in block ``block_index`` of ``message``) as `block_actions`."""
@@ -86,7 +86,7 @@ class Relay:
             done = await self._over_socket("interactive", payload)
         else:
             done = await self._over_http("payload=" + quote(json.dumps(payload), safe=""), "application/x-www-form-urlencoded")
-        self._show_immediate(done, message.channel, user)
+        self._show_immediate(done, name, user)
         return name
 
     async def home_opened(self, user: str) -> Delivered:
@@ -122,17 +122,18 @@ class Relay:
         except NoConnection as exc:
             return Delivered(False, {}, str(exc))
 
-    def _show_immediate(self, done: Delivered, channel: str, user: str) -> bool:
+    def _show_immediate(self, done: Delivered, name: str, user: str) -> bool:
         """Show the acknowledgement's own message, if it carried one, or Slack's note that the app
         failed; whether anything was shown."""
         if not done.ok:
-            self.workspace.post(channel, f"{COMMAND} failed: {done.problem} (Slack shows this as "
+            target = self.workspace.responses[name]
+            self.workspace.post(target.channel, f"{COMMAND} failed: {done.problem} (Slack shows this as "
                                 "\"dispatch_failed\" or \"operation_timeout\")", [], sender="USLACKBOT",
                                 ephemeral_to=user)
         elif done.body.get("text") or done.body.get("blocks"):
-            self.workspace.post(channel, str(done.body.get("text") or ""),
-                                done.body["blocks"] if isinstance(done.body.get("blocks"), list) else [],
-                                ephemeral_to=None if done.body.get("response_type") == "in_channel" else user)
+            self.workspace.acknowledged(name, str(done.body.get("text") or ""),
+                                        done.body["blocks"] if isinstance(done.body.get("blocks"), list) else [],
+                                        None if done.body.get("response_type") == "in_channel" else user)
         else:
             return False
         return True

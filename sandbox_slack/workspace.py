@@ -57,6 +57,7 @@ class ResponseTarget:
     replaces: int | None = None
     posts: int = 0
     created: float = field(default_factory=time.monotonic)
+    first_message: int | None = None  # the first message posted through it
 
 
 @dataclass
@@ -94,10 +95,18 @@ class Workspace:
 
     # messages ------------------------------------------------------------------------------------
     def post(self, channel: str, text: str, blocks: list[Any], *, sender: str = BOT_USER,
-             ephemeral_to: str | None = None) -> Message:
+             ephemeral_to: str | None = None, before: int | None = None) -> Message:
+        """A new message, last in the conversation, or just before message ``before``."""
         message = Message(next(self._ids), channel, sender, text, blocks, datetime.now(UTC), ephemeral_to)
-        self.messages.append(message)
+        earlier = self.message(before) if before is not None else None
+        self.messages.insert(self.messages.index(earlier) if earlier else len(self.messages), message)
         return message
+
+    def acknowledged(self, name: str, text: str, blocks: list[Any], ephemeral_to: str | None) -> Message:
+        """The acknowledgement's own message: before whatever the response URL already received (a
+        listener can answer through it before its acknowledgement has reached Slack)."""
+        target = self.responses[name]
+        return self.post(target.channel, text, blocks, ephemeral_to=ephemeral_to, before=target.first_message)
 
     def message(self, message_id: int) -> Message | None:
         return next((m for m in self.messages if m.id == message_id), None)
@@ -131,7 +140,8 @@ class Workspace:
             original.at = datetime.now(UTC)
         else:
             ephemeral = None if body.get("response_type") == "in_channel" else target.user
-            self.post(target.channel, str(body.get("text") or ""), _blocks(body), ephemeral_to=ephemeral)
+            posted = self.post(target.channel, str(body.get("text") or ""), _blocks(body), ephemeral_to=ephemeral)
+            target.first_message = target.first_message or posted.id
         return True
 
     async def wait_for_response(self, name: str, timeout_s: float) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
+from service.app.sandbox.front_page import read_banner
 from standin.testing import authorize_form
 from tests.e2e.procs import ServeProcess, base_env, free_port
 from tests.flows import form_fields
@@ -44,18 +45,7 @@ class SandboxProcess(ServeProcess):
         while "  or: export " not in self.output():
             assert time.monotonic() < deadline, self.output()
             await asyncio.sleep(0.1)
-        found: dict[str, str] = {}
-        for line in self.output().splitlines():
-            text = line.strip()
-            if text.startswith("source "):
-                found["source"] = text.removeprefix("source ")
-            elif text.startswith("or: export "):
-                found["export"] = text.removeprefix("or: ")
-            elif ":" in text and text.split(":", 1)[0] in ("Connect link", "Local Slack", "Strava controls",
-                                                            "Admin API", "Start here"):
-                label, value = text.split(":", 1)
-                found[label] = value.strip().split()[0]
-        return found
+        return read_banner(self.output())
 
 
 async def connect_in_browser(link: str) -> str:

@@ -41,6 +41,25 @@ def follow_the_standin(sandbox: Sandbox, rt: Runtime, front: SandboxFrontPage) -
     sandbox.standin.on_capacity_change.append(capacity_changed)
 
 
+BANNER_LABELS = ("Start here", "Connect link", "Local Slack", "Strava controls", "Admin API")
+
+
+def read_banner(output: str) -> dict[str, str]:
+    """The banner's values by label (BANNER_LABELS, plus "source" and "export"), from a sandbox's
+    output: for scripts and tests that start a sandbox and drive it (./scripts/tour)."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        text = line.strip()
+        label, _, value = text.partition(":")
+        if text.startswith("source "):
+            found["source"] = text.removeprefix("source ")
+        elif text.startswith("or: export "):
+            found["export"] = text.removeprefix("or: ")
+        elif label in BANNER_LABELS and value.strip():
+            found[label] = value.split()[0]
+    return found
+
+
 def banner(front: SandboxFrontPage, public_url: str) -> str:
     return (
         "\n  SANDBOX: FitGlue is running against local stand-ins for Strava and Slack; nothing leaves this machine.\n"
