@@ -10,6 +10,7 @@ channel mentions, `<!date^…|fallback>` (the fallback), `<!here>`-style special
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import unescape
 
 from markupsafe import Markup, escape
@@ -49,15 +50,19 @@ def _entity(inner: str) -> str:
     return str(escape(label or target))  # another scheme (javascript:, data:…): shown, never a link
 
 
+def _split(pattern: re.Pattern[str], text: str, between: Callable[[str], str],
+           found: Callable[[re.Match[str]], str]) -> str:
+    """``between`` for the text around each match of ``pattern``, ``found`` for each match, joined."""
+    out, last = [], 0
+    for match in pattern.finditer(text):
+        out += [between(text[last:match.start()]), found(match)]
+        last = match.end()
+    return "".join([*out, between(text[last:])])
+
+
 def _inline(text: str) -> str:
     """Escaped HTML of mrkdwn without code spans: entities, styles, emoji."""
-    out, last = [], 0
-    for found in _ENTITY.finditer(text):
-        out.append(_styled(str(escape(unescape(text[last:found.start()])))))
-        out.append(_entity(found.group(1)))
-        last = found.end()
-    out.append(_styled(str(escape(unescape(text[last:])))))
-    return "".join(out)
+    return _split(_ENTITY, text, lambda part: _styled(str(escape(unescape(part)))), lambda m: _entity(m.group(1)))
 
 
 def _styled(html: str) -> str:
@@ -76,24 +81,13 @@ def _emoji(found: re.Match[str]) -> str:
 
 
 def _with_code(text: str) -> str:
-    out, last = [], 0
-    for found in _CODE.finditer(text):
-        out.append(_inline(text[last:found.start()]))
-        out.append(str(Markup("<code>{}</code>").format(unescape(found.group(1)))))
-        last = found.end()
-    out.append(_inline(text[last:]))
-    return "".join(out)
+    return _split(_CODE, text, _inline, lambda m: str(Markup("<code>{}</code>").format(unescape(m.group(1)))))
 
 
 def to_html(text: str) -> Markup:
     """Slack mrkdwn -> HTML in which every piece of the text is escaped."""
-    out, last = [], 0
-    for found in _CODE_BLOCK.finditer(text):
-        out.append(_with_code(text[last:found.start()]))
-        out.append(str(Markup("<pre>{}</pre>").format(unescape(found.group(1)))))
-        last = found.end()
-    out.append(_with_code(text[last:]))
-    return Markup("".join(out).replace("\n", "<br>"))
+    html = _split(_CODE_BLOCK, text, _with_code, lambda m: str(Markup("<pre>{}</pre>").format(unescape(m.group(1)))))
+    return Markup(html.replace("\n", "<br>"))
 
 
 def plain_to_html(text: str) -> Markup:

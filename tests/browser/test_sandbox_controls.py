@@ -6,47 +6,22 @@ Screenshots are kept in test-artifacts/browser/controls-*.png.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.sandbox_client import SandboxClient
-from tests.e2e.sandbox_proc import SandboxProcess, sandbox_env
+from tests.browser.chromium import chromium_page, needs_chromium, save_screenshot
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-
-playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = [pytest.mark.e2e, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
-
-
-@pytest.fixture
-async def sandbox(tmp_path):
-    running = SandboxProcess(sandbox_env(tmp_path), tmp_path)
-    try:
-        running.client = SandboxClient(await running.announced())
-        yield running
-    finally:
-        running.stop()
+pytest.importorskip("playwright.async_api")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture
 async def page():
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        context = await browser.new_context(viewport={"width": 1000, "height": 800}, device_scale_factor=1)
-        yield await context.new_page()
-        await browser.close()
+    async with chromium_page({"width": 1000, "height": 800}) as opened:
+        yield opened
 
 
 async def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"controls-{name}.png"), full_page=True)
+    await save_screenshot(page, f"controls-{name}")
 
 
 async def connect(page, sandbox, email: str, *, untick: tuple[str, ...] = ()) -> int:
