@@ -16,7 +16,8 @@ from bot.blocks import Reply
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
-from service.desk.support_desk import refresh_to_dict
+from service.desk.api_models import RefreshBody, WebhookRegistrationBody
+from troubleshooting.vocabulary import Action
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
 
@@ -33,20 +34,20 @@ async def send_connect_link(bot: BotContext, target: str, actor: str, client: As
 
 
 async def refresh_token(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.refresh_result(refresh_to_dict(await bot.desk.refresh_now(target, actor)))
+    note = render.refresh_result(RefreshBody.of(await bot.desk.refresh_now(target, actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def reregister_webhook(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.webhook((await bot.desk.reregister_webhook(actor)).to_dict())
+    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.reregister_webhook(actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 # One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
-    "send_connect_link": send_connect_link,
-    "refresh_token": refresh_token,
-    "reregister_webhook": reregister_webhook,
+    Action.SEND_CONNECT_LINK: send_connect_link,
+    Action.REFRESH_TOKEN: refresh_token,
+    Action.REREGISTER_WEBHOOK: reregister_webhook,
 }
 
 

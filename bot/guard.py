@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
-from bot.audit import record_request
+from bot.audit import slack_actor
 from bot.commands import Command, parse
 from bot.context import BotContext
 from bot.outcomes import tell
@@ -37,10 +37,10 @@ def support_only(bot: BotContext) -> Callable[..., Awaitable[Any]]:
         action, target = describe(body)
         verdict = await bot.access.allows(user_id, client)
         if verdict:
-            await record_request(bot.rt, user_id, action, target, "allowed")
+            await bot.desk.record_request(slack_actor(user_id), action, target or None, "allowed")
             return await next()
-        await record_request(bot.rt, user_id, action, target, "refused",
-                             verdict.problem or "not in FITGLUE_SUPPORT_SLACK_IDS")
+        await bot.desk.record_request(slack_actor(user_id), action, target or None, "refused",
+                                      verdict.problem or "not in FITGLUE_SUPPORT_SLACK_IDS")
         reply = render.refusal(user_id or "unknown", verdict.problem)
         if body.get("type") == "block_actions":
             # An ack body is not shown for clicks: tell the person through the response URL.

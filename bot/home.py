@@ -12,14 +12,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render
 from bot.context import BotContext
 from bot.slack_api import SlackCallFailed, call
+from service.desk.api_models import Body, RateLimitBody, WebhookStatusBody
 
 log = logging.getLogger(__name__)
 
 
-async def _optional(part: Awaitable[Any], what: str) -> dict[str, Any] | None:
+async def _optional(part: Awaitable[Any], body: type[Body], what: str) -> dict[str, Any] | None:
     """One missing part (Strava unreachable, say) shows as unavailable instead of an empty tab."""
     try:
-        return (await part).to_dict()
+        return body.of(await part).to_json()
     except Exception as exc:
         log.warning("App Home: %s unavailable: %s", what, exc)
         return None
@@ -27,8 +28,8 @@ async def _optional(part: Awaitable[Any], what: str) -> dict[str, Any] | None:
 
 async def home_view(bot: BotContext) -> dict[str, Any]:
     summary = (await bot.desk.home_summary()).to_dict()
-    rate = await _optional(bot.desk.rate_limit_report(), "rate-limit report")
-    hook = await _optional(bot.desk.webhook_status(), "webhook status")
+    rate = await _optional(bot.desk.rate_limit_report(), RateLimitBody, "rate-limit report")
+    hook = await _optional(bot.desk.webhook_status(), WebhookStatusBody, "webhook status")
     return render.home_view(summary, rate, hook)
 
 

@@ -11,6 +11,7 @@ import logging
 
 from aiohttp import web
 
+from service.core.incidents import IncidentAlerts
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, reveal
 
@@ -56,7 +57,9 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
 
         mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
     if rt.settings.alert_channel:
-        rt.alerts = SlackAlerts(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel)
+        poster = SlackAlerts(web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel,
+                             rt.settings.slack_timeout_s)
+        rt.alerts = IncidentAlerts(rt, poster)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode

@@ -14,7 +14,7 @@ from bot.commands import Command, Malformed, parse
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
-from service.desk.support_desk import refresh_to_dict
+from service.desk.api_models import RateLimitBody, RefreshBody, WebhookRegistrationBody, WebhookStatusBody
 
 WORKING = {
     "diagnose": "diagnosing {arg}",
@@ -33,14 +33,14 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":
-        outcome = render.refresh_result(refresh_to_dict(await desk.refresh_now(arg, actor)))
+        outcome = render.refresh_result(RefreshBody.of(await desk.refresh_now(arg, actor)).to_json())
         return render.diagnosis(await desk.diagnose(arg), note=outcome)
     if command.name == "webhook_status":
-        return render.webhook((await desk.webhook_status()).to_dict())
+        return render.webhook(WebhookStatusBody.of(await desk.webhook_status()).to_json())
     if command.name == "webhook_register":
-        return render.webhook((await desk.reregister_webhook(actor)).to_dict())
+        return render.webhook(WebhookRegistrationBody.of(await desk.reregister_webhook(actor)).to_json())
     if command.name == "ratelimit":
-        return render.rate_limits((await desk.rate_limit_report()).to_dict())
+        return render.rate_limits(RateLimitBody.of(await desk.rate_limit_report()).to_json())
     return render.help_message()
 
 

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from service.connections.tokens import store_grant
 from service.connections.users import connection_for, get_or_create_user
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import Job, StravaConnection, WebhookEvent
 from service.strava import TokenGrant
 from standin import StravaStandin
 from standin.testing import connect_athlete
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
@@ -55,7 +55,7 @@ async def connect_directly(runtime: Runtime, standin: StravaStandin, email: str 
         store_grant(conn, TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_at"])),
                     runtime.cipher)
         conn.athlete_id = athlete_id
-        conn.status = vocab.CONNECTED
+        conn.status = ConnectionStatus.CONNECTED
         conn.granted_scopes = body["scope"]
         conn.connected_at = now
     return athlete_id

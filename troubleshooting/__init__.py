@@ -16,12 +16,13 @@ from troubleshooting.diagnosis import (
 )
 from troubleshooting.facts import AttemptFacts, BudgetWindow, ConnectionFacts, SubscriptionFacts, Thresholds
 from troubleshooting.knowledge import Entry, Knowledge, KnowledgeError, load_knowledge, parse_knowledge
-from troubleshooting.permissions import REQUESTED_SCOPES, GrantVerdict, Shortfall, grant_verdict, parse_scopes
+from troubleshooting.permissions import GrantVerdict, Shortfall, grant_verdict, parse_scopes
 from troubleshooting.vocabulary import (
     ACTIONS,
     ARTICLE_ANCHORS,
     AUDIENCES,
     FINDING_IDS,
+    REQUESTED_SCOPES,
     SEVERITY_ORDER,
     STATUSES,
 )

@@ -7,42 +7,52 @@ from typing import Any
 
 from troubleshooting.facts import ConnectionFacts, Thresholds
 from troubleshooting.knowledge import Knowledge, load_knowledge
-from troubleshooting.rules import HEALTHY_RULE, RULES
-from troubleshooting.serialize import facts_to_dict
-from troubleshooting.vocabulary import FINDING_IDS, SEVERITY_ORDER, STATUSES
+from troubleshooting.rules import HEALTHY_RULE, NEEDS, RULES, VARIANT
+from troubleshooting.serialize import DiagnosisBody, FindingBody, facts_to_dict
+from troubleshooting.vocabulary import (
+    FINDING_IDS,
+    SEVERITY_ORDER,
+    Action,
+    Article,
+    Audience,
+    ConnectionStatus,
+    FindingId,
+    Severity,
+)
 
 DEFAULT_THRESHOLDS = Thresholds()
 
-_ALL_STATUSES = frozenset(STATUSES)
-_NOT_CONNECTED = _ALL_STATUSES - {"connected"}
+_ALL_STATUSES = frozenset(ConnectionStatus)
+_NOT_CONNECTED = _ALL_STATUSES - {ConnectionStatus.CONNECTED}
+_ONLY_CONNECTED = frozenset({ConnectionStatus.CONNECTED})
 
 # The statuses under which a finding may appear at all. This is the engine's guarantee against
 # contradictions, on top of each rule's own checks: the status findings are mutually exclusive
 # (revoked never with needs_reauth), token/refresh/permission/silence findings need a live
 # connection (not_connected suppresses them), capacity and failed attempts only matter while the
 # user is not connected.
-ALLOWED_STATUSES: dict[str, frozenset[str]] = {
-    "unknown_user": frozenset({"unknown_user"}),
-    "not_connected": frozenset({"not_connected"}),
-    "revoked": frozenset({"revoked"}),
-    "needs_reauth": frozenset({"needs_reauth"}),
-    "authorization_failed": _NOT_CONNECTED - {"unknown_user"},
-    "app_capacity_reached": _NOT_CONNECTED,
-    "strava_app_misconfigured": _ALL_STATUSES - {"unknown_user"},
-    "missing_permissions": frozenset({"connected"}),
-    "token_refresh_failing": frozenset({"connected"}),
-    "webhook_missing": _ALL_STATUSES,
-    "webhook_silent": frozenset({"connected"}),
-    "rate_limited": _ALL_STATUSES,
-    "healthy": frozenset({"connected"}),
+ALLOWED_STATUSES: dict[FindingId, frozenset[ConnectionStatus]] = {
+    FindingId.UNKNOWN_USER: frozenset({ConnectionStatus.UNKNOWN_USER}),
+    FindingId.NOT_CONNECTED: frozenset({ConnectionStatus.NOT_CONNECTED}),
+    FindingId.REVOKED: frozenset({ConnectionStatus.REVOKED}),
+    FindingId.NEEDS_REAUTH: frozenset({ConnectionStatus.NEEDS_REAUTH}),
+    FindingId.AUTHORIZATION_FAILED: _NOT_CONNECTED - {ConnectionStatus.UNKNOWN_USER},
+    FindingId.APP_CAPACITY_REACHED: _NOT_CONNECTED,
+    FindingId.STRAVA_APP_MISCONFIGURED: _ALL_STATUSES - {ConnectionStatus.UNKNOWN_USER},
+    FindingId.MISSING_PERMISSIONS: _ONLY_CONNECTED,
+    FindingId.TOKEN_REFRESH_FAILING: _ONLY_CONNECTED,
+    FindingId.WEBHOOK_MISSING: _ALL_STATUSES,
+    FindingId.WEBHOOK_SILENT: _ONLY_CONNECTED,
+    FindingId.RATE_LIMITED: _ALL_STATUSES,
+    FindingId.HEALTHY: _ONLY_CONNECTED,
 }
 
 STATUS_TEXT: dict[str, str] = {
-    "unknown_user": "no such FitGlue user",
-    "not_connected": "not connected",
-    "connected": "connected",
-    "needs_reauth": "needs re-authorization",
-    "revoked": "access revoked by the athlete",
+    ConnectionStatus.UNKNOWN_USER: "no such FitGlue user",
+    ConnectionStatus.NOT_CONNECTED: "not connected",
+    ConnectionStatus.CONNECTED: "connected",
+    ConnectionStatus.NEEDS_REAUTH: "needs re-authorization",
+    ConnectionStatus.REVOKED: "access revoked by the athlete",
 }
 
 
@@ -53,14 +63,14 @@ def severity_rank(severity: str) -> int:
 
 @dataclass(frozen=True)
 class Finding:
-    id: str
-    severity: str
+    id: FindingId
+    severity: Severity
     title: str
     detail: str
     remedy: tuple[str, ...]
-    actions: tuple[str, ...]
-    article: str
-    audience: str
+    actions: tuple[Action, ...]
+    article: Article
+    audience: Audience
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -68,16 +78,7 @@ class Finding:
         return (severity_rank(self.severity), FINDING_IDS.index(self.id))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "title": self.title,
-            "detail": self.detail,
-            "remedy": list(self.remedy),
-            "actions": list(self.actions),
-            "article": self.article,
-            "audience": self.audience,
-        }
+        return FindingBody.of(self).to_json()
 
 
 def sort_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
@@ -88,14 +89,14 @@ def sort_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Findin
 class Diagnosis:
     email: str | None
     athlete_id: int | None
-    status: str
+    status: ConnectionStatus
     findings: tuple[Finding, ...]
     facts: dict[str, Any]
 
     @property
     def severity(self) -> str:
         """The most severe finding's severity."""
-        return self.findings[0].severity if self.findings else "ok"
+        return self.findings[0].severity if self.findings else Severity.OK
 
     @property
     def healthy(self) -> bool:
@@ -110,19 +111,13 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the DESIGN.md ``diagnose --json`` object (plus ``audience`` per finding)."""
-        return {
-            "email": self.email,
-            "athlete_id": self.athlete_id,
-            "status": self.status,
-            "findings": [f.to_dict() for f in self.findings],
-            "facts": self.facts,
-        }
+        return DiagnosisBody.of(self).to_json()
 
 
 class _Values(dict[str, str]):
     def __init__(self, finding_id: str, values: dict[str, str]) -> None:
         super().__init__(values)
-        self.finding_id = finding_id
+        self.finding_id = str(finding_id)  # a plain word in the message, whatever was passed
 
     def __missing__(self, key: str) -> str:
         raise KeyError(f"finding {self.finding_id!r}: its rule supplied no value for placeholder {{{key}}}")
@@ -132,9 +127,11 @@ def _fill(template: str, values: _Values) -> str:
     return " ".join(template.format_map(values).split())
 
 
-def _finding(knowledge: Knowledge, finding_id: str, common: dict[str, str], found: dict[str, str]) -> Finding:
+def _finding(knowledge: Knowledge, finding_id: FindingId, common: dict[str, str], found: dict[str, str]) -> Finding:
     values = dict(found)
-    variant = values.pop("variant", None)
+    variant = values.pop(VARIANT, None)
+    if NEEDS in values:
+        values.update(knowledge.shortfall_values(values.pop(NEEDS).split()))
     entry = knowledge[finding_id].resolved(variant)
     filled = _Values(finding_id, {**common, **values})
     return Finding(
@@ -170,10 +167,10 @@ def diagnose(
         found = rule(facts, thresholds)
         if found is not None:
             findings.append(_finding(kb, finding_id, common, found))
-    if not findings and facts.status in ALLOWED_STATUSES["healthy"]:
+    if not findings and facts.status in ALLOWED_STATUSES[FindingId.HEALTHY]:
         found = HEALTHY_RULE(facts, thresholds)
         if found is not None:
-            findings.append(_finding(kb, "healthy", common, found))
+            findings.append(_finding(kb, FindingId.HEALTHY, common, found))
     return Diagnosis(
         email=facts.email,
         athlete_id=facts.athlete_id,
@@ -187,9 +184,9 @@ def summary_line(diagnosis: Diagnosis) -> str:
     """One line stating the outcome, e.g. ``alice@example.com — Strava: needs re-authorization``."""
     who = diagnosis.email or str(diagnosis.facts.get("who") or diagnosis.athlete_id or "unknown")
     line = f"{who} — Strava: {STATUS_TEXT[diagnosis.status]}"
-    status_finding = diagnosis.status if diagnosis.status != "connected" else None
+    status_finding = diagnosis.status if diagnosis.status != ConnectionStatus.CONNECTED else None
     problems = [
-        f for f in diagnosis.findings if f.severity in ("error", "warning") and f.id != status_finding
+        f for f in diagnosis.findings if f.severity in (Severity.ERROR, Severity.WARNING) and f.id != status_finding
     ]
     if diagnosis.healthy:
         return line + ", healthy"
@@ -198,8 +195,8 @@ def summary_line(diagnosis: Diagnosis) -> str:
         # Beside a status that is itself the problem (needs re-authorization, …), these come on top.
         also = "also " if status_finding is not None else ""
         line += f" · {also}{len(problems)} {noun}, most severe: {problems[0].title}"
-    elif diagnosis.status == "connected":
-        notes = [f for f in diagnosis.findings if f.severity == "info"]
+    elif diagnosis.status == ConnectionStatus.CONNECTED:
+        notes = [f for f in diagnosis.findings if f.severity == Severity.INFO]
         if notes:
             line += f" · note: {notes[0].title}"
     return line

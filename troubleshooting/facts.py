@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, BUDGETS, REFRESH_ERROR_KINDS, STATUSES, WINDOWS
+from troubleshooting.vocabulary import AttemptOutcome, Budget, ConnectionStatus, RefreshErrorKind, Window
 
 
-def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+def _check(facts: Any, name: str, allowed: type[StrEnum]) -> None:
+    """Holds the field as a word of the vocabulary (given as its plain string or as the word)."""
+    value = getattr(facts, name)
+    if value not in allowed.__members__.values():
+        raise ValueError(f"{type(facts).__name__}.{name} must be one of {', '.join(allowed)}; got {value!r}")
+    object.__setattr__(facts, name, allowed(value))
 
 
 @dataclass(frozen=True)
@@ -23,12 +28,11 @@ class AttemptFacts:
 
     started_at: datetime
     finished_at: datetime | None
-    # pending | connected | partial | denied | exchange_failed | athlete_conflict | state_invalid | app_rejected
-    outcome: str
+    outcome: AttemptOutcome
     reason: str | None  # human-readable reason we recorded (no secrets)
 
     def __post_init__(self) -> None:
-        _check(self.outcome, ATTEMPT_OUTCOMES, "AttemptFacts.outcome")
+        _check(self, "outcome", AttemptOutcome)
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,9 @@ class SubscriptionFacts:
     last_registration_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.last_registration_outcome is not None:
-            _check(
-                self.last_registration_outcome,
-                ("ok", "failed"),
-                "SubscriptionFacts.last_registration_outcome",
-            )
+        if self.last_registration_outcome not in (None, "ok", "failed"):
+            raise ValueError("SubscriptionFacts.last_registration_outcome must be one of ok, failed; "
+                             f"got {self.last_registration_outcome!r}")
 
     @property
     def healthy(self) -> bool:
@@ -62,15 +63,15 @@ class SubscriptionFacts:
 class BudgetWindow:
     """One Strava rate-limit window of one budget."""
 
-    budget: str  # "overall" | "read"
-    window: str  # "15min" | "daily"
+    budget: Budget
+    window: Window
     limit: int
     usage: int | None  # None before any header seen in the current window
     resets_at: datetime
 
     def __post_init__(self) -> None:
-        _check(self.budget, BUDGETS, "BudgetWindow.budget")
-        _check(self.window, WINDOWS, "BudgetWindow.window")
+        _check(self, "budget", Budget)
+        _check(self, "window", Window)
         if self.limit < 0:
             raise ValueError("BudgetWindow.limit must not be negative")
 
@@ -102,14 +103,13 @@ class ConnectionFacts:
     now: datetime
     who: str  # what the agent asked about (e-mail or athlete id)
     email: str | None  # None when no such user
-    status: str  # unknown_user | not_connected | connected | needs_reauth | revoked
+    status: ConnectionStatus
     athlete_id: int | None = None
     granted_scopes: frozenset[str] | None = None
     token_expires_at: datetime | None = None
     connected_at: datetime | None = None
     last_refresh_at: datetime | None = None
-    # transient | rate_limited | app_credentials_rejected | grant_dead
-    last_refresh_error_kind: str | None = None
+    last_refresh_error_kind: RefreshErrorKind | None = None
     last_refresh_error: str | None = None
     last_refresh_error_at: datetime | None = None
     consecutive_refresh_failures: int = 0
@@ -130,14 +130,12 @@ class ConnectionFacts:
     last_job_failure: str | None = None  # the newest failed job's reason ("permanent: …", "gave up after …")
 
     def __post_init__(self) -> None:
-        _check(self.status, STATUSES, "ConnectionFacts.status")
+        _check(self, "status", ConnectionStatus)
         if self.last_refresh_error_kind is not None:
-            _check(
-                self.last_refresh_error_kind, REFRESH_ERROR_KINDS, "ConnectionFacts.last_refresh_error_kind"
-            )
-        if self.status == "unknown_user" and self.email is not None:
+            _check(self, "last_refresh_error_kind", RefreshErrorKind)
+        if self.status == ConnectionStatus.UNKNOWN_USER and self.email is not None:
             raise ValueError("ConnectionFacts: status unknown_user means there is no e-mail to report")
-        if self.status != "unknown_user" and self.email is None:
+        if self.status != ConnectionStatus.UNKNOWN_USER and self.email is None:
             raise ValueError(f"ConnectionFacts: status {self.status} needs the user's e-mail")
         if self.granted_scopes is not None and not isinstance(self.granted_scopes, frozenset):
             object.__setattr__(self, "granted_scopes", frozenset(self.granted_scopes))

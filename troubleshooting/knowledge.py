@@ -1,105 +1,47 @@
-"""Loads and validates the troubleshooting knowledge file (``knowledge.yaml``).
+"""Loads the troubleshooting knowledge file (``knowledge.yaml``) through its typed models.
 
-The packaged file is read once, on first use, through importlib.resources. A malformed entry is
-refused with a :class:`KnowledgeError` that names the entry and what is wrong with it.
+The packaged file is read once, on first use, through importlib.resources, and validated by
+``troubleshooting.knowledge_models``. A malformed file is refused with a :class:`KnowledgeError`
+whose message names the entry (``entry 'revoked'``, ``entry 'authorization_failed', variant
+'denied'``, ``permissions 'source'``) and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import functools
-import string
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from troubleshooting.vocabulary import (
-    ACTIONS,
-    ARTICLE_ANCHORS,
-    AUDIENCES,
-    FINDING_IDS,
-    PLACEHOLDERS,
-    SEVERITIES,
+from troubleshooting.knowledge_models import (
+    Entry,
+    KnowledgeError,
+    KnowledgeFile,
+    NeedWords,
+    Variant,
+    template_placeholders,
 )
+from troubleshooting.vocabulary import ACTIONS, ARTICLE_ANCHORS, AUDIENCES, FINDING_IDS, SEVERITY_ORDER, Need
 
-ENTRY_FIELDS: tuple[str, ...] = (
-    "id",
-    "severity",
-    "audience",
-    "title",
-    "detail",
-    "remedy",
-    "actions",
-    "article",
-)
-OPTIONAL_ENTRY_FIELDS: tuple[str, ...] = ("variants",)
-VARIANT_FIELDS: tuple[str, ...] = ("severity", "audience", "title", "detail", "remedy", "actions")
-
-
-class KnowledgeError(ValueError):
-    """The knowledge file is malformed; the message names the entry and the problem."""
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Overrides for one distinct cause of a finding (None: keep the entry's value)."""
-
-    name: str
-    severity: str | None = None
-    audience: str | None = None
-    title: str | None = None
-    detail: str | None = None
-    remedy: tuple[str, ...] | None = None
-    actions: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One finding's knowledge: what to say and what to offer."""
-
-    id: str
-    severity: str
-    audience: str
-    title: str
-    detail: str
-    remedy: tuple[str, ...]
-    actions: tuple[str, ...]
-    article: str
-    variants: Mapping[str, Variant] = field(default_factory=dict)
-
-    def resolved(self, variant: str | None) -> Entry:
-        """This entry with the named variant's overrides applied."""
-        if variant is None:
-            return self
-        try:
-            v = self.variants[variant]
-        except KeyError:
-            raise KnowledgeError(f"entry {self.id!r}: no variant named {variant!r}") from None
-        return Entry(
-            id=self.id,
-            severity=v.severity or self.severity,
-            audience=v.audience or self.audience,
-            title=v.title or self.title,
-            detail=v.detail or self.detail,
-            remedy=v.remedy if v.remedy is not None else self.remedy,
-            actions=v.actions if v.actions is not None else self.actions,
-            article=self.article,
-            variants={},
-        )
+__all__ = ["Entry", "Knowledge", "KnowledgeError", "NeedWords", "Variant", "load_knowledge", "parse_knowledge",
+           "template_placeholders"]
 
 
 class Knowledge(Mapping[str, Entry]):
-    """Validated knowledge: finding id → :class:`Entry`."""
+    """Validated knowledge: finding id → :class:`Entry`, plus the words for missing permissions."""
 
-    def __init__(self, entries: Mapping[str, Entry], source: str) -> None:
-        self._entries = dict(entries)
+    def __init__(self, validated: KnowledgeFile, source: str) -> None:
+        self._entries = {entry.id: entry for entry in validated.findings}
+        self.permissions: Mapping[Need, NeedWords] = dict(validated.permissions)
         self.source = source
 
     def __getitem__(self, key: str) -> Entry:
-        return self._entries[key]
+        return self._entries[key]  # type: ignore[index]  # a StrEnum key is found by its value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -107,144 +49,84 @@ class Knowledge(Mapping[str, Entry]):
     def __len__(self) -> int:
         return len(self._entries)
 
-
-def template_placeholders(template: str) -> set[str]:
-    """The ``{names}`` a template uses; raises ValueError on malformed braces."""
-    names: set[str] = set()
-    for _, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if name == "" or not name.isidentifier():
-            raise ValueError(f"placeholder {{{name}}} is not a plain name")
-        if spec or conversion:
-            raise ValueError(f"placeholder {{{name}}} must not carry a format spec or conversion")
-        names.add(name)
-    return names
+    def shortfall_values(self, needs: Iterable[str]) -> dict[str, str]:
+        """The ``missing_scopes`` and ``missing_effects`` placeholders for a grant's shortfalls."""
+        words = [self.permissions[Need(need)] for need in needs]
+        named = [w.named for w in words]
+        return {"missing_scopes": " and ".join(named) if len(named) <= 2 else ", ".join(named),
+                "missing_effects": " ".join(w.for_agent for w in words)}
 
 
-def _text(where: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise KnowledgeError(f"{where}: field {key!r} must be a non-empty string")
-    return value
+# What a refused enum value is called in the message, and the words it may be.
+_ENUM_FIELDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "severity": ("unknown severity", "one of", SEVERITY_ORDER[::-1]),
+    "audience": ("unknown audience", "one of", AUDIENCES),
+    "actions": ("unknown action", "any of", ACTIONS),
+    "article": ("unknown article anchor", "one of", ARTICLE_ANCHORS),
+}
+_FIELD_ERRORS = {"missing": "missing field(s)", "extra_forbidden": "unknown field(s)"}
 
 
-def _check_template(where: str, key: str, template: str) -> None:
-    try:
-        names = template_placeholders(template)
-    except ValueError as exc:
-        raise KnowledgeError(f"{where}: field {key!r}: {exc}") from None
-    unknown = sorted(names - PLACEHOLDERS)
-    if unknown:
-        raise KnowledgeError(
-            f"{where}: field {key!r} uses unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-            f"known fact names are: {', '.join(sorted(PLACEHOLDERS))}"
-        )
-
-
-def _severity(where: str, value: Any) -> str:
-    if value not in SEVERITIES:
-        raise KnowledgeError(
-            f"{where}: unknown severity {value!r} (expected one of: ok, info, warning, error)"
-        )
-    return str(value)
-
-
-def _audience(where: str, value: Any) -> str:
-    if value not in AUDIENCES:
-        raise KnowledgeError(f"{where}: unknown audience {value!r} (expected one of: {', '.join(AUDIENCES)})")
-    return str(value)
-
-
-def _remedy(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise KnowledgeError(f"{where}: field 'remedy' must be a list of steps")
-    steps = tuple(_text(where, f"remedy[{i}]", step) for i, step in enumerate(value))
-    for i, step in enumerate(steps):
-        _check_template(where, f"remedy[{i}]", step)
-    return steps
-
-
-def _actions(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise KnowledgeError(f"{where}: field 'actions' must be a list")
-    for action in value:
-        if action not in ACTIONS:
-            raise KnowledgeError(
-                f"{where}: unknown action {action!r} (expected any of: {', '.join(ACTIONS)})"
-            )
-    if len(set(value)) != len(value):
-        raise KnowledgeError(f"{where}: field 'actions' lists an action twice")
-    return tuple(value)
-
-
-def _unknown_fields(where: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise KnowledgeError(
-            f"{where}: unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
-        )
-
-
-def _variant(where: str, name: Any, raw: Any) -> Variant:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise KnowledgeError(f"{where}: variant name {name!r} must be a plain name")
-    where = f"{where}, variant {name!r}"
-    if not isinstance(raw, dict) or not raw:
-        raise KnowledgeError(f"{where}: must be a mapping with at least one override")
-    _unknown_fields(where, raw, VARIANT_FIELDS)
-    title = _text(where, "title", raw["title"]) if "title" in raw else None
-    detail = _text(where, "detail", raw["detail"]) if "detail" in raw else None
-    for key, template in (("title", title), ("detail", detail)):
-        if template is not None:
-            _check_template(where, key, template)
-    return Variant(
-        name=name,
-        severity=_severity(where, raw["severity"]) if "severity" in raw else None,
-        audience=_audience(where, raw["audience"]) if "audience" in raw else None,
-        title=title,
-        detail=detail,
-        remedy=_remedy(where, raw["remedy"]) if "remedy" in raw else None,
-        actions=_actions(where, raw["actions"]) if "actions" in raw else None,
-    )
-
-
-def _entry(index: int, raw: Any) -> Entry:
-    if not isinstance(raw, dict):
-        raise KnowledgeError(f"entry #{index + 1}: must be a mapping of fields")
-    ident = raw.get("id")
+def _where(doc: Any, loc: tuple[int | str, ...]) -> tuple[str, tuple[int | str, ...]]:
+    """Who the error is about (``entry 'revoked', variant 'denied'``) and the rest of its location."""
+    if loc[:1] == ("permissions",) and len(loc) > 1:
+        return f"permissions {loc[1]!r}", loc[2:]
+    if loc[:1] != ("findings",) or len(loc) < 2:
+        return str(doc.get("__source__", "knowledge")), loc
+    index = int(loc[1])
+    raw = doc["findings"][index]
+    ident = raw.get("id") if isinstance(raw, dict) else None
     where = f"entry {ident!r}" if isinstance(ident, str) else f"entry #{index + 1}"
-    _unknown_fields(where, raw, ENTRY_FIELDS + OPTIONAL_ENTRY_FIELDS)
-    missing = [key for key in ENTRY_FIELDS if key not in raw]
-    if missing:
-        raise KnowledgeError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
-    ident = _text(where, "id", ident)
-    if ident not in FINDING_IDS:
-        raise KnowledgeError(
-            f"{where}: {ident!r} is not a known finding id (known: {', '.join(FINDING_IDS)})"
-        )
-    title = _text(where, "title", raw["title"])
-    detail = _text(where, "detail", raw["detail"])
-    _check_template(where, "title", title)
-    _check_template(where, "detail", detail)
-    article = raw["article"]
-    if article not in ARTICLE_ANCHORS:
-        raise KnowledgeError(
-            f"{where}: unknown article anchor {article!r} (expected one of: {', '.join(ARTICLE_ANCHORS)})"
-        )
-    raw_variants = raw.get("variants") or {}
-    if not isinstance(raw_variants, dict):
-        raise KnowledgeError(f"{where}: field 'variants' must be a mapping of name to overrides")
-    return Entry(
-        id=ident,
-        severity=_severity(where, raw["severity"]),
-        audience=_audience(where, raw["audience"]),
-        title=title,
-        detail=detail,
-        remedy=_remedy(where, raw["remedy"]),
-        actions=_actions(where, raw["actions"]),
-        article=str(article),
-        variants={name: _variant(where, name, v) for name, v in raw_variants.items()},
-    )
+    rest = loc[2:]
+    if rest[:1] == ("variants",) and len(rest) > 1:
+        return f"{where}, variant {rest[1]!r}", rest[2:]
+    return where, rest
+
+
+def _field(rest: tuple[int | str, ...]) -> str:
+    """``remedy[0]`` for ('remedy', 0)."""
+    return str(rest[0]) + "".join(f"[{part}]" for part in rest[1:])
+
+
+def _message(error: ErrorDetails, where: str, rest: tuple[int | str, ...]) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "model_type" or (kind == "dict_type" and not rest):
+        return f"{where}: must be a mapping of fields"
+    if rest == ("[key]",):  # a mapping key: the need or the variant name itself
+        if where.startswith("permissions"):
+            return f"{where}: not a kind of missing permission (expected one of: {', '.join(Need)})"
+        return f"{where}: the variant name must be a plain name"
+    if kind == "enum" and rest[0] in _ENUM_FIELDS:
+        label, quantifier, words = _ENUM_FIELDS[str(rest[0])]
+        return f"{where}: {label} {given!r} (expected {quantifier}: {', '.join(words)})"
+    if kind == "enum" and rest == ("id",):
+        return f"{where}: {given!r} is not a known finding id (known: {', '.join(FINDING_IDS)})"
+    if kind in ("tuple_type", "list_type"):
+        what = "a list of steps" if rest[0] == "remedy" else "a list"
+        return f"{where}: field {_field(rest)!r} must be {what}"
+    if kind == "string_type":
+        return f"{where}: field {_field(rest)!r} must be a non-empty string"
+    if kind == "value_error":
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"{where}: field {_field(rest)!r} {reason}" if rest else f"{where}: {reason}"
+    return f"{where}: field {_field(rest)!r}: {error['msg']}" if rest else f"{where}: {error['msg']}"
+
+
+def _refusal(exc: ValidationError, doc: Any, source: str) -> KnowledgeError:
+    """The first problem, in the order a reader fixes them: unknown and missing fields first."""
+    errors = exc.errors()
+    for kind, label in _FIELD_ERRORS.items():
+        found = [e for e in errors if e["type"] == kind]
+        if found:
+            where, _ = _where(doc, found[0]["loc"][:-1])
+            names = [e["loc"][-1] for e in found if _where(doc, e["loc"][:-1])[0] == where]
+            return KnowledgeError(f"{where}: {label} {', '.join(map(repr, names))}")
+    first = errors[0]
+    if not first["loc"]:  # the whole file: duplicates, completeness
+        reason = str(first.get("ctx", {}).get("error", first["msg"]))
+        return KnowledgeError(reason if reason.startswith("entry ") else f"{source}: {reason}")
+    where, rest = _where(doc, first["loc"])
+    return KnowledgeError(_message(first, where, rest))
 
 
 def parse_knowledge(text: str, source: str = "<string>") -> Knowledge:
@@ -253,24 +135,13 @@ def parse_knowledge(text: str, source: str = "<string>") -> Knowledge:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict) or set(doc) != {"findings"} or not isinstance(doc["findings"], list):
-        raise KnowledgeError(f"{source}: expected one top-level key 'findings' holding a list of entries")
-    entries: dict[str, Entry] = {}
-    for index, raw in enumerate(doc["findings"]):
-        entry = _entry(index, raw)
-        if entry.id in entries:
-            raise KnowledgeError(f"entry {entry.id!r}: defined more than once")
-        entries[entry.id] = entry
-    missing = [fid for fid in FINDING_IDS if fid not in entries]
-    if missing:
-        raise KnowledgeError(f"{source}: no entry for required finding id(s) {', '.join(missing)}")
-    if entries["healthy"].severity != "ok" or any(
-        e.severity == "ok" or any(v.severity == "ok" for v in e.variants.values())
-        for fid, e in entries.items()
-        if fid != "healthy"
-    ):
-        raise KnowledgeError(f"{source}: severity 'ok' belongs to 'healthy' and to no other entry")
-    return Knowledge(entries, source)
+    if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
+        raise KnowledgeError(f"{source}: expected the top-level key 'findings' holding a list of entries "
+                             "(and 'permissions': the words for each missing permission)")
+    try:
+        return Knowledge(KnowledgeFile.model_validate(doc), source)
+    except ValidationError as exc:
+        raise _refusal(exc, {**doc, "__source__": source}, source) from None
 
 
 @functools.cache

@@ -7,7 +7,9 @@ section is the source of these rules.
 
 Every place that judges a grant takes its answer from ``grant_verdict``: the Connect result page
 (and whether the link is used up), the Connect landing page, the diagnosis, the App Home and the
-``--json`` outputs. Pure: no I/O, no imports from ``service`` or ``bot``.
+``--json`` outputs. The scope names and what each shortfall costs are words of ``troubleshooting.vocabulary``;
+what they mean in sentences is the knowledge file's ``permissions`` section. Pure: no I/O, no
+imports from ``service`` or ``bot``.
 """
 
 from __future__ import annotations
@@ -15,29 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# What FitGlue asks Strava for (the authorize request's ``scope``).
-REQUESTED_SCOPES: tuple[str, ...] = ("read", "activity:read_all", "activity:write", "profile:read_all")
-ACTIVITY_READ_SCOPES = frozenset({"activity:read", "activity:read_all"})  # any one makes Strava a source
-ACTIVITY_READ_ALL_SCOPE = "activity:read_all"
-ACTIVITY_WRITE_SCOPE = "activity:write"
-PROFILE_SCOPE = "profile:read_all"
-
-# What a shortfall costs (``Shortfall.need``).
-NEED_SOURCE = "source"  # no activity read at all: FitGlue cannot read activities, Strava sends no events
-NEED_DESTINATION = "destination"  # no activity:write: FitGlue cannot upload activities
-NEED_PRIVATE_ACTIVITIES = "private_activities"  # activity:read without read_all: private ones stay hidden
-NEED_PROFILE = "profile"  # no profile:read_all: less profile to identify the athlete by
-
-# Severities, in the diagnosis vocabulary's words.
-OK, WARNING, ERROR = "ok", "warning", "error"
+from troubleshooting.vocabulary import ACTIVITY_READ_SCOPES, Need, Scope, Severity
 
 
 @dataclass(frozen=True)
 class Shortfall:
     """One thing the grant lacks: the scope to ask for again and what is lost without it."""
 
-    scope: str
-    need: str
+    scope: Scope
+    need: Need
     blocking: bool  # True: source or destination cannot work at all
 
 
@@ -58,10 +46,10 @@ class GrantVerdict:
         return not self.shortfalls
 
     @property
-    def severity(self) -> str:
+    def severity(self) -> Severity:
         if any(s.blocking for s in self.shortfalls):
-            return ERROR
-        return WARNING if self.shortfalls else OK
+            return Severity.ERROR
+        return Severity.WARNING if self.shortfalls else Severity.OK
 
     @property
     def missing_scopes(self) -> tuple[str, ...]:
@@ -74,7 +62,7 @@ class GrantVerdict:
 
     @property
     def can_write_activities(self) -> bool:
-        return ACTIVITY_WRITE_SCOPE in self.granted
+        return Scope.ACTIVITY_WRITE in self.granted
 
     @property
     def sync_works(self) -> bool:
@@ -116,11 +104,11 @@ def grant_verdict(granted: Iterable[str]) -> GrantVerdict:
     scopes = frozenset(granted)
     shortfalls: list[Shortfall] = []
     if not scopes & ACTIVITY_READ_SCOPES:
-        shortfalls.append(Shortfall(ACTIVITY_READ_ALL_SCOPE, NEED_SOURCE, blocking=True))
-    elif ACTIVITY_READ_ALL_SCOPE not in scopes:
-        shortfalls.append(Shortfall(ACTIVITY_READ_ALL_SCOPE, NEED_PRIVATE_ACTIVITIES, blocking=False))
-    if ACTIVITY_WRITE_SCOPE not in scopes:
-        shortfalls.append(Shortfall(ACTIVITY_WRITE_SCOPE, NEED_DESTINATION, blocking=True))
-    if PROFILE_SCOPE not in scopes:
-        shortfalls.append(Shortfall(PROFILE_SCOPE, NEED_PROFILE, blocking=False))
+        shortfalls.append(Shortfall(Scope.ACTIVITY_READ_ALL, Need.SOURCE, blocking=True))
+    elif Scope.ACTIVITY_READ_ALL not in scopes:
+        shortfalls.append(Shortfall(Scope.ACTIVITY_READ_ALL, Need.PRIVATE_ACTIVITIES, blocking=False))
+    if Scope.ACTIVITY_WRITE not in scopes:
+        shortfalls.append(Shortfall(Scope.ACTIVITY_WRITE, Need.DESTINATION, blocking=True))
+    if Scope.PROFILE_READ_ALL not in scopes:
+        shortfalls.append(Shortfall(Scope.PROFILE_READ_ALL, Need.PROFILE, blocking=False))
     return GrantVerdict(granted=scopes, shortfalls=tuple(shortfalls))

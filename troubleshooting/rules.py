@@ -2,7 +2,8 @@
 
 Each rule takes the facts and the thresholds and returns None (the finding does not apply) or a
 dict of placeholder values for its knowledge entry. The reserved key ``"variant"`` picks one of the
-entry's variants (a distinct cause with its own wording or severity). The engine supplies the common
+entry's variants (a distinct cause with its own wording or severity); ``"needs"`` lists a grant's
+shortfalls, which the engine words from the knowledge file's ``permissions``. The engine supplies the common
 placeholders (who, email, athlete_id, status) itself.
 """
 
@@ -12,25 +13,27 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from troubleshooting.facts import AttemptFacts, BudgetWindow, ConnectionFacts, Thresholds
-from troubleshooting.permissions import (
-    ACTIVITY_READ_ALL_SCOPE,
-    ACTIVITY_WRITE_SCOPE,
-    NEED_DESTINATION,
-    NEED_PRIVATE_ACTIVITIES,
-    NEED_PROFILE,
-    NEED_SOURCE,
-    PROFILE_SCOPE,
-    WARNING,
-    grant_verdict,
-)
+from troubleshooting.permissions import grant_verdict
 from troubleshooting.timefmt import clock_time, duration, human, since, utc
+from troubleshooting.vocabulary import (
+    FAILED_ATTEMPT_OUTCOMES,
+    AttemptOutcome,
+    Budget,
+    ConnectionStatus,
+    FindingId,
+    RefreshErrorKind,
+    Severity,
+    Window,
+)
 
 Values = dict[str, str]
+VARIANT = "variant"  # reserved key: the entry's variant to use
+NEEDS = "needs"  # reserved key: the grant's shortfalls (vocabulary.Need, space-separated)
 Rule = Callable[[ConnectionFacts, Thresholds], Values | None]
 
 
-_BUDGET_NAMES = {"overall": "overall budget", "read": "read (non-upload) budget"}
-_WINDOW_NAMES = {"15min": "15-minute window", "daily": "daily window"}
+_BUDGET_NAMES = {Budget.OVERALL: "overall budget", Budget.READ: "read (non-upload) budget"}
+_WINDOW_NAMES = {Window.FIFTEEN_MIN: "15-minute window", Window.DAILY: "daily window"}
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -70,11 +73,11 @@ def _reason(text: str | None, fallback: str = "none recorded") -> str:
 
 
 def rule_unknown_user(f: ConnectionFacts, t: Thresholds) -> Values | None:
-    return {} if f.status == "unknown_user" else None
+    return {} if f.status == ConnectionStatus.UNKNOWN_USER else None
 
 
 def rule_not_connected(f: ConnectionFacts, t: Thresholds) -> Values | None:
-    if f.status != "not_connected":
+    if f.status != ConnectionStatus.NOT_CONNECTED:
         return None
     if f.status_changed_at is not None:
         history = f"not connected since {human(f.status_changed_at)}"
@@ -88,7 +91,7 @@ def rule_not_connected(f: ConnectionFacts, t: Thresholds) -> Values | None:
 
 
 def rule_revoked(f: ConnectionFacts, t: Thresholds) -> Values | None:
-    if f.status != "revoked":
+    if f.status != ConnectionStatus.REVOKED:
         return None
     return {
         "status_changed_at": human(f.status_changed_at),
@@ -97,7 +100,7 @@ def rule_revoked(f: ConnectionFacts, t: Thresholds) -> Values | None:
 
 
 def rule_needs_reauth(f: ConnectionFacts, t: Thresholds) -> Values | None:
-    if f.status != "needs_reauth":
+    if f.status != ConnectionStatus.NEEDS_REAUTH:
         return None
     return {
         "status_changed_at": human(f.status_changed_at or f.last_refresh_error_at),
@@ -112,7 +115,7 @@ def rule_needs_reauth(f: ConnectionFacts, t: Thresholds) -> Values | None:
 
 def rule_authorization_failed(f: ConnectionFacts, t: Thresholds) -> Values | None:
     attempt = f.last_attempt
-    if attempt is None or f.status in ("connected", "unknown_user") or attempt_superseded(f, attempt):
+    if attempt is None or f.status in (ConnectionStatus.CONNECTED, ConnectionStatus.UNKNOWN_USER) or attempt_superseded(f, attempt):
         return None
     age = since(attempt.started_at, f.now)
     values = {
@@ -120,28 +123,28 @@ def rule_authorization_failed(f: ConnectionFacts, t: Thresholds) -> Values | Non
         "attempt_age": duration(age),
         "attempt_reason": _reason(attempt.reason),
     }
-    if attempt.outcome in ("denied", "exchange_failed", "athlete_conflict", "state_invalid", "app_rejected"):
-        return {**values, "variant": attempt.outcome}
+    if attempt.outcome in FAILED_ATTEMPT_OUTCOMES:
+        return {**values, VARIANT: attempt.outcome}
     if (
-        attempt.outcome == "pending"
+        attempt.outcome == AttemptOutcome.PENDING
         and attempt.finished_at is None
         and age > timedelta(seconds=t.attempt_abandoned_after_s)
     ):
-        return {**values, "variant": "abandoned"}
+        return {**values, VARIANT: "abandoned"}
     return None
 
 
 def rule_app_capacity_reached(f: ConnectionFacts, t: Thresholds) -> Values | None:
     cap = f.app_athlete_capacity
-    if cap is None or f.status == "connected" or f.connected_athletes < cap:
+    if cap is None or f.status == ConnectionStatus.CONNECTED or f.connected_athletes < cap:
         return None
     return {"athlete_capacity": str(cap), "connected_athletes": str(f.connected_athletes)}
 
 
 def rule_strava_app_misconfigured(f: ConnectionFacts, t: Thresholds) -> Values | None:
     if (
-        f.status in ("connected", "needs_reauth")
-        and f.last_refresh_error_kind == "app_credentials_rejected"
+        f.status in (ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_REAUTH)
+        and f.last_refresh_error_kind == RefreshErrorKind.APP_CREDENTIALS_REJECTED
         and refresh_error_is_current(f)
     ):
         return {
@@ -152,8 +155,8 @@ def rule_strava_app_misconfigured(f: ConnectionFacts, t: Thresholds) -> Values |
     attempt = f.last_attempt
     if (
         attempt is not None
-        and attempt.outcome == "app_rejected"
-        and f.status != "unknown_user"
+        and attempt.outcome == AttemptOutcome.APP_REJECTED
+        and f.status != ConnectionStatus.UNKNOWN_USER
         and not attempt_superseded(f, attempt)
         and not _after(f.last_refresh_at, attempt.finished_at or attempt.started_at)
     ):
@@ -167,61 +170,33 @@ def rule_strava_app_misconfigured(f: ConnectionFacts, t: Thresholds) -> Values |
 
 # --- a live connection ---------------------------------------------------------------------------
 
-# What stops working for each shortfall of the grant (the verdict's ``Shortfall.need``).
-_NEED_WORDS = {
-    NEED_SOURCE: "activity read (activity:read_all, or at least activity:read)",
-    NEED_PRIVATE_ACTIVITIES: ACTIVITY_READ_ALL_SCOPE,
-    NEED_DESTINATION: ACTIVITY_WRITE_SCOPE,
-    NEED_PROFILE: PROFILE_SCOPE,
-}
-_NEED_EFFECTS = {
-    NEED_SOURCE: (
-        "Without activity read access FitGlue cannot use Strava as a source: it cannot fetch their "
-        "activities, and Strava sends us no events for this athlete at all."
-    ),
-    NEED_DESTINATION: (
-        "Without activity:write FitGlue cannot use Strava as a destination: enhanced activities "
-        "cannot be uploaded."
-    ),
-    NEED_PRIVATE_ACTIVITIES: (
-        "With activity:read but not activity:read_all, activities the athlete keeps private "
-        "(visible only to them) stay invisible to FitGlue."
-    ),
-    NEED_PROFILE: (
-        "Without profile:read_all FitGlue sees less of the athlete's profile, which it uses to "
-        "identify them."
-    ),
-}
-
-
 def rule_missing_permissions(f: ConnectionFacts, t: Thresholds) -> Values | None:
-    if f.status != "connected" or f.granted_scopes is None:
+    if f.status != ConnectionStatus.CONNECTED or f.granted_scopes is None:
         return None
     verdict = grant_verdict(f.granted_scopes)
     if verdict.complete:
         return None
-    missing = [_NEED_WORDS[s.need] for s in verdict.shortfalls]
     values = {
-        "missing_scopes": " and ".join(missing) if len(missing) <= 2 else ", ".join(missing),
+        # The engine words each shortfall from the knowledge file (missing_scopes, missing_effects).
+        NEEDS: " ".join(s.need for s in verdict.shortfalls),
         "granted_scopes": _scopes_text(f.granted_scopes),
         # Whether syncing still works is the verdict's one sentence, not any shortfall's.
-        "missing_effects": " ".join([*(_NEED_EFFECTS[s.need] for s in verdict.shortfalls), verdict.sync_sentence or ""]
-                                    ).strip(),
+        "sync_sentence": verdict.sync_sentence or "",
     }
-    if verdict.severity == WARNING:
-        values["variant"] = "minor"
+    if verdict.severity == Severity.WARNING:
+        values[VARIANT] = "minor"
     return values
 
 
 def rule_token_refresh_failing(f: ConnectionFacts, t: Thresholds) -> Values | None:
     if (
-        f.status != "connected"
-        or f.last_refresh_error_kind not in ("transient", "rate_limited")
+        f.status != ConnectionStatus.CONNECTED
+        or f.last_refresh_error_kind not in (RefreshErrorKind.TRANSIENT, RefreshErrorKind.RATE_LIMITED)
         or not refresh_error_is_current(f)
         or f.consecutive_refresh_failures < t.refresh_failures_before_warning
     ):
         return None
-    kind = "Strava rate limit" if f.last_refresh_error_kind == "rate_limited" else "timeout or server error"
+    kind = "Strava rate limit" if f.last_refresh_error_kind == RefreshErrorKind.RATE_LIMITED else "timeout or server error"
     values = {
         "consecutive_refresh_failures": str(f.consecutive_refresh_failures),
         "refresh_error_kind": kind,
@@ -231,7 +206,7 @@ def rule_token_refresh_failing(f: ConnectionFacts, t: Thresholds) -> Values | No
         "last_refresh_at": human(f.last_refresh_at, "never"),
     }
     if f.token_expires_at is not None and utc(f.token_expires_at) <= utc(f.now):
-        values["variant"] = "expired"
+        values[VARIANT] = "expired"
     return values
 
 
@@ -256,14 +231,14 @@ def rule_webhook_missing(f: ConnectionFacts, t: Thresholds) -> Values | None:
         "registration_note": note,
     }
     if sub.exists:
-        values["variant"] = "wrong_callback"
+        values[VARIANT] = "wrong_callback"
     return values
 
 
 def rule_webhook_silent(f: ConnectionFacts, t: Thresholds) -> Values | None:
     sub = f.subscription
     if (
-        f.status != "connected"
+        f.status != ConnectionStatus.CONNECTED
         or not f.strava_configured
         or sub is None
         or not sub.healthy
@@ -344,9 +319,9 @@ def rule_rate_limited(f: ConnectionFacts, t: Thresholds) -> Values | None:
         "user_jobs_waiting": str(waiting),
     }
     if exhausted:
-        values["variant"] = "exhausted"
+        values[VARIANT] = "exhausted"
     elif not near:
-        values["variant"] = "queued"
+        values[VARIANT] = "queued"
     return values
 
 
@@ -355,7 +330,7 @@ def rule_rate_limited(f: ConnectionFacts, t: Thresholds) -> Values | None:
 
 def rule_healthy(f: ConnectionFacts, t: Thresholds) -> Values | None:
     """Only consulted by the engine when no other finding fired."""
-    if f.status != "connected":
+    if f.status != ConnectionStatus.CONNECTED:
         return None
     if f.last_event_at is not None:
         note = (
@@ -374,18 +349,18 @@ def rule_healthy(f: ConnectionFacts, t: Thresholds) -> Values | None:
 
 
 # Every finding but ``healthy``, keyed by finding id.
-RULES: dict[str, Rule] = {
-    "unknown_user": rule_unknown_user,
-    "not_connected": rule_not_connected,
-    "revoked": rule_revoked,
-    "needs_reauth": rule_needs_reauth,
-    "authorization_failed": rule_authorization_failed,
-    "app_capacity_reached": rule_app_capacity_reached,
-    "strava_app_misconfigured": rule_strava_app_misconfigured,
-    "missing_permissions": rule_missing_permissions,
-    "token_refresh_failing": rule_token_refresh_failing,
-    "webhook_missing": rule_webhook_missing,
-    "webhook_silent": rule_webhook_silent,
-    "rate_limited": rule_rate_limited,
+RULES: dict[FindingId, Rule] = {
+    FindingId.UNKNOWN_USER: rule_unknown_user,
+    FindingId.NOT_CONNECTED: rule_not_connected,
+    FindingId.REVOKED: rule_revoked,
+    FindingId.NEEDS_REAUTH: rule_needs_reauth,
+    FindingId.AUTHORIZATION_FAILED: rule_authorization_failed,
+    FindingId.APP_CAPACITY_REACHED: rule_app_capacity_reached,
+    FindingId.STRAVA_APP_MISCONFIGURED: rule_strava_app_misconfigured,
+    FindingId.MISSING_PERMISSIONS: rule_missing_permissions,
+    FindingId.TOKEN_REFRESH_FAILING: rule_token_refresh_failing,
+    FindingId.WEBHOOK_MISSING: rule_webhook_missing,
+    FindingId.WEBHOOK_SILENT: rule_webhook_silent,
+    FindingId.RATE_LIMITED: rule_rate_limited,
 }
 HEALTHY_RULE: Rule = rule_healthy

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from service.core import vocab
 from service.core.runtime import Runtime
-from service.db.app_state import get_value
 from service.db.models import OAuthAttempt, StravaConnection, WebhookRegistration
+from service.subscription.state import strava_listed_none
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,6 @@ ALERT_CHECK_INTERVAL_S = 300
 BUDGET_ALERT_SHARE = 0.9
 REAUTH_SPIKE_WINDOW = timedelta(hours=1)
 REAUTH_SPIKE_COUNT = 5
-# Written by service.subscription.state after each live look at Strava ("" = Strava listed none).
-SUBSCRIPTION_ID_KEY = "webhook.subscription_id"
 
 KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike")
 
@@ -45,7 +43,7 @@ async def budget_high(rt: Runtime) -> str | None:
 async def reauth_spike(rt: Runtime, now: datetime) -> str | None:
     async with rt.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(StravaConnection).where(
-            StravaConnection.status.in_((vocab.NEEDS_REAUTH, vocab.REVOKED)),
+            StravaConnection.status.in_((ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED)),
             StravaConnection.status_changed_at >= now - REAUTH_SPIKE_WINDOW))
     count = int(count or 0)
     if count < REAUTH_SPIKE_COUNT:
@@ -57,11 +55,11 @@ async def reauth_spike(rt: Runtime, now: datetime) -> str | None:
 async def subscription_problems(rt: Runtime) -> tuple[str | None, str | None]:
     """(lost, failing) messages from what the last live look and the last registration found."""
     async with rt.sessions() as session:
-        remembered = await get_value(session, SUBSCRIPTION_ID_KEY)
+        listed_none = await strava_listed_none(session)
         last = (await session.execute(select(WebhookRegistration).order_by(
             WebhookRegistration.at.desc(), WebhookRegistration.id.desc()).limit(1))).scalar_one_or_none()
     lost = None
-    if remembered == "":
+    if listed_none:
         lost = ("Strava lists no push subscription for FitGlue: no new activities arrive. Run "
                 "`/fitglue webhook register` (or `fitglue webhook register`).")
     failing = None
@@ -74,12 +72,12 @@ async def app_credentials_rejected(rt: Runtime) -> str | None:
     """Open while the latest use of the app's credentials was a rejection."""
     async with rt.sessions() as session:
         rejected = [await session.scalar(select(func.max(StravaConnection.last_refresh_error_at)).where(
-                        StravaConnection.last_refresh_error_kind == vocab.ERR_APP_REJECTED)),
+                        StravaConnection.last_refresh_error_kind == RefreshErrorKind.APP_CREDENTIALS_REJECTED)),
                     await session.scalar(select(func.max(OAuthAttempt.finished_at)).where(
-                        OAuthAttempt.outcome == vocab.ATTEMPT_APP_REJECTED))]
+                        OAuthAttempt.outcome == AttemptOutcome.APP_REJECTED))]
         worked = [await session.scalar(select(func.max(StravaConnection.last_refresh_at))),
                   await session.scalar(select(func.max(OAuthAttempt.finished_at)).where(
-                      OAuthAttempt.outcome.in_((vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL))))]
+                      OAuthAttempt.outcome.in_((AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL))))]
     last_rejected = max((t for t in rejected if t is not None), default=None)
     last_worked = max((t for t in worked if t is not None), default=None)
     if last_rejected is None or (last_worked is not None and last_worked > last_rejected):

@@ -14,23 +14,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.connections.links import connect_url
-from service.core import vocab
 from service.core.clock import to_epoch
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection
+from troubleshooting.permissions import GrantVerdict, grant_verdict, parse_scopes
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 # Page-only outcome, never stored: a settled attempt that this browser cannot prove it started.
 ALREADY_FINISHED = "already_finished"
 
 # The HTTP status of each settled outcome, the first time and on every reload.
-OUTCOME_STATUS = {
-    vocab.ATTEMPT_CONNECTED: 200,
-    vocab.ATTEMPT_PARTIAL: 200,
-    vocab.ATTEMPT_DENIED: 403,
-    vocab.ATTEMPT_ATHLETE_CONFLICT: 409,
-    vocab.ATTEMPT_STATE_INVALID: 400,
-    vocab.ATTEMPT_EXCHANGE_FAILED: 400,
-    vocab.ATTEMPT_APP_REJECTED: 400,
+OUTCOME_STATUS: dict[str, int] = {
+    AttemptOutcome.CONNECTED: 200,
+    AttemptOutcome.PARTIAL: 200,
+    AttemptOutcome.DENIED: 403,
+    AttemptOutcome.ATHLETE_CONFLICT: 409,
+    AttemptOutcome.STATE_INVALID: 400,
+    AttemptOutcome.EXCHANGE_FAILED: 400,
+    AttemptOutcome.APP_REJECTED: 400,
 }
 
 
@@ -44,7 +45,7 @@ class ConnectionNow:
     """
 
     status: str
-    verdict: vocab.GrantVerdict | None  # connected with recorded scopes only
+    verdict: GrantVerdict | None  # connected with recorded scopes only
     changed: bool
 
 
@@ -57,7 +58,7 @@ class CallbackResult:
     # The Strava athlete's name as Strava's token answer gave it (the first answer only: a reload has none).
     athlete_name: str | None = None
     # The verdict on what Strava granted (connected and partial outcomes only).
-    verdict: vocab.GrantVerdict | None = None
+    verdict: GrantVerdict | None = None
     # Only ever for the browser that started the attempt: it posted this link, so it holds it.
     retry_url: str | None = None
     reason: str | None = None
@@ -70,7 +71,7 @@ class CallbackResult:
 
     @property
     def connected(self) -> bool:
-        return self.outcome in (vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL)
+        return self.outcome in (AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL)
 
 
 MAX_NAME_CHARS = 80
@@ -95,16 +96,16 @@ def retry_url_for(rt: Runtime, link: ConnectLink | None) -> str | None:
 
 def unproven_browser(attempt: OAuthAttempt) -> CallbackResult:
     """This browser does not hold the attempt's cookie: say what we can without naming anyone."""
-    if attempt.outcome != vocab.PENDING:
+    if attempt.outcome != AttemptOutcome.PENDING:
         return CallbackResult(410, ALREADY_FINISHED, reason="the sign-in has already finished")
     # Leave the real attempt alone so its owner can still finish.
-    return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID,
+    return CallbackResult(400, AttemptOutcome.STATE_INVALID,
                           reason="it was started in a different browser, or this browser did not keep FitGlue's cookie")
 
 
-async def connection_state(session: AsyncSession, user_id: int) -> tuple[str, vocab.GrantVerdict | None]:
+async def connection_state(session: AsyncSession, user_id: int) -> tuple[str, GrantVerdict | None]:
     """The user's connection status and the verdict on its grant (None: not connected or unrecorded)."""
-    now = await connection_now(session, user_id, vocab.ATTEMPT_DENIED, None, None)
+    now = await connection_now(session, user_id, AttemptOutcome.DENIED, None, None)
     return now.status, now.verdict
 
 
@@ -114,14 +115,14 @@ async def connection_now(session: AsyncSession, user_id: int, outcome: str, athl
     row = (await session.execute(select(StravaConnection.status, StravaConnection.athlete_id,
                                         StravaConnection.granted_scopes)
                                  .where(StravaConnection.user_id == user_id))).first()
-    status, athlete, scopes = row if row is not None else (vocab.NOT_CONNECTED, None, None)
-    verdict = vocab.grant_verdict(vocab.parse_scopes(scopes)) if status == vocab.CONNECTED and scopes is not None \
+    status, athlete, scopes = row if row is not None else (ConnectionStatus.NOT_CONNECTED, None, None)
+    verdict = grant_verdict(parse_scopes(scopes)) if status == ConnectionStatus.CONNECTED and scopes is not None \
         else None
-    if outcome in (vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL):
-        changed = (status != vocab.CONNECTED or athlete != athlete_id
-                   or vocab.parse_scopes(scopes) != vocab.parse_scopes(granted_scopes))
+    if outcome in (AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL):
+        changed = (status != ConnectionStatus.CONNECTED or athlete != athlete_id
+                   or parse_scopes(scopes) != parse_scopes(granted_scopes))
     else:
-        changed = status == vocab.CONNECTED
+        changed = status == ConnectionStatus.CONNECTED
     return ConnectionNow(status, verdict, changed)
 
 
@@ -130,15 +131,15 @@ async def settled_result(rt: Runtime, session: AsyncSession, attempt: OAuthAttem
     """The outcome of an attempt that already finished, for the browser that started it, with how
     the connection stands now."""
     retry = retry_url_for(rt, link)
-    if attempt.outcome == vocab.PENDING:
+    if attempt.outcome == AttemptOutcome.PENDING:
         # Claimed by a callback that is still exchanging the code, or that died doing so.
-        return CallbackResult(409, vocab.PENDING, email=email, retry_url=retry, proven_browser=True, replayed=True,
+        return CallbackResult(409, AttemptOutcome.PENDING, email=email, retry_url=retry, proven_browser=True, replayed=True,
                               reason="FitGlue is still finishing this sign-in, or it was interrupted")
     verdict = None
-    if attempt.outcome in (vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_PARTIAL):
-        verdict = vocab.grant_verdict(vocab.parse_scopes(attempt.granted_scopes))
+    if attempt.outcome in (AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL):
+        verdict = grant_verdict(parse_scopes(attempt.granted_scopes))
         retry = None if verdict.complete else retry
-    if attempt.outcome == vocab.ATTEMPT_APP_REJECTED:
+    if attempt.outcome == AttemptOutcome.APP_REJECTED:
         retry = None  # our own app is the problem: trying again does not help
     current = await connection_now(session, attempt.user_id, attempt.outcome, attempt.athlete_id, attempt.granted_scopes)
     return CallbackResult(OUTCOME_STATUS.get(attempt.outcome, 400), attempt.outcome, email=email,

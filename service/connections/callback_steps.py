@@ -31,12 +31,13 @@ from service.connections.callback_outcomes import (
 )
 from service.connections.tokens import store_grant
 from service.connections.users import connection_for
-from service.core import vocab
 from service.core.crypto import constant_time_equals, digest
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
 from service.queue.catch_up import queue_catch_up_for_connect
 from service.strava import AppCredentialsRejected, StravaClient, StravaError, TokenGrant
+from troubleshooting.permissions import GrantVerdict
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ClaimedAttempt:
 
 
 class Refused(Exception):
-    """The attempt ends without a connection: ``outcome`` is a ``vocab.ATTEMPT_*``, ``reason`` a
+    """The attempt ends without a connection: ``outcome`` is a ``AttemptOutcome``, ``reason`` a
     sentence for the attempt row and the result page."""
 
     def __init__(self, outcome: str, reason: str) -> None:
@@ -70,13 +71,13 @@ async def claim_attempt(rt: Runtime, state: str, browser_secret: str | None) -> 
     attempt's cookie, or an attempt already claimed (a reload sees it settled).
     """
     if not state:
-        return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID, reason="the callback carried no state")
+        return CallbackResult(400, AttemptOutcome.STATE_INVALID, reason="the callback carried no state")
     now = rt.clock.now()
     async with rt.sessions() as session, session.begin():
         attempt = (await session.execute(select(OAuthAttempt).where(OAuthAttempt.state_hash == digest(state)))
                    ).scalar_one_or_none()
         if attempt is None:
-            return CallbackResult(400, vocab.ATTEMPT_STATE_INVALID, reason="unknown sign-in attempt")
+            return CallbackResult(400, AttemptOutcome.STATE_INVALID, reason="unknown sign-in attempt")
         if not constant_time_equals(digest(browser_secret or ""), attempt.browser_hash):
             return unproven_browser(attempt)
         user = await session.get(User, attempt.user_id)
@@ -95,7 +96,7 @@ async def claim_attempt(rt: Runtime, state: str, browser_secret: str | None) -> 
 def check_in_time(claimed: ClaimedAttempt) -> None:
     """Raise Refused when the user took longer than the state lives."""
     if claimed.expired:
-        raise Refused(vocab.ATTEMPT_STATE_INVALID, "the sign-in took longer than 10 minutes")
+        raise Refused(AttemptOutcome.STATE_INVALID, "the sign-in took longer than 10 minutes")
 
 
 def code_from_strava(params: Mapping[str, str]) -> str:
@@ -103,11 +104,11 @@ def code_from_strava(params: Mapping[str, str]) -> str:
     if params.get("error"):
         error = params["error"][:100]
         if error == "access_denied":
-            raise Refused(vocab.ATTEMPT_DENIED, "the permission request was declined at Strava")
-        raise Refused(vocab.ATTEMPT_EXCHANGE_FAILED, f"Strava reported {error}")
+            raise Refused(AttemptOutcome.DENIED, "the permission request was declined at Strava")
+        raise Refused(AttemptOutcome.EXCHANGE_FAILED, f"Strava reported {error}")
     code = params.get("code") or ""
     if not code:
-        raise Refused(vocab.ATTEMPT_EXCHANGE_FAILED, "Strava sent no authorization code")
+        raise Refused(AttemptOutcome.EXCHANGE_FAILED, "Strava sent no authorization code")
     return code
 
 
@@ -116,12 +117,12 @@ async def exchange_code(strava: StravaClient, code: str) -> tuple[TokenGrant, in
     try:
         grant = await strava.exchange_code(code)
     except AppCredentialsRejected as exc:
-        raise Refused(vocab.ATTEMPT_APP_REJECTED, exc.summary) from exc
+        raise Refused(AttemptOutcome.APP_REJECTED, exc.summary) from exc
     except StravaError as exc:
-        raise Refused(vocab.ATTEMPT_EXCHANGE_FAILED, exc.summary) from exc
+        raise Refused(AttemptOutcome.EXCHANGE_FAILED, exc.summary) from exc
     athlete_id = int((grant.athlete or {}).get("id") or 0) or None
     if athlete_id is None:
-        raise Refused(vocab.ATTEMPT_EXCHANGE_FAILED, "Strava's answer did not say which athlete signed in")
+        raise Refused(AttemptOutcome.EXCHANGE_FAILED, "Strava's answer did not say which athlete signed in")
     return grant, athlete_id
 
 
@@ -132,7 +133,7 @@ async def record_refusal(rt: Runtime, claimed: ClaimedAttempt, refused: Refused)
                               .values(outcome=refused.outcome, reason=refused.reason))
         # Another tab may have connected meanwhile: the page says so rather than only "failed".
         current = await connection_now(session, claimed.user_id, refused.outcome, None, None)
-    app_rejected = refused.outcome == vocab.ATTEMPT_APP_REJECTED
+    app_rejected = refused.outcome == AttemptOutcome.APP_REJECTED
     result = CallbackResult(OUTCOME_STATUS[refused.outcome], refused.outcome, email=claimed.email,
                             # Our own app is the problem, not the user: trying again does not help.
                             retry_url=None if app_rejected else claimed.retry_url, reason=refused.reason,
@@ -159,17 +160,17 @@ async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt
     """
     reason = f"Strava athlete {athlete_id} is already connected to another FitGlue account"
     await session.execute(update(OAuthAttempt).where(OAuthAttempt.id == claimed.attempt_id).values(
-        outcome=vocab.ATTEMPT_ATHLETE_CONFLICT, reason=reason, athlete_id=athlete_id,
+        outcome=AttemptOutcome.ATHLETE_CONFLICT, reason=reason, athlete_id=athlete_id,
         granted_scopes=scopes_text(granted)))
-    return CallbackResult(OUTCOME_STATUS[vocab.ATTEMPT_ATHLETE_CONFLICT], vocab.ATTEMPT_ATHLETE_CONFLICT,
+    return CallbackResult(OUTCOME_STATUS[AttemptOutcome.ATHLETE_CONFLICT], AttemptOutcome.ATHLETE_CONFLICT,
                           email=claimed.email, athlete_id=athlete_id, athlete_name=name,
                           retry_url=claimed.retry_url, reason=reason,
                           proven_browser=True, current=await connection_now(
-                              session, claimed.user_id, vocab.ATTEMPT_ATHLETE_CONFLICT, None, None))
+                              session, claimed.user_id, AttemptOutcome.ATHLETE_CONFLICT, None, None))
 
 
 async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedAttempt, grant: TokenGrant,
-                           athlete_id: int, granted: frozenset[str], verdict: vocab.GrantVerdict) -> None:
+                           athlete_id: int, granted: frozenset[str], verdict: GrantVerdict) -> None:
     """Queue the catch-up, then store the encrypted grant on the user's connection, now connected."""
     now = claimed.claimed_at
     user = await session.get(User, claimed.user_id)
@@ -180,9 +181,9 @@ async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedA
     store_grant(conn, grant, rt.cipher)
     conn.athlete_id = athlete_id
     conn.granted_scopes = scopes_text(granted)
-    if conn.status != vocab.CONNECTED:
+    if conn.status != ConnectionStatus.CONNECTED:
         conn.status_changed_at = now
-    conn.status = vocab.CONNECTED
+    conn.status = ConnectionStatus.CONNECTED
     conn.status_reason = verdict.status_reason
     conn.connected_at = now
     conn.revoked_at = None
@@ -193,10 +194,10 @@ async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedA
 
 
 async def record_connected(session: AsyncSession, claimed: ClaimedAttempt, athlete_id: int, granted: frozenset[str],
-                           verdict: vocab.GrantVerdict) -> str:
+                           verdict: GrantVerdict) -> str:
     """Record the attempt's outcome (connected, or partial with what is missing); a complete grant
     uses the link up. Returns the outcome."""
-    outcome = vocab.ATTEMPT_CONNECTED if verdict.complete else vocab.ATTEMPT_PARTIAL
+    outcome = AttemptOutcome.CONNECTED if verdict.complete else AttemptOutcome.PARTIAL
     await session.execute(update(OAuthAttempt).where(OAuthAttempt.id == claimed.attempt_id).values(
         outcome=outcome, reason=None if verdict.complete else "granted without " + ", ".join(verdict.missing_scopes),
         athlete_id=athlete_id, granted_scopes=scopes_text(granted)))

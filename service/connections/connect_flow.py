@@ -40,8 +40,8 @@ from service.connections.callback_steps import (
     store_connection,
 )
 from service.connections.connect_start import ConnectStart, TooManyAttempts, start_connect
-from service.core import vocab
 from service.core.runtime import Runtime
+from troubleshooting.permissions import grant_verdict, parse_scopes
 
 # What the web layer uses, whichever module of the flow defines it.
 __all__ = ["ALREADY_FINISHED", "CallbackResult", "ConnectStart", "ConnectionNow", "TooManyAttempts",
@@ -61,7 +61,7 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
     claimed = await claim_attempt(rt, params.get("state") or "", browser_secret)
     if isinstance(claimed, CallbackResult):
         return claimed  # no such attempt, another browser, or a reload of a claimed one
-    granted = vocab.parse_scopes(params.get("scope"))
+    granted = parse_scopes(params.get("scope"))
     try:
         check_in_time(claimed)
         code = code_from_strava(params)
@@ -70,7 +70,7 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
         return await record_refusal(rt, claimed, refused)
 
     # One verdict decides the outcome, the status reason and whether the link is used up.
-    verdict = vocab.grant_verdict(granted)
+    verdict = grant_verdict(granted)
     name = athlete_name(grant.athlete)
     async with rt.sessions() as session, session.begin():
         if await linked_to_another_user(session, athlete_id, claimed.user_id):

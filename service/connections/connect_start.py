@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.connections.links import resolve_link
-from service.core import vocab
 from service.core.crypto import digest, random_alphanumeric
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, User
+from troubleshooting.vocabulary import REQUESTED_SCOPES, AttemptOutcome
 
 STATE_TTL = timedelta(minutes=10)
 
@@ -66,8 +66,8 @@ async def start_connect(rt: Runtime, token: str | None, browser_secret: str | No
         await check_attempt_caps(rt, session, link, now)
         session.add(OAuthAttempt(user_id=link.user_id, link_id=link.id, state_hash=digest(state),
                                  browser_hash=digest(browser_secret), started_at=now,
-                                 expires_at=now + STATE_TTL, outcome=vocab.PENDING))
-    url = strava.authorize_url(rt.settings.oauth_callback_url, state, vocab.REQUESTED_SCOPES)
+                                 expires_at=now + STATE_TTL, outcome=AttemptOutcome.PENDING))
+    url = strava.authorize_url(rt.settings.oauth_callback_url, state, REQUESTED_SCOPES)
     return ConnectStart(authorize_url=url, browser_secret=browser_secret)
 
 

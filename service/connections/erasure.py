@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.connections.tokens import access_token
-from service.core import vocab
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.app_state import get_or_create_value, get_value
@@ -47,6 +46,7 @@ from service.queue.store import DONE, RUNNING
 from service.strava import StravaError
 from service.subscription.state import EVENT_JOB_KEY_PREFIX
 from service.subscription.state import JOB_KIND as EVENT_JOB_KIND
+from troubleshooting.vocabulary import ConnectionStatus
 
 # app_state key of the installation's label salt (64 hex digits); migration 0006 uses the same key.
 LABEL_SALT_KEY = "erasure.label_salt"
@@ -165,8 +165,8 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
 
 def _grant_ended(dead_before: Any) -> ColumnElement[bool]:
     """Revoked, or found dead (needs_reauth) before `dead_before` and not re-authorized since."""
-    return or_(StravaConnection.status == vocab.REVOKED,
-               and_(StravaConnection.status == vocab.NEEDS_REAUTH,
+    return or_(StravaConnection.status == ConnectionStatus.REVOKED,
+               and_(StravaConnection.status == ConnectionStatus.NEEDS_REAUTH,
                     or_(StravaConnection.status_changed_at.is_(None),
                         StravaConnection.status_changed_at <= dead_before)))
 
@@ -198,10 +198,6 @@ class ForgetResult:
     deauthorized: bool
     warning: str | None
     deleted: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"forgotten": self.forgotten, "deauthorized": self.deauthorized, "warning": self.warning,
-                "deleted": dict(self.deleted)}
 
 
 async def deauthorize_quietly(rt: Runtime, conn: StravaConnection | None) -> tuple[bool, str | None]:

@@ -20,23 +20,22 @@ from service.db.models import ConnectLink, User
 
 
 class LinkProblem(Exception):
+    """A Connect link that cannot be used: `status` is the page's HTTP status, `code` the stable word."""
+
     status = 400
     code = "link_invalid"
 
 
 class LinkTampered(LinkProblem):
-    status = 400
-    code = "link_invalid"
+    """The token is malformed or its signature does not verify (status and code as LinkProblem's)."""
 
 
 class LinkExpired(LinkProblem):
-    status = 410
-    code = "link_expired"
+    status, code = 410, "link_expired"
 
 
 class LinkUsed(LinkProblem):
-    status = 410
-    code = "link_used"
+    status, code = 410, "link_used"
 
     def __init__(self, message: str, user_id: int | None = None) -> None:
         super().__init__(message)

@@ -16,17 +16,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 
 from service.connections.tokens import access_token
-from service.core import vocab
+from service.core.backoff import exponential_backoff
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.strava import AppCredentialsRejected, GrantRevoked, RateLimited, StravaError, TokenGrant
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
 # Long enough to cover a wait in the sweep's short queue plus a slow Strava call.
 LEASE = timedelta(seconds=120)
-MAX_BACKOFF_S = 3600
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 60, 3600
 APP_REJECTED_RETRY = timedelta(minutes=15)
 
 
@@ -46,7 +47,7 @@ class RefreshResult:
 
 def backoff_after(failures: int) -> timedelta:
     """1, 2, 4 … minutes, capped at an hour."""
-    return timedelta(seconds=min(60 * 2 ** max(failures - 1, 0), MAX_BACKOFF_S))
+    return exponential_backoff(failures, FIRST_BACKOFF_S, MAX_BACKOFF_S)
 
 
 def _free_lease(now: datetime):  # noqa: ANN202 - SQL expression
@@ -55,7 +56,7 @@ def _free_lease(now: datetime):  # noqa: ANN202 - SQL expression
 
 def _due(now: datetime, margin_s: int):  # noqa: ANN202
     return and_(
-        StravaConnection.status == vocab.CONNECTED,
+        StravaConnection.status == ConnectionStatus.CONNECTED,
         StravaConnection.expires_at <= now + timedelta(seconds=margin_s),
         or_(StravaConnection.next_refresh_at.is_(None), StravaConnection.next_refresh_at <= now),
     )
@@ -82,7 +83,7 @@ async def _claim(rt: Runtime, conn_ids: list[int], force: bool) -> list[_Leased]
     """Lease the given connections for one refresh each; only those still ours to refresh come back."""
     now = rt.clock.now()
     conditions = [StravaConnection.id.in_(conn_ids), _free_lease(now)]
-    conditions.append(StravaConnection.status == vocab.CONNECTED if force else _due(now, rt.settings.refresh_margin_s))
+    conditions.append(StravaConnection.status == ConnectionStatus.CONNECTED if force else _due(now, rt.settings.refresh_margin_s))
     async with rt.write() as session:
         rows = (await session.execute(
             update(StravaConnection).where(*conditions).values(refresh_lease_until=now + LEASE)
@@ -110,9 +111,9 @@ async def refresh_connection(rt: Runtime, conn_id: int, *, force: bool = False) 
     leased = await _claim(rt, [conn_id], force)
     if not leased:
         result = await _describe(rt, conn_id)
-        if result.status != vocab.CONNECTED:
-            message = {vocab.NEEDS_REAUTH: "the connection needs re-authorization by the user",
-                       vocab.REVOKED: "the athlete revoked FitGlue's access at Strava"}.get(
+        if result.status != ConnectionStatus.CONNECTED:
+            message = {ConnectionStatus.NEEDS_REAUTH.value: "the connection needs re-authorization by the user",
+                       ConnectionStatus.REVOKED.value: "the athlete revoked FitGlue's access at Strava"}.get(
                 result.status, "the user has not connected Strava")
             return RefreshResult(result.email, result.status, False, result.expires_at, message, result.status)
         if force:
@@ -161,23 +162,23 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
             await session.execute(update(StravaConnection), rows)
             statuses = dict((await session.execute(select(StravaConnection.id, StravaConnection.status).where(
                 StravaConnection.id.in_([o.leased.conn_id for o in successes])))).all())
-        results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, vocab.CONNECTED), True,
+        results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, ConnectionStatus.CONNECTED), True,
                                      o.grant.expires_at) for o in successes if o.grant is not None)
     for outcome in outcomes:
         error, leased = outcome.error, outcome.leased
         if error is None:
             continue
         if isinstance(error, GrantRevoked):
-            results.append(await _record_failure(rt, leased, vocab.ERR_GRANT_DEAD, error.summary, grant_dead=True))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.GRANT_DEAD, error.summary, grant_dead=True))
         elif isinstance(error, AppCredentialsRejected):
             await rt.alerts.alert("app_credentials_rejected",
                                   "Strava rejected FitGlue's client id/secret while refreshing a token")
-            results.append(await _record_failure(rt, leased, vocab.ERR_APP_REJECTED, error.summary,
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.APP_CREDENTIALS_REJECTED, error.summary,
                                                  retry_at=now + APP_REJECTED_RETRY))
         elif isinstance(error, RateLimited):
-            results.append(await _record_failure(rt, leased, vocab.ERR_RATE_LIMITED, error.summary))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.RATE_LIMITED, error.summary))
         else:
-            results.append(await _record_failure(rt, leased, vocab.ERR_TRANSIENT, error.summary))
+            results.append(await _record_failure(rt, leased, RefreshErrorKind.TRANSIENT, error.summary))
     return results
 
 
@@ -192,7 +193,7 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
     values: dict = {"last_refresh_error_kind": kind, "last_refresh_error": message, "last_refresh_error_at": now,
                     "refresh_lease_until": None, "updated_at": now}
     if grant_dead:
-        values.update(status=vocab.NEEDS_REAUTH, status_changed_at=now, next_refresh_at=None,
+        values.update(status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=now, next_refresh_at=None,
                       status_reason="Strava no longer accepts the refresh token (access revoked or expired)",
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
@@ -265,14 +266,14 @@ async def usable_access_token(rt: Runtime, conn_id: int) -> str | None:
     """An access token for an API call, refreshed first when it is due. None when the grant is gone."""
     async with rt.sessions() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status != vocab.CONNECTED:
+        if conn is None or conn.status != ConnectionStatus.CONNECTED:
             return None
         expires = conn.expires_at
     if expires is None or expires <= rt.clock.now() + timedelta(seconds=rt.settings.refresh_margin_s):
         await refresh_connection(rt, conn_id)
     async with rt.sessions() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status != vocab.CONNECTED:
+        if conn is None or conn.status != ConnectionStatus.CONNECTED:
             return None
         try:
             return access_token(conn, rt.cipher)

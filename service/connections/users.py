@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from service.core.inputs import BadEmail, normalize_email, parse_who
 from service.db.models import StravaConnection, User
+from troubleshooting.vocabulary import ConnectionStatus
 
 __all__ = ["BadEmail", "connection_for", "find_user", "get_or_create_user", "normalize_email"]
 
@@ -40,7 +41,7 @@ async def connection_for(session: AsyncSession, user: User, now: datetime) -> St
     """The user's connection row, created as not_connected when missing."""
     conn = (await session.execute(select(StravaConnection).where(StravaConnection.user_id == user.id))).scalar_one_or_none()
     if conn is None:
-        conn = StravaConnection(user_id=user.id, status="not_connected", status_changed_at=now, refresh_failures=0,
+        conn = StravaConnection(user_id=user.id, status=ConnectionStatus.NOT_CONNECTED, status_changed_at=now, refresh_failures=0,
                                 updated_at=now)
         session.add(conn)
         await session.flush()

@@ -7,12 +7,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.core.clock import Clock, iso_utc
+from service.core.clock import Clock
 from service.core.inputs import MAX_LIMIT, storable
 from service.db.models import AuditEntry
 
@@ -30,6 +29,14 @@ def add_entry(session: AsyncSession, clock: Clock, actor: str, action: str, targ
     session.add(AuditEntry(at=clock.now(), actor=storable(actor, 200) or "", action=storable(action, 60) or "",
                            target=storable(target, 320), result=result, detail=storable(detail, 100_000),
                            duration_ms=duration_ms))
+
+
+async def add_entry_now(sessions: async_sessionmaker[AsyncSession], clock: Clock, actor: str, action: str,
+                        target: str | None, result: str, detail: str | None = None,
+                        duration_ms: int | None = None) -> None:
+    """Write one entry in its own transaction (committed when this returns)."""
+    async with sessions() as session, session.begin():
+        add_entry(session, clock, actor, action, target, result, detail, duration_ms)
 
 
 @dataclass
@@ -53,17 +60,10 @@ async def audited(sessions: async_sessionmaker[AsyncSession], clock: Clock, acto
         raise
     finally:
         duration = int((time.monotonic() - started) * 1000)
-        async with sessions() as session, session.begin():
-            add_entry(session, clock, actor, action, target, outcome.result, outcome.detail, duration)
+        await add_entry_now(sessions, clock, actor, action, target, outcome.result, outcome.detail, duration)
 
 
 MAX_LISTED = MAX_LIMIT  # callers refuse more (service.core.inputs.parse_limit); this only guards the query
-
-
-def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "at": iso_utc(entry.at), "actor": entry.actor, "action": entry.action,
-            "target": entry.target, "result": entry.result, "detail": entry.detail,
-            "duration_ms": entry.duration_ms}
 
 
 async def list_entries(sessions: async_sessionmaker[AsyncSession], limit: int = 50, *, before_id: int | None = None,

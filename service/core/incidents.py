@@ -2,17 +2,25 @@
 
 An incident of kind K is the row `alert:K` in `app_state`. Opening inserts it only if absent, so of
 several replicas noticing the same thing exactly one opens it (and posts); closing deletes it and
-hands back its message, so exactly one replica says it cleared. Where alerts are posted (the Slack
-bot's `SlackAlerts`) is not this module's business.
+hands back its message, so exactly one replica says it cleared.
+
+`IncidentAlerts` is the runtime's AlertSink built on that: it decides when to post (once per
+incident) and keeps the incident state right when a post fails; an `AlertPoster` (the Slack bot's
+`SlackAlerts`) only posts.
 """
 
 from __future__ import annotations
+
+import logging
+from typing import Protocol
 
 from sqlalchemy import delete, select
 
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import AppState
+
+log = logging.getLogger("fitglue.alerts")
 
 KEY_PREFIX = "alert:"
 MAX_MESSAGE = 2000
@@ -42,3 +50,44 @@ async def open_incidents(rt: Runtime) -> list[str]:
     async with rt.sessions() as session:
         rows = await session.execute(select(AppState.key).where(AppState.key.startswith(KEY_PREFIX)))
         return sorted(key[len(KEY_PREFIX):] for key in rows.scalars())
+
+
+class AlertPoster(Protocol):
+    """Somewhere alerts are shown (a Slack channel). Each call says whether the post went out; it
+    never raises."""
+
+    async def post_alert(self, kind: str, message: str) -> bool: ...
+
+    async def post_resolved(self, kind: str) -> bool: ...
+
+
+class IncidentAlerts:
+    """Alerts once per incident, not once per event: the first `alert(kind, …)` opens the incident
+    and posts; further alerts of that kind stay quiet until `resolve(kind)` closes it (and posts that).
+
+    A post that fails never loses the incident state: an alert that was not posted leaves no
+    incident, so the next occurrence posts again; a resolution that was not posted leaves the
+    incident open, so the next check resolves it again.
+    """
+
+    def __init__(self, rt: Runtime, poster: AlertPoster) -> None:
+        self.rt = rt
+        self.poster = poster
+
+    async def alert(self, kind: str, message: str) -> None:
+        if not await open_incident(self.rt, kind, message):
+            return  # this incident is already known (and was posted)
+        log.warning("alert %s: %s", kind, message)
+        if not await self.poster.post_alert(kind, message):
+            await close_incident(self.rt, kind)
+
+    async def resolve(self, kind: str) -> None:
+        message = await close_incident(self.rt, kind)
+        if message is None:
+            return  # no open incident (or another replica closed it)
+        log.info("alert %s resolved", kind)
+        if not await self.poster.post_resolved(kind):
+            await open_incident(self.rt, kind, message)
+
+    async def open_incidents(self) -> list[str]:
+        return await open_incidents(self.rt)

@@ -26,7 +26,8 @@ _Part = TypeVar("_Part")
 
 
 class AlertSink(Protocol):
-    """Where the service reports incidents (the Slack bot implements it; the service never imports it)."""
+    """Where the service reports incidents: `LogAlerts`, or `service.core.incidents.IncidentAlerts`
+    posting through the Slack bot's poster (the service never imports the bot)."""
 
     async def alert(self, kind: str, message: str) -> None: ...
 

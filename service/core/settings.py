@@ -13,7 +13,7 @@ Calling `Settings()` directly reads the environment, as `load_settings()` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,17 +28,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
 from service.core.settings_sources import contract_sources, environment
-
-
-class ConfigError(Exception):
-    """A missing or bad setting. The CLI turns it into exit status 2; `names` are the variables."""
-
-    def __init__(self, message: str, names: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.names = tuple(names)
-
 
 # --- how the environment's text becomes values -------------------------------------------------
 
@@ -181,8 +173,8 @@ class Settings(BaseSettings):
         longest = max(getattr(self, name) for name in type(self).model_fields
                       if name.endswith("retention_days") and name != "audit_retention_days")
         if self.audit_retention_days < longest:
-            raise _BadSetting("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
-                       f"other retention ({longest} days), got {self.audit_retention_days}")
+            raise BadSetting("FITGLUE_AUDIT_RETENTION_DAYS", "FITGLUE_AUDIT_RETENTION_DAYS must be at least the longest "
+                             f"other retention ({longest} days), got {self.audit_retention_days}")
         return self
 
     # --- building in code ------------------------------------------------------------------
@@ -256,14 +248,6 @@ def _given(value: object) -> bool:
     return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
-class _BadSetting(ValueError):
-    """Raised by a check across fields, whose error has no field of its own: names the variable."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
-
-
 # Environment variable -> Settings field, for every field the environment can set.
 FIELD_BY_ENV = {field.validation_alias: name for name, field in Settings.model_fields.items()
                 if isinstance(field.validation_alias, str)}
@@ -274,24 +258,7 @@ SERVE_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRE
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
-    """One ConfigError naming every bad variable, each with its own message."""
-    names: list[str] = []
-    messages: list[str] = []
-    for error in exc.errors():
-        ctx = error.get("ctx") or {}
-        if isinstance(ctx.get("error"), _BadSetting):
-            name, message = ctx["error"].name, str(ctx["error"])
-        else:
-            loc = error["loc"][0] if error["loc"] else ""
-            name = str(loc) if loc in ENV_NAMES else _env_name(str(loc))
-            if error["type"] == "value_error" and "error" in ctx:
-                message = str(ctx["error"])  # our own validators' messages already name the variable
-            else:
-                message = f"{name}: {error['msg']}, got {error['input']!r}"
-        if name not in names:
-            names.append(name)
-        messages.append(message)
-    return ConfigError("; ".join(messages), names)
+    return config_error(exc, lambda loc: loc if loc in ENV_NAMES else _env_name(loc))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:

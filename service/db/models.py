@@ -1,4 +1,4 @@
-"""The tables. Status and outcome values are plain strings from the vocabularies in `service.core.vocab`."""
+"""The tables. Status and outcome values are plain strings: the words of `troubleshooting.vocabulary`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, fun
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from service.db.types import UTCDateTime
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, JobState
 
 
 class Base(DeclarativeBase):
@@ -39,7 +40,7 @@ class StravaConnection(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     athlete_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="not_connected")
+    status: Mapped[str] = mapped_column(String(20), default=ConnectionStatus.NOT_CONNECTED.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     granted_scopes: Mapped[str | None] = mapped_column(String(200))
@@ -88,7 +89,7 @@ class OAuthAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str] = mapped_column(String(30), default="pending")
+    outcome: Mapped[str] = mapped_column(String(30), default=AttemptOutcome.PENDING.value)
     reason: Mapped[str | None] = mapped_column(Text)
     athlete_id: Mapped[int | None] = mapped_column(BigInteger)
     granted_scopes: Mapped[str | None] = mapped_column(String(200))
@@ -152,7 +153,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     # queued | running | done | failed
-    state: Mapped[str] = mapped_column(String(20), default="queued")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
     # Why a queued job waits: "rate_limit" when deferred to the next window.
     waiting_for: Mapped[str | None] = mapped_column(String(30))
     claimed_by: Mapped[str | None] = mapped_column(String(80))

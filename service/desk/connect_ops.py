@@ -23,10 +23,11 @@ from service.connections.connect_flow import (
     start_connect,
 )
 from service.connections.links import LinkExpired, LinkProblem, LinkUsed, resolve_link
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import User
 from service.strava import StravaError
+from troubleshooting.permissions import GrantVerdict
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 __all__ = ["ALREADY_FINISHED", "CallbackResult", "ConnectStart", "ConnectionNow", "LinkExpired", "LinkProblem",
            "LinkUsed", "LinkView", "TooManyAttempts", "begin_sign_in", "fully_connected", "open_link",
@@ -38,15 +39,15 @@ class LinkView:
     """What the Connect page shows for a usable link: whose account, how its Strava stands now."""
 
     email: str
-    status: str  # the connection's status (vocab: not_connected, connected, needs_reauth, revoked)
-    verdict: vocab.GrantVerdict | None  # on the stored grant; None when not connected or not recorded
+    status: str  # the connection's status (a ConnectionStatus word)
+    verdict: GrantVerdict | None  # on the stored grant; None when not connected or not recorded
     expires_at: datetime  # UTC: when the link stops working
 
 
-def fully_connected(status: str, verdict: vocab.GrantVerdict | None) -> bool:
+def fully_connected(status: str, verdict: GrantVerdict | None) -> bool:
     """Connected with every permission FitGlue needs. A grant whose scopes were not recorded counts:
     the diagnosis finds nothing missing in it either."""
-    return status == vocab.CONNECTED and (verdict is None or verdict.complete)
+    return status == ConnectionStatus.CONNECTED and (verdict is None or verdict.complete)
 
 
 async def open_link(rt: Runtime, token: str | None) -> LinkView:
@@ -59,10 +60,10 @@ async def open_link(rt: Runtime, token: str | None) -> LinkView:
     return LinkView(user.email, status, verdict, link.expires_at)
 
 
-async def state_after_used_link(rt: Runtime, problem: LinkUsed) -> tuple[str, vocab.GrantVerdict | None]:
+async def state_after_used_link(rt: Runtime, problem: LinkUsed) -> tuple[str, GrantVerdict | None]:
     """(status, verdict) of the connection a used link made, as it stands now."""
     if problem.user_id is None:
-        return vocab.NOT_CONNECTED, None
+        return ConnectionStatus.NOT_CONNECTED, None
     async with rt.sessions() as session:
         return await connection_state(session, problem.user_id)
 
@@ -79,4 +80,4 @@ async def settle_callback(rt: Runtime, params: Mapping[str, str], browser_secret
     try:
         return await complete_connect(rt, params, browser_secret)
     except StravaError:
-        return CallbackResult(400, vocab.ATTEMPT_EXCHANGE_FAILED)
+        return CallbackResult(400, AttemptOutcome.EXCHANGE_FAILED)

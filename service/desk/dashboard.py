@@ -1,5 +1,6 @@
 """SupportDesk's read-only summary for dashboards (the Slack App Home): connections by status,
-who needs to re-authorize, the last agent actions. Mixed into `service.desk.support_desk.SupportDesk`."""
+who needs to re-authorize, the last agent actions. One of the small services
+`service.desk.support_desk.SupportDesk` is composed of."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 from sqlalchemy import func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import AuditEntry, StravaConnection, User
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, Severity
 
 # Entries that only record that someone asked (the bot's request log), not what was done.
 _REQUEST_ACTIONS = ("slack_command:%", "slack_button:%")
@@ -38,27 +40,32 @@ class HomeSummary:
                 "recent_actions": list(self.recent_actions)}
 
 
-class HomeDesk:
-    rt: Runtime
+class HomeOps:
+    """The dashboard summary of one runtime's connections and recent agent actions."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
     async def home_summary(self, *, listed: int = 10) -> HomeSummary:
         async with self.rt.sessions() as session:
-            counts = {status: 0 for status in (vocab.CONNECTED, vocab.NEEDS_REAUTH, vocab.REVOKED, vocab.NOT_CONNECTED)}
+            counts: dict[str, int] = {status: 0 for status in (
+                ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED,
+                ConnectionStatus.NOT_CONNECTED)}
             # One pass over the connections: how many per status, and per connected grant.
             connected_grants: dict[str, int] = {}
             rows = await session.execute(select(StravaConnection.status, StravaConnection.granted_scopes, func.count())
                                          .group_by(StravaConnection.status, StravaConnection.granted_scopes))
             for status, scopes, count in rows:
                 counts[status] = counts.get(status, 0) + count
-                if status == vocab.CONNECTED and scopes is not None:
+                if status == ConnectionStatus.CONNECTED and scopes is not None:
                     connected_grants[scopes] = count
             # A user who never started connecting has no connection row yet.
             without = await session.scalar(select(func.count()).select_from(User).where(
                 ~select(StravaConnection.id).where(StravaConnection.user_id == User.id).exists()))
-            counts[vocab.NOT_CONNECTED] += int(without or 0)
+            counts[ConnectionStatus.NOT_CONNECTED] += int(without or 0)
             waiting = await session.execute(
                 select(User.email, StravaConnection.status_changed_at).join(StravaConnection)
-                .where(StravaConnection.status == vocab.NEEDS_REAUTH)
+                .where(StravaConnection.status == ConnectionStatus.NEEDS_REAUTH)
                 .order_by(StravaConnection.status_changed_at.desc()).limit(listed))
             actions = await session.execute(
                 select(AuditEntry).where(not_(or_(*(AuditEntry.action.like(p) for p in _REQUEST_ACTIONS))))
@@ -70,7 +77,7 @@ class HomeDesk:
             generated_at=self.rt.clock.now(),
             connections_by_status=counts,
             needs_reauth=[{"email": email, "since": iso_utc(since)} for email, since in waiting],
-            needs_reauth_total=counts[vocab.NEEDS_REAUTH],
+            needs_reauth_total=counts[ConnectionStatus.NEEDS_REAUTH],
             recent_actions=recent,
             missing_permissions=lacking,
             missing_permissions_total=lacking_total,
@@ -85,16 +92,16 @@ async def _missing_permissions(session: AsyncSession, connected_grants: dict[str
     distinct grant (a handful of scope combinations), never per row; only then are users fetched.
     """
     verdicts = {raw: verdict for raw in connected_grants
-                if not (verdict := vocab.grant_verdict(vocab.parse_scopes(raw))).complete}
+                if not (verdict := grant_verdict(parse_scopes(raw))).complete}
     total = sum(connected_grants[raw] for raw in verdicts)
     found: list[dict[str, Any]] = []
-    for severity in ("error", "warning"):
+    for severity in (Severity.ERROR, Severity.WARNING):
         grants_of = [raw for raw, verdict in verdicts.items() if verdict.severity == severity]
         if not grants_of or len(found) >= listed:
             continue
         rows = await session.execute(
             select(User.email, StravaConnection.granted_scopes, StravaConnection.connected_at).join(StravaConnection)
-            .where(StravaConnection.status == vocab.CONNECTED, StravaConnection.granted_scopes.in_(grants_of))
+            .where(StravaConnection.status == ConnectionStatus.CONNECTED, StravaConnection.granted_scopes.in_(grants_of))
             .order_by(StravaConnection.connected_at.desc()).limit(listed - len(found)))
         found += [{"email": email, "missing": list(verdicts[raw].missing_scopes), "severity": severity,
                    "since": iso_utc(since)} for email, raw, since in rows if raw in verdicts]

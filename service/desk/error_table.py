@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.connections.refresh import RefreshResult
-from service.core import vocab
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -89,14 +89,14 @@ class SupportError(Exception):
 
 # A refresh that ran but did not refresh: its error kind (or status) → the error code it means.
 REFRESH_FAILURES = {
-    vocab.NOT_CONNECTED: "not_connected",
-    vocab.NEEDS_REAUTH: "needs_reauth",
-    vocab.ERR_GRANT_DEAD: "needs_reauth",
-    vocab.REVOKED: "revoked",
+    ConnectionStatus.NOT_CONNECTED: "not_connected",
+    ConnectionStatus.NEEDS_REAUTH: "needs_reauth",
+    RefreshErrorKind.GRANT_DEAD: "needs_reauth",
+    ConnectionStatus.REVOKED: "revoked",
     "busy": "busy",  # another refresh of the token holds its lease
-    vocab.ERR_RATE_LIMITED: "rate_limited",
-    vocab.ERR_TRANSIENT: "strava_unavailable",
-    vocab.ERR_APP_REJECTED: "strava_app_misconfigured",
+    RefreshErrorKind.RATE_LIMITED: "rate_limited",
+    RefreshErrorKind.TRANSIENT: "strava_unavailable",
+    RefreshErrorKind.APP_CREDENTIALS_REJECTED: "strava_app_misconfigured",
 }
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import (
     Job,
@@ -25,9 +24,10 @@ from service.db.models import (
 )
 from service.desk.connected_count import connected_count_for
 from service.queue.store import FAILED, QUEUED, WAITING_EVENT_CAP, WAITING_RATE_LIMIT
-from service.ratelimit.windows import BUDGETS, DEFAULT_LIMITS, next_midnight, next_quarter, same_window
+from service.ratelimit.windows import DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from service.subscription.state import PROCESSED
 from troubleshooting import BudgetWindow
+from troubleshooting.vocabulary import BUDGETS, Budget, ConnectionStatus, Window
 
 
 async def read_fact_rows(rt: Runtime, email: str | None, athlete_id: int | None,
@@ -104,11 +104,11 @@ def app_wide_query(count_connected: bool) -> Any:
                            .scalar_subquery().label(f"{budget}_{name}"))
     if count_connected:
         columns.append(select(func.count()).select_from(StravaConnection)
-                       .where(StravaConnection.status == vocab.CONNECTED).scalar_subquery().label("connected"))
+                       .where(StravaConnection.status == ConnectionStatus.CONNECTED).scalar_subquery().label("connected"))
     return select(*columns)
 
 
-def rate_limit_rows(wide: dict[str, Any]) -> dict[str, RateLimitState]:
+def rate_limit_rows(wide: dict[str, Any]) -> dict[Budget, RateLimitState]:
     rows = {}
     for budget in BUDGETS:
         values = {name: wide[f"{budget}_{name}"] for name in _RATE_COLUMNS}
@@ -124,7 +124,7 @@ def last_registration(wide: dict[str, Any]) -> WebhookRegistration | None:
                                error=wide["registration_error"])
 
 
-def budget_windows(rows: dict[str, RateLimitState], now: datetime) -> tuple[BudgetWindow, ...]:
+def budget_windows(rows: dict[Budget, RateLimitState], now: datetime) -> tuple[BudgetWindow, ...]:
     """Both budgets' 15-minute and daily windows, with usage only from the current window."""
     windows: list[BudgetWindow] = []
     for budget in BUDGETS:
@@ -134,8 +134,8 @@ def budget_windows(rows: dict[str, RateLimitState], now: datetime) -> tuple[Budg
         if row is not None:
             short_limit, daily_limit = row.limit_15min, row.limit_daily
             # Usage counts only when it was observed inside the current window; before that it is unknown.
-            short_usage = row.usage_15min if same_window("15min", row.observed_at, now) else None
-            daily_usage = row.usage_daily if same_window("daily", row.observed_at, now) else None
-        windows.append(BudgetWindow(budget, "15min", short_limit, short_usage, next_quarter(now)))
-        windows.append(BudgetWindow(budget, "daily", daily_limit, daily_usage, next_midnight(now)))
+            short_usage = row.usage_15min if same_window(Window.FIFTEEN_MIN, row.observed_at, now) else None
+            daily_usage = row.usage_daily if same_window(Window.DAILY, row.observed_at, now) else None
+        windows.append(BudgetWindow(budget, Window.FIFTEEN_MIN, short_limit, short_usage, next_quarter(now)))
+        windows.append(BudgetWindow(budget, Window.DAILY, daily_limit, daily_usage, next_midnight(now)))
     return tuple(windows)

@@ -1,7 +1,7 @@
 """Gathering what we know about one user's Strava connection: the input of a diagnosis.
 
 Everything comes from the database in two statements (``fact_queries``), plus one live look at
-the app's push subscription at Strava (``subscription_probe``), taken at the same time. Nothing
+the app's push subscription at Strava (``service.subscription.cache``), taken at the same time. Nothing
 gathered here is a secret: no token, no client secret, no Connect link; free text is scrubbed.
 """
 
@@ -11,17 +11,23 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from service.core import vocab
 from service.core.inputs import BadInput, parse_who
 from service.core.redact import scrub_text
 from service.core.runtime import Runtime
 from service.core.settings import Settings
 from service.db.models import OAuthAttempt, StravaConnection, User, WebhookRegistration
 from service.desk.fact_queries import budget_windows, last_registration, rate_limit_rows, read_fact_rows
-from service.desk.subscription_probe import SubscriptionLook, SubscriptionProbe
 from service.ratelimit.windows import next_quarter
+from service.subscription.cache import SubscriptionLook, subscription_cache
 from troubleshooting import AttemptFacts, ConnectionFacts, SubscriptionFacts, Thresholds
-from troubleshooting.vocabulary import ATTEMPT_OUTCOMES, REFRESH_ERROR_KINDS
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import (
+    ATTEMPT_OUTCOMES,
+    REFRESH_ERROR_KINDS,
+    AttemptOutcome,
+    ConnectionStatus,
+    RefreshErrorKind,
+)
 
 # `who` is neither a well-formed e-mail address nor a Strava athlete id (the rule is service.core.inputs').
 BadWho = BadInput
@@ -40,7 +46,7 @@ def _latest(*values: datetime | None) -> datetime | None:
 def _attempt_facts(attempt: OAuthAttempt | None) -> AttemptFacts | None:
     if attempt is None:
         return None
-    outcome = attempt.outcome if attempt.outcome in ATTEMPT_OUTCOMES else vocab.ATTEMPT_EXCHANGE_FAILED
+    outcome = AttemptOutcome(attempt.outcome) if attempt.outcome in ATTEMPT_OUTCOMES else AttemptOutcome.EXCHANGE_FAILED
     return AttemptFacts(started_at=attempt.started_at, finished_at=attempt.finished_at, outcome=outcome,
                         reason=scrub_text(attempt.reason) if attempt.reason else None)
 
@@ -72,12 +78,13 @@ def connected_reason(granted: frozenset[str] | None) -> str | None:
     Read from the grant rather than the stored text: rows written before the verdict was one
     function say "every needed permission" beside a grant without profile:read_all.
     """
-    return vocab.grant_verdict(granted).status_reason if granted is not None else None
+    return grant_verdict(granted).status_reason if granted is not None else None
 
 
-async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> ConnectionFacts:
+async def gather_facts(rt: Runtime, who: str) -> ConnectionFacts:
     """Everything a diagnosis of `who` (an e-mail or a Strava athlete id) rests on. Raises BadWho."""
     parsed = parse_who(who)
+    probe = subscription_cache(rt)
     look_task = asyncio.ensure_future(probe.look())
     try:
         facts = await _gather_from_db(rt, who.strip(), parsed.email, parsed.athlete_id)
@@ -87,7 +94,7 @@ async def gather_facts(rt: Runtime, who: str, probe: SubscriptionProbe) -> Conne
     look, registration = await look_task, facts.pop("_registration")
     if registration is not None and look.checked and registration.at >= look.at:
         # The subscription was (re-)registered since our cached look: that look may be stale.
-        probe.forget()
+        probe.invalidate()
         look = await probe.look()
     return ConnectionFacts(**facts, subscription=subscription_facts(look, rt.settings, registration),
                            strava_configured=look.configured)
@@ -109,7 +116,7 @@ async def _gather_from_db(rt: Runtime, who: str, email: str | None, athlete_id: 
         "_registration": registration,
     }
     if found is None:
-        return {**common, "email": None, "status": "unknown_user"}
+        return {**common, "email": None, "status": ConnectionStatus.UNKNOWN_USER}
     conn: StravaConnection | None = found[1]
     facts = {**common, **_user_facts(found, now)}
     if conn is not None:
@@ -123,7 +130,7 @@ def _user_facts(found: Any, now: datetime) -> dict[str, Any]:
     conn: StravaConnection | None = found[1]
     facts: dict[str, Any] = {
         "email": user.email,
-        "status": conn.status if conn is not None else vocab.NOT_CONNECTED,
+        "status": conn.status if conn is not None else ConnectionStatus.NOT_CONNECTED,
         "last_attempt": _attempt_facts(found[2]),
         "user_jobs_queued": int(found.jobs_queued or 0),
         "user_jobs_waiting_for_window": int(found.jobs_waiting or 0),
@@ -138,7 +145,7 @@ def _user_facts(found: Any, now: datetime) -> dict[str, Any]:
 def _connection_facts(conn: StravaConnection, status: str, athlete_last_event: datetime | None) -> dict[str, Any]:
     """The facts read from the user's connection row (and their athlete's newest event)."""
     kind = conn.last_refresh_error_kind
-    granted = vocab.parse_scopes(conn.granted_scopes) if conn.granted_scopes is not None else None
+    granted = parse_scopes(conn.granted_scopes) if conn.granted_scopes is not None else None
     return dict(
         athlete_id=conn.athlete_id,
         granted_scopes=granted,
@@ -146,11 +153,11 @@ def _connection_facts(conn: StravaConnection, status: str, athlete_last_event: d
         connected_at=conn.connected_at,
         last_refresh_at=conn.last_refresh_at,
         # An error kind we do not know (a newer writer) still counts as a refresh problem.
-        last_refresh_error_kind=(kind if kind in REFRESH_ERROR_KINDS else vocab.ERR_TRANSIENT) if kind else None,
+        last_refresh_error_kind=(kind if kind in REFRESH_ERROR_KINDS else RefreshErrorKind.TRANSIENT) if kind else None,
         last_refresh_error=scrub_text(conn.last_refresh_error) if conn.last_refresh_error else None,
         last_refresh_error_at=conn.last_refresh_error_at,
         consecutive_refresh_failures=conn.refresh_failures or 0,
-        status_reason=(connected_reason(granted) if status == vocab.CONNECTED else None) or conn.status_reason,
+        status_reason=(connected_reason(granted) if status == ConnectionStatus.CONNECTED else None) or conn.status_reason,
         status_changed_at=conn.status_changed_at,
         last_event_at=_latest(conn.last_event_at, athlete_last_event),
     )

@@ -24,21 +24,25 @@ from service.connections.links import issue_link
 from service.connections.refresh import RefreshResult, refresh_connection, sweep_due
 from service.connections.tokens import access_token, drop_tokens, reencrypt_all_tokens
 from service.connections.users import find_user, get_or_create_user, normalize_email
-from service.core import vocab
-from service.core.audit_log import audited, entry_to_dict, list_entries
+from service.core.audit_log import add_entry_now, audited, list_entries
 from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.api_models import AuditEntryBody
 from service.desk.boundary import raises_only_support_error
-from service.desk.dashboard import HomeDesk
+from service.desk.dashboard import HomeOps, HomeSummary
 from service.desk.error_table import SupportError
 from service.desk.observations import BadWho, gather_facts, thresholds_from
-from service.desk.subscription_probe import probe_for
-from service.desk.webhook_ops import WebhookQueueDesk
+from service.desk.webhook_ops import RetryResult, WebhookQueueOps
+from service.queue.views import JobView
+from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
+from service.subscription.cache import subscription_cache
+from service.subscription.registration import RegistrationReport, WebhookStatus
+from troubleshooting.vocabulary import ConnectionStatus
 
-__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError", "refresh_to_dict"]
+__all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError"]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +64,6 @@ class KeyRotation:
     rotated: int  # connections whose tokens are now encrypted under the current key
     unreadable: int  # connections whose tokens no configured key can read (they need re-authorization)
 
-    def to_dict(self) -> dict:
-        return {"rotated": self.rotated, "unreadable": self.unreadable}
-
 
 @dataclass(frozen=True)
 class DisconnectResult:
@@ -71,20 +72,41 @@ class DisconnectResult:
     deauthorized: bool
     warning: str | None
 
-    def to_dict(self) -> dict:
-        return {"email": self.email, "status": self.status, "deauthorized": self.deauthorized,
-                "warning": self.warning}
-
-
-def refresh_to_dict(result: RefreshResult) -> dict:
-    return {"email": result.email, "status": result.status, "refreshed": result.refreshed,
-            "expires_at": iso_utc(result.expires_at), "error": result.error}
-
 
 @raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
-class SupportDesk(WebhookQueueDesk, HomeDesk):
+class SupportDesk:
+    """The operations; the subscription/budget/queue ones and the dashboard live in small services
+    (`webhook_ops`, `dashboard`) that the desk hands those calls on to."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.webhooks = WebhookQueueOps(rt)
+        self.home = HomeOps(rt)
+
+    # ---- handed on: the push subscription, the budget, the queue, the dashboard ------------------
+
+    async def webhook_status(self) -> WebhookStatus:
+        return await self.webhooks.webhook_status()
+
+    async def reregister_webhook(self, actor: str) -> RegistrationReport:
+        return await self.webhooks.reregister_webhook(actor)
+
+    async def rate_limit_report(self) -> RateLimitReport:
+        return await self.webhooks.rate_limit_report()
+
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobView]:
+        return await self.webhooks.list_jobs(state, limit)
+
+    async def retry_job(self, job_id: int, actor: str) -> JobView:
+        return await self.webhooks.retry_job(job_id, actor)
+
+    async def retry_failed_jobs(self, actor: str) -> RetryResult:
+        return await self.webhooks.retry_failed_jobs(actor)
+
+    async def home_summary(self, *, listed: int = 10) -> HomeSummary:
+        return await self.home.home_summary(listed=listed)
+
+    # ---- the desk's own operations -------------------------------------------------------------
 
     async def diagnose(self, who: str) -> troubleshooting.Diagnosis:
         """The diagnosis of one user's Strava connection; `who` is an e-mail or a Strava athlete id.
@@ -93,14 +115,14 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         shared by every desk of this runtime). An unknown user is a diagnosis, not an error.
         """
         try:
-            facts = await gather_facts(self.rt, who, probe_for(self.rt))
+            facts = await gather_facts(self.rt, who)
         except BadWho as exc:
             raise SupportError("bad_argument", str(exc)) from None
         return troubleshooting.diagnose(facts, thresholds_from(self.rt.settings))
 
     def forget_subscription_look(self) -> None:
         """Drop the cached live subscription look (call after changing the subscription)."""
-        probe_for(self.rt).forget()
+        subscription_cache(self.rt).invalidate()
 
     def _valid_email(self, email: str) -> str:
         try:
@@ -135,10 +157,10 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
         rt.require_strava()
         async with audited(rt.sessions, rt.clock, actor, "refresh_token", email) as outcome:
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "refused"
-                return RefreshResult(user.email, vocab.NOT_CONNECTED, False, None,
-                                     "the user has not connected Strava", vocab.NOT_CONNECTED)
+                return RefreshResult(user.email, ConnectionStatus.NOT_CONNECTED, False, None,
+                                     "the user has not connected Strava", ConnectionStatus.NOT_CONNECTED)
             result = await refresh_connection(rt, conn.id, force=True)
             outcome.result = "ok" if result.refreshed else (result.error_kind or "failed")
             outcome.detail = result.error
@@ -160,12 +182,12 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             if await self._unknown(email):
                 # Like `diagnose` of a stranger: an answer, not a failure (exit 0, admin 200).
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(email, vocab.UNKNOWN_USER, False,
+                return DisconnectResult(email, ConnectionStatus.UNKNOWN_USER, False,
                                         f"there is no FitGlue user with e-mail {email}, so nothing was disconnected")
             user, conn = await self._connection_id(email)
-            if conn is None or conn.status == vocab.NOT_CONNECTED:
+            if conn is None or conn.status == ConnectionStatus.NOT_CONNECTED:
                 outcome.result = "nothing_to_do"
-                return DisconnectResult(user.email, vocab.NOT_CONNECTED, False,
+                return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, False,
                                         "nothing to disconnect: this user has no Strava connection")
             warning, deauthorized = None, False
             try:
@@ -197,14 +219,14 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
-                row.status = vocab.NOT_CONNECTED
+                row.status = ConnectionStatus.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now
                 row.next_refresh_at = None
                 row.updated_at = now
             outcome.result = "ok" if warning is None else "ok_with_warning"
             outcome.detail = warning
-            return DisconnectResult(user.email, vocab.NOT_CONNECTED, deauthorized, warning)
+            return DisconnectResult(user.email, ConnectionStatus.NOT_CONNECTED, deauthorized, warning)
 
     async def rotate_keys(self, actor: str) -> KeyRotation:
         """Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (the second step of a
@@ -234,9 +256,15 @@ class SupportDesk(WebhookQueueDesk, HomeDesk):
             outcome.detail = f"deleted: {counts or 'nothing'}" + (f"; warning: {warning}" if warning else "")
             return ForgetResult(label, deauthorized, warning, deleted)
 
+    async def record_request(self, actor: str, action: str, target: str | None, result: str,
+                             detail: str | None = None) -> None:
+        """Write one audit entry for a request that reached an adapter (e.g. a Slack command, allowed or
+        refused), in its own transaction."""
+        await add_entry_now(self.rt.sessions, self.rt.clock, actor, action, target, result, detail)
+
     async def audit_entries(self, limit: int = 50, *, before_id: int | None = None, actor: str | None = None,
                             action: str | None = None, target: str | None = None) -> list[dict]:
         """The audit log, newest first, as JSON-ready objects (`GET /admin/api/audit`)."""
         entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
                                      target=target)
-        return [entry_to_dict(e) for e in entries]
+        return [AuditEntryBody.of(e).to_json() for e in entries]

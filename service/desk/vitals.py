@@ -30,7 +30,7 @@ async def readiness(rt: Runtime) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class QueueFigures:
-    jobs_by_state: dict[str, int]  # every job state (vocab.JOB_STATES, in that order), 0 when none
+    jobs_by_state: dict[str, int]  # every job state (vocabulary.JobState, in that order), 0 when none
     waiting_for_rate_limit: int  # queued jobs held until Strava's next rate-limit window
 
 

@@ -1,13 +1,13 @@
 """SupportDesk operations on the push subscription, the rate-limit budget and the retry queue.
 
-Kept in their own module and mixed into `service.desk.support_desk.SupportDesk`, so the desk stays the one
-API the bot, the CLI and the admin API share. Operations that change something are audited.
+One of the small services `service.desk.support_desk.SupportDesk` is composed of (the desk hands
+these calls on, so it stays the one API the bot, the CLI and the admin API share). Operations that
+change something are audited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
@@ -29,14 +29,14 @@ from service.subscription.registration import (
 class RetryResult:
     job_ids: list[int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"retried": len(self.job_ids), "job_ids": list(self.job_ids)}
 
+class WebhookQueueOps:
+    """The push subscription, the rate-limit budget and the retry queue, for one runtime."""
 
-class WebhookQueueDesk:
-    rt: Runtime
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
-    def _error(self, code: str, message: str) -> Exception:
+    def _error(self, code: str, message: str) -> SupportError:
         return SupportError(code, message)
 
     async def webhook_status(self) -> WebhookStatus:

@@ -28,14 +28,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
 from service.core.clock import to_epoch
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
 from service.queue.store import PRIORITY_CATCH_UP, PRIORITY_EVENT, enqueue
 from service.subscription.state import PROCESSED
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, JobKind
 
-JOB_KIND = "catch_up"
+JOB_KIND = JobKind.CATCH_UP
 OVERFLOW_RUN = "overflow"
 PER_PAGE = 100
 
@@ -95,10 +96,10 @@ async def queue_catch_up(rt: Runtime) -> int:
             select(StravaConnection.id, StravaConnection.user_id,
                    _last_processed_event(StravaConnection.athlete_id).correlate(StravaConnection),
                    StravaConnection.connected_at, StravaConnection.granted_scopes)
-            .where(StravaConnection.status == vocab.CONNECTED))).all()
+            .where(StravaConnection.status == ConnectionStatus.CONNECTED))).all()
         for conn_id, user_id, in_step, connected, granted in rows:
             since: datetime | None = in_step or connected
-            if since is None or not vocab.reads_activities(vocab.parse_scopes(granted)):
+            if since is None or not grant_verdict(parse_scopes(granted)).can_read_activities:
                 continue
             queued += await _enqueue_first_page(session, rt, conn_id, user_id, since) is not None
     return queued
@@ -120,7 +121,7 @@ async def queue_catch_up_for_connect(session: AsyncSession, rt: Runtime, conn: S
     """Queue the catch-up of a Connect that just succeeded, in its transaction (`session`), called
     before `conn` takes the new grant (its `connected_at` is still the previous Connect's). The job
     id; None when the grant cannot read activities or the same catch-up is queued already."""
-    if not vocab.reads_activities(granted):
+    if not grant_verdict(granted).can_read_activities:
         return None
     previous_connect = conn.connected_at
     # The last moment we know we were in step with Strava: the last event of theirs we processed,

@@ -20,12 +20,13 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core import vocab
+from service.core.backoff import exponential_backoff
 from service.db.dialect import insert_for
 from service.db.models import Job
+from troubleshooting.vocabulary import JOB_STATES, JobState
 
-QUEUED, RUNNING, DONE, FAILED = vocab.JOB_QUEUED, vocab.JOB_RUNNING, vocab.JOB_DONE, vocab.JOB_FAILED
-STATES = vocab.JOB_STATES
+QUEUED, RUNNING, DONE, FAILED = JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED
+STATES = JOB_STATES
 WAITING_RATE_LIMIT = "rate_limit"
 WAITING_RETRY = "retry"
 WAITING_EVENT_CAP = "event_cap"  # the per-athlete cap on Strava calls that check unsigned events
@@ -62,7 +63,7 @@ SETTLED = object()
 
 def backoff_after(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min … after the 1st, 2nd, 3rd failed attempt, capped at an hour."""
-    return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
+    return exponential_backoff(attempts, BACKOFF_BASE_S, BACKOFF_MAX_S)
 
 
 def job_row(kind: str, payload: Mapping[str, Any], now: datetime, *, priority: int = PRIORITY_EVENT,

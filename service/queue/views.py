@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core.clock import iso_utc
 from service.db.models import Job
 from service.queue.store import QUEUED
 
@@ -40,13 +39,6 @@ class JobView:
         return cls(job.id, job.kind, job.state, job.priority, job.attempts, job.run_after, job.waiting_for,
                    job.last_error, job.user_id, payload if isinstance(payload, dict) else {}, job.created_at,
                    job.updated_at, job.finished_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "state": self.state, "priority": self.priority,
-                "attempts": self.attempts, "run_after": iso_utc(self.run_after), "waiting_for": self.waiting_for,
-                "last_error": self.last_error, "user_id": self.user_id, "payload": self.payload,
-                "created_at": iso_utc(self.created_at), "updated_at": iso_utc(self.updated_at),
-                "finished_at": iso_utc(self.finished_at)}
 
 
 async def list_jobs(session: AsyncSession, state: str | None = None, limit: int = 100) -> list[JobView]:

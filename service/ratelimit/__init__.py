@@ -5,12 +5,9 @@ May import `service.strava`, `service.core` and `service.db`.
 """
 
 from service.ratelimit.ledger import BudgetExhausted, BudgetState, RateLimitLedger, is_counted
-from service.ratelimit.windows import BUDGETS, OVERALL, READ, BudgetReading, parse_pair, read_headers
+from service.ratelimit.windows import BudgetReading, parse_pair, read_headers
 
 __all__ = [
-    "BUDGETS",
-    "OVERALL",
-    "READ",
     "BudgetExhausted",
     "BudgetReading",
     "BudgetState",

@@ -27,7 +27,6 @@ from service.core.metrics import Metrics
 from service.db.dialect import insert_for
 from service.db.models import RateLimitState
 from service.ratelimit.windows import (
-    BUDGETS,
     DEFAULT_LIMITS,
     BudgetReading,
     background_share,
@@ -40,6 +39,7 @@ from service.ratelimit.windows import (
     window_resets_at,
 )
 from service.strava import RateLimited
+from troubleshooting.vocabulary import BUDGETS, Budget, Window
 
 log = logging.getLogger(__name__)
 
@@ -138,24 +138,24 @@ class RateLimitLedger:
 
     # ---- reading -------------------------------------------------------------------------------
 
-    async def snapshot(self) -> dict[str, BudgetState]:
+    async def snapshot(self) -> dict[Budget, BudgetState]:
         now = self.clock.now()
         async with self.sessions() as session:
             rows = {r.budget: r for r in (await session.execute(select(RateLimitState))).scalars()}
-        states = {}
+        states: dict[Budget, BudgetState] = {}
         for budget in BUDGETS:
             row = rows.get(budget)
             if row is None:
                 limit_15, limit_day = DEFAULT_LIMITS[budget]
                 states[budget] = BudgetState(budget, limit_15, limit_day, None, None, None, 0, 0)
                 continue
-            fresh_15 = same_window("15min", row.observed_at, now)
-            fresh_day = same_window("daily", row.observed_at, now)
+            fresh_15 = same_window(Window.FIFTEEN_MIN, row.observed_at, now)
+            fresh_day = same_window(Window.DAILY, row.observed_at, now)
             states[budget] = BudgetState(
                 budget, row.limit_15min, row.limit_daily,
                 row.usage_15min if fresh_15 else None, row.usage_daily if fresh_day else None, row.observed_at,
-                row.counted_15min if same_window("15min", row.counted_quarter, now) else 0,
-                row.counted_daily if same_window("daily", row.counted_day, now) else 0,
+                row.counted_15min if same_window(Window.FIFTEEN_MIN, row.counted_quarter, now) else 0,
+                row.counted_daily if same_window(Window.DAILY, row.counted_day, now) else 0,
             )
         return states
 
@@ -181,8 +181,8 @@ class RateLimitLedger:
         quarter, day = quarter_start(now), day_start(now)
         current_15 = case((_T.c.counted_quarter == quarter, _T.c.counted_15min), else_=0)
         current_day = case((_T.c.counted_day == day, _T.c.counted_daily), else_=0)
-        share_15 = 100 if interactive else background_share("15min", now, self.reserve_pct)
-        share_day = 100 if interactive else background_share("daily", now, self.reserve_pct)
+        share_15 = 100 if interactive else background_share(Window.FIFTEEN_MIN, now, self.reserve_pct)
+        share_day = 100 if interactive else background_share(Window.DAILY, now, self.reserve_pct)
         try:
             async with self._write() as session:
                 for budget in BUDGETS:
@@ -241,8 +241,8 @@ class RateLimitLedger:
         latest: datetime | None = None
         for state in states.values():
             candidate = None
-            for window, counted, limit in (("daily", state.counted_daily, state.limit_daily),
-                                           ("15min", state.counted_15min, state.limit_15min)):
+            for window, counted, limit in ((Window.DAILY, state.counted_daily, state.limit_daily),
+                                           (Window.FIFTEEN_MIN, state.counted_15min, state.limit_15min)):
                 share = 100 if interactive else background_share(window, now, self.reserve_pct)
                 if (counted + 1) * 100 <= limit * share:
                     continue

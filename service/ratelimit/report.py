@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from service.core.clock import iso_utc
 from service.ratelimit.ledger import BudgetState
-from service.ratelimit.windows import BUDGETS, next_midnight, next_quarter
+from service.ratelimit.windows import next_midnight, next_quarter
+from troubleshooting.vocabulary import BUDGETS, Budget, Window
 
 
 @dataclass(frozen=True)
@@ -17,9 +16,6 @@ class WindowUsage:
     usage: int | None  # None: Strava reported nothing yet in this window
     resets_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"limit": self.limit, "usage": self.usage, "resets_at": iso_utc(self.resets_at)}
-
     @property
     def share(self) -> float:
         return (self.usage or 0) / self.limit if self.limit else 1.0
@@ -27,23 +23,16 @@ class WindowUsage:
 
 @dataclass(frozen=True)
 class RateLimitReport:
-    budgets: dict[str, dict[str, WindowUsage]]  # budget -> window ("15min", "daily") -> usage
+    budgets: dict[Budget, dict[Window, WindowUsage]]
     observed_at: datetime | None
     queued_jobs: int
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {budget: {window: usage.to_dict() for window, usage in windows.items()}
-                                for budget, windows in self.budgets.items()}
-        data["observed_at"] = iso_utc(self.observed_at)
-        data["queued_jobs"] = self.queued_jobs
-        return data
 
-
-def build_report(states: dict[str, BudgetState], now: datetime, queued_jobs: int) -> RateLimitReport:
+def build_report(states: dict[Budget, BudgetState], now: datetime, queued_jobs: int) -> RateLimitReport:
     budgets = {}
     for budget in BUDGETS:
         state = states[budget]
-        budgets[budget] = {"15min": WindowUsage(state.limit_15min, state.usage_15min, next_quarter(now)),
-                           "daily": WindowUsage(state.limit_daily, state.usage_daily, next_midnight(now))}
+        budgets[budget] = {Window.FIFTEEN_MIN: WindowUsage(state.limit_15min, state.usage_15min, next_quarter(now)),
+                           Window.DAILY: WindowUsage(state.limit_daily, state.usage_daily, next_midnight(now))}
     seen = [s.observed_at for s in states.values() if s.observed_at is not None]
     return RateLimitReport(budgets, max(seen) if seen else None, queued_jobs)

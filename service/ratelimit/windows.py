@@ -11,15 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-OVERALL = "overall"
-READ = "read"
-BUDGETS = (OVERALL, READ)
-WINDOWS = ("15min", "daily")
+from troubleshooting.vocabulary import Budget, Window
 
 # Only defaults until Strava's headers say otherwise (reference §3: limits come from the headers).
-DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = {OVERALL: (200, 2000), READ: (100, 1000)}
+DEFAULT_LIMITS: Mapping[str, tuple[int, int]] = {Budget.OVERALL: (200, 2000), Budget.READ: (100, 1000)}
 
-_HEADER_PREFIX = {OVERALL: "x-ratelimit", READ: "x-readratelimit"}
+_HEADER_PREFIX = {Budget.OVERALL: "x-ratelimit", Budget.READ: "x-readratelimit"}
 QUARTER = timedelta(minutes=15)
 
 
@@ -89,11 +86,11 @@ def next_midnight(when: datetime) -> datetime:
 
 
 def window_start(window: str, when: datetime) -> datetime:
-    return quarter_start(when) if window == "15min" else day_start(when)
+    return quarter_start(when) if window == Window.FIFTEEN_MIN else day_start(when)
 
 
 def window_resets_at(window: str, when: datetime) -> datetime:
-    return next_quarter(when) if window == "15min" else next_midnight(when)
+    return next_quarter(when) if window == Window.FIFTEEN_MIN else next_midnight(when)
 
 
 def same_window(window: str, a: datetime | None, b: datetime) -> bool:
@@ -103,7 +100,7 @@ def same_window(window: str, a: datetime | None, b: datetime) -> bool:
 
 # The reserve for interactive actions is released this close to a window's reset: what the
 # agents did not need by then would only go to waste, and a backlog can use it instead.
-RESERVE_RELEASE = {"15min": timedelta(seconds=60), "daily": timedelta(minutes=15)}
+RESERVE_RELEASE: dict[str, timedelta] = {Window.FIFTEEN_MIN: timedelta(seconds=60), Window.DAILY: timedelta(minutes=15)}
 
 
 def reserve_released_at(window: str, when: datetime) -> datetime:

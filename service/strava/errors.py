@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from troubleshooting.vocabulary import RefreshErrorKind
+
 
 @dataclass(frozen=True)
 class FaultEntry:
@@ -40,13 +42,13 @@ class StravaError(Exception):
 class GrantRevoked(StravaError):
     """400 RefreshToken/refresh_token/invalid: the grant is gone; only the user can fix it."""
 
-    kind = "grant_dead"
+    kind: str = RefreshErrorKind.GRANT_DEAD
 
 
 class AppCredentialsRejected(StravaError):
     """Strava rejects our own client id/secret: an operator problem, never the user's."""
 
-    kind = "app_credentials_rejected"
+    kind: str = RefreshErrorKind.APP_CREDENTIALS_REJECTED
 
 
 class BadAuthorizationCode(StravaError):
@@ -66,13 +68,13 @@ class AccessTokenInvalid(StravaError):
 
 
 class RateLimited(StravaError):
-    kind = "rate_limited"
+    kind: str = RefreshErrorKind.RATE_LIMITED
 
 
 class Transient(StravaError):
     """Timeouts, connection failures, 5xx: try again later."""
 
-    kind = "transient"
+    kind: str = RefreshErrorKind.TRANSIENT
 
 
 class NotFound(StravaError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,13 +19,13 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from service.core.clock import iso_utc
 from service.core.inputs import BadInput, parse_json
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError
 from service.db.models import WebhookRegistration
 from service.queue.catch_up import queue_catch_up
 from service.strava import StravaError, StravaRequestError
+from service.subscription.cache import subscription_cache
 from service.subscription.state import last_event_at, remember_subscription
 
 log = logging.getLogger(__name__)
@@ -40,18 +39,12 @@ class Subscription:
     id: int
     callback_url: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "callback_url": self.callback_url}
-
 
 @dataclass(frozen=True)
 class RegistrationRecord:
     at: datetime
     outcome: str
     error: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at": iso_utc(self.at), "outcome": self.outcome, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -60,11 +53,6 @@ class WebhookStatus:
     callback_matches: bool
     last_event_at: datetime | None
     last_registration: RegistrationRecord | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"subscription": self.subscription.to_dict() if self.subscription else None,
-                "callback_matches": self.callback_matches, "last_event_at": iso_utc(self.last_event_at),
-                "last_registration": self.last_registration.to_dict() if self.last_registration else None}
 
 
 @dataclass(frozen=True)
@@ -78,9 +66,6 @@ class RegistrationReport:
     @property
     def ok(self) -> bool:
         return self.outcome != FAILED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.status.to_dict(), "steps": list(self.steps)}
 
 
 def _parse(item: dict[str, Any]) -> Subscription | None:
@@ -109,6 +94,8 @@ async def _status(rt: Runtime, subscriptions: list[Subscription], remember: bool
             # One subscription per app: whatever Strava lists is ours, so its events are accepted.
             await remember_subscription(session, current.id if current else None, rt.clock.now())
         last = await last_event_at(session)
+    if remember:  # after the commit: every reader of this runtime sees the new id from now on
+        subscription_cache(rt).invalidate()
     return WebhookStatus(current, current is not None and current.callback_url == wanted, last,
                          await _last_registration(rt))
 
@@ -191,17 +178,7 @@ async def reregister(rt: Runtime, actor: str, *, always_probe: bool = True,
         outcome, error = FAILED, exc.summary
         step("strava", False, exc.summary)
 
-    seen = True
-    if outcome == FAILED:
-        # Show Strava's current view if we can still get it; the failure itself is recorded below.
-        try:
-            subscriptions = await _list(rt)
-        except StravaError:
-            seen = False  # keep the id we know: Strava being unreachable says nothing about it
-    current = subscriptions[0] if subscriptions else None
-    async with rt.write() as session:
-        session.add(WebhookRegistration(at=rt.clock.now(), actor=actor, outcome=outcome, error=error,
-                                        steps=json.dumps(steps), subscription_id=current.id if current else None))
+    subscriptions, seen = await _record_attempt(rt, actor, outcome, error, steps, subscriptions)
     status = await _status(rt, subscriptions, remember=seen)
     queued = 0
     if outcome == REPAIRED or (outcome == UNCHANGED and catch_up_when_unchanged):
@@ -214,6 +191,23 @@ async def reregister(rt: Runtime, actor: str, *, always_probe: bool = True,
 
 class _Stop(Exception):
     pass
+
+
+async def _record_attempt(rt: Runtime, actor: str, outcome: str, error: str | None, steps: list[dict[str, Any]],
+                          subscriptions: list[Subscription]) -> tuple[list[Subscription], bool]:
+    """Store the attempt in `webhook_registrations`: (the subscriptions Strava lists now, whether
+    that list was seen). After a failure Strava's current view is shown if it can still be had."""
+    seen = True
+    if outcome == FAILED:
+        try:
+            subscriptions = await _list(rt)
+        except StravaError:
+            seen = False  # keep the id we know: Strava being unreachable says nothing about it
+    current = subscriptions[0] if subscriptions else None
+    async with rt.write() as session:
+        session.add(WebhookRegistration(at=rt.clock.now(), actor=actor, outcome=outcome, error=error,
+                                        steps=json.dumps(steps), subscription_id=current.id if current else None))
+    return subscriptions, seen
 
 
 async def _create(rt: Runtime, wanted: str, step: Any) -> list[Subscription]:
@@ -235,15 +229,21 @@ async def _create(rt: Runtime, wanted: str, step: Any) -> list[Subscription]:
     return [Subscription(new_id, wanted)]
 
 
-def ensure_after_connect(rt: Runtime) -> Callable[[int | None], Awaitable[None]]:
+class EnsureAfterConnect:
     """The `rt.on_connected` hook: make sure the subscription exists. It runs in the background after
-    the result page went out; its outcome is recorded like any registration and never fails the Connect."""
+    the result page went out; its outcome is recorded like any registration and never fails the Connect.
+    One per runtime (`ensure_after_connect`), so adding it twice is easy to avoid."""
 
-    async def ensure_webhook_after_connect(athlete_id: int | None) -> None:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def __call__(self, athlete_id: int | None) -> None:
         try:
-            await reregister(rt, "connect", always_probe=False, catch_up_when_unchanged=False)
+            await reregister(self.rt, "connect", always_probe=False, catch_up_when_unchanged=False)
         except ConfigError as exc:
             log.warning("could not check the webhook subscription after a Connect: %s", exc)
 
-    ensure_webhook_after_connect.ensures_webhook = True  # type: ignore[attr-defined]
-    return ensure_webhook_after_connect
+
+def ensure_after_connect(rt: Runtime) -> EnsureAfterConnect:
+    """The runtime's one "ensure the push subscription after a Connect" hook."""
+    return rt.part(EnsureAfterConnect)

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.app_state import get_value, set_value
 from service.db.models import WebhookEvent
+from troubleshooting.vocabulary import JobKind
 
 # What became of a stored webhook event (webhook_events.state).
 NEW, PROCESSED, IGNORED, FAILED = "new", "processed", "ignored", "failed"
 
 # The job that processes one stored event, and its dedupe key (erasure finds the job by it).
-JOB_KIND = "webhook_event"
+JOB_KIND = JobKind.WEBHOOK_EVENT
 EVENT_JOB_KEY_PREFIX = "event:"
 
 
@@ -36,6 +37,12 @@ NO_SUBSCRIPTION_SEEN_AT = "webhook.no_subscription_seen_at"
 async def our_subscription_id(session: AsyncSession) -> int | None:
     value = await get_value(session, SUBSCRIPTION_ID)
     return int(value) if value and value.isdigit() else None
+
+
+async def strava_listed_none(session: AsyncSession) -> bool:
+    """Whether the last look at Strava (registration, status, or an event's check) found no
+    subscription at all for the app (then no event reaches us)."""
+    return await get_value(session, SUBSCRIPTION_ID) == ""
 
 
 async def remember_subscription(session: AsyncSession, subscription_id: int | None, now: datetime) -> None:

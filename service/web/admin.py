@@ -9,28 +9,39 @@ returned to the caller (that is what the route is for) and never logged; Strava 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from service.core.clock import iso_utc
 from service.core.crypto import constant_time_equals
-from service.core.inputs import parse_cursor, parse_limit, parse_row_id, parse_text
-from service.core.runtime import Runtime
+from service.core.inputs import parse_row_id
 from service.core.settings import reveal
+from service.desk.api_models import (
+    AuditBody,
+    Body,
+    ConnectLinkBody,
+    DiagnosisBody,
+    DisconnectBody,
+    JobBody,
+    JobsBody,
+    KeyRotationBody,
+    RateLimitBody,
+    RefreshBody,
+    RefreshFailureBody,
+    RegistrationFailureBody,
+    WebhookRegistrationBody,
+    WebhookStatusBody,
+)
+from service.desk.api_queries import AuditQuery, JobsQuery
 from service.desk.boundary import as_support_error
 from service.desk.error_table import SupportError, refresh_failure
-from service.desk.support_desk import SupportDesk, refresh_to_dict
-from service.web.admin_openapi import PREFIX, openapi_document
+from service.desk.support_desk import SupportDesk
+from service.web.admin_openapi import PREFIX, AdminRoute, Handler, openapi_document
 
 log = logging.getLogger(__name__)
 
 ACTOR = "admin-api"
 DESK = web.AppKey("admin_desk", SupportDesk)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
     headers = {"Cache-Control": "no-store"}
@@ -39,17 +50,9 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return web.json_response({"error": code, "message": message, **extra}, status=status, headers=headers)
 
 
-def ok(body: Any) -> web.Response:
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
-
-
-def to_body(result: Any) -> Any:
-    """The `--json` shape of whatever a desk method returned."""
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    if isinstance(result, list | tuple):
-        return [to_body(item) for item in result]
-    return result
+def ok(body: Body) -> web.Response:
+    """200 with the body's JSON: the same model the CLI's `--json` prints."""
+    return web.json_response(body.to_json(), headers={"Cache-Control": "no-store"})
 
 
 def _is_admin_path(path: str) -> bool:
@@ -101,93 +104,112 @@ def _desk(request: web.Request) -> SupportDesk:
 
 
 async def diagnosis(request: web.Request) -> web.Response:
-    result = await _desk(request).diagnose(request.match_info["who"])
-    return ok(result.to_dict())
+    return ok(DiagnosisBody.of(await _desk(request).diagnose(request.match_info["who"])))
 
 
 async def connect_link(request: web.Request) -> web.Response:
-    issued = await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)
-    return ok({"url": issued.url, "expires_at": iso_utc(issued.expires_at)})
+    return ok(ConnectLinkBody.of(await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)))
 
 
 async def refresh(request: web.Request) -> web.Response:
     result = await _desk(request).refresh_now(request.match_info["email"], ACTOR)
     if not result.refreshed:
-        return support_failure(refresh_failure(result), result=refresh_to_dict(result))
-    return ok(refresh_to_dict(result))
+        return support_failure(refresh_failure(result), result=RefreshBody.of(result).to_json())
+    return ok(RefreshBody.of(result))
 
 
 async def disconnect(request: web.Request) -> web.Response:
-    result = await _desk(request).disconnect(request.match_info["email"], ACTOR)
-    return ok(result.to_dict())
+    return ok(DisconnectBody.of(await _desk(request).disconnect(request.match_info["email"], ACTOR)))
 
 
 # --- app-wide ------------------------------------------------------------------------------------
 
 
 async def webhook(request: web.Request) -> web.Response:
-    return ok(to_body(await _desk(request).webhook_status()))
+    return ok(WebhookStatusBody.of(await _desk(request).webhook_status()))
 
 
 async def webhook_register(request: web.Request) -> web.Response:
     report = await _desk(request).reregister_webhook(ACTOR)
-    body = to_body(report)
     if not report.ok:
         # As `fitglue webhook register --json` prints a failure: the error plus the whole report.
-        return error_response(502, "registration_failed", report.error or "registration failed", **body)
-    return ok(body)
+        failure = RegistrationFailureBody.failed(report).to_json()
+        return error_response(502, failure.pop("error"), failure.pop("message"), **failure)
+    return ok(WebhookRegistrationBody.of(report))
 
 
 async def rotate_keys(request: web.Request) -> web.Response:
-    return ok((await _desk(request).rotate_keys(ACTOR)).to_dict())
+    return ok(KeyRotationBody.of(await _desk(request).rotate_keys(ACTOR)))
 
 
 async def rate_limit(request: web.Request) -> web.Response:
-    return ok(to_body(await _desk(request).rate_limit_report()))
+    return ok(RateLimitBody.of(await _desk(request).rate_limit_report()))
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return ok({"jobs": to_body(await _desk(request).list_jobs(request.query.get("state") or None))})
+    return ok(JobsBody.of(await _desk(request).list_jobs(JobsQuery.parse(request.query).state)))
 
 
 async def job_retry(request: web.Request) -> web.Response:
     job_id = parse_row_id(request.match_info["id"], "job id")
-    return ok(to_body(await _desk(request).retry_job(job_id, ACTOR)))
+    return ok(JobBody.of(await _desk(request).retry_job(job_id, ACTOR)))
 
 
 async def audit(request: web.Request) -> web.Response:
-    limit = parse_limit(request.query.get("limit"), "limit", default=50)
-    before = parse_cursor(request.query.get("before"), "before")
-    query = request.query
-    entries = await _desk(request).audit_entries(
-        limit, before_id=before, actor=parse_text(query.get("actor"), "actor"),
-        action=parse_text(query.get("action"), "action"), target=parse_text(query.get("target"), "target"))
-    next_before = entries[-1]["id"] if len(entries) == limit else None
-    return ok({"entries": entries, "next_before": next_before})
+    q = AuditQuery.parse(request.query)
+    entries = await _desk(request).audit_entries(q.limit, before_id=q.before, actor=q.actor, action=q.action,
+                                                 target=q.target)
+    return ok(AuditBody.page(entries, q.limit))
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return ok(openapi_document(request.app[DESK].rt.settings.public_url))
+    return web.json_response(openapi_document(ROUTES, request.app[DESK].rt.settings.public_url),
+                             headers={"Cache-Control": "no-store"})
 
 
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/users/{who}/diagnosis", diagnosis),
-    ("POST", "/users/{email}/connect-link", connect_link),
-    ("POST", "/users/{email}/refresh", refresh),
-    ("POST", "/users/{email}/disconnect", disconnect),
-    ("GET", "/webhook", webhook),
-    ("POST", "/webhook/register", webhook_register),
-    ("POST", "/keys/rotate", rotate_keys),
-    ("GET", "/rate-limit", rate_limit),
-    ("GET", "/jobs", jobs),
-    ("POST", "/jobs/{id}/retry", job_retry),
-    ("GET", "/audit", audit),
-    ("GET", "/openapi.json", openapi),
+_BAD_EMAIL = {"bad_email": "not an e-mail address"}
+_STRAVA = {"configuration": "Strava is not configured", "strava_unavailable": "Strava did not answer, or not as expected"}
+# A refresh that ran but did not refresh: the error plus the refresh object.
+_REFRESH_RAN = {"not_connected": "the user has not connected Strava", "revoked": "the athlete revoked access",
+                "needs_reauth": "Strava no longer accepts the grant: the user must connect again",
+                "busy": "another refresh of this token is running", "rate_limited": "Strava's rate limit is used up",
+                "strava_unavailable": "Strava did not answer", "refresh_failed": "the refresh failed otherwise",
+                "strava_app_misconfigured": "Strava rejected the app's own credentials"}
+# The admin API, one entry per route: adding a route with its model is one entry here.
+ROUTES: list[AdminRoute] = [
+    AdminRoute("GET", "/users/{who}/diagnosis", diagnosis, "Diagnose one user's Strava connection (same as "
+               "`fitglue diagnose WHO --json`); an unknown user is a diagnosis with status unknown_user",
+               DiagnosisBody, "diagnoseUser", {"bad_argument": "WHO is neither a well-formed e-mail address nor "
+                                                               "a Strava athlete id in ASCII digits"}),
+    AdminRoute("POST", "/users/{email}/connect-link", connect_link, "Issue a Connect link (an unknown e-mail "
+               "becomes a new FitGlue user). The link goes to the caller only.", ConnectLinkBody,
+               "issueConnectLink", _BAD_EMAIL),
+    AdminRoute("POST", "/users/{email}/refresh", refresh, "Refresh the user's access token now", RefreshBody,
+               "refreshToken", {**_BAD_EMAIL, "unknown_user": "no FitGlue user with this e-mail", **_STRAVA,
+                                **_REFRESH_RAN},
+               error_bodies=dict.fromkeys(_REFRESH_RAN, RefreshFailureBody)),
+    AdminRoute("POST", "/users/{email}/disconnect", disconnect, "Deauthorize at Strava and forget the tokens "
+               "(forgotten here even when Strava fails: see `warning`)", DisconnectBody, "disconnectUser",
+               _BAD_EMAIL),
+    AdminRoute("GET", "/webhook", webhook, "The Strava push subscription and what we know of it "
+               "(`fitglue webhook status --json`)", WebhookStatusBody, "webhookStatus", _STRAVA),
+    AdminRoute("POST", "/webhook/register", webhook_register, "Check and repair the Strava push subscription "
+               "(`fitglue webhook register --json`)", WebhookRegistrationBody, "registerWebhook",
+               {"registration_failed": "the repair failed; the body holds the whole report",
+                "strava_error": "Strava answered with an error", **_STRAVA},
+               error_bodies={"registration_failed": RegistrationFailureBody}),
+    AdminRoute("POST", "/keys/rotate", rotate_keys, "Re-encrypt every stored token under the current "
+               "FITGLUE_SECRET_KEY (`fitglue db rotate-keys`); `unreadable` counts connections no configured "
+               "key can read", KeyRotationBody, "rotateKeys"),
+    AdminRoute("GET", "/rate-limit", rate_limit, "Strava API usage against its limits, reset times and queued "
+               "work (`fitglue ratelimit --json`)", RateLimitBody, "rateLimit"),
+    AdminRoute("GET", "/jobs", jobs, "The retry queue (`fitglue jobs --json`)", JobsBody, "listJobs",
+               {"bad_state": "unknown state"}, query=JobsQuery),
+    AdminRoute("POST", "/jobs/{id}/retry", job_retry, "Retry one failed or waiting job now "
+               "(`fitglue jobs retry ID --json`)", JobBody, "retryJob",
+               {"bad_argument": "the id is not a whole number (ASCII digits) from 1 to 2^31-1",
+                "not_found": "no such job", "not_retryable": "the job cannot be retried in its state"}),
+    AdminRoute("GET", "/audit", audit, "The audit log, newest first", AuditBody, "auditLog",
+               {"bad_argument": "a query parameter is not valid"}, query=AuditQuery),
+    AdminRoute("GET", "/openapi.json", openapi, "This document", None, "openapi"),
 ]
-
-
-def setup(app: web.Application, rt: Runtime) -> None:
-    app[DESK] = SupportDesk(rt)
-    app.middlewares.append(admin_guard)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, handler)

@@ -1,245 +1,155 @@
-"""The OpenAPI 3.1 document of `/admin/api`, as data. A test holds it and the router to each other."""
+"""The admin API's route table entry, and the OpenAPI 3.1 document generated from the table.
+
+Every route is one `AdminRoute` (method, path, handler, summary, the models of its query, request
+and 200 body, and the error codes it can answer); `service/web/admin.py` registers the routes from
+that table and serves `openapi_document(ROUTES)`. Schemas come from the pydantic models in
+`service/desk/api_models.py`, and each error code's HTTP status from the one error table
+(`service/desk/error_table.py`), so the document cannot drift from what the routes answer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from service.core.inputs import MAX_LIMIT
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from service.core.inputs import MAX_ROW_ID
+from service.desk.api_models import ErrorBody
+from service.desk.error_table import ERRORS
 
 PREFIX = "/admin/api"
+REF = "#/components/schemas/{model}"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# What the checks in front of every route answer, by HTTP status (their codes are not the desk's).
+GUARD_ERRORS: Mapping[int, str] = {
+    401: "`unauthorized`: missing or wrong bearer token",
+    404: "`not_found`: every admin route answers 404 while FITGLUE_ADMIN_TOKEN is unset",
+    408: "`body_timeout`: the request body did not arrive within FITGLUE_BODY_READ_TIMEOUT_S",
+    413: "`too_large`: the request body is larger than 256 KiB",
+}
+# Error codes every route may answer, whatever it does: code -> when.
+EVERY_ROUTE: Mapping[str, str] = {
+    "database": "the database is unavailable",
+    "internal": "an unexpected failure; the service log has the details",
+}
+# Path parameters, by the name used in route paths: (JSON schema, description).
+PATH_PARAMETERS: Mapping[str, tuple[dict[str, Any], str]] = {
+    "who": ({"type": "string"}, "an e-mail address or a Strava athlete id"),
+    "email": ({"type": "string", "format": "email"}, "the FitGlue user's e-mail address (any case)"),
+    "id": ({"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "the job id"),
+}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+@dataclass(frozen=True)
+class AdminRoute:
+    """One admin API route: how it is served and how it is documented."""
+
+    method: str
+    path: str  # under PREFIX, with {name} path parameters (see PATH_PARAMETERS)
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None  # the 200 body (None: a free-form object)
+    operation_id: str
+    errors: Mapping[str, str] = field(default_factory=dict)  # error code (a row of ERRORS) -> when
+    error_bodies: Mapping[str, type[BaseModel]] = field(default_factory=dict)  # code -> body richer than ErrorBody
+    query: type[BaseModel] | None = None  # query parameters, one per field
+    request: type[BaseModel] | None = None  # a JSON request body
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _content(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def _first_line(model: type[BaseModel] | None) -> str:
+    return (model.__doc__ or "OK").strip().splitlines()[0] if model is not None else "OK"
 
 
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-TIME = {"type": "string", "format": "date-time"}
-
-_COMMON_ERRORS = {
-    "401": {**_error("missing or wrong bearer token"),
-            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}},
-    "404": _error("not found — every admin route answers 404 while FITGLUE_ADMIN_TOKEN is unset"),
-    "408": _error("the request body did not arrive within FITGLUE_BODY_READ_TIMEOUT_S (error `body_timeout`)"),
-    "413": _error("the request body is larger than 256 KiB (error `too_large`)"),
-}
-_STRAVA_ERRORS = {
-    "502": _error("Strava answered with an error"),
-    "503": _error("Strava is not configured, unreachable or rate-limited, or the database is unavailable"),
-}
-
-EMAIL = {"name": "email", "in": "path", "required": True, "schema": {"type": "string", "format": "email"},
-         "description": "the FitGlue user's e-mail address (any case)"}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object", "required": ["error", "message"],
-        "properties": {"error": {"type": "string", "description": "stable error code"},
-                       "message": {"type": "string"},
-                       "result": {"description": "the operation's own result, when it ran but failed"}},
-    },
-    "Finding": {
-        "type": "object",
-        "required": ["id", "severity", "title", "detail", "remedy", "actions", "article"],
-        "properties": {
-            "id": {"type": "string", "enum": [
-                "healthy", "unknown_user", "not_connected", "authorization_failed", "app_capacity_reached",
-                "missing_permissions", "needs_reauth", "revoked", "token_refresh_failing",
-                "strava_app_misconfigured", "webhook_missing", "webhook_silent", "rate_limited"]},
-            "severity": {"type": "string", "enum": ["ok", "info", "warning", "error"]},
-            "title": {"type": "string"},
-            "detail": {"type": "string"},
-            "remedy": {"type": "array", "items": {"type": "string"}},
-            "actions": {"type": "array", "items": {
-                "type": "string", "enum": ["send_connect_link", "reregister_webhook", "refresh_token"]}},
-            "article": {"type": "string", "description": "section anchor of the help article"},
-            "audience": {"type": "string", "enum": ["user", "support", "operator", "none"],
-                         "description": "who must act"},
-        },
-    },
-    "Diagnosis": {
-        "type": "object", "required": ["email", "athlete_id", "status", "findings", "facts"],
-        "properties": {
-            "email": {"type": ["string", "null"]},
-            "athlete_id": {"type": ["integer", "null"]},
-            "status": {"type": "string",
-                       "enum": ["unknown_user", "not_connected", "connected", "needs_reauth", "revoked"]},
-            "findings": {"type": "array", "items": _ref("Finding"), "description": "most severe first"},
-            "facts": {"type": "object", "description": "the observations the findings rest on; no secrets"},
-        },
-    },
-    "ConnectLink": {
-        "type": "object", "required": ["url", "expires_at"],
-        "properties": {"url": {"type": "string", "format": "uri"}, "expires_at": TIME},
-    },
-    "Refresh": {
-        "type": "object", "required": ["email", "status", "refreshed", "expires_at", "error"],
-        "properties": {"email": {"type": "string"}, "status": {"type": "string"},
-                       "refreshed": {"type": "boolean"}, "expires_at": NULLABLE_TIME,
-                       "error": {"type": ["string", "null"]}},
-    },
-    "Disconnect": {
-        "type": "object", "required": ["email", "status", "deauthorized", "warning"],
-        "properties": {"email": {"type": "string"}, "status": {"type": "string"},
-                       "deauthorized": {"type": "boolean"}, "warning": {"type": ["string", "null"]}},
-    },
-    "KeyRotation": {
-        "type": "object", "required": ["rotated", "unreadable"],
-        "properties": {"rotated": {"type": "integer"}, "unreadable": {"type": "integer"}},
-    },
-    "WebhookStatus": {
-        "type": "object", "required": ["subscription", "callback_matches", "last_event_at", "last_registration"],
-        "properties": {
-            "subscription": {"type": ["object", "null"], "properties": {
-                "id": {"type": "integer"}, "callback_url": {"type": "string"}}},
-            "callback_matches": {"type": "boolean"},
-            "last_event_at": NULLABLE_TIME,
-            "last_registration": {"type": ["object", "null"], "properties": {
-                "at": TIME, "outcome": {"type": "string"}, "error": {"type": ["string", "null"]}}},
-        },
-    },
-    "WebhookRegistration": {
-        "allOf": [_ref("WebhookStatus"), {
-            "type": "object", "required": ["steps"],
-            "properties": {"steps": {"type": "array", "items": {"type": "object"},
-                                     "description": "what it checked, deleted and created"}}}],
-    },
-    "Window": {
-        "type": "object", "required": ["limit", "usage", "resets_at"],
-        "properties": {"limit": {"type": "integer"}, "usage": {"type": ["integer", "null"]}, "resets_at": TIME},
-    },
-    "RateLimit": {
-        "type": "object", "required": ["overall", "read", "observed_at", "queued_jobs"],
-        "properties": {
-            "overall": {"type": "object", "properties": {"15min": _ref("Window"), "daily": _ref("Window")}},
-            "read": {"type": "object", "properties": {"15min": _ref("Window"), "daily": _ref("Window")}},
-            "observed_at": NULLABLE_TIME,
-            "queued_jobs": {"type": "integer"},
-        },
-    },
-    "Job": {
-        "type": "object",
-        "required": ["id", "kind", "state", "priority", "attempts", "run_after", "waiting_for", "last_error",
-                     "user_id", "payload", "created_at", "updated_at", "finished_at"],
-        "properties": {"id": {"type": "integer"}, "kind": {"type": "string"},
-                       "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-                       "priority": {"type": "integer"}, "attempts": {"type": "integer"}, "run_after": TIME,
-                       "waiting_for": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]},
-                       "user_id": {"type": ["integer", "null"]}, "payload": {"type": "object"},
-                       "created_at": TIME, "updated_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME},
-    },
-    "Jobs": {"type": "object", "required": ["jobs"],
-             "properties": {"jobs": {"type": "array", "items": _ref("Job"), "description": "newest first"}}},
-    "AuditEntry": {
-        "type": "object",
-        "required": ["id", "at", "actor", "action", "target", "result", "detail", "duration_ms"],
-        "properties": {"id": {"type": "integer"}, "at": TIME, "actor": {"type": "string"},
-                       "action": {"type": "string"}, "target": {"type": ["string", "null"]},
-                       "result": {"type": "string"}, "detail": {"type": ["string", "null"]},
-                       "duration_ms": {"type": ["integer", "null"]}},
-    },
-    "Audit": {
-        "type": "object", "required": ["entries", "next_before"],
-        "properties": {"entries": {"type": "array", "items": _ref("AuditEntry")},
-                       "next_before": {"type": ["integer", "null"],
-                                       "description": "pass as `before` for the next (older) page"}},
-    },
-}
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema as a query parameter: a query string is never null, so absent is the only "none"."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "description", "anyOf")}
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    if schema.get("default", 0) is None:
+        del schema["default"]
+    return schema
 
 
-def _op(summary: str, ok: dict[str, Any], errors: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
-        operation_id: str) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "operationId": operation_id, "responses": {"200": ok, **errors,
-                                                                                          **_COMMON_ERRORS}}
-    if params:
+def _parameters(route: AdminRoute) -> list[dict[str, Any]]:
+    params = []
+    for name, (schema, description) in PATH_PARAMETERS.items():
+        if "{" + name + "}" in route.path:
+            params.append({"name": name, "in": "path", "required": True, "schema": schema,
+                           "description": description})
+    if route.query is not None:
+        props = route.query.model_json_schema(ref_template=REF)["properties"]
+        for name, info in route.query.model_fields.items():
+            schema = _query_schema(props[name])
+            params.append({"name": name, "in": "query", "required": info.is_required(), "schema": schema,
+                           **({"description": info.description} if info.description else {})})
+    return params
+
+
+def _error_statuses(route: AdminRoute) -> dict[int, tuple[list[str], type[BaseModel]]]:
+    """HTTP status -> (what answers it, its body model); each code's status from the error table."""
+    statuses: dict[int, tuple[list[str], type[BaseModel]]] = {s: ([text], ErrorBody) for s, text in GUARD_ERRORS.items()}
+    for code, when in {**route.errors, **EVERY_ROUTE}.items():
+        texts, model = statuses.setdefault(ERRORS[code].http_status, ([], ErrorBody))
+        texts.append(f"`{code}`: {when}")
+        if code in route.error_bodies:
+            statuses[ERRORS[code].http_status] = (texts, route.error_bodies[code])
+    return statuses
+
+
+def _responses(route: AdminRoute) -> dict[str, Any]:
+    ok = _ref(route.body) if route.body is not None else {"type": "object"}
+    responses = {"200": _content(ok, _first_line(route.body) if route.body else "OpenAPI 3.1")}
+    for status, (texts, model) in sorted(_error_statuses(route).items()):
+        responses[str(status)] = _content(_ref(model), "; ".join(texts))
+    responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}
+    return responses
+
+
+def _operation(route: AdminRoute) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": route.summary, "operationId": route.operation_id,
+                          "responses": _responses(route)}
+    if params := _parameters(route):
         op["parameters"] = params
+    if route.request is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(route.request)}}}
     return op
 
 
-PATHS: dict[str, Any] = {
-    f"{PREFIX}/users/{{who}}/diagnosis": {"get": _op(
-        "Diagnose one user's Strava connection (same as `fitglue diagnose WHO --json`)",
-        _json(_ref("Diagnosis"), "the diagnosis; an unknown user is a diagnosis with status unknown_user"),
-        {"400": _error("WHO is neither a well-formed e-mail address nor a Strava athlete id in ASCII digits "
-                       "(error `bad_argument`)")},
-        params=[{"name": "who", "in": "path", "required": True, "schema": {"type": "string"},
-                 "description": "an e-mail address or a Strava athlete id"}],
-        operation_id="diagnoseUser")},
-    f"{PREFIX}/users/{{email}}/connect-link": {"post": _op(
-        "Issue a Connect link (an unknown e-mail becomes a new FitGlue user). The link goes to the caller only.",
-        _json(_ref("ConnectLink"), "the link"), {"400": _error("not an e-mail address")},
-        params=[EMAIL], operation_id="issueConnectLink")},
-    f"{PREFIX}/users/{{email}}/refresh": {"post": _op(
-        "Refresh the user's access token now",
-        _json(_ref("Refresh"), "the token was refreshed"),
-        {"400": _error("not an e-mail address"),
-         "409": _error("nothing to refresh: not connected, needs re-authorization, revoked, or a refresh is "
-                       "already running (`result` holds the refresh object)"),
-         **_STRAVA_ERRORS},
-        params=[EMAIL], operation_id="refreshToken")},
-    f"{PREFIX}/users/{{email}}/disconnect": {"post": _op(
-        "Deauthorize at Strava and forget the tokens (forgotten here even when Strava fails: see `warning`)",
-        _json(_ref("Disconnect"), "disconnected"), {"400": _error("not an e-mail address")},
-        params=[EMAIL], operation_id="disconnectUser")},
-    f"{PREFIX}/webhook": {"get": _op(
-        "The Strava push subscription and what we know of it (`fitglue webhook status --json`)",
-        _json(_ref("WebhookStatus"), "the subscription's state"), dict(_STRAVA_ERRORS),
-        operation_id="webhookStatus")},
-    f"{PREFIX}/webhook/register": {"post": _op(
-        "Check and repair the Strava push subscription (`fitglue webhook register --json`)",
-        _json(_ref("WebhookRegistration"), "the subscription is in place"),
-        {"502": _json({"allOf": [_ref("Error"), _ref("WebhookRegistration")]},
-                      "the repair failed (error `registration_failed`, with the whole report), or Strava "
-                      "answered with an error"),
-         "503": _STRAVA_ERRORS["503"]},
-        operation_id="registerWebhook")},
-    f"{PREFIX}/keys/rotate": {"post": _op(
-        "Re-encrypt every stored token under the current FITGLUE_SECRET_KEY (`fitglue db rotate-keys`); "
-        "`unreadable` counts connections no configured key can read",
-        _json(_ref("KeyRotation"), "the tokens were re-encrypted"), {},
-        operation_id="rotateKeys")},
-    f"{PREFIX}/rate-limit": {"get": _op(
-        "Strava API usage against its limits, reset times and queued work (`fitglue ratelimit --json`)",
-        _json(_ref("RateLimit"), "the budgets"), {}, operation_id="rateLimit")},
-    f"{PREFIX}/jobs": {"get": _op(
-        "The retry queue (`fitglue jobs --json`)", _json(_ref("Jobs"), "the jobs"),
-        {"400": _error("unknown state")},
-        params=[{"name": "state", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "only jobs in this state"}],
-        operation_id="listJobs")},
-    f"{PREFIX}/jobs/{{id}}/retry": {"post": _op(
-        "Retry one failed or waiting job now (`fitglue jobs retry ID --json`)",
-        _json(_ref("Job"), "queued again, due now"),
-        {"400": _error("the id is not a whole number (ASCII digits) from 1 to 2^63-1"), "409": _error("the job cannot be retried in its state")},
-        params=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-        operation_id="retryJob")},
-    f"{PREFIX}/audit": {"get": _op(
-        "The audit log, newest first", _json(_ref("Audit"), "a page of entries"),
-        {"400": _error("a query parameter is not valid")},
-        params=[
-            {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
-            {"name": "before", "in": "query", "required": False, "schema": {"type": "integer"},
-             "description": "only entries with a smaller id (the next page)"},
-            {"name": "actor", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "action", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "target", "in": "query", "required": False, "schema": {"type": "string"}},
-        ],
-        operation_id="auditLog")},
-    f"{PREFIX}/openapi.json": {"get": _op(
-        "This document", _json({"type": "object"}, "OpenAPI 3.1"), {}, operation_id="openapi")},
-}
+def _models(routes: Sequence[AdminRoute]) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {"ErrorBody": ErrorBody}
+    for route in routes:
+        for model in (route.body, route.request, *route.error_bodies.values()):
+            if model is not None:
+                found[model.__name__] = model
+    return list(found.values())
 
 
-def openapi_document(server_url: str | None = None) -> dict[str, Any]:
+def openapi_document(routes: Sequence[AdminRoute], server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes` (paths under PREFIX), with every model's schema."""
+    models = _models(routes)
+    _, defs = models_json_schema([(m, "serialization") for m in models],
+                                 ref_template=REF)
+    schemas = dict(defs.get("$defs", {}))
+    for route in routes:  # a query model is documented as parameters; only what its fields refer to is a schema
+        if route.query is not None:
+            schemas.update(route.query.model_json_schema(ref_template=REF).get("$defs", {}))
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -249,9 +159,9 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                            "needs `Authorization: Bearer <FITGLUE_ADMIN_TOKEN>`; while that setting is unset "
                            "every route answers 404. Strava tokens are never returned.",
         },
-        "paths": PATHS,
+        "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

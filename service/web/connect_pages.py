@@ -1,7 +1,7 @@
 """Connect pages and the OAuth callback. Views render; what they show is decided by the desk's Connect
 operations (service.desk.connect_ops), which run the flow.
 
-What a page says about a grant comes from the one verdict (``vocab.grant_verdict``): the landing
+What a page says about a grant comes from the one verdict (``grant_verdict``): the landing
 page calls Strava "already connected" only when nothing is missing, exactly when the diagnosis
 finds no missing permissions.
 """
@@ -13,15 +13,16 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from service.core import vocab
 from service.core.request_bodies import form_fields
 from service.desk import connect_ops as connect
 from service.web import same_origin
 from service.web.keys import RUNTIME
 from service.web.pages import render
 from service.web.result_texts import problem_texts, strava_account
-from troubleshooting.permissions import NEED_DESTINATION, NEED_PRIVATE_ACTIVITIES, NEED_PROFILE, NEED_SOURCE
+from troubleshooting import load_knowledge
+from troubleshooting.permissions import GrantVerdict
 from troubleshooting.timefmt import clock_time, duration
+from troubleshooting.vocabulary import ConnectionStatus, Severity
 
 log = logging.getLogger(__name__)
 
@@ -31,39 +32,30 @@ log = logging.getLogger(__name__)
 COOKIE = "fitglue_oauth"
 PAGE_PATH = "/connect/strava"
 
-# What the user loses without each part of the grant (the verdict's Shortfall.need), in their words.
-NEED_EXPLAINED = {
-    NEED_SOURCE: "Reading activities was not allowed: FitGlue cannot use Strava as a source, "
-                 "and Strava will not tell FitGlue about new activities.",
-    NEED_PRIVATE_ACTIVITIES: "Reading private activities was not allowed: activities you keep private on "
-                             "Strava stay invisible to FitGlue.",
-    NEED_DESTINATION: "Writing activities was not allowed: FitGlue cannot send activities to Strava.",
-    NEED_PROFILE: "Reading your profile was not allowed: FitGlue sees less of your Strava profile, which it "
-                  "uses to recognise you.",
-}
-
-STATUS_LABELS = {
-    vocab.NOT_CONNECTED: ("Not connected", "", None),
-    vocab.NEEDS_REAUTH: ("Needs re-authorization", "bad",
-                         "Strava stopped accepting FitGlue's access. Connecting again fixes it."),
-    vocab.REVOKED: ("Access revoked", "bad", "FitGlue's access was removed in Strava's settings. "
-                    "Connect again only if you want FitGlue to use Strava."),
+STATUS_LABELS: dict[str, tuple[str, str, str | None]] = {
+    ConnectionStatus.NOT_CONNECTED: ("Not connected", "", None),
+    ConnectionStatus.NEEDS_REAUTH: ("Needs re-authorization", "bad",
+                                    "Strava stopped accepting FitGlue's access. Connecting again fixes it."),
+    ConnectionStatus.REVOKED: ("Access revoked", "bad", "FitGlue's access was removed in Strava's settings. "
+                               "Connect again only if you want FitGlue to use Strava."),
 }
 
 
-def explain_missing(verdict: vocab.GrantVerdict | None) -> list[str]:
-    """One line per shortfall; whether syncing still works is the verdict's ``sync_sentence``."""
-    return [NEED_EXPLAINED[s.need] for s in verdict.shortfalls] if verdict is not None else []
+def explain_missing(verdict: GrantVerdict | None) -> list[str]:
+    """One line per shortfall, in the user's words from the knowledge file (``permissions``); whether
+    syncing still works is the verdict's ``sync_sentence``."""
+    words = load_knowledge().permissions
+    return [words[s.need].for_user for s in verdict.shortfalls] if verdict is not None else []
 
 
-def status_view(status: str, verdict: vocab.GrantVerdict | None) -> tuple[str, str, str | None]:
+def status_view(status: str, verdict: GrantVerdict | None) -> tuple[str, str, str | None]:
     """(label, css class, note) for a connection's status and the verdict on its grant."""
-    if status != vocab.CONNECTED:
+    if status != ConnectionStatus.CONNECTED:
         return STATUS_LABELS.get(status, (status, "", None))
     if verdict is None or connect.fully_connected(status, verdict):
         return ("Connected", "ok", "Strava is already connected with every permission FitGlue needs. "
                 "Connecting again replaces the old connection.")
-    label, css = ("Connected, with limits", "bad") if verdict.severity == "error" else \
+    label, css = ("Connected, with limits", "bad") if verdict.severity == Severity.ERROR else \
         ("Connected, some permissions missing", "warn")
     return (label, css, "Some permissions were not granted (" + ", ".join(verdict.missing_scopes) + "). "
             f"{verdict.sync_sentence} Connect again and leave every box ticked to fix it.")
@@ -167,8 +159,8 @@ _REPLAYED_NOTE = "This is the result of a sign-in that already finished; reloadi
 
 def _connected_page(request: web.Request, result: connect.CallbackResult) -> web.Response:
     verdict = result.verdict
-    severity = verdict.severity if verdict is not None else "ok"
-    title = {"ok": "Connected", "warning": "Connected, with a warning"}.get(severity, "Connected, with limits")
+    severity = verdict.severity if verdict is not None else Severity.OK
+    title = {Severity.OK: "Connected", Severity.WARNING: "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
                   athlete=strava_account(result), missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
                   retry_url=result.retry_url,
@@ -176,12 +168,13 @@ def _connected_page(request: web.Request, result: connect.CallbackResult) -> web
 
 
 # A connected sign-in's grant that changed since: (title, what happened since) by today's status.
-CHANGED_SINCE = {
-    vocab.NOT_CONNECTED: ("Strava is no longer connected",
-                          "it was disconnected, so FitGlue no longer uses Strava for this account."),
-    vocab.NEEDS_REAUTH: ("Strava needs re-authorization", "Strava stopped accepting FitGlue's access."),
-    vocab.REVOKED: ("FitGlue's access to Strava was revoked", "FitGlue's access was removed in Strava's settings."),
-    vocab.CONNECTED: ("Strava was connected again since", "Strava was connected again, with another grant."),
+CHANGED_SINCE: dict[str, tuple[str, str]] = {
+    ConnectionStatus.NOT_CONNECTED: ("Strava is no longer connected",
+                                     "it was disconnected, so FitGlue no longer uses Strava for this account."),
+    ConnectionStatus.NEEDS_REAUTH: ("Strava needs re-authorization", "Strava stopped accepting FitGlue's access."),
+    ConnectionStatus.REVOKED: ("FitGlue's access to Strava was revoked",
+                               "FitGlue's access was removed in Strava's settings."),
+    ConnectionStatus.CONNECTED: ("Strava was connected again since", "Strava was connected again, with another grant."),
 }
 
 
@@ -236,9 +229,3 @@ async def oauth_callback(request: web.Request) -> web.Response:
     # The cookie stays: a reload (or back, or a restored tab) shows this browser the same outcome.
     # (The on_connected hooks, e.g. "ensure the push subscription", are complete_connect's.)
     return _result_page(request, result)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get(PAGE_PATH, connect_page)
-    app.router.add_post(f"{PAGE_PATH}/authorize", start_authorize)
-    app.router.add_get("/oauth/strava/callback", oauth_callback)

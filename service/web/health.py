@@ -15,8 +15,3 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     body = await readiness(request.app[RUNTIME])
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)

@@ -38,7 +38,3 @@ async def index(request: web.Request) -> web.Response:
         return web.Response(text=SERVICE_LINE, content_type="text/plain",
                             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     return render(request, "sandbox_index.html", front=front)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/", index)

@@ -9,6 +9,7 @@ from aiohttp import web
 from service.core.metrics import gauge
 from service.desk.vitals import queue_figures
 from service.web.keys import RUNTIME
+from troubleshooting.vocabulary import Window
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -23,8 +24,8 @@ async def metrics(request: web.Request) -> web.Response:
         states = await rt.ledger.snapshot()
         usage, limits = [], []
         for budget, state in states.items():
-            for window, used, counted, limit in (("15min", state.usage_15min, state.counted_15min, state.limit_15min),
-                                                 ("daily", state.usage_daily, state.counted_daily, state.limit_daily)):
+            for window, used, counted, limit in ((Window.FIFTEEN_MIN, state.usage_15min, state.counted_15min, state.limit_15min),
+                                                 (Window.DAILY, state.usage_daily, state.counted_daily, state.limit_daily)):
                 labels = {"budget": budget, "window": window}
                 usage.append((labels, max(used or 0, counted)))
                 limits.append((labels, limit))
@@ -33,7 +34,3 @@ async def metrics(request: web.Request) -> web.Response:
         lines += gauge("fitglue_strava_rate_limit_limit", "Strava's limit for the window", limits)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)

@@ -3,8 +3,8 @@ message and steps of each outcome that did not connect."""
 
 from __future__ import annotations
 
-from service.core import vocab
 from service.desk import connect_ops as connect
+from troubleshooting.vocabulary import AttemptOutcome
 
 
 def strava_account(result: connect.CallbackResult) -> str | None:
@@ -33,12 +33,12 @@ def problem_texts(result: connect.CallbackResult) -> tuple[str, str, list[str]]:
                 ["To see whether Strava is connected, open the Connect link you were sent: it tells you, or says "
                  "it was used up because Strava was connected with it.",
                  "If you are unsure, or the link has expired, ask FitGlue support."])
-    if result.outcome == vocab.PENDING:
+    if result.outcome == AttemptOutcome.PENDING:
         return ("Still finishing",
                 "FitGlue is still finishing this sign-in, or it was interrupted before it could finish.",
                 ["Reload this page in a minute.",
                  "If it still shows this page, start again from your Connect link."])
-    if result.outcome == vocab.ATTEMPT_STATE_INVALID and not result.proven_browser:
+    if result.outcome == AttemptOutcome.STATE_INVALID and not result.proven_browser:
         return ("This sign-in could not be completed",
                 f"FitGlue could not match Strava's answer to a sign-in started in this browser "
                 f"({result.reason or 'unknown reason'}), so nothing was changed.",
@@ -46,21 +46,22 @@ def problem_texts(result: connect.CallbackResult) -> tuple[str, str, list[str]]:
                  "If your browser blocks cookies, allow them for this site.",
                  "Or open your Connect link in this browser and start again; if you do not have it any more, "
                  "ask FitGlue support for a new one."])
-    pages = {
-        vocab.ATTEMPT_DENIED: ("Strava was not connected",
-                               "You chose not to give FitGlue access on Strava's page, so nothing was connected.",
-                               ["If you do want to connect, press Try again and choose Authorize on Strava's page."]),
-        vocab.ATTEMPT_ATHLETE_CONFLICT: (
+    pages: dict[str, tuple[str, str, list[str]]] = {
+        AttemptOutcome.DENIED: (
+            "Strava was not connected",
+            "You chose not to give FitGlue access on Strava's page, so nothing was connected.",
+            ["If you do want to connect, press Try again and choose Authorize on Strava's page."]),
+        AttemptOutcome.ATHLETE_CONFLICT: (
             "Signed in to a different Strava account",
             _conflict_message(result),
             ["Check which Strava account your browser is signed in to: sign out of Strava, or use a "
              "private (incognito) window, and sign in with the account that belongs to you.",
              "If this Strava account really is yours, contact FitGlue support."]),
-        vocab.ATTEMPT_STATE_INVALID: (
+        AttemptOutcome.STATE_INVALID: (
             "This sign-in could not be completed",
             f"FitGlue could not finish this sign-in ({result.reason or 'unknown reason'}).",
             ["Start again from your Connect link in this same browser, and finish within 10 minutes."]),
-        vocab.ATTEMPT_APP_REJECTED: (
+        AttemptOutcome.APP_REJECTED: (
             "FitGlue cannot reach Strava right now",
             "Strava did not accept FitGlue's own app settings. This is on our side, not yours.",
             ["FitGlue support has been told. Please try again later or contact support."]),

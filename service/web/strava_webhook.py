@@ -1,7 +1,7 @@
 """`/webhooks/strava`: Strava's validation GET and event POSTs.
 
 POST never calls Strava: it hands the body to the intake (`service.desk.webhook_intake`, which the
-app factory provides), which validates and stores the event and its job, and answers 200 within
+app factory opens with the app and closes with it), which validates and stores the event and its job, and answers 200 within
 milliseconds; 503 when it cannot store, so Strava delivers again.
 """
 
@@ -48,15 +48,3 @@ async def receive_event(request: web.Request) -> web.Response:
     if receipt.outcome == UNAVAILABLE:
         return _error(503, "unavailable", "the event could not be stored; please deliver it again")
     return web.json_response({"status": "ignored" if receipt.outcome == FOREIGN else receipt.outcome})
-
-
-def setup(app: web.Application, intake: EventReceiver) -> None:
-    """Route Strava's webhook to `intake`, which this application closes at cleanup."""
-    app[INTAKE] = intake
-
-    async def close_intake(app: web.Application) -> None:
-        await app[INTAKE].close()
-
-    app.on_cleanup.append(close_intake)
-    app.router.add_get(PATH, validate_subscription)
-    app.router.add_post(PATH, receive_event)

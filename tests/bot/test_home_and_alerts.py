@@ -6,10 +6,11 @@ from sqlalchemy import select, update
 
 from bot.alerts import SlackAlerts
 from service.background.alert_checks import check_alerts, evaluate
-from service.core import vocab
+from service.core.incidents import IncidentAlerts
 from service.db.models import StravaConnection
 from tests.bot.conftest import AGENT, ALERT_CHANNEL, OUTSIDER, Signed, connected_user
 from tests.bot.helpers import assert_valid_blocks
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 async def test_home_tab_shows_the_dashboard(signed: Signed, service, bot_runtime, slack) -> None:
@@ -17,7 +18,7 @@ async def test_home_tab_shows_the_dashboard(signed: Signed, service, bot_runtime
     await connected_user(service, bot_runtime, "bob@example.com")
     async with bot_runtime.sessions() as session, session.begin():
         await session.execute(update(StravaConnection).where(StravaConnection.id == 2).values(
-            status=vocab.NEEDS_REAUTH, status_changed_at=bot_runtime.clock.now()))
+            status=ConnectionStatus.NEEDS_REAUTH, status_changed_at=bot_runtime.clock.now()))
     await signed.command("link carol@example.com")  # an agent action for the list
     await slack.wait_for_responses(1)
     response, _ = await signed.event({"type": "app_home_opened", "user": AGENT, "tab": "home",
@@ -44,7 +45,7 @@ async def test_home_tab_refuses_outsiders(signed: Signed, slack) -> None:
 
 async def test_alert_once_per_incident_until_resolved(service, bot_runtime, slack) -> None:
     sink = bot_runtime.alerts
-    assert isinstance(sink, SlackAlerts)
+    assert isinstance(sink, IncidentAlerts) and isinstance(sink.poster, SlackAlerts)
     for _ in range(3):
         await sink.alert("app_credentials_rejected", "Strava rejected FitGlue's client id/secret")
     posts = slack.called("chat.postMessage")
@@ -77,7 +78,7 @@ async def test_periodic_check_raises_and_resolves_budget_and_reauth_spike(servic
     for n in range(5):
         await connected_user(service, bot_runtime, f"user{n}@example.com")
     async with bot_runtime.sessions() as session, session.begin():
-        await session.execute(update(StravaConnection).values(status=vocab.NEEDS_REAUTH,
+        await session.execute(update(StravaConnection).values(status=ConnectionStatus.NEEDS_REAUTH,
                                                               status_changed_at=clock.now()))
     found = await evaluate(bot_runtime)
     assert found["budget_high"] and "92%" in found["budget_high"]
@@ -94,4 +95,4 @@ async def test_periodic_check_raises_and_resolves_budget_and_reauth_spike(servic
     texts = [c.params["text"] for c in slack.called("chat.postMessage")]
     assert len([t for t in texts if t.startswith("FitGlue alert resolved")]) == 2
     async with bot_runtime.sessions() as session:
-        assert (await session.execute(select(StravaConnection.status))).scalars().first() == vocab.NEEDS_REAUTH
+        assert (await session.execute(select(StravaConnection.status))).scalars().first() == ConnectionStatus.NEEDS_REAUTH

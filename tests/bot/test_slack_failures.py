@@ -28,6 +28,7 @@ from bot.alerts import SlackAlerts
 from bot.slack_api import NOT_JSON, RATE_LIMITED, REFUSED, SERVER_ERROR, TIMEOUT, UNREACHABLE, classify
 from service.app.factory import build_app
 from service.app.wiring import wire_optional_parts
+from service.core.incidents import IncidentAlerts
 from service.db.models import ConnectLink
 from tests.bot.conftest import AGENT, ALERT_CHANNEL, BOT_TOKEN, GROUP, GROUP_MEMBER, Signed
 from tests.bot.helpers import ACK_BUDGET_S, assert_valid_blocks, audit_rows, everything
@@ -127,7 +128,7 @@ async def home_tab(w: World) -> str:
 async def alert_post(w: World) -> str:
     """An alert that cannot be posted: the caller goes on, no incident is left open, the next try posts."""
     sink = w.rt.alerts
-    assert isinstance(sink, SlackAlerts)
+    assert isinstance(sink, IncidentAlerts) and isinstance(sink.poster, SlackAlerts)
     await sink.alert("budget_high", "Strava API budget at 95%")
     assert await sink.open_incidents() == []
     seen = await logged(w.caplog, f"could not post an alert to {ALERT_CHANNEL}: ")
@@ -241,7 +242,7 @@ async def test_rate_limited_group_lookup_is_not_repeated_before_retry_after(slac
 async def test_a_resolution_that_cannot_be_posted_keeps_the_incident(service: Any, bot_runtime: Any,
                                                                      slack: SlackStandin) -> None:
     sink = bot_runtime.alerts
-    assert isinstance(sink, SlackAlerts)
+    assert isinstance(sink, IncidentAlerts) and isinstance(sink.poster, SlackAlerts)
     await sink.alert("budget_high", "Strava API budget at 95%")
     slack.shapes["chat.postMessage"] = "server_error"
     await sink.resolve("budget_high")

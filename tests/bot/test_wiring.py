@@ -11,6 +11,7 @@ from bot.alerts import SlackAlerts
 from bot.socket import SOCKET_HANDLER
 from service.app.factory import build_app
 from service.app.wiring import wire_optional_parts
+from service.core.incidents import IncidentAlerts
 from service.core.runtime import LogAlerts
 from service.core.settings import ConfigError, Settings
 
@@ -61,7 +62,7 @@ async def test_socket_mode_registers_a_connection_instead_of_a_route(runtime) ->
     assert len(app.cleanup_ctx) == before + 1
     assert "/slack/events" not in {r.resource.canonical for r in app.router.routes() if r.resource}
     assert SOCKET_HANDLER not in app  # connects only when the app starts
-    assert isinstance(runtime.alerts, SlackAlerts)
+    assert isinstance(runtime.alerts, IncidentAlerts) and isinstance(runtime.alerts.poster, SlackAlerts)
 
 
 def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, capsys) -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from service.background.job_handlers import run_pending
 from service.connections.refresh import sweep_due
-from service.core import vocab
 from service.strava import StravaClient
 from tests.webhook_support import (
     all_events,
@@ -17,6 +16,7 @@ from tests.webhook_support import (
     connection,
     subscribed_service,
 )
+from troubleshooting.vocabulary import ConnectionStatus
 
 ATHLETES = 4
 STORM = [(503, False), (500, False), (429, False), (502, False), (200, True)]  # (status, timeout)
@@ -51,14 +51,14 @@ async def test_refresh_storm_never_ends_in_needs_reauth(client, runtime, standin
         failures_seen += sum(1 for r in results if r.failed)
         clock.advance(3600)  # past any backoff (capped at an hour)
         for athlete in athletes:
-            assert (await connection(runtime, athlete)).status == vocab.CONNECTED
+            assert (await connection(runtime, athlete)).status == ConnectionStatus.CONNECTED
         rows = [await connection(runtime, a) for a in athletes]
         if all(row.last_refresh_error is None and row.last_refresh_at is not None for row in rows):
             break
     assert failures_seen >= 8  # the storm really hit
     for athlete in athletes:
         conn = await connection(runtime, athlete)
-        assert conn.status == vocab.CONNECTED and conn.refresh_failures == 0 and conn.refresh_token_enc
+        assert conn.status == ConnectionStatus.CONNECTED and conn.refresh_failures == 0 and conn.refresh_token_enc
 
 
 async def test_event_processing_storm_loses_no_job_and_drains(client, runtime, standin, clock):
@@ -83,4 +83,4 @@ async def test_event_processing_storm_loses_no_job_and_drains(client, runtime, s
     for activity in activities:
         assert standin.count_calls("GET", f"/api/v3/activities/{activity}") >= 1
     for athlete in athletes:
-        assert (await connection(runtime, athlete)).status == vocab.CONNECTED
+        assert (await connection(runtime, athlete)).status == ConnectionStatus.CONNECTED

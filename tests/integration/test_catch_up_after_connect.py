@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
 from service.connections.refresh import refresh_connection
-from service.core import vocab
 from service.db.models import ActivitySummary, Job, StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import decide_at_strava, press_connect
 from tests.webhook_support import all_events, subscribed_service
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 EMAIL = "dana@example.com"
 LIST = "/api/v3/athlete/activities"
@@ -91,10 +91,10 @@ async def test_a_callback_that_never_came_is_caught_up_by_a_later_connect(client
 
 
 async def break_connection(runtime, standin, athlete: int, how: str) -> None:
-    if how == vocab.NEEDS_REAUTH:
+    if how == ConnectionStatus.NEEDS_REAUTH:
         standin.state.revoke(athlete)  # the grant dies at Strava without an event...
         result = await refresh_connection(runtime, (await connection(runtime)).id, force=True)  # ...we notice
-        assert result.error_kind == vocab.ERR_GRANT_DEAD
+        assert result.error_kind == RefreshErrorKind.GRANT_DEAD
     else:
         standin.revoke_athlete(athlete)  # "Revoke Access": Strava pushes the deauthorization
         await standin.wait_for_deliveries()
@@ -102,7 +102,7 @@ async def break_connection(runtime, standin, athlete: int, how: str) -> None:
     assert (await connection(runtime)).status == how
 
 
-@pytest.mark.parametrize("how", [vocab.NEEDS_REAUTH, vocab.REVOKED])
+@pytest.mark.parametrize("how", [ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED])
 async def test_reconnecting_after_a_broken_connection_catches_up(client, runtime, standin, clock, how):
     athlete = standin.add_athlete()
     await deliver_callback(client, await approve_at_strava(client, await new_link(runtime), athlete))

@@ -23,10 +23,10 @@ from sqlalchemy import select
 
 from service.app.cli import main
 from service.connections.tokens import drop_tokens
-from service.core import vocab
 from service.db.models import StravaConnection, User
 from tests.conftest import SECRET_KEY
 from tests.integration.test_cli_diagnose import ALICE, alice, env, fitglue  # noqa: F401, F811 - fixtures
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 def _one_line(text: str) -> str:
@@ -157,7 +157,7 @@ async def test_disconnect_of_a_user_never_connected_warns_and_claims_nothing(env
     capsys.readouterr()
     assert await fitglue("disconnect", ALICE, "--json") == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["deauthorized"] is False and out["status"] == vocab.NOT_CONNECTED
+    assert out["deauthorized"] is False and out["status"] == ConnectionStatus.NOT_CONNECTED
     assert "nothing to disconnect" in out["warning"]
     assert await fitglue("disconnect", ALICE) == 0
     text = capsys.readouterr().out
@@ -206,7 +206,7 @@ async def test_disconnect_of_a_revoked_connection_says_there_was_nothing_to_deau
                                                                                        capsys):
     async with runtime.sessions() as session, session.begin():
         conn = (await session.execute(select(StravaConnection).join(User).where(User.email == ALICE))).scalar_one()
-        conn.status = vocab.REVOKED
+        conn.status = ConnectionStatus.REVOKED
         drop_tokens(conn)
     assert await fitglue("disconnect", ALICE, "--json") == 0
     out = json.loads(capsys.readouterr().out)

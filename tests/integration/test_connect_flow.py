@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from service.app.factory import build_app
-from service.core import vocab
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
 from service.desk.support_desk import SupportDesk
 from standin import StravaStandin
 from tests.flows import SAME_ORIGIN, connect, decide_at_strava, link_path, press_connect
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 ALL_SCOPES = ["read", "activity:read_all", "activity:write", "profile:read_all"]
 
@@ -52,12 +52,12 @@ async def test_full_grant_connects_stores_encrypted_tokens_and_uses_the_link(cli
     status, html = await connect(client, url)
     assert status == 200 and "Connected" in html
     conn = await connection_of(runtime)
-    assert conn is not None and conn.status == vocab.CONNECTED and conn.athlete_id
+    assert conn is not None and conn.status == ConnectionStatus.CONNECTED and conn.athlete_id
     assert set(conn.granted_scopes.split(",")) == set(ALL_SCOPES)
     for token in standin.issued_tokens:
         assert token not in (conn.access_token_enc or "") and token not in (conn.refresh_token_enc or "")
         assert token not in html
-    assert (await last_attempt(runtime)).outcome == vocab.ATTEMPT_CONNECTED
+    assert (await last_attempt(runtime)).outcome == AttemptOutcome.CONNECTED
     again = await client.get(link_path(url))
     assert again.status == 410 and "already used" in (await again.text())
 
@@ -87,9 +87,9 @@ async def test_denied_records_attempt_and_changes_nothing(client, runtime):
     status, html = await connect(client, url, decision="deny")
     assert status == 403 and "not connected" in html.lower()
     conn = await connection_of(runtime)
-    assert conn is None or conn.status == vocab.NOT_CONNECTED
+    assert conn is None or conn.status == ConnectionStatus.NOT_CONNECTED
     attempt = await last_attempt(runtime)
-    assert attempt.outcome == vocab.ATTEMPT_DENIED and attempt.finished_at is not None
+    assert attempt.outcome == AttemptOutcome.DENIED and attempt.finished_at is not None
     assert (await client.get(link_path(url))).status == 200  # the link still works for another try
 
 
@@ -99,8 +99,8 @@ async def test_partial_grant_connects_with_warning_and_keeps_the_link(client, ru
     assert status == 200
     assert "Writing activities was not allowed" in html and "Try again" in html
     conn = await connection_of(runtime)
-    assert conn.status == vocab.CONNECTED and "activity:write" not in conn.granted_scopes
-    assert (await last_attempt(runtime)).outcome == vocab.ATTEMPT_PARTIAL
+    assert conn.status == ConnectionStatus.CONNECTED and "activity:write" not in conn.granted_scopes
+    assert (await last_attempt(runtime)).outcome == AttemptOutcome.PARTIAL
     # the same link lets the user try again, and a full grant then uses it up
     status, _ = await connect(client, url, athlete_id=conn.athlete_id)
     assert status == 200
@@ -117,10 +117,10 @@ async def test_athlete_linked_to_another_user_is_refused_and_nothing_changes(cli
     status, html = await connect(client, await issue(runtime, "second@example.com"), athlete_id=first.athlete_id)
     assert status == 409 and "different Strava account" in html
     assert (await connection_of(runtime, "second@example.com")) in (None,) or \
-        (await connection_of(runtime, "second@example.com")).status == vocab.NOT_CONNECTED
+        (await connection_of(runtime, "second@example.com")).status == ConnectionStatus.NOT_CONNECTED
     assert (await connection_of(runtime, "first@example.com")).access_token_enc == first.access_token_enc
     assert standin.count_calls("POST", "/oauth/deauthorize") == deauth_calls  # never revoke the other grant
-    assert (await last_attempt(runtime)).outcome == vocab.ATTEMPT_ATHLETE_CONFLICT
+    assert (await last_attempt(runtime)).outcome == AttemptOutcome.ATHLETE_CONFLICT
 
 
 async def test_reconnecting_the_same_athlete_replaces_tokens(client, runtime):
@@ -165,7 +165,7 @@ async def test_expired_state_is_refused(client, runtime, clock):
     clock.advance(11 * 60)
     response = await client.get("/oauth/strava/callback", params=query)
     assert response.status == 400 and "10 minutes" in await response.text()
-    assert (await last_attempt(runtime)).outcome == vocab.ATTEMPT_STATE_INVALID
+    assert (await last_attempt(runtime)).outcome == AttemptOutcome.STATE_INVALID
 
 
 async def test_failing_code_exchange_is_explained(client, runtime, standin):
@@ -176,7 +176,7 @@ async def test_failing_code_exchange_is_explained(client, runtime, standin):
     response = await client.get("/oauth/strava/callback", params=query)
     assert response.status == 400
     attempt = await last_attempt(runtime)
-    assert attempt.outcome == vocab.ATTEMPT_EXCHANGE_FAILED and "AuthorizationCode/code/invalid" in attempt.reason
+    assert attempt.outcome == AttemptOutcome.EXCHANGE_FAILED and "AuthorizationCode/code/invalid" in attempt.reason
     assert (await connection_of(runtime)) is None
 
 
@@ -186,7 +186,7 @@ async def test_rejected_client_secret_is_an_operator_problem(client, runtime, st
     standin.reject_client_secret()
     response = await client.get("/oauth/strava/callback", params=query)
     assert response.status == 400 and "on our side" in await response.text()
-    assert (await last_attempt(runtime)).outcome == vocab.ATTEMPT_APP_REJECTED
+    assert (await last_attempt(runtime)).outcome == AttemptOutcome.APP_REJECTED
 
 
 async def test_tampered_link_is_400_and_expired_link_410(client, runtime, clock):
@@ -222,7 +222,7 @@ async def test_links_signed_with_a_previous_key_still_work(runtime, aiohttp_clie
 async def test_pending_attempt_is_recorded_before_leaving_for_strava(client, runtime, clock):
     await press_connect(client, await issue(runtime))
     attempt = await last_attempt(runtime)
-    assert attempt.outcome == vocab.PENDING and attempt.expires_at - attempt.started_at == timedelta(minutes=10)
+    assert attempt.outcome == AttemptOutcome.PENDING and attempt.expires_at - attempt.started_at == timedelta(minutes=10)
 
 
 async def test_success_page_names_the_strava_athlete_and_says_connected_once(client, runtime, standin):

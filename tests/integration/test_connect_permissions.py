@@ -17,10 +17,11 @@ from sqlalchemy import select, update
 from bot.render import home_view
 from service.app.cli.diagnose_cmd import render_diagnosis
 from service.app.factory import build_app
-from service.core import vocab
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
 from service.desk.support_desk import SupportDesk
 from tests.flows import connect, link_path
+from troubleshooting.permissions import GrantVerdict, grant_verdict, parse_scopes
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 ALICE = "alice@example.com"
 OPTIONAL = ("activity:read_all", "activity:write", "profile:read_all")  # the boxes one can untick
@@ -44,14 +45,14 @@ NEED_LINES = {"source": "Reading activities was not allowed", "private_activitie
               "destination": "Writing activities was not allowed", "profile": "Reading your profile was not allowed"}
 
 
-def assert_sync_sentence(text: str, verdict: vocab.GrantVerdict) -> None:
+def assert_sync_sentence(text: str, verdict: GrantVerdict) -> None:
     """Whether syncing works is said once per grant, and only what the verdict says."""
     text = " ".join(text.split()).lower()
     assert ("syncing itself still works" in text) == (verdict.severity == "warning")
     assert ("syncing does not work until" in text) == (verdict.severity == "error")
 
 
-def assert_grant_text(html: str, verdict: vocab.GrantVerdict) -> None:
+def assert_grant_text(html: str, verdict: GrantVerdict) -> None:
     needs = {s.need for s in verdict.shortfalls}
     for need, line in NEED_LINES.items():
         assert (line in html) == (need in needs), line
@@ -108,7 +109,7 @@ async def test_every_grant_gets_one_verdict_everywhere(client, runtime, kept):
     """Each combination of boxes left ticked, through the real flow: page, link, attempt, diagnosis,
     landing page and App Home agree with grant_verdict."""
     granted = ["read", *kept]
-    verdict = vocab.grant_verdict(granted)
+    verdict = grant_verdict(granted)
     desk = SupportDesk(runtime)
     status, html = await connect(client, (await desk.issue_connect_link(ALICE, "test")).url, granted=granted)
     assert status == 200
@@ -120,7 +121,7 @@ async def test_every_grant_gets_one_verdict_everywhere(client, runtime, kept):
     assert_grant_text(html, verdict)
     async with runtime.sessions() as session:
         outcome = (await session.execute(select(OAuthAttempt.outcome))).scalar_one()
-    assert outcome == (vocab.ATTEMPT_CONNECTED if verdict.complete else vocab.ATTEMPT_PARTIAL)
+    assert outcome == (AttemptOutcome.CONNECTED if verdict.complete else AttemptOutcome.PARTIAL)
 
     diagnosis = await desk.diagnose(ALICE)
     finding = diagnosis.finding("missing_permissions")
@@ -151,13 +152,13 @@ async def test_stored_grants_the_consent_page_cannot_make_are_judged_alike(clien
     url = (await desk.issue_connect_link(ALICE, "test")).url
     async with runtime.sessions() as session, session.begin():
         user = (await session.execute(select(User))).scalar_one()
-        session.add(StravaConnection(user_id=user.id, athlete_id=4242, status=vocab.CONNECTED, granted_scopes=scopes,
+        session.add(StravaConnection(user_id=user.id, athlete_id=4242, status=ConnectionStatus.CONNECTED, granted_scopes=scopes,
                                      status_reason="connected with every needed permission",
                                      connected_at=runtime.clock.now(), refresh_failures=0))
     diagnosis = await desk.diagnose(ALICE)
     finding = diagnosis.finding("missing_permissions")
     assert (finding.severity if finding else "ok") == severity
-    assert diagnosis.facts["status_reason"] == vocab.grant_verdict(vocab.parse_scopes(scopes)).status_reason
+    assert diagnosis.facts["status_reason"] == grant_verdict(parse_scopes(scopes)).status_reason
     landing = await (await client.get(link_path(url))).text()
     assert ("already connected" in landing) == (severity == "ok")
     summary = (await desk.home_summary()).to_dict()
@@ -172,7 +173,7 @@ async def test_the_app_home_lists_errors_before_warnings(runtime):
             user = User(email=f"u{n}@example.com", email_normalized=f"u{n}@example.com", created_at=runtime.clock.now())
             session.add(user)
             await session.flush()
-            session.add(StravaConnection(user_id=user.id, athlete_id=100 + n, status=vocab.CONNECTED,
+            session.add(StravaConnection(user_id=user.id, athlete_id=100 + n, status=ConnectionStatus.CONNECTED,
                                          granted_scopes=scopes, refresh_failures=0,
                                          connected_at=runtime.clock.now()))
     summary = (await desk.home_summary(listed=10)).to_dict()
@@ -183,5 +184,5 @@ async def test_the_app_home_lists_errors_before_warnings(runtime):
     assert [u["email"] for u in one["missing_permissions"]] == ["u1@example.com"]
     assert "and 1 more" in home_text(one)
     async with runtime.sessions() as session, session.begin():  # a revoked grant is not "missing permissions"
-        await session.execute(update(StravaConnection).values(status=vocab.REVOKED))
+        await session.execute(update(StravaConnection).values(status=ConnectionStatus.REVOKED))
     assert (await desk.home_summary()).to_dict()["missing_permissions_total"] == 0

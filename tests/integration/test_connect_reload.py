@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select, update
 
 from service.app.factory import build_app
-from service.core import vocab
 from service.db.models import OAuthAttempt, StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import decide_at_strava, link_path, press_connect
+from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus
 
 ALICE = "alice@example.com"
 WITHOUT_WRITE = ["read", "activity:read_all", "profile:read_all"]
@@ -64,7 +64,7 @@ async def test_reloading_a_successful_callback_shows_connected_again(client, run
     assert "different browser" not in html and "already finished" in html
     assert standin.count_calls("POST", "/oauth/token") == exchanges  # nothing was exchanged again
     diagnosis = await SupportDesk(runtime).diagnose(ALICE)  # agrees with the page
-    assert diagnosis.status == vocab.CONNECTED
+    assert diagnosis.status == ConnectionStatus.CONNECTED
     assert not {"authorization_failed", "missing_permissions"} & set(diagnosis.ids)
 
 
@@ -165,7 +165,7 @@ async def test_two_tabs_in_one_browser_can_both_finish(client, runtime):
     assert status == 403 and "different browser" not in html
     async with runtime.sessions() as session:
         outcomes = sorted((await session.execute(select(OAuthAttempt.outcome))).scalars())
-    assert outcomes == [vocab.ATTEMPT_CONNECTED, vocab.ATTEMPT_DENIED]
+    assert outcomes == [AttemptOutcome.CONNECTED, AttemptOutcome.DENIED]
 
 
 async def test_going_back_to_a_used_link_says_how_strava_is_now(client, runtime):
@@ -177,7 +177,7 @@ async def test_going_back_to_a_used_link_says_how_strava_is_now(client, runtime)
     assert back.status == 410 and "already used" in html and "and it still is" in html
 
     async with runtime.sessions() as session, session.begin():
-        await session.execute(update(StravaConnection).values(status=vocab.NEEDS_REAUTH))
+        await session.execute(update(StravaConnection).values(status=ConnectionStatus.NEEDS_REAUTH))
     later = await (await client.get(link_path(url))).text()
     assert "and it still is" not in later and "needs re-authorization" in later and "new Connect link" in later
 
@@ -193,7 +193,7 @@ async def change_connection(client, runtime, change: str, first_grant: list[str]
     """What may happen to a connection after its result page was shown."""
     if change == "disconnected":
         await SupportDesk(runtime).disconnect(ALICE, "test")
-    elif change in (vocab.NEEDS_REAUTH, vocab.REVOKED):
+    elif change in (ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
         async with runtime.sessions() as session, session.begin():
             await session.execute(update(StravaConnection).values(status=change))
     else:  # connected again, from a fresh link, with another grant
@@ -208,8 +208,8 @@ async def change_connection(client, runtime, change: str, first_grant: list[str]
 @pytest.mark.parametrize("grant", [COMPLETE, WITHOUT_PROFILE, WITHOUT_WRITE], ids=["complete", "warning", "error"])
 @pytest.mark.parametrize(("change", "says"), [
     ("disconnected", "Strava is no longer connected"),
-    (vocab.NEEDS_REAUTH, "Strava needs re-authorization"),
-    (vocab.REVOKED, "FitGlue's access to Strava was revoked"),
+    (ConnectionStatus.NEEDS_REAUTH, "Strava needs re-authorization"),
+    (ConnectionStatus.REVOKED, "FitGlue's access to Strava was revoked"),
     ("reconnected", "Strava was connected again since"),
 ])
 async def test_reloading_a_connected_result_after_the_connection_changed_says_so(client, runtime, grant, change, says):
@@ -226,9 +226,9 @@ async def test_reloading_a_connected_result_after_the_connection_changed_says_so
     assert "This sign-in connected Strava" in html  # what that sign-in did, then how it stands now
     diagnosis = await SupportDesk(runtime).diagnose(ALICE)
     if change == "reconnected":
-        assert diagnosis.status == vocab.CONNECTED
+        assert diagnosis.status == ConnectionStatus.CONNECTED
     else:
-        assert diagnosis.status == {"disconnected": vocab.NOT_CONNECTED}.get(change, change)
+        assert diagnosis.status == {"disconnected": ConnectionStatus.NOT_CONNECTED}.get(change, change)
         assert "Connected" not in html.replace("This sign-in connected", "")
 
 

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
-from service.core import vocab
 from service.db.models import Job, OAuthAttempt, RateLimitState, StravaConnection, User, WebhookEvent
-from service.desk.subscription_probe import probe_for
 from service.desk.support_desk import SupportDesk, SupportError
+from service.subscription.cache import subscription_cache
 from tests.conftest import make_settings
 from tests.flows import connect
+from troubleshooting.vocabulary import RefreshErrorKind
 
 ALICE = "alice@example.com"
 
@@ -172,7 +172,7 @@ async def test_without_strava_configuration_diagnosis_degrades_with_a_note(datab
         diagnosis = await SupportDesk(rt).diagnose("x@example.com")
         assert diagnosis.facts["strava_configured"] is False
         assert diagnosis.facts["subscription"]["note"] == "Strava is not configured"
-        assert probe_for(rt).belongs_to(rt)
+        assert subscription_cache(rt).belongs_to(rt)
     finally:
         await rt.close()
 
@@ -198,7 +198,7 @@ async def test_an_unknown_refresh_error_kind_still_counts_as_a_refresh_problem(d
         conn.last_refresh_error_at = clock.now()
         conn.refresh_failures = 2
     facts = (await desk.diagnose(ALICE)).facts
-    assert facts["last_refresh_error_kind"] == vocab.ERR_TRANSIENT
+    assert facts["last_refresh_error_kind"] == RefreshErrorKind.TRANSIENT
 
 
 async def test_connected_athlete_count_is_reused_for_30_seconds(desk, alice, runtime, clock):

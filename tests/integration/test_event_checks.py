@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
-from service.core import vocab
 from service.db.models import ActivitySummary
 from service.desk.support_desk import SupportDesk
 from service.ratelimit.windows import next_quarter
@@ -23,6 +22,7 @@ from tests.webhook_support import (
     connection,
     subscribed_service,
 )
+from troubleshooting.vocabulary import ConnectionStatus
 
 GET_ACTIVITY = "/api/v3/activities/"
 
@@ -195,7 +195,7 @@ async def test_athlete_events_other_than_a_deauthorization_change_nothing(client
     assert [e.state for e in await all_events(runtime)] == ["ignored", "ignored"]
     assert standin.count_calls("POST", "/oauth/token") == tokens
     for athlete_id in (athlete, other):
-        assert (await connection(runtime, athlete_id)).status == vocab.CONNECTED
+        assert (await connection(runtime, athlete_id)).status == ConnectionStatus.CONNECTED
 
 
 async def test_forged_deauthorizations_are_checked_within_the_cap(client, runtime, standin, clock):
@@ -207,7 +207,7 @@ async def test_forged_deauthorizations_are_checked_within_the_cap(client, runtim
         await post(client, forged | {"event_time": forged["event_time"] + n})
     await run_pending(runtime)
     assert standin.count_calls("POST", "/oauth/token") - tokens == cap
-    assert (await connection(runtime, athlete)).status == vocab.CONNECTED
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.CONNECTED
     # A real revocation in the next window is still believed.
     clock.advance(minutes=15)
     standin.revoke_athlete(athlete)
@@ -215,7 +215,7 @@ async def test_forged_deauthorizations_are_checked_within_the_cap(client, runtim
     for _ in range(3):
         await run_pending(runtime)
         clock.advance(minutes=15)
-    assert (await connection(runtime, athlete)).status == vocab.REVOKED
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.REVOKED
 
 
 async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_from(client, runtime, standin, clock):

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from service.background.job_handlers import run_pending
 from service.connections.refresh import refresh_connection
-from service.core import vocab
 from service.db.models import Job
+from service.desk.api_models import JobBody
 from service.desk.support_desk import SupportDesk
 from service.queue import enqueue
 from standin.faults import ATHLETE_TOKEN_INVALID, bad_request, scope_missing
@@ -29,6 +29,7 @@ from tests.webhook_support import (
     connection,
     subscribed_service,
 )
+from troubleshooting.vocabulary import RefreshErrorKind
 
 LIST = "/api/v3/athlete/activities"
 NO_READ = ["read", "activity:write", "profile:read_all"]
@@ -84,7 +85,7 @@ async def test_a_permanent_failure_settles_at_once_with_its_reason(client, runti
     assert standin.count_calls("GET", LIST) == 1  # one call, never repeated
 
     desk = SupportDesk(runtime)
-    [shown] = [j.to_dict() for j in await desk.list_jobs("failed")]  # what `fitglue jobs` prints
+    [shown] = [JobBody.of(j).to_json() for j in await desk.list_jobs("failed")]  # what `fitglue jobs` prints
     assert shown["id"] == job_id and shown["last_error"] == job.last_error
     facts = (await desk.diagnose("alice@example.com")).facts
     assert facts["user_jobs_failed"] == 1 and facts["last_job_failure"] == job.last_error
@@ -120,7 +121,7 @@ async def test_a_catch_up_for_a_dead_grant_fails_permanently_without_calling_str
     job_id = await queue_catch_up_for(runtime, athlete)
     standin.state.revoke(athlete)
     assert (await refresh_connection(runtime, (await connection(runtime, athlete)).id, force=True)).error_kind \
-        == vocab.ERR_GRANT_DEAD
+        == RefreshErrorKind.GRANT_DEAD
     await run_pending(runtime)
     [job] = [j for j in await all_jobs(runtime) if j.id == job_id]
     assert job.state == "failed" and job.attempts == 1

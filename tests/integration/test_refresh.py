@@ -12,10 +12,10 @@ from service.app.factory import build_app
 from service.background.scheduler import refresh_sweep
 from service.connections.refresh import backoff_after, refresh_connection, sweep_due, usable_access_token
 from service.connections.tokens import access_token
-from service.core import vocab
 from service.db.models import StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import connect
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ async def test_token_due_within_margin_is_refreshed_by_the_sweep_and_rotated(run
     after = await row(runtime, connected)
     assert after.expires_at > before.expires_at
     assert after.refresh_token_enc != before.refresh_token_enc  # the rotated refresh token was stored
-    assert after.last_refresh_at == clock.now() and after.status == vocab.CONNECTED
+    assert after.last_refresh_at == clock.now() and after.status == ConnectionStatus.CONNECTED
     # the old refresh token is dead at Strava; the stored one must be the live one
     clock.advance(6 * 3600)
     result = await refresh_connection(runtime, connected)
@@ -66,9 +66,9 @@ async def test_revoked_grant_ends_in_needs_reauth_and_drops_tokens(runtime, conn
     standin.revoke_athlete(conn.athlete_id)
     clock.advance(5 * 3600 + 60)
     results = await sweep_due(runtime)
-    assert results[0].status == vocab.NEEDS_REAUTH and results[0].error_kind == vocab.ERR_GRANT_DEAD
+    assert results[0].status == ConnectionStatus.NEEDS_REAUTH and results[0].error_kind == RefreshErrorKind.GRANT_DEAD
     after = await row(runtime, connected)
-    assert after.status == vocab.NEEDS_REAUTH and after.access_token_enc is None and after.refresh_token_enc is None
+    assert after.status == ConnectionStatus.NEEDS_REAUTH and after.access_token_enc is None and after.refresh_token_enc is None
     assert "RefreshToken/refresh_token/invalid" in after.last_refresh_error
     assert await sweep_due(runtime) == []  # never retried: only the user can fix it
 
@@ -78,9 +78,9 @@ async def test_transient_failures_keep_status_and_back_off(runtime, connected, s
     clock.advance(5 * 3600 + 60)
     standin.fail_next("/oauth/token", status, count=2)
     first = (await sweep_due(runtime))[0]
-    assert first.status == vocab.CONNECTED and first.failed
+    assert first.status == ConnectionStatus.CONNECTED and first.failed
     after = await row(runtime, connected)
-    assert after.status == vocab.CONNECTED and after.refresh_failures == 1
+    assert after.status == ConnectionStatus.CONNECTED and after.refresh_failures == 1
     assert after.next_refresh_at == clock.now() + backoff_after(1)
     assert await sweep_due(runtime) == []  # waiting out the backoff
     clock.advance(61)
@@ -102,8 +102,8 @@ async def test_timeout_is_transient(runtime, connected, standin, clock):
                                   client_secret=standin.config.client_secret, clock=clock, timeout_s=0.3)
     standin.fail_next("/oauth/token", 200, timeout=True)
     result = (await sweep_due(runtime))[0]
-    assert result.error_kind == vocab.ERR_TRANSIENT and result.status == vocab.CONNECTED
-    assert dataclasses.asdict(result)["status"] == vocab.CONNECTED
+    assert result.error_kind == RefreshErrorKind.TRANSIENT and result.status == ConnectionStatus.CONNECTED
+    assert dataclasses.asdict(result)["status"] == ConnectionStatus.CONNECTED
 
 
 async def test_rejected_client_secret_does_not_touch_the_users_status(runtime, connected, standin, clock):
@@ -117,19 +117,19 @@ async def test_rejected_client_secret_does_not_touch_the_users_status(runtime, c
     standin.reject_client_secret()
     clock.advance(5 * 3600 + 60)
     result = (await sweep_due(runtime))[0]
-    assert result.status == vocab.CONNECTED and result.error_kind == vocab.ERR_APP_REJECTED
+    assert result.status == ConnectionStatus.CONNECTED and result.error_kind == RefreshErrorKind.APP_CREDENTIALS_REJECTED
     after = await row(runtime, connected)
-    assert after.status == vocab.CONNECTED and after.refresh_token_enc is not None
+    assert after.status == ConnectionStatus.CONNECTED and after.refresh_token_enc is not None
     assert alerts == ["app_credentials_rejected"]
 
 
 async def test_refresh_now_forces_a_call_and_reports_needs_reauth(runtime, connected, standin):
     desk = SupportDesk(runtime)
     ok = await desk.refresh_now("alice@example.com", "test")
-    assert ok.refreshed and ok.status == vocab.CONNECTED
+    assert ok.refreshed and ok.status == ConnectionStatus.CONNECTED
     standin.revoke_athlete((await row(runtime, connected)).athlete_id)
     dead = await desk.refresh_now("ALICE@example.com", "test")
-    assert not dead.refreshed and dead.status == vocab.NEEDS_REAUTH
+    assert not dead.refreshed and dead.status == ConnectionStatus.NEEDS_REAUTH
 
 
 async def test_usable_access_token_refreshes_first_when_due(runtime, connected, standin, clock):
@@ -145,7 +145,7 @@ async def test_disconnect_forgets_tokens_even_when_strava_fails(runtime, connect
     result = await SupportDesk(runtime).disconnect("alice@example.com", "test")
     assert result.warning and not result.deauthorized
     after = await row(runtime, connected)
-    assert after.status == vocab.NOT_CONNECTED and after.access_token_enc is None and after.refresh_token_enc is None
+    assert after.status == ConnectionStatus.NOT_CONNECTED and after.access_token_enc is None and after.refresh_token_enc is None
 
 
 async def test_disconnect_deauthorizes_at_strava(runtime, connected, standin):

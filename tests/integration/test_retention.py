@@ -15,7 +15,6 @@ from service.app.factory import build_app
 from service.background.retention import RULES, Bounded, Rule
 from service.background.scheduler import periodic_jobs, retention_sweep
 from service.connections.users import connection_for, get_or_create_user
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
 from service.db.models import (
@@ -32,6 +31,7 @@ from service.db.models import (
 )
 from service.desk.support_desk import SupportDesk
 from tests.flows import press_connect
+from troubleshooting.vocabulary import ConnectionStatus
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -130,7 +130,7 @@ async def seed_summaries(runtime: Runtime) -> None:
     async with runtime.write() as session:
         user, _ = await get_or_create_user(session, "athlete7@example.com", now)
         conn = await connection_for(session, user, now)
-        conn.athlete_id, conn.status = 7, vocab.CONNECTED
+        conn.athlete_id, conn.status = 7, ConnectionStatus.CONNECTED
         session.add(ActivitySummary(id=1, athlete_id=7, name="Run", deleted_at=now))
 
 

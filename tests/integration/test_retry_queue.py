@@ -13,6 +13,7 @@ import pytest
 from service.background.job_handlers import make_worker, run_pending
 from service.background.retention import sweep
 from service.background.worker import Worker
+from service.desk.api_models import JobBody, RetriedBody
 from service.desk.support_desk import SupportDesk, SupportError
 from service.queue import claim, enqueue
 from tests.webhook_support import (
@@ -55,7 +56,7 @@ async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_
     parked = await job(runtime, event_job.id)
     assert (parked.state, parked.attempts) == ("failed", 3) and "502" in parked.last_error
     assert [e.state for e in await all_events(runtime)] == ["failed"]
-    failed = [j.to_dict() for j in await SupportDesk(runtime).list_jobs("failed")]
+    failed = [JobBody.of(j).to_json() for j in await SupportDesk(runtime).list_jobs("failed")]
     assert failed[0]["id"] == event_job.id and "502" in failed[0]["last_error"]
 
     retried = await SupportDesk(runtime).retry_job(event_job.id, "test")
@@ -86,7 +87,7 @@ async def test_retry_failed_jobs_requeues_every_parked_job(runtime):
     await run_pending(runtime)  # unknown kinds are parked at once
     assert [(await job(runtime, i)).state for i in ids] == ["failed"] * 3
     result = await SupportDesk(runtime).retry_failed_jobs("test")
-    assert result.to_dict() == {"retried": 3, "job_ids": ids}
+    assert RetriedBody.of(result).to_json() == {"retried": 3, "job_ids": ids}
     assert {(await job(runtime, i)).state for i in ids} == {"queued"}
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from service.background.job_handlers import run_pending
 from service.background.scheduler import retention_sweep
 from service.background.webhooks import processing
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, Job, WebhookEvent
 from service.desk.support_desk import SupportDesk
@@ -27,6 +26,7 @@ from tests.webhook_support import (
     connection,
     subscribed_service,
 )
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 @pytest.fixture
@@ -78,11 +78,11 @@ async def test_confirmed_deauthorization_deletes_the_athletes_strava_data(client
     await run_pending(runtime)
 
     conn = await connection(runtime, athlete)
-    assert conn.status == vocab.REVOKED and conn.athlete_id == athlete  # kept: the diagnosis needs it
+    assert conn.status == ConnectionStatus.REVOKED and conn.athlete_id == athlete  # kept: the diagnosis needs it
     assert await strava_rows(runtime, athlete) == NOTHING
     [notice] = [e for e in await all_events(runtime) if e.owner_id == athlete]  # the notice: ids only
     assert (notice.object_type, notice.state, notice.updates) == ("athlete", "processed", '{"authorized":"false"}')
-    assert (await SupportDesk(runtime).diagnose("alice@example.com")).status == vocab.REVOKED
+    assert (await SupportDesk(runtime).diagnose("alice@example.com")).status == ConnectionStatus.REVOKED
     assert await strava_rows(runtime, other) == {"activity_summaries": 2, "activity_events": 3, "queued_jobs": 1}
 
 
@@ -97,13 +97,13 @@ async def test_revocation_and_deletion_are_one_transaction(client, runtime, stan
     await standin.wait_for_deliveries()
     await run_pending(runtime)
     # Not revoked without its data deleted: the refresh found the grant dead, nothing more.
-    assert (await connection(runtime, athlete)).status == vocab.NEEDS_REAUTH
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.NEEDS_REAUTH
     assert (await strava_rows(runtime, athlete))["activity_summaries"] == 2
 
     monkeypatch.undo()
     runtime.clock.advance(hours=2)  # the event's job retries after its backoff
     await run_pending(runtime)
-    assert (await connection(runtime, athlete)).status == vocab.REVOKED
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.REVOKED
     assert await strava_rows(runtime, athlete) == NOTHING
 
 
@@ -112,7 +112,7 @@ async def test_disconnect_deletes_the_athletes_strava_data_at_once(client, runti
     other = await athlete_with_data(runtime, standin, "bob@example.com")
     conn_id = (await connection(runtime, athlete)).id
     result = await SupportDesk(runtime).disconnect("alice@example.com", "cli:agent")
-    assert result.deauthorized and result.status == vocab.NOT_CONNECTED
+    assert result.deauthorized and result.status == ConnectionStatus.NOT_CONNECTED
     async with runtime.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(ActivitySummary).where(
             ActivitySummary.athlete_id == athlete))).scalar_one() == 0
@@ -128,7 +128,7 @@ async def test_a_grant_found_dead_loses_its_data_after_the_dead_grant_retention(
     athlete = await athlete_with_data(runtime, standin, "alice@example.com")
     standin.state.revoke(athlete)  # gone at Strava, and no event told us
     refreshed = await SupportDesk(runtime).refresh_now("alice@example.com", "cli:agent")
-    assert refreshed.status == vocab.NEEDS_REAUTH
+    assert refreshed.status == ConnectionStatus.NEEDS_REAUTH
 
     clock.advance(days=runtime.settings.dead_grant_retention_days, seconds=-60)
     await retention_sweep(runtime)  # the user may still re-authorize: nothing goes yet
@@ -137,7 +137,7 @@ async def test_a_grant_found_dead_loses_its_data_after_the_dead_grant_retention(
     await retention_sweep(runtime)
     assert await strava_rows(runtime, athlete) == NOTHING
     conn = await connection(runtime, athlete)
-    assert conn.status == vocab.NEEDS_REAUTH and conn.athlete_id == athlete
+    assert conn.status == ConnectionStatus.NEEDS_REAUTH and conn.athlete_id == athlete
 
 
 async def test_a_grant_renewed_within_the_retention_keeps_its_data(client, runtime, standin, clock):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from service.app.factory import build_app
 from service.background.job_handlers import run_pending
-from service.core import vocab
 from service.db.models import ActivitySummary
 from service.desk.support_desk import SupportDesk
 from standin import StravaStandin
@@ -22,6 +21,7 @@ from tests.webhook_support import (
     point_public_url_at,
     subscribed_service,
 )
+from troubleshooting.vocabulary import ConnectionStatus
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ async def test_confirmed_deauthorization_marks_revoked_and_drops_tokens(client, 
     assert standin.deliveries[-1].status == 200
     await run_pending(runtime)
     conn = await connection(runtime, athlete)
-    assert conn.status == vocab.REVOKED
+    assert conn.status == ConnectionStatus.REVOKED
     assert conn.revoked_at == runtime.clock.now()
     assert conn.access_token_enc is None and conn.refresh_token_enc is None
     [event] = await all_events(runtime)
@@ -103,7 +103,7 @@ async def test_forged_deauthorization_changes_nothing(client, runtime, standin: 
     assert response.status == 200
     await run_pending(runtime)
     after = await connection(runtime, athlete)
-    assert after.status == vocab.CONNECTED and after.revoked_at is None
+    assert after.status == ConnectionStatus.CONNECTED and after.revoked_at is None
     assert after.refresh_token_enc is not None and after.access_token_enc is not None
     assert standin.count_calls("POST", "/oauth/token") >= 1  # it asked Strava before deciding
     assert before.status == after.status
@@ -117,12 +117,12 @@ async def test_deauthorization_waits_when_strava_cannot_answer(client, runtime, 
     await client.post("/webhooks/strava", json=standin.event("update", "athlete", athlete, athlete,
                                                              {"authorized": "false"}))
     await run_pending(runtime)
-    assert (await connection(runtime, athlete)).status == vocab.CONNECTED  # a 503 proves nothing
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.CONNECTED  # a 503 proves nothing
     runtime.clock.advance(minutes=5)
     standin.revoke_athlete(athlete)
     await standin.wait_for_deliveries()
     await run_pending(runtime)
-    assert (await connection(runtime, athlete)).status == vocab.REVOKED
+    assert (await connection(runtime, athlete)).status == ConnectionStatus.REVOKED
 
 
 async def test_worker_in_the_service_picks_new_events_up_within_a_second(aiohttp_client, runtime, standin):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from service.app.factory import build_app
 from service.background.job_handlers import run_pending
 from service.db.models import ActivitySummary, AuditEntry, WebhookRegistration
+from service.desk.api_models import WebhookRegistrationBody, WebhookStatusBody
 from service.desk.support_desk import SupportDesk, SupportError
 from service.strava.errors import classify
 from standin import StravaStandin
@@ -36,11 +37,11 @@ async def registrations(runtime) -> list[WebhookRegistration]:
 
 async def test_no_subscription_is_created_after_strava_validates_our_callback(client, runtime, standin):
     desk = SupportDesk(runtime)
-    before = (await desk.webhook_status()).to_dict()
+    before = WebhookStatusBody.of(await desk.webhook_status()).to_json()
     assert before == {"subscription": None, "callback_matches": False, "last_event_at": None,
                       "last_registration": None}
     report = await desk.reregister_webhook("slack:U123")
-    data = report.to_dict()
+    data = WebhookRegistrationBody.of(report).to_json()
     assert report.outcome == "repaired"
     assert standin.subscription is not None
     assert standin.subscription["callback_url"] == runtime.settings.webhook_callback_url
@@ -72,7 +73,7 @@ async def test_a_subscription_pointing_elsewhere_is_replaced(client, runtime, st
                             "callback_url": "http://old-host.example/webhooks/strava",
                             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
     desk = SupportDesk(runtime)
-    status = (await desk.webhook_status()).to_dict()
+    status = WebhookStatusBody.of(await desk.webhook_status()).to_json()
     assert status["subscription"]["id"] == 999 and status["callback_matches"] is False
     report = await desk.reregister_webhook("test")
     steps = [s["step"] for s in report.steps]
@@ -112,7 +113,7 @@ async def test_nothing_is_deleted_while_our_callback_cannot_answer(runtime, stan
     report = await SupportDesk(runtime).reregister_webhook("test")
     assert report.outcome == "failed" and "could not be reached" in report.error
     assert standin.subscription["id"] == 999  # the old one is kept: a new one could not be created
-    data = report.to_dict()
+    data = WebhookRegistrationBody.of(report).to_json()
     assert data["last_registration"]["outcome"] == "failed" and data["last_registration"]["error"] == report.error
 
 
@@ -216,3 +217,47 @@ async def test_cli_webhook_register_against_the_standin(client, runtime, standin
     assert data["callback_matches"] is True and data["subscription"]["id"] == standin.subscription["id"]
     code, out = await asyncio.to_thread(run_cli, "webhook", "status")
     assert code == 0 and "our callback" in out
+
+
+async def test_after_re_registration_every_reader_sees_the_new_id_at_once(client, runtime, standin: StravaStandin):
+    """One subscription cache per runtime (service.subscription.cache): the intake, the event
+    processing and the desk's live look all drop what they knew when a registration replaces the
+    subscription, without waiting for any lifetime to pass (the clock does not move here)."""
+    from service.background.webhooks.intake import EventIntake
+    from service.subscription.cache import subscription_cache
+
+    desk = SupportDesk(runtime)
+    first = (await desk.reregister_webhook("test")).status.subscription
+    assert first is not None
+    intake = EventIntake(runtime)
+    try:
+        cache = subscription_cache(runtime)
+        assert not await intake.is_foreign(first.id) and await intake.is_foreign(first.id + 1)
+        assert await cache.our_id(look_up=True) == first.id
+        assert (await cache.look()).callback_url == runtime.settings.webhook_callback_url
+        # Strava's subscription now points elsewhere: the repair deletes it and creates a new one.
+        standin.subscription = {**standin.subscription, "callback_url": "http://old-host.example/webhooks/strava"}
+        second = (await desk.reregister_webhook("test")).status.subscription
+        assert second is not None and second.id != first.id
+        assert await intake.is_foreign(first.id) and not await intake.is_foreign(second.id)
+        assert await cache.our_id(look_up=True) == second.id
+        look = await cache.look()
+        assert look.exists and look.callback_url == runtime.settings.webhook_callback_url
+        assert (await desk.diagnose("x@example.com")).facts["subscription"]["callback_url"] == look.callback_url
+    finally:
+        await intake.close()
+
+
+async def test_one_subscription_cache_and_one_connect_hook_per_runtime(aiohttp_client, runtime):
+    """No module-level registry: the cache and the after-Connect hook are the runtime's own. Building
+    the app changes nothing; starting it adds the hook once, however many apps share the runtime."""
+    from service.subscription.cache import subscription_cache
+    from service.subscription.registration import ensure_after_connect
+
+    assert subscription_cache(runtime) is subscription_cache(runtime)
+    hooks = list(runtime.on_connected)
+    first, second = build_app(runtime, background=False), build_app(runtime, background=False)
+    assert runtime.on_connected == hooks
+    await aiohttp_client(first)
+    await aiohttp_client(second)
+    assert runtime.on_connected.count(ensure_after_connect(runtime)) == 1

@@ -49,7 +49,7 @@ def assert_safe(blocks: Any) -> str:
 
 def replies(t: str) -> list[Any]:
     findings = tuple(Finding(id="not_connected", severity=severity, title=t, detail=t, remedy=(t, t),
-                             actions=tuple(ACTIONS), article="#x", audience="support")
+                             actions=tuple(ACTIONS), article="#overview", audience="support")
                      for severity in ("error", "warning", "info", "ok"))
     facts = {"who": t, "athlete_id": 42, "granted_scopes": [t, "read"], "token_expires_at": "2026-11-27T15:00:00Z",
              "last_refresh_at": t, "last_refresh_error": t, "last_refresh_error_at": None, "status": "connected",

@@ -184,6 +184,36 @@ BROKEN: list[tuple[str, Mutation, str]] = [
         r"variant 'denied': field 'detail' uses unknown placeholder\(s\) \{secret\}",
     ),
     ("ok severity outside healthy", _set("revoked", "severity", "ok"), r"severity 'ok' belongs to 'healthy'"),
+    (
+        "ok severity taken from healthy",
+        _set("healthy", "severity", "info"),
+        r"severity 'ok' belongs to 'healthy'",
+    ),
+    (
+        "permission words missing",
+        lambda doc: doc["permissions"].pop("destination"),
+        r"permissions: no words for destination",
+    ),
+    (
+        "unknown permission need",
+        lambda doc: doc["permissions"].__setitem__("heart_rate", doc["permissions"]["profile"]),
+        r"permissions 'heart_rate': not a kind of missing permission",
+    ),
+    (
+        "variant name not a plain name",
+        lambda doc: entry(doc, "authorization_failed")["variants"].__setitem__("two words", {"title": "x"}),
+        r"entry 'authorization_failed', variant 'two words': the variant name must be a plain name",
+    ),
+    (
+        "empty words for the user",
+        lambda doc: doc["permissions"]["source"].__setitem__("for_user", " "),
+        r"permissions 'source': field 'for_user' must be a non-empty string",
+    ),
+    (
+        "unknown permission field",
+        lambda doc: doc["permissions"]["profile"].__setitem__("tone", "calm"),
+        r"permissions 'profile': unknown field\(s\) 'tone'",
+    ),
 ]
 
 
@@ -213,3 +243,15 @@ def test_valid_copy_round_trips(tmp_path: Path) -> None:
     kb = load_knowledge(write(tmp_path, packaged_doc()))
     assert set(kb) == set(FINDING_IDS)
     assert set().union(*(e.actions for e in kb.values())) == set(ACTIONS)
+
+
+def test_permission_words_come_from_the_knowledge_file():
+    """The diagnosis and the Connect pages word each missing permission from one place."""
+    from service.web.connect_pages import explain_missing
+    from troubleshooting import grant_verdict
+
+    kb = load_knowledge()
+    verdict = grant_verdict(set())
+    assert explain_missing(verdict) == [kb.permissions[s.need].for_user for s in verdict.shortfalls]
+    assert kb.shortfall_values([s.need for s in verdict.shortfalls])["missing_effects"].startswith(
+        kb.permissions[verdict.shortfalls[0].need].for_agent)

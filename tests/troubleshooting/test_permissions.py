@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from troubleshooting import diagnose, grant_verdict, parse_scopes
-from troubleshooting.permissions import REQUESTED_SCOPES
+from troubleshooting.vocabulary import REQUESTED_SCOPES
 
 from .builders import healthy
 

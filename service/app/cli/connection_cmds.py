@@ -8,15 +8,16 @@ from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
+from service.desk.api_models import ConnectLinkBody, DisconnectBody, RefreshBody, RefreshDueBody
 from service.desk.error_table import refresh_failure
-from service.desk.support_desk import DisconnectResult, SupportDesk, refresh_to_dict
+from service.desk.support_desk import DisconnectResult, SupportDesk
 
 
 def cmd_link(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         issued = await desk.issue_connect_link(args.email, cli_actor())
         note = " (new FitGlue user created)" if issued.created_user else ""
-        emit({"url": issued.url, "expires_at": iso_utc(issued.expires_at)}, args.json,
+        emit(ConnectLinkBody.of(issued).to_json(), args.json,
              f"Connect link for {issued.email}{note}, valid until {iso_utc(issued.expires_at)}:\n{issued.url}")
         return EXIT_OK
 
@@ -27,21 +28,19 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.due:
             results = await desk.refresh_due(cli_actor())
-            refreshed = sum(1 for r in results if r.refreshed)
-            failed = sum(1 for r in results if r.failed)
-            lines = [f"refreshed {refreshed}, failed {failed}"] + [
+            due = RefreshDueBody.of(results)
+            lines = [f"refreshed {due.refreshed}, failed {due.failed}"] + [
                 f"  {r.email}: {r.status}" + (f" — {r.error}" if r.error else "") for r in results]
-            emit({"refreshed": refreshed, "failed": failed, "results": [refresh_to_dict(r) for r in results]},
-                 args.json, "\n".join(lines))
+            emit(due.to_json(), args.json, "\n".join(lines))
             return EXIT_OK
         result = await desk.refresh_now(args.email, cli_actor())
         if result.refreshed:
-            emit(refresh_to_dict(result), args.json,
+            emit(RefreshBody.of(result).to_json(), args.json,
                  f"{result.email}: token refreshed, valid until {iso_utc(result.expires_at)}")
             return EXIT_OK
         failure = refresh_failure(result)
         if args.json:
-            emit(refresh_to_dict(result), True)
+            emit(RefreshBody.of(result).to_json(), True)
             return failure.exit_code
         return fail(failure.code, f"{result.email}: {result.status} — {result.error}", False)
 
@@ -65,7 +64,7 @@ def disconnect_text(result: DisconnectResult) -> str:
 def cmd_disconnect(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         result = await desk.disconnect(args.email, cli_actor())
-        emit(result.to_dict(), args.json, disconnect_text(result))
+        emit(DisconnectBody.of(result).to_json(), args.json, disconnect_text(result))
         return EXIT_OK
 
     return run_with_desk(args, body)

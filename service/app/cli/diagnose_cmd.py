@@ -9,11 +9,14 @@ from typing import Any
 from service.app.cli.output import EXIT_OK, emit, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
+from service.desk.api_models import DiagnosisBody, ForgetBody
 from service.desk.support_desk import SupportDesk
 from troubleshooting import Diagnosis, Finding, summary_line
+from troubleshooting.vocabulary import Severity
 
 WIDTH = 100
-SEVERITY_HEADINGS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Notes"), ("ok", "All clear"))
+SEVERITY_HEADINGS = ((Severity.ERROR, "Errors"), (Severity.WARNING, "Warnings"), (Severity.INFO, "Notes"),
+                     (Severity.OK, "All clear"))
 WHO_ACTS = {
     "user": "the user must act",
     "support": "support can fix it",
@@ -129,7 +132,7 @@ def render_diagnosis(diagnosis: Diagnosis) -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         diagnosis = await desk.diagnose(args.who)  # a database failure: one line (service.app.cli.output)
-        emit(diagnosis.to_dict(), args.json, render_diagnosis(diagnosis))
+        emit(DiagnosisBody.of(diagnosis).to_json(), args.json, render_diagnosis(diagnosis))
         return EXIT_OK  # a broken connection, diagnosed, is still a job done
 
     return run_with_desk(args, body)
@@ -139,7 +142,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         result = await desk.forget(args.email, cli_actor())
         if result.forgotten is None:  # no such user: nothing erased, nothing to name
-            emit(result.to_dict(), args.json, f"{args.email.strip()}: warning: {result.warning}")
+            emit(ForgetBody.of(result).to_json(), args.json, f"{args.email.strip()}: warning: {result.warning}")
             return EXIT_OK
         counts = ", ".join(f"{table.replace('_', ' ')}: {n}" for table, n in result.deleted.items() if n)
         text = (f"{args.email.strip()}: erased ({counts or 'nothing else stored'}); "
@@ -148,7 +151,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
             text += "\nStrava access was deauthorized."
         if result.warning:
             text += f"\nwarning: {result.warning}; the tokens were deleted here anyway"
-        emit(result.to_dict(), args.json, text)
+        emit(ForgetBody.of(result).to_json(), args.json, text)
         return EXIT_OK
 
     return run_with_desk(args, body)

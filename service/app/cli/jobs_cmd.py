@@ -12,11 +12,13 @@ from service.app.cli.output import (
     refuse_options,
     run_with_desk,
 )
-from service.core import vocab
 from service.core.audit_log import cli_actor
+from service.core.clock import iso_utc
 from service.core.inputs import MAX_LIMIT, parse_limit, parse_row_id
 from service.core.runtime import Runtime
+from service.desk.api_models import JobBody, JobsBody, RetriedBody
 from service.desk.support_desk import SupportDesk
+from troubleshooting.vocabulary import JOB_STATES
 
 DEFAULT_LIMIT = 100
 
@@ -30,12 +32,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         jobs = await desk.list_jobs(args.state, args.limit or DEFAULT_LIMIT)
         lines = [f"{'id':>6}  {'state':<7} {'kind':<14} {'tries':>5}  {'run after':<20} waiting / last error"]
         for job in jobs:
-            data = job.to_dict()
             why = " — ".join(x for x in (job.waiting_for, job.last_error) if x)
-            lines.append(f"{job.id:>6}  {job.state:<7} {job.kind:<14} {job.attempts:>5}  {data['run_after']:<20} {why}")
+            lines.append(f"{job.id:>6}  {job.state:<7} {job.kind:<14} {job.attempts:>5}  {iso_utc(job.run_after):<20} {why}")
         if not jobs:
             lines = ["no jobs" + (f" in state {args.state}" if args.state else "")]
-        emit({"jobs": [j.to_dict() for j in jobs]}, args.json, "\n".join(lines))
+        emit(JobsBody.of(jobs).to_json(), args.json, "\n".join(lines))
         return EXIT_OK
 
     return run_with_desk(args, body)
@@ -53,10 +54,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:
             result = await desk.retry_failed_jobs(cli_actor())
-            emit(result.to_dict(), as_json, f"{len(result.job_ids)} failed job(s) queued again")
+            emit(RetriedBody.of(result).to_json(), as_json, f"{len(result.job_ids)} failed job(s) queued again")
             return EXIT_OK
         job = await desk.retry_job(args.id, cli_actor())
-        emit(job.to_dict(), as_json, f"job {job.id} ({job.kind}) queued again, due now")
+        emit(JobBody.of(job).to_json(), as_json, f"job {job.id} ({job.kind}) queued again, due now")
         return EXIT_OK
 
     return run_with_desk(args, body)
@@ -64,7 +65,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     jobs = sub.add_parser("jobs", help="the retry queue: list jobs, retry parked ones")
-    jobs.add_argument("--state", choices=vocab.JOB_STATES, help="only jobs in this state")
+    jobs.add_argument("--state", choices=JOB_STATES, help="only jobs in this state")
     jobs.add_argument("--limit", type=argument(_limit, "--limit"),
                       help=f"at most this many, newest first (1-{MAX_LIMIT}, default {DEFAULT_LIMIT})")
     jobs.add_argument("--json", action="store_true")

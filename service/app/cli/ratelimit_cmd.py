@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 
 from service.app.cli.output import EXIT_OK, emit, run_with_desk
+from service.core.clock import iso_utc
 from service.core.runtime import Runtime
+from service.desk.api_models import RateLimitBody
 from service.desk.support_desk import SupportDesk
+from troubleshooting.vocabulary import Budget
 
-BUDGET_NAMES = {"overall": "overall (all calls)", "read": "read (non-upload)"}
+BUDGET_NAMES = {Budget.OVERALL: "overall (all calls)", Budget.READ: "read (non-upload)"}
 
 
 def cmd_ratelimit(args: argparse.Namespace) -> int:
@@ -21,9 +24,9 @@ def cmd_ratelimit(args: argparse.Namespace) -> int:
                     f"{usage.usage}/{usage.limit} ({usage.share:.0%})"
                 resets = usage.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ")
                 lines.append(f"{BUDGET_NAMES[budget]:<22} {window:<6} {used:<28} limit {usage.limit}, resets {resets}")
-        observed = report.to_dict()["observed_at"] or "never"
+        observed = iso_utc(report.observed_at) or "never"
         lines.append(f"last Strava response: {observed}; jobs waiting in the queue: {report.queued_jobs}")
-        emit(report.to_dict(), args.json, "\n".join(lines))
+        emit(RateLimitBody.of(report).to_json(), args.json, "\n".join(lines))
         return EXIT_OK
 
     return run_with_desk(args, body)

@@ -8,6 +8,7 @@ from typing import Any
 from service.app.cli.output import EXIT_OK, emit, fail, run_with_desk
 from service.core.audit_log import cli_actor
 from service.core.runtime import Runtime
+from service.desk.api_models import RegistrationFailureBody, WebhookRegistrationBody, WebhookStatusBody
 from service.desk.error_table import ERRORS
 from service.desk.support_desk import SupportDesk
 
@@ -30,7 +31,7 @@ def status_text(data: dict[str, Any]) -> list[str]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        status = (await desk.webhook_status()).to_dict()
+        status = WebhookStatusBody.of(await desk.webhook_status()).to_json()
         emit(status, args.json, "\n".join(status_text(status)))
         return EXIT_OK
 
@@ -40,10 +41,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         report = await desk.reregister_webhook(cli_actor())
-        data = report.to_dict()
+        data = WebhookRegistrationBody.of(report).to_json()
         if not report.ok:
             if args.json:
-                emit({"error": "registration_failed", "message": report.error, **data}, True)
+                emit(RegistrationFailureBody.failed(report).to_json(), True)
                 return ERRORS["registration_failed"].exit_code
             for step in report.steps:
                 print(f"  {'ok ' if step['ok'] else 'ERR'} {step['description']}")

@@ -15,13 +15,13 @@ from sqlalchemy import select
 from service.background.webhooks.processing import distrust_access_token, upsert_summaries
 from service.background.webhooks.unconfirmed import spend_unconfirmed_call
 from service.connections.refresh import usable_access_token
-from service.core import vocab
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection
 from service.queue.catch_up import PER_PAGE, enqueue_page, is_overflow_run
 from service.queue.failures import PermanentJobError
 from service.queue.store import ClaimedJob
 from service.strava import AccessTokenInvalid
+from troubleshooting.permissions import grant_verdict, parse_scopes
 
 
 async def _connection_status(rt: Runtime, conn_id: int) -> tuple[str | None, str | None]:
@@ -37,7 +37,7 @@ async def catch_up_job(rt: Runtime, job: ClaimedJob) -> None:
     except (KeyError, TypeError, ValueError):
         raise PermanentJobError("the job's payload is not a catch-up request") from None
     status, granted = await _connection_status(rt, conn_id)
-    if not vocab.reads_activities(vocab.parse_scopes(granted)):
+    if not grant_verdict(parse_scopes(granted)).can_read_activities:
         raise PermanentJobError("the athlete did not grant activity read, so Strava would refuse the listing; "
                                 "a Connect that grants it queues a new catch-up")
     token = await usable_access_token(rt, conn_id)

@@ -29,14 +29,14 @@ from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import Job, StravaConnection, WebhookEvent
 from service.queue.store import PRIORITY_EVENT, QUEUED, RUNNING, job_row
-from service.subscription.state import JOB_KIND, event_job_key, our_subscription_id
+from service.subscription.cache import subscription_cache
+from service.subscription.state import JOB_KIND, event_job_key
 
 log = logging.getLogger(__name__)
 
 _EVENTS = cast(Table, WebhookEvent.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CONNECTIONS = cast(Table, StravaConnection.__table__)
-SUBSCRIPTION_RECHECK_S = 1.0
 WAITING_STATES = (QUEUED, RUNNING)  # an event job not finished yet: its event still waits to be checked
 BUSY_WINDOW_S = 0.2
 
@@ -59,8 +59,6 @@ class EventIntake:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._subscription_id: int | None = None
-        self._subscription_checked: float = float("-inf")
         self._waiting = 0
         self._pressed_at: float = float("-inf")
         url = rt.engine.url
@@ -76,15 +74,8 @@ class EventIntake:
         With no id known yet (never registered or looked up), the event is stored and the worker
         settles it against Strava's list before acting on it.
         """
-        if self._subscription_id == subscription_id:
-            return False
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._subscription_checked >= SUBSCRIPTION_RECHECK_S:
-            # Another process (a `fitglue webhook register`, another replica) may have changed it.
-            self._subscription_checked = loop.time()
-            async with self.rt.sessions() as session:
-                self._subscription_id = await our_subscription_id(session)
-        return self._subscription_id is not None and self._subscription_id != subscription_id
+        ours = await subscription_cache(self.rt).our_id()
+        return ours is not None and ours != subscription_id
 
     # ---- storing -------------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from service.background.webhooks.processing import known_to_fail
-from service.core import vocab
 from service.core.clock import to_epoch
 from service.queue.catch_up import JOB_KIND as CATCH_UP
 from service.queue.catch_up import OVERFLOW_RUN, catch_up_after_s, page_key
 from service.queue.store import PRIORITY_EVENT, job_row
+from troubleshooting.vocabulary import ConnectionStatus
 
 TOO_MANY_PENDING = ("{pending} events of this athlete were already waiting to be checked "
                     "(FITGLUE_PENDING_EVENTS_PER_ATHLETE): not checked one by one; a catch-up listing the "
@@ -57,7 +57,7 @@ def plan_intake(new: list[tuple[int, str, int, datetime]], connections: dict[int
         if reason is not None:
             plan.settled.append((event_id, reason))
             continue
-        if conn is not None and conn.status == vocab.CONNECTED and object_type == "activity":
+        if conn is not None and conn.status == ConnectionStatus.CONNECTED and object_type == "activity":
             if waiting.get(owner, 0) >= bound:
                 plan.settled.append((event_id, TOO_MANY_PENDING.format(pending=waiting[owner])))
                 plan.catch_ups.setdefault(owner, (conn, received_at))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from datetime import datetime
 from typing import Any
 
@@ -27,29 +26,27 @@ from service.background.webhooks.unconfirmed import (
 from service.connections.erasure import delete_strava_data
 from service.connections.refresh import refresh_connection, usable_access_token
 from service.connections.tokens import drop_tokens
-from service.core import vocab
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.dialect import insert_for
 from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
 from service.queue.store import SETTLED, ClaimedJob, mark_done_in
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, Transient
+from service.subscription.cache import subscription_cache
 from service.subscription.state import (
     FAILED,
     IGNORED,
     NEW,
     PROCESSED,
-    no_subscription_seen_at,
-    our_subscription_id,
-    remember_subscription,
 )
+from troubleshooting.permissions import grant_verdict, parse_scopes
+from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
 log = logging.getLogger(__name__)
 
 # A failed event is open again when an operator retries its parked job.
 OPEN_STATES = (NEW, FAILED)
 EVENTS_PROCESSED = "fitglue_webhook_events_processed_total"
-NO_SUBSCRIPTION_RECHECK_S = 300
 NO_ACTIVITY_READ = "the athlete did not grant FitGlue activity read, so Strava would refuse to show the activity"
 BUSY_RETRIES, BUSY_WAIT_S = 20, 0.25
 
@@ -59,7 +56,7 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
     if object_type == "activity" and connected_scopes is not None \
-            and not vocab.reads_activities(vocab.parse_scopes(connected_scopes)):
+            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
@@ -106,9 +103,9 @@ async def _heard_from(session: AsyncSession, athlete_id: int, received_at: datet
 
 
 async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
-    ours = await resolve_our_subscription(rt)
-    if ours != event.subscription_id:
-        ours = await resolve_our_subscription(rt, fresh=True)  # it may have just been re-registered
+    ours = await subscription_cache(rt).our_id(look_up=True)
+    if ours != event.subscription_id:  # it may have just been re-registered
+        ours = await subscription_cache(rt).our_id(look_up=True, fresh=True)
     if ours is None or ours != event.subscription_id:
         return IGNORED, "the event names a subscription that is not ours"
     async with rt.sessions() as session:
@@ -123,13 +120,13 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
         if event.object_id != event.owner_id:
             return IGNORED, "an athlete event must name the same athlete as object and owner"
         if updates.get("authorized") == "false":
-            if status == vocab.CONNECTED:  # confirming costs a refresh call at Strava
+            if status == ConnectionStatus.CONNECTED:  # confirming costs a refresh call at Strava
                 await spend_unconfirmed_call(rt, event.owner_id)
             return await confirm_deauthorization(rt, conn_id, status)
         return IGNORED, "Strava sends no athlete event but the deauthorization: nothing to do"
-    if status != vocab.CONNECTED:
+    if status != ConnectionStatus.CONNECTED:
         return IGNORED, f"the connection is {status}"
-    if not vocab.reads_activities(vocab.parse_scopes(granted)):
+    if not grant_verdict(parse_scopes(granted)).can_read_activities:
         return IGNORED, NO_ACTIVITY_READ
     if event.aspect_type == "delete":
         return await _confirm_delete(rt, conn_id, event.object_id, event.owner_id)
@@ -144,46 +141,13 @@ def _updates(event: WebhookEvent) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-# Keyed by the runtime's engine (Runtime itself is an unhashable dataclass).
-_known: weakref.WeakKeyDictionary[object, tuple[float, int]] = weakref.WeakKeyDictionary()
-KNOWN_TTL_S = 2.0
-
-
-async def resolve_our_subscription(rt: Runtime, fresh: bool = False) -> int | None:
-    """Our subscription id; looked up at Strava (an uncounted app-level call) when none is stored.
-    Kept in memory for a moment, so a burst of events does not read it once each."""
-    loop_now = asyncio.get_running_loop().time()
-    cached = _known.get(rt.engine)
-    if not fresh and cached is not None and loop_now - cached[0] < KNOWN_TTL_S:
-        return cached[1]
-    found = await _resolve(rt)
-    if found is not None:
-        _known[rt.engine] = (loop_now, found)
-    return found
-
-
-async def _resolve(rt: Runtime) -> int | None:
-    async with rt.sessions() as session:
-        known = await our_subscription_id(session)
-        checked = await no_subscription_seen_at(session)
-    if known is not None:
-        return known
-    if checked is not None and (rt.clock.now() - checked).total_seconds() < NO_SUBSCRIPTION_RECHECK_S:
-        return None
-    subscriptions = await rt.require_strava().list_subscriptions(interactive=False)
-    found = int(subscriptions[0]["id"]) if subscriptions else None
-    async with rt.write() as session:
-        await remember_subscription(session, found, rt.clock.now())
-    return found
-
-
 async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tuple[str, str | None]:
     """Believe "authorized: false" only when Strava refuses the refresh token (400 RefreshToken invalid)."""
-    if status == vocab.REVOKED:
+    if status == ConnectionStatus.REVOKED:
         return PROCESSED, "already revoked"
-    if status == vocab.NOT_CONNECTED:
+    if status == ConnectionStatus.NOT_CONNECTED:
         return IGNORED, "the connection was not active"
-    if status == vocab.CONNECTED:
+    if status == ConnectionStatus.CONNECTED:
         result = await refresh_connection(rt, conn_id, force=True)
         for _ in range(BUSY_RETRIES):
             if result.error_kind != "busy":
@@ -195,10 +159,10 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             log.warning("a deauthorization event for connection %s was not confirmed by Strava "
                         "(the grant is alive): nothing changed", conn_id)
             return IGNORED, "deauthorization not confirmed: Strava still accepts the grant"
-        if result.error_kind == vocab.NOT_CONNECTED:
+        if result.error_kind == ConnectionStatus.NOT_CONNECTED:
             return IGNORED, "the connection was disconnected meanwhile"
         # grant_dead: our refresh got Strava's 400; needs_reauth: a sweep's refresh got it first.
-        if result.error_kind not in (vocab.ERR_GRANT_DEAD, vocab.NEEDS_REAUTH, vocab.REVOKED):
+        if result.error_kind not in (RefreshErrorKind.GRANT_DEAD, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED):
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
@@ -210,10 +174,10 @@ async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
     now = rt.clock.now()
     async with rt.write() as session:
         conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == vocab.REVOKED:
+        if conn is None or conn.status == ConnectionStatus.REVOKED:
             return
         drop_tokens(conn)
-        conn.status = vocab.REVOKED
+        conn.status = ConnectionStatus.REVOKED
         conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
         conn.status_changed_at = now
         conn.revoked_at = now
@@ -248,7 +212,7 @@ async def distrust_access_token(rt: Runtime, conn_id: int) -> None:
     attempt refreshes first, and a dead grant shows up as `needs_reauth` instead of more 401s."""
     async with rt.write() as session:
         await session.execute(update(StravaConnection).where(
-            StravaConnection.id == conn_id, StravaConnection.status == vocab.CONNECTED)
+            StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED)
             .values(expires_at=rt.clock.now()))
 
 
