@@ -189,8 +189,10 @@ def activity_change(aspect: str) -> Control:
     async def change(standin: StravaStandin, request: web.Request, p: Params) -> tuple[str, dict[str, Any]]:
         activity_id = _activity(request, standin)
         callback_status = await controls.activity_event(standin, activity_id, aspect)  # type: ignore[arg-type]
-        return (f"Activity {activity_id}: {aspect}d, and the event pushed (FitGlue answered {callback_status or 'nothing'}).",
-                {"activity_id": activity_id, "callback_status": callback_status})
+        pushed = "no push subscription, so no event" if callback_status is None else \
+            f"the event pushed (FitGlue answered {callback_status or 'nothing'})"
+        return f"Activity {activity_id}: {aspect}d, and {pushed}.", {"activity_id": activity_id,
+                                                                     "callback_status": callback_status}
 
     return change
 

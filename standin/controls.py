@@ -97,9 +97,11 @@ def rotate_refresh_token(standin: StravaStandin, athlete_id: int) -> int:
     return rotated
 
 
-async def activity_event(standin: StravaStandin, activity_id: int, aspect: Literal["update", "delete"]) -> int:
-    """The athlete edits (renames) or deletes an activity; Strava pushes the event. The HTTP status the
-    callback answered (0: no answer); LookupError without such an activity or a subscription."""
+async def activity_event(standin: StravaStandin, activity_id: int, aspect: Literal["update", "delete"]
+                         ) -> int | None:
+    """The athlete edits (renames) or deletes an activity; Strava pushes the event when a push
+    subscription exists. The HTTP status the callback answered (0: no answer; None: no subscription,
+    so no event); LookupError without such an activity."""
     activity = standin.state.activities.get(activity_id)
     if activity is None:
         raise LookupError(f"no activity {activity_id}")
@@ -109,6 +111,8 @@ async def activity_event(standin: StravaStandin, activity_id: int, aspect: Liter
         updates = {"title": activity.name}
     else:
         del standin.state.activities[activity_id]
+    if standin.subscription is None:
+        return None
     return await standin.push_event(standin.event(aspect, "activity", activity_id, activity.athlete_id, updates))
 
 

@@ -75,6 +75,10 @@ async def test_the_export_line_points_every_command_at_the_running_sandbox(tmp_p
         code = sandbox.stop(signal.SIGTERM)
     assert code == 0, sandbox.output()
     assert sandbox_folders(tmp_path) == []  # SIGTERM removed the temporary folder
+    log_lines = [line for line in sandbox.output().splitlines() if " INFO " in line or " WARNING " in line
+                 or " ERROR " in line]
+    for secret in ("FITGLUE_SECRET_KEY", "FITGLUE_ADMIN_TOKEN", "STRAVA_WEBHOOK_VERIFY_TOKEN"):
+        assert not [line for line in log_lines if cli_env[secret] in line]  # the banner shows them, logs never
 
 
 async def test_sigint_removes_the_folder_and_a_sourced_shell_starts_a_fresh_sandbox(tmp_path):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+
 from sandbox_slack import AGENT, SUPPORT_CHANNEL
 from sandbox_slack.blockkit import find_button
 from sandbox_slack.workspace import Message
 from service.desk.support_desk import SupportDesk
+from tests.sandbox_slack.conftest import BOT_TOKEN, SIGNING_SECRET
 
 EMAIL = "sandbox-athlete@example.com"  # a member of the local workspace: links go to them by DM
 
@@ -80,6 +83,10 @@ async def test_command_and_button_over_http_are_signed(over_http, standin):
     assert await slack.workspace.wait_for_response(name, 10)
     assert slack.workspace.message(reply.id).text != before  # replace_original: the same message, updated
     assert standin.subscription is not None
+    # The page a person uses holds neither the signing secret nor the bot token.
+    async with aiohttp.ClientSession() as http, http.get(f"{slack.base_url}/?c={SUPPORT_CHANNEL}") as page:
+        html = await page.text()
+    assert page.status == 200 and SIGNING_SECRET not in html and BOT_TOKEN not in html
     # A request signed with another secret is refused by the bot before Bolt sees it.
     slack.relay.signing_secret = "not-the-secret"
     done = await slack.relay._over_http("command=%2Ffitglue&text=help", "application/x-www-form-urlencoded")

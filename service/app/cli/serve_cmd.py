@@ -69,6 +69,8 @@ async def _serve(settings: Settings, folder: SandboxFolder | None) -> int:
 
             sandbox = await stack.enter_async_context(running_sandbox(settings, folder))
             settings = sandbox.settings
+            # The sandbox's own secrets (generated or kept in its folder) join the log scrubber.
+            configure_logging(settings.log_level, settings.log_format, settings.secret_values())
             log.warning("SANDBOX MODE: Strava is a local stand-in at %s — nothing talks to the real Strava",
                         sandbox.standin_base)
         rt = await open_runtime(settings)
