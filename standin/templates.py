@@ -50,23 +50,10 @@ def _hidden(name: str, value: str) -> str:
     return f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
 
 
-def authorize_page(
-    *,
-    action: str,
-    client_id: str,
-    redirect_uri: str,
-    state: str,
-    scope: str,
-    requested: Sequence[str],
-    athletes: Iterable[Athlete],
-    connected: set[int],
-    new_name: tuple[str, str] = ("Sandy", "Runner"),
-) -> str:
-    host = URL(redirect_uri).host or redirect_uri
+def _athlete_options(athletes: list[Athlete], connected: set[int], new_name: tuple[str, str]) -> list[str]:
+    """The "sign in as" radio buttons. Preselected: someone who can connect, never an athlete already
+    connected (Authorize with them lands on "signed in to a different Strava account")."""
     options = []
-    athletes = list(athletes)
-    # Preselect someone who can connect: never an athlete already connected (pressing Authorize with
-    # them lands on "signed in to a different Strava account" for any other FitGlue user).
     chosen = next((a.id for a in athletes if a.id not in connected), None)
     for a in athletes:
         checked = " checked" if a.id == chosen else ""
@@ -81,6 +68,23 @@ def authorize_page(
         f'<label>First name <input type="text" name="firstname" value="{escape(new_name[0])}" maxlength="40"></label>'
         f'<label>Last name <input type="text" name="lastname" value="{escape(new_name[1])}" maxlength="40"></label>'
     )
+    return options
+
+
+def authorize_page(
+    *,
+    action: str,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    scope: str,
+    requested: Sequence[str],
+    athletes: Iterable[Athlete],
+    connected: set[int],
+    new_name: tuple[str, str] = ("Sandy", "Runner"),
+) -> str:
+    host = URL(redirect_uri).host or redirect_uri
+    options = _athlete_options(list(athletes), connected, new_name)
     boxes = []
     for s in requested:
         if s == "read":
