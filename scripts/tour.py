@@ -41,8 +41,9 @@ class Tour:
 
     # -- helpers ----------------------------------------------------------------------------------
     async def shot(self, name: str, *, bottom: bool = False, showing: str | None = None) -> None:
-        if bottom:
-            await self.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        """Save the viewport; ``bottom``: scrolled to the newest message; ``showing``: to that text."""
+        if bottom:  # the newest message, from its top
+            await self.page.locator(".message").last.evaluate("e => e.scrollIntoView({block: 'start'})")
         if showing:  # a message replaced in place, higher up in the channel
             await self.page.locator(f"text={showing}").last.evaluate("e => e.scrollIntoView({block: 'start'})")
         path = self.out / f"{name}.png"
