@@ -150,3 +150,12 @@ async def test_sandbox_dir_keeps_the_state_between_runs(tmp_path):
     finally:
         assert second.stop() == 0, second.output()
     assert kept.exists() and sandbox_folders(tmp_path) == []
+
+
+@pytest.mark.parametrize("folder", ["", "a-file"])
+def test_a_sandbox_dir_that_cannot_be_a_folder_is_refused(tmp_path, folder):
+    (tmp_path / "a-file").write_text("not a folder")
+    done = fitglue(["serve", "--sandbox-dir", folder, "--port", str(free_port())], sandbox_env(tmp_path), tmp_path,
+                   timeout=30)
+    assert done.returncode == 2 and "--sandbox-dir" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "secrets.json").exists() and sandbox_folders(tmp_path) == []

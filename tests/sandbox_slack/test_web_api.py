@@ -66,3 +66,17 @@ def test_an_acknowledgement_comes_before_what_its_listener_already_sent():
     ws.respond(name, {"text": "the result"})  # the listener answered before its ack reached Slack
     ws.acknowledged(name, "working on it", [], AGENT)
     assert [m.text for m in ws.visible(SUPPORT_CHANNEL, AGENT)] == ["working on it", "the result"]
+
+
+async def test_the_page_refuses_bad_input_and_other_sites(api, caplog):
+    ws = api.slack.workspace
+    assert (await api.post("/action", data={"m": "abc", "b": "0", "e": "0"})).status == 400
+    assert (await api.post("/action", data={"m": "999", "b": "0", "e": "0"})).status == 404
+    assert (await api.get("/confirm?m=1&b=x&e=0")).status == 400
+    assert (await api.get("/?c=C0NOWHERE")).status == 404
+    assert (await api.post("/agent", data={"who": "UNOBODY"})).status == 400
+    assert (await api.post("/agent", data={"who": "U0OUTSIDER"}, headers={"Sec-Fetch-Site": "cross-site"})).status == 403
+    assert (await api.post("/command", data={"text": "/fitglue help"}, headers={"Origin": "http://evil.example"})
+            ).status == 403
+    assert ws.page_user == AGENT and ws.messages == []  # nothing changed
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.core.settings import ConfigError
+
 log = logging.getLogger("fitglue.sandbox")
 
 PREFIX = "fitglue-sandbox-"
@@ -65,14 +67,25 @@ def remove_abandoned(temp_root: Path | None = None) -> list[Path]:
     return removed
 
 
+def _kept_folder(keep_in: str) -> Path:
+    """The `--sandbox-dir` folder, created if missing; ConfigError when it cannot be one."""
+    if not keep_in.strip():
+        raise ConfigError("--sandbox-dir is empty; name a folder for the sandbox's state", ["--sandbox-dir"])
+    path = Path(keep_in).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--sandbox-dir {keep_in} cannot be used as a folder ({exc.strerror or exc})",
+                          ["--sandbox-dir"]) from None
+    return path
+
+
 @contextmanager
 def sandbox_folder(keep_in: str | None) -> Iterator[SandboxFolder]:
     """The folder for this run: ``keep_in`` (created if missing, kept), or a new temporary one that
     is removed when the block ends, whichever way it ends."""
     if keep_in is not None:
-        path = Path(keep_in).expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        yield SandboxFolder(path, temporary=False)
+        yield SandboxFolder(_kept_folder(keep_in), temporary=False)
         return
     for gone in remove_abandoned():
         log.info("removed %s, left behind by a sandbox that was killed", gone)
