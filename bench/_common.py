@@ -77,6 +77,28 @@ async def seed_connections(sessions, cipher: TokenCipher, count: int, now: datet
             await session.execute(insert(StravaConnection), conns)
 
 
+async def wait_ready(url: str, proc, timeout: float = 30) -> None:  # noqa: ANN001 - a subprocess.Popen
+    """Wait until the server child `proc` answers 200 at `url`/readyz; SystemExit when it exits or times out."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode}")
+            try:
+                async with http.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
 class StandinProcess:
     """bench/_standin_process.py as a child process."""
 

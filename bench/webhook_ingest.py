@@ -25,7 +25,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +33,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine, percentile  # noqa: E402
+from bench._common import machine, percentile, wait_ready  # noqa: E402
 
 SUBSCRIPTION_ID = 131300
 VERIFY = "bench-verify"
@@ -82,22 +81,6 @@ async def serve_service(port: int, database_url: str, worker: bool = True) -> No
 
 def start_child(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, *args], cwd=ROOT)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited with {proc.returncode}")
-            try:
-                async with http.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} not ready after {timeout}s")
 
 
 # ---- the load generator -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
 from service.desk.api_models import RefreshBody, WebhookRegistrationBody
+from service.desk.event_models import EventsRetriedBody
 from troubleshooting.vocabulary import Action
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
@@ -43,11 +44,17 @@ async def reregister_webhook(bot: BotContext, target: str, actor: str, client: A
     return await _with_fresh_diagnosis(bot, target, note)
 
 
+async def retry_events(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.retry_user_events(target, actor)).to_json())
+    return await _with_fresh_diagnosis(bot, target, note)
+
+
 # One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
 HANDLERS: dict[str, Handler] = {
     Action.SEND_CONNECT_LINK: send_connect_link,
     Action.REFRESH_TOKEN: refresh_token,
     Action.REREGISTER_WEBHOOK: reregister_webhook,
+    Action.RETRY_EVENTS: retry_events,
 }
 
 

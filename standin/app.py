@@ -22,6 +22,7 @@ def build_standin_app(standin: StravaStandin) -> web.Application:
     api_routes.add_routes(app)
     subscriptions.add_routes(app)
     control_routes.add_routes(app)
+    standin.events.add_routes(app)
 
     async def close_outgoing(app: web.Application) -> None:
         await app[STANDIN_KEY].aclose()

@@ -17,6 +17,7 @@ from service.core.crypto import constant_time_equals
 from standin import persist
 from standin.config import CallRecord, StandinConfig
 from standin.delivery import Outbox
+from standin.event_receiver import EventReceiver
 from standin.failures import FailureInjector
 from standin.faults import APPLICATION_INVALID, CLIENT_ID_INVALID
 from standin.ratelimits import RateLimits
@@ -57,6 +58,8 @@ class StravaStandin:
         self.outage: Any = None  # a standin.controls.Outage while Strava is "down"
         # Called with the new capacity when the control page changes it (the sandbox follows it).
         self.on_capacity_change: list[Callable[[int | None], None]] = []
+        # FitGlue's other services, stood in (`fitglue serve --sandbox` points FITGLUE_EVENTS_URL here).
+        self.events = EventReceiver()
 
     # observation ----------------------------------------------------------------------------------
     @property

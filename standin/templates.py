@@ -7,6 +7,7 @@ from html import escape
 
 from yarl import URL
 
+from standin.event_receiver import ReceivedEvent
 from standin.state import Athlete
 
 BANNER = "Strava sandbox — not the real Strava"
@@ -137,3 +138,19 @@ def other_site_page() -> str:
 
 def bad_form_page(message: str) -> str:
     return page("Bad request", f'<h1>Bad request</h1><div class="error"><p>{escape(message)}</p></div>')
+
+
+def events_table(events: Sequence[ReceivedEvent], shown: int = 50) -> str:
+    """The events FitGlue sent its other services (stood in here), newest first, each with whether its
+    Standard Webhooks signature verified."""
+    if not events:
+        return ("<h2>Events received by FitGlue's other services</h2><p>None yet: connect, add an activity or "
+                "revoke access, and FitGlue's signed events arrive here.</p>")
+    rows = []
+    for event in list(reversed(events))[:shown]:
+        check = "verified" if event.verified else f"NOT verified ({escape(event.error or '')})"
+        rows.append(f"<tr><td><code>{escape(event.webhook_id)}</code></td><td>{escape(event.type)}</td>"
+                    f"<td>{escape(str(event.data.get('athlete_id', '')))}</td><td>{check}</td>"
+                    f"<td>{event.status}</td></tr>")
+    return ("<h2>Events received by FitGlue's other services</h2><table><tr><th>webhook-id</th><th>type</th>"
+            "<th>athlete</th><th>signature</th><th>answered</th></tr>" + "".join(rows) + "</table>")

@@ -43,6 +43,7 @@ ALLOWED_STATUSES: dict[FindingId, frozenset[ConnectionStatus]] = {
     FindingId.TOKEN_REFRESH_FAILING: _ONLY_CONNECTED,
     FindingId.WEBHOOK_MISSING: _ALL_STATUSES,
     FindingId.WEBHOOK_SILENT: _ONLY_CONNECTED,
+    FindingId.EVENTS_UNDELIVERED: _ALL_STATUSES - {ConnectionStatus.UNKNOWN_USER},
     FindingId.RATE_LIMITED: _ALL_STATUSES,
     FindingId.HEALTHY: _ONLY_CONNECTED,
 }

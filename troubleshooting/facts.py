@@ -128,6 +128,11 @@ class ConnectionFacts:
     strava_configured: bool = True
     user_jobs_failed: int = 0  # this user's jobs settled as failed (permanently, or out of retries)
     last_job_failure: str | None = None  # the newest failed job's reason ("permanent: …", "gave up after …")
+    # This user's outbound events FitGlue's other services have not taken: parked, or waiting after a
+    # failed attempt; the oldest one's time, and the newest delivery error (no secrets).
+    events_undelivered: int = 0
+    events_undelivered_since: datetime | None = None
+    events_last_error: str | None = None
 
     def __post_init__(self) -> None:
         _check(self, "status", ConnectionStatus)

@@ -262,6 +262,19 @@ def rule_webhook_silent(f: ConnectionFacts, t: Thresholds) -> Values | None:
     }
 
 
+# --- the hand-off to FitGlue's other services ----------------------------------------------------
+
+
+def rule_events_undelivered(f: ConnectionFacts, t: Thresholds) -> Values | None:
+    if f.events_undelivered <= 0:
+        return None
+    return {
+        "undelivered_count": str(f.events_undelivered),
+        "undelivered_since": human(f.events_undelivered_since),
+        "undelivered_error": _reason(f.events_last_error),
+    }
+
+
 # --- rate limits ---------------------------------------------------------------------------------
 
 
@@ -361,6 +374,7 @@ RULES: dict[FindingId, Rule] = {
     FindingId.TOKEN_REFRESH_FAILING: rule_token_refresh_failing,
     FindingId.WEBHOOK_MISSING: rule_webhook_missing,
     FindingId.WEBHOOK_SILENT: rule_webhook_silent,
+    FindingId.EVENTS_UNDELIVERED: rule_events_undelivered,
     FindingId.RATE_LIMITED: rule_rate_limited,
 }
 HEALTHY_RULE: Rule = rule_healthy

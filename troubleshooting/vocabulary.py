@@ -102,6 +102,7 @@ class Action(StrEnum):
     SEND_CONNECT_LINK = "send_connect_link"
     REREGISTER_WEBHOOK = "reregister_webhook"
     REFRESH_TOKEN = "refresh_token"
+    RETRY_EVENTS = "retry_events"  # send the user's undelivered outbound events again
 
 
 class Audience(StrEnum):
@@ -128,6 +129,7 @@ class FindingId(StrEnum):
     TOKEN_REFRESH_FAILING = "token_refresh_failing"
     WEBHOOK_MISSING = "webhook_missing"
     WEBHOOK_SILENT = "webhook_silent"
+    EVENTS_UNDELIVERED = "events_undelivered"  # FitGlue's other services miss this user's events
     RATE_LIMITED = "rate_limited"
     HEALTHY = "healthy"
 
@@ -238,5 +240,9 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "user_jobs_waiting",
         # healthy
         "last_event_note",
+        # events_undelivered (the outbound events to FitGlue's other services)
+        "undelivered_count",
+        "undelivered_since",
+        "undelivered_error",
     }
 )

@@ -10,13 +10,14 @@ from bot.render.diagnosis_blocks import action_button, diagnosis
 from bot.render.home_tab import home_refusal, home_view
 from bot.render.link_messages import link_dm, link_for_agent, link_message_for_user, link_sent
 from bot.render.notices import alert, alert_resolved, failure, help_message, refusal, working
-from bot.render.operation_replies import rate_limits, refresh_result, webhook
+from bot.render.operation_replies import events_retried, rate_limits, refresh_result, webhook
 
 __all__ = [
     "action_button",
     "alert",
     "alert_resolved",
     "diagnosis",
+    "events_retried",
     "failure",
     "help_message",
     "home_refusal",

@@ -28,7 +28,7 @@ SEVERITY_MARK = {"error": ":red_circle:", "warning": ":large_orange_circle:", "i
 
 
 BUTTON_TEXT = {"send_connect_link": "Send Connect link", "reregister_webhook": "Re-register webhook",
-               "refresh_token": "Refresh token now"}
+               "refresh_token": "Refresh token now", "retry_events": "Retry events"}
 ACTIONS_BLOCK_ID = "fitglue_actions"
 
 

@@ -59,6 +59,7 @@ def home_view(summary: dict[str, Any], rate: dict[str, Any] | None, hook: dict[s
     else:
         blocks.append(section("*Need to re-authorize*\nNobody :tada:"))
     blocks += _home_missing_permissions(summary)
+    blocks += [divider(), *_home_outbound(summary.get("outbound"))]
     blocks.append(divider())
     recent = summary.get("recent_actions") or []
     lines = [f"• {slack_date(a.get('at'))} · {_actor(a.get('actor'))} · {escape(str(a.get('action')))}"
@@ -80,6 +81,31 @@ def _home_missing_permissions(summary: dict[str, Any]) -> list[Block]:
     if more > 0:
         lines.append(f"• … and {more} more")
     return [section("*Missing Strava permissions* (need a new Connect link)\n" + "\n".join(lines))]
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "none"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+
+def _home_outbound(outbound: dict[str, Any] | None) -> list[Block]:
+    """The hand-off to FitGlue's other services: pending, failed, oldest pending age, last success."""
+    if outbound is None:
+        return [section("*Events to FitGlue's other services*\nOff: `FITGLUE_EVENTS_URL` is not set.")]
+    failed = int(outbound.get("failed") or 0)
+    mark = ":warning:" if failed else ":white_check_mark:"
+    cells = [f"*Pending*\n{outbound.get('pending', 0)}", f"{mark} *Failed (parked)*\n{failed}",
+             f"*Oldest pending*\n{_age(outbound.get('oldest_pending_age_s'))}",
+             f"*Last delivered*\n{slack_date(outbound.get('last_success_at'), 'never')}"]
+    blocks = [section("*Events to FitGlue's other services*"), fields(cells)]
+    if failed:
+        blocks.append(context([f"`{COMMAND} diagnose WHO` shows whose events are stuck; "
+                               "`fitglue events retry --failed` sends them again"]))
+    return blocks
 
 
 def _actor(actor: Any) -> str:

@@ -23,6 +23,18 @@ def refresh_result(result: dict[str, Any]) -> Reply:
                           f"Status now: *{status}*.")])
 
 
+def events_retried(target: str, result: dict[str, Any]) -> Reply:
+    """What pressing "Retry events" did: `result` is `{"retried": N}`."""
+    count = int(result.get("retried") or 0)
+    if not count:
+        return Reply(f"No undelivered events for {target} to send again",
+                     [section(f":information_source: Nothing to send again for *{escape(target)}*: none of their "
+                              "events is parked or waiting after a failed attempt.")])
+    return Reply(f"{count} event(s) for {target} will be sent to FitGlue's other services again now",
+                 [section(f":outbox_tray: {count} event(s) for *{escape(target)}* will be sent to FitGlue's other "
+                          "services again now, in order and with their original ids.")])
+
+
 def subscription_state(data: dict[str, Any]) -> tuple[str, str]:
     """(mark + words, plain words) for the push subscription."""
     sub = data.get("subscription")

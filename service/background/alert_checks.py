@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from service.core.runtime import Runtime
-from service.db.models import OAuthAttempt, StravaConnection, WebhookRegistration
+from service.db.models import OAuthAttempt, OutboundEvent, StravaConnection, WebhookRegistration
+from service.outbox import FAILED as EVENT_FAILED
 from service.subscription.state import strava_listed_none
 from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, RefreshErrorKind
 
@@ -24,7 +25,8 @@ BUDGET_ALERT_SHARE = 0.9
 REAUTH_SPIKE_WINDOW = timedelta(hours=1)
 REAUTH_SPIKE_COUNT = 5
 
-KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike")
+KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_credentials_rejected", "reauth_spike",
+         "events_parked")
 
 
 async def budget_high(rt: Runtime) -> str | None:
@@ -86,6 +88,16 @@ async def app_credentials_rejected(rt: Runtime) -> str | None:
             "Check STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET against the Strava API settings.")
 
 
+async def events_parked(rt: Runtime) -> str | None:
+    """Open while outbound events are parked as failed (the delivery opens it when it parks one)."""
+    from service.background.outbound import parked_message
+
+    async with rt.sessions() as session:
+        count = int(await session.scalar(select(func.count()).select_from(OutboundEvent).where(
+            OutboundEvent.state == EVENT_FAILED)) or 0)
+    return parked_message(count) if count else None
+
+
 async def evaluate(rt: Runtime) -> dict[str, str | None]:
     """kind -> the alert message while the condition holds, None when it does not."""
     now = rt.clock.now()
@@ -96,6 +108,7 @@ async def evaluate(rt: Runtime) -> dict[str, str | None]:
         "budget_high": await budget_high(rt),
         "app_credentials_rejected": await app_credentials_rejected(rt),
         "reauth_spike": await reauth_spike(rt, now),
+        "events_parked": await events_parked(rt),
     }
 
 

@@ -1,5 +1,6 @@
 """Wiring the queue worker into the service: the job handlers by kind and the worker's lifetime as an
-aiohttp cleanup context. (The retention sweep is service/background/retention.py.)"""
+aiohttp cleanup context, with the delivery of outbound events beside it (service/background/outbound.py).
+(The retention sweep is service/background/retention.py.)"""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from service.background.outbound import OutboundDelivery
 from service.background.webhooks import catchup, processing
 from service.background.worker import Handler, Worker
 from service.core.runtime import Runtime
@@ -35,16 +37,25 @@ async def run_pending(rt: Runtime) -> int:
     return await make_worker(rt).run_pending()
 
 
+async def deliver_pending(rt: Runtime) -> int:
+    """Send every outbound event due now, in this process (tests and one-shot use); attempts made."""
+    return await OutboundDelivery(rt).run_pending()
+
+
 def worker_context(rt: Runtime, wake_on: Callable[[Callable[[], None]], None] | None = None,
                    yield_to: Callable[[], bool] | None = None) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Start the worker with the app; on shutdown, finish or release the jobs in flight."""
+    """Start the worker (and the outbound-event delivery) with the app; on shutdown, finish or release
+    the jobs and deliveries in flight."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         worker = make_worker(rt, yield_to=yield_to)
+        delivery = OutboundDelivery(rt)
         if wake_on is not None:
             wake_on(worker.wake)
         worker.start()
+        delivery.start()
         yield
+        await delivery.stop()
         await worker.stop()
 
     return context

@@ -35,6 +35,7 @@ from service.db.models import (
     WebhookEvent,
     WebhookRegistration,
 )
+from service.outbox.outbox_ops import prune_delivered, prune_failed
 from service.queue.store import FAILED, prune_done
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,14 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
     "unconfirmed_event_calls": Bounded(
         "one row per athlete named by events in the current 15-minute window: every sweep deletes the "
         "counts of windows that have ended"),
+    "outbound_events": (
+        Rule("events_retention_days", "FITGLUE_EVENTS_RETENTION_DAYS",
+             "outbound events, after they were delivered (pending ones stay until delivered or parked)",
+             prune_delivered),
+        Rule("failed_retention_days", "FITGLUE_FAILED_RETENTION_DAYS",
+             "parked (failed) outbound events, after they were parked; until then `fitglue events retry` can "
+             "send them again", prune_failed),
+    ),
     "audit_log": (
         Rule("audit_retention_days", "FITGLUE_AUDIT_RETENTION_DAYS",
              "audit entries (kept longest: at least as long as any other rule)", _old_audit),

@@ -34,6 +34,7 @@ from service.connections.users import connection_for
 from service.core.crypto import constant_time_equals, digest
 from service.core.runtime import Runtime
 from service.db.models import ConnectLink, OAuthAttempt, StravaConnection, User
+from service.outbox import CONNECTED, PERMISSIONS_CHANGED, connection_data, write_event
 from service.queue.catch_up import queue_catch_up_for_connect
 from service.strava import AppCredentialsRejected, StravaClient, StravaError, TokenGrant
 from troubleshooting.permissions import GrantVerdict
@@ -171,11 +172,14 @@ async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt
 
 async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedAttempt, grant: TokenGrant,
                            athlete_id: int, granted: frozenset[str], verdict: GrantVerdict) -> None:
-    """Queue the catch-up, then store the encrypted grant on the user's connection, now connected."""
+    """Queue the catch-up, then store the encrypted grant on the user's connection, now connected,
+    and write the outbound events that announce it (connected; permissions_changed when the grant
+    differs from the previous one)."""
     now = claimed.claimed_at
     user = await session.get(User, claimed.user_id)
     assert user is not None
     conn = await connection_for(session, user, now)
+    previous_scopes = conn.granted_scopes
     # Before the row takes the new grant: what Strava announced meanwhile is listed again.
     await queue_catch_up_for_connect(session, rt, conn, athlete_id, granted)
     store_grant(conn, grant, rt.cipher)
@@ -191,6 +195,12 @@ async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedA
     conn.last_refresh_error = conn.last_refresh_error_kind = None
     conn.last_refresh_error_at = conn.next_refresh_at = None
     conn.updated_at = now
+    data = connection_data(user.email, athlete_id, ConnectionStatus.CONNECTED, conn.granted_scopes)
+    await write_event(session, rt.settings, now, CONNECTED, data, athlete_id=athlete_id, user_id=user.id)
+    if previous_scopes is not None and previous_scopes != conn.granted_scopes:
+        await write_event(session, rt.settings, now, PERMISSIONS_CHANGED,
+                          {**data, "previous_scopes": sorted(s for s in previous_scopes.split(",") if s)},
+                          athlete_id=athlete_id, user_id=user.id)
 
 
 async def record_connected(session: AsyncSession, claimed: ClaimedAttempt, athlete_id: int, granted: frozenset[str],

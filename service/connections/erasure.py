@@ -42,6 +42,7 @@ from service.db.models import (
     User,
     WebhookEvent,
 )
+from service.outbox import announce_erasure, erase_outbox
 from service.queue.store import DONE, RUNNING
 from service.strava import StravaError
 from service.subscription.state import EVENT_JOB_KEY_PREFIX
@@ -86,6 +87,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "activity_not_found": Erased(("athlete_id",)),
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
+    "outbound_events": Erased(("athlete_id", "user_id")),  # a pending revocation or erasure stays, redacted
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
     "app_state": NoUserData("app-wide facts: subscription id, label salt, alert incidents"),
@@ -137,8 +139,9 @@ async def _delete_events(session: AsyncSession, condition: ColumnElement[bool]) 
 async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int],
                              user_ids: Collection[int] = ()) -> dict[str, int]:
     """Delete, in the caller's transaction, what Strava told us about these athletes: their activity
-    summaries, their stored activity events (the payloads carry titles) with those events' jobs, and
-    the work still waiting for these users (it could only fetch more). Rows deleted, per table.
+    summaries, their stored activity events (the payloads carry titles) with those events' jobs, the
+    work still waiting for these users (it could only fetch more), and their outbound events (a
+    pending revocation or erasure stays, redacted to the athlete id). Rows deleted, per table.
 
     Kept: the connection row with its status (the diagnosis needs it) and the athlete's
     deauthorization events, which carry nothing but ids; both go with `forget` or retention.
@@ -155,6 +158,7 @@ async def delete_strava_data(session: AsyncSession, athlete_ids: Collection[int]
         events, jobs = await _delete_events(session, and_(WebhookEvent.owner_id.in_(athletes),
                                                           WebhookEvent.object_type != DEAUTHORIZATION_OBJECT))
         deleted["webhook_events"], deleted["jobs"] = events, jobs
+    deleted["outbound_events"] = await erase_outbox(session, athletes, users)
     if users:
         # Event jobs belong to their events: one whose event is kept must still run.
         result = await session.execute(delete(Job).where(Job.user_id.in_(users), Job.kind != EVENT_JOB_KIND,
@@ -264,10 +268,11 @@ async def _anonymise_audit(session: AsyncSession, email: str, athlete_ids: Colle
 
 
 async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[str, int]:
-    """Delete everything of one user in one transaction and anonymise the audit log under `label`;
-    the number of rows per table."""
+    """Delete everything of one user in one transaction, anonymise the audit log under `label` and
+    announce `fitglue.user.erased` (the athlete id and the label, no e-mail); the number of rows per table."""
     async with rt.write() as session:
         athlete_ids = await _athletes_of(session, user_id)
+        connected = await session.scalar(select(StravaConnection.athlete_id).where(StravaConnection.user_id == user_id))
         deleted = await delete_strava_data(session, athlete_ids, [user_id])
 
         async def remove(name: str, statement: Any) -> None:
@@ -287,4 +292,5 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
         await remove("strava_connections", delete(StravaConnection).where(StravaConnection.user_id == user_id))
         await remove("users", delete(User).where(User.id == user_id))
         deleted["audit_entries_anonymised"] = await _anonymise_audit(session, email, athlete_ids, label)
+        await announce_erasure(session, rt.settings, rt.clock.now(), connected, label)
     return deleted

@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
+from service.connections.refresh_events import announce, announce_recovered
 from service.connections.tokens import access_token
 from service.core.backoff import exponential_backoff
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.outbox import NEEDS_REAUTH
 from service.strava import AppCredentialsRejected, GrantRevoked, RateLimited, StravaError, TokenGrant
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
@@ -159,6 +161,7 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
                  "last_refresh_error_kind": None, "next_refresh_at": None, "refresh_lease_until": None,
                  "updated_at": now} for o in successes if o.grant is not None]
         async with rt.write() as session:
+            await announce_recovered(session, rt, [o.leased.conn_id for o in successes], now)
             await session.execute(update(StravaConnection), rows)
             statuses = dict((await session.execute(select(StravaConnection.id, StravaConnection.status).where(
                 StravaConnection.id.in_([o.leased.conn_id for o in successes])))).all())
@@ -198,7 +201,11 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
     async with rt.write() as session:
-        if not grant_dead:
+        if grant_dead:
+            was_connected = list((await session.execute(select(StravaConnection.id).where(
+                StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED))).scalars())
+            await announce(session, rt, NEEDS_REAUTH, was_connected, now, status=ConnectionStatus.NEEDS_REAUTH)
+        else:
             failures = (await session.execute(select(StravaConnection.refresh_failures)
                                               .where(StravaConnection.id == conn_id))).scalar_one() or 0
             values.update(refresh_failures=failures + 1,

@@ -32,6 +32,12 @@ def generate_secret() -> str:
     return _secrets.token_urlsafe(32)
 
 
+def generate_events_secret() -> str:
+    """A Standard Webhooks secret for FITGLUE_EVENTS_SECRET: `whsec_` + base64 of 32 random bytes
+    (the specification asks for 24 to 64)."""
+    return "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()
+
+
 ALPHANUMERIC = string.ascii_letters + string.digits
 
 

@@ -19,6 +19,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -219,3 +220,22 @@ def parse_json_object(text: str | bytes, what: str = "the body") -> dict[str, An
     if not isinstance(value, dict):
         raise BadInput(f"{what} must be a JSON object")
     return value
+
+
+# `2026-11-27`, `2026-11-27T14:15:00Z`, `2026-11-27T14:15:00+01:00` (seconds and fractions optional).
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                       r"(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?")
+
+
+def parse_since(raw: object, name: str) -> datetime:
+    """A point in time: an ISO 8601 date (midnight UTC) or date and time with `Z` or an offset (a
+    time without one is refused: it would mean whatever the machine's zone is). Timezone-aware UTC.
+    Raises BadInput."""
+    text = raw if isinstance(raw, str) else ""
+    if not _ISO_TIME.fullmatch(text):
+        raise BadInput(f"{name} must be an ISO 8601 date or time in UTC, like 2026-11-27T14:15:00Z, got {_shown(raw)}")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{name} is not a real date or time, got {_shown(raw)}") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

@@ -20,6 +20,8 @@ COUNTERS: Mapping[str, tuple[str, str]] = {
         "Strava calls by outcome (ok, client_error, rate_limited, server_error, refused_budget)", "outcome"),
     "fitglue_jobs_finished_total": (
         "Queue job runs by outcome (done, retry, rate_limited, failed)", "outcome"),
+    "fitglue_outbound_attempts_total": (
+        "Outbound event delivery attempts by outcome (delivered, retry, parked)", "outcome"),
 }
 
 

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
+from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
 from service.core.settings_sources import contract_sources, environment
 
 # --- how the environment's text becomes values -------------------------------------------------
@@ -144,6 +145,16 @@ class Settings(BaseSettings):
     connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
     slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
+    # Outbound events to FitGlue's other services (issue 12, README "Outbound events"): off while the
+    # URL is unset. The secret is a Standard Webhooks secret, `whsec_` + base64.
+    events_url: EventsUrl | None = _env("FITGLUE_EVENTS_URL")
+    events_secret: EventsSecret | None = _env("FITGLUE_EVENTS_SECRET")
+    # Seconds between attempts after each failed one; after the last the event is parked as failed.
+    events_retry_schedule_s: RetrySchedule = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
+    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
+    events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
+    events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
+    events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
     # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False
 
@@ -165,6 +176,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("FITGLUE_PUBLIC_URL must start with http:// or https://")
         return value
+
+    @property
+    def events_enabled(self) -> bool:
+        """Whether outbound events are written and sent: FITGLUE_EVENTS_URL is set."""
+        return bool(self.events_url)
+
+    def require_events_secret(self) -> None:
+        """A URL without a secret cannot sign: ConfigError naming FITGLUE_EVENTS_SECRET (`serve`, the worker)."""
+        if self.events_url and not _given(self.events_secret):
+            raise ConfigError("FITGLUE_EVENTS_URL is set but FITGLUE_EVENTS_SECRET is not: outbound events "
+                              "cannot be signed (`fitglue init` writes a secret)", ["FITGLUE_EVENTS_SECRET"])
 
     @model_validator(mode="after")
     def _audit_kept_longest(self) -> Settings:

@@ -240,3 +240,42 @@ class UnconfirmedEventCalls(Base):
     athlete_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboundEvent(Base):
+    """The transactional outbox of events for FitGlue's other services (README "Outbound events").
+
+    A row is written in the same transaction as the state change it describes, and sent by the
+    worker (`service.background.outbound`). `body` is the JSON body exactly as it is sent and signed;
+    `webhook_id` stays the same across retries. No foreign key to users: a pending
+    `fitglue.user.erased` outlives the user it announces. Migration 0007.
+    """
+
+    __tablename__ = "outbound_events"
+    __table_args__ = (
+        # What is due: pending rows by next attempt; one athlete's rows in order.
+        Index("ix_outbound_due", "state", "next_attempt_at"),
+        Index("ix_outbound_athlete", "athlete_id", "state", "id"),
+        Index("ix_outbound_user", "user_id"),
+        Index("ix_outbound_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(60))
+    athlete_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    # pending | delivered | failed (parked after the last attempt of FITGLUE_EVENTS_RETRY_SCHEDULE_S)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A delivery's lease: another worker takes the row over only once it has run out.
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    replay_of: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import AuditEntry, StravaConnection, User
+from service.outbox.outbox_ops import outbox_health
 from troubleshooting.permissions import grant_verdict, parse_scopes
 from troubleshooting.vocabulary import ConnectionStatus, Severity
 
@@ -31,13 +32,16 @@ class HomeSummary:
     # Connected without something FitGlue needs (the grant verdict): email, missing scopes, severity, since
     missing_permissions: list[dict[str, Any]] = field(default_factory=list)  # most severe, then newest first
     missing_permissions_total: int = 0
+    # The outbound events' health (pending, failed, oldest_pending_age_s, last_success_at); None while
+    # FITGLUE_EVENTS_URL is unset.
+    outbound: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"generated_at": iso_utc(self.generated_at), "connections_by_status": dict(self.connections_by_status),
                 "needs_reauth": list(self.needs_reauth), "needs_reauth_total": self.needs_reauth_total,
                 "missing_permissions": list(self.missing_permissions),
                 "missing_permissions_total": self.missing_permissions_total,
-                "recent_actions": list(self.recent_actions)}
+                "recent_actions": list(self.recent_actions), "outbound": self.outbound}
 
 
 class HomeOps:
@@ -73,6 +77,8 @@ class HomeOps:
             recent = [{"at": iso_utc(e.at), "actor": e.actor, "action": e.action, "target": e.target,
                        "result": e.result} for e in actions.scalars()]
             lacking, lacking_total = await _missing_permissions(session, connected_grants, listed)
+            outbound = (await outbox_health(session)).to_dict(self.rt.clock.now()) \
+                if self.rt.settings.events_enabled else None
         return HomeSummary(
             generated_at=self.rt.clock.now(),
             connections_by_status=counts,
@@ -81,6 +87,7 @@ class HomeOps:
             recent_actions=recent,
             missing_permissions=lacking,
             missing_permissions_total=lacking_total,
+            outbound=outbound,
         )
 
 

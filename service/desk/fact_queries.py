@@ -16,6 +16,7 @@ from service.core.runtime import Runtime
 from service.db.models import (
     Job,
     OAuthAttempt,
+    OutboundEvent,
     RateLimitState,
     StravaConnection,
     User,
@@ -23,6 +24,7 @@ from service.db.models import (
     WebhookRegistration,
 )
 from service.desk.connected_count import connected_count_for
+from service.outbox.outbox_ops import undelivered_condition
 from service.queue.store import FAILED, QUEUED, WAITING_EVENT_CAP, WAITING_RATE_LIMIT
 from service.ratelimit.windows import DEFAULT_LIMITS, next_midnight, next_quarter, same_window
 from service.subscription.state import PROCESSED
@@ -73,6 +75,7 @@ def user_query(email: str | None, athlete_id: int | None) -> Any:
             select(func.max(WebhookEvent.received_at)).where(WebhookEvent.owner_id == StravaConnection.athlete_id,
                                                              WebhookEvent.state == PROCESSED)
             .correlate(StravaConnection).scalar_subquery().label("athlete_last_event"),
+            *_undelivered_columns(),
         )
         .outerjoin(StravaConnection, StravaConnection.user_id == User.id)
         .outerjoin(OAuthAttempt, OAuthAttempt.id == latest_attempt)
@@ -80,6 +83,20 @@ def user_query(email: str | None, athlete_id: int | None) -> Any:
     if athlete_id is not None:
         return query.where(StravaConnection.athlete_id == athlete_id)
     return query.where(User.email_normalized == email)
+
+
+def _undelivered_columns() -> list[Any]:
+    """The user's outbound events their receiver has not taken: how many, since when, the last error."""
+    stuck = undelivered_condition(StravaConnection.athlete_id, User.id)
+    return [
+        select(func.count()).select_from(OutboundEvent).where(stuck).correlate(User, StravaConnection)
+        .scalar_subquery().label("events_undelivered"),
+        select(func.min(OutboundEvent.created_at)).where(stuck).correlate(User, StravaConnection)
+        .scalar_subquery().label("events_undelivered_since"),
+        select(OutboundEvent.last_error).where(stuck, OutboundEvent.last_error.is_not(None))
+        .order_by(OutboundEvent.id.desc()).limit(1).correlate(User, StravaConnection)
+        .scalar_subquery().label("events_last_error"),
+    ]
 
 
 _RATE_COLUMNS = ("limit_15min", "limit_daily", "usage_15min", "usage_daily", "observed_at")

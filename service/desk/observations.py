@@ -136,6 +136,9 @@ def _user_facts(found: Any, now: datetime) -> dict[str, Any]:
         "user_jobs_waiting_for_window": int(found.jobs_waiting or 0),
         "user_jobs_failed": int(found.jobs_failed or 0),
         "last_job_failure": scrub_text(found.last_job_failure) if found.last_job_failure else None,
+        "events_undelivered": int(found.events_undelivered or 0),
+        "events_undelivered_since": found.events_undelivered_since,
+        "events_last_error": scrub_text(found.events_last_error) if found.events_last_error else None,
     }
     if facts["user_jobs_waiting_for_window"]:
         facts["next_window_at"] = found.next_run or next_quarter(now)

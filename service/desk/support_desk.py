@@ -33,8 +33,11 @@ from service.desk.api_models import AuditEntryBody
 from service.desk.boundary import raises_only_support_error
 from service.desk.dashboard import HomeOps, HomeSummary
 from service.desk.error_table import SupportError
+from service.desk.events_ops import Counted, EventPage, EventsOps
 from service.desk.observations import BadWho, gather_facts, thresholds_from
 from service.desk.webhook_ops import RetryResult, WebhookQueueOps
+from service.outbox import DISCONNECTED, connection_data, write_event
+from service.outbox.outbox_ops import OutboxHealth
 from service.queue.views import JobView
 from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
@@ -75,13 +78,14 @@ class DisconnectResult:
 
 @raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
 class SupportDesk:
-    """The operations; the subscription/budget/queue ones and the dashboard live in small services
-    (`webhook_ops`, `dashboard`) that the desk hands those calls on to."""
+    """The operations; the subscription/budget/queue ones, the dashboard and the outbound events live
+    in small services (`webhook_ops`, `dashboard`, `events_ops`) that the desk hands those calls on to."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.webhooks = WebhookQueueOps(rt)
         self.home = HomeOps(rt)
+        self.events = EventsOps(rt)
 
     # ---- handed on: the push subscription, the budget, the queue, the dashboard ------------------
 
@@ -105,6 +109,27 @@ class SupportDesk:
 
     async def home_summary(self, *, listed: int = 10) -> HomeSummary:
         return await self.home.home_summary(listed=listed)
+
+    # ---- handed on: the outbound events (README "Outbound events") ------------------------------
+
+    async def list_events(self, *, state: str | None = None, athlete_id: int | None = None, limit: int = 100,
+                          before: int | None = None) -> EventPage:
+        return await self.events.list_events(state=state, athlete_id=athlete_id, limit=limit, before=before)
+
+    async def retry_event(self, event_id: int, actor: str) -> Counted:
+        return await self.events.retry_event(event_id, actor)
+
+    async def retry_failed_events(self, actor: str) -> Counted:
+        return await self.events.retry_failed_events(actor)
+
+    async def retry_user_events(self, who: str, actor: str) -> Counted:
+        return await self.events.retry_user_events(who, actor)
+
+    async def replay_events(self, since: datetime, athlete_id: int | None, actor: str) -> Counted:
+        return await self.events.replay_events(since, athlete_id, actor)
+
+    async def events_health(self) -> OutboxHealth:
+        return await self.events.events_health()
 
     # ---- the desk's own operations -------------------------------------------------------------
 
@@ -217,6 +242,9 @@ class SupportDesk:
                 drop_tokens(row)
                 # The grant ends here: Strava's API Agreement wants its data gone with it.
                 await delete_strava_data(session, [row.athlete_id] if row.athlete_id else [], [row.user_id])
+                await write_event(session, rt.settings, now, DISCONNECTED,
+                                  {**connection_data(user.email, row.athlete_id, ConnectionStatus.NOT_CONNECTED, row.granted_scopes),
+                                   "disconnected_by": actor}, athlete_id=row.athlete_id, user_id=row.user_id)
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
                 row.status = ConnectionStatus.NOT_CONNECTED

@@ -1,5 +1,6 @@
 """The service's own vital signs as plain data, for `GET /readyz` and `GET /metrics`: whether the
-database answers and is migrated, and how many jobs the retry queue holds. Every replica reads the
+database answers and is migrated, how many jobs the retry queue holds, and how the outbound events
+fare. Every replica reads the
 same shared database, so every replica reports the same figures."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy import func, select, text
 from service.core.runtime import Runtime
 from service.db.migrate import is_migrated
 from service.db.models import Job
+from service.outbox.outbox_ops import OutboxHealth, outbox_health
 from service.queue import QUEUED, STATES, WAITING_RATE_LIMIT
 
 
@@ -41,3 +43,10 @@ async def queue_figures(rt: Runtime) -> QueueFigures:
         waiting = (await session.execute(select(func.count()).select_from(Job).where(
             Job.state == QUEUED, Job.waiting_for == WAITING_RATE_LIMIT))).scalar_one()
     return QueueFigures({state: counts.get(state, 0) for state in STATES}, waiting)
+
+
+async def outbound_figures(rt: Runtime) -> OutboxHealth:
+    """Pending and parked outbound events, the oldest pending one's time, the last delivery. Raises
+    what the database raises."""
+    async with rt.sessions() as session:
+        return await outbox_health(session)

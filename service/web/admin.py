@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from service.core.crypto import constant_time_equals
-from service.core.inputs import parse_row_id
+from service.core.inputs import parse_json_object, parse_row_id
 from service.core.settings import reveal
 from service.desk.api_models import (
     AuditBody,
@@ -35,6 +35,13 @@ from service.desk.api_models import (
 from service.desk.api_queries import AuditQuery, JobsQuery
 from service.desk.boundary import as_support_error
 from service.desk.error_table import SupportError, refresh_failure
+from service.desk.event_models import (
+    EventsBody,
+    EventsQuery,
+    EventsReplayedBody,
+    EventsRetriedBody,
+    ReplayRequest,
+)
 from service.desk.support_desk import SupportDesk
 from service.web.admin_openapi import PREFIX, AdminRoute, Handler, openapi_document
 
@@ -155,6 +162,29 @@ async def job_retry(request: web.Request) -> web.Response:
     return ok(JobBody.of(await _desk(request).retry_job(job_id, ACTOR)))
 
 
+# --- outbound events (README "Outbound events"; the bodies of `fitglue events … --json`) -------------
+
+
+async def events(request: web.Request) -> web.Response:
+    q = EventsQuery.parse(request.query)
+    return ok(EventsBody.of(await _desk(request).list_events(state=q.state, athlete_id=q.athlete, limit=q.limit,
+                                                             before=q.before)))
+
+
+async def event_retry(request: web.Request) -> web.Response:
+    event_id = parse_row_id(request.match_info["id"], "event id")
+    return ok(EventsRetriedBody.of(await _desk(request).retry_event(event_id, ACTOR)))
+
+
+async def events_retry_failed(request: web.Request) -> web.Response:
+    return ok(EventsRetriedBody.of(await _desk(request).retry_failed_events(ACTOR)))
+
+
+async def events_replay(request: web.Request) -> web.Response:
+    replay = ReplayRequest.parse(parse_json_object(await request.read()) if request.body_exists else {})
+    return ok(EventsReplayedBody.of(await _desk(request).replay_events(replay.since, replay.athlete_id, ACTOR)))
+
+
 async def audit(request: web.Request) -> web.Response:
     q = AuditQuery.parse(request.query)
     entries = await _desk(request).audit_entries(q.limit, before_id=q.before, actor=q.actor, action=q.action,
@@ -209,6 +239,21 @@ ROUTES: list[AdminRoute] = [
                "(`fitglue jobs retry ID --json`)", JobBody, "retryJob",
                {"bad_argument": "the id is not a whole number (ASCII digits) from 1 to 2^31-1",
                 "not_found": "no such job", "not_retryable": "the job cannot be retried in its state"}),
+    AdminRoute("GET", "/events", events, "Outbound events for FitGlue's other services (`fitglue events --json`)",
+               EventsBody, "listEvents", {"bad_state": "unknown state", "bad_argument": "a query parameter is not "
+                                                                                          "valid"}, query=EventsQuery),
+    AdminRoute("POST", "/events/{id}/retry", event_retry, "Send a parked (or waiting) event again now "
+               "(`fitglue events retry ID --json`)", EventsRetriedBody, "retryEvent",
+               {"bad_argument": "the id is not a whole number (ASCII digits) from 1 to 2^31-1",
+                "not_found": "no such event"}),
+    AdminRoute("POST", "/events/retry-failed", events_retry_failed, "Send every parked event again now, each with "
+               "a fresh retry schedule (`fitglue events retry --failed --json`)", EventsRetriedBody,
+               "retryFailedEvents"),
+    AdminRoute("POST", "/events/replay", events_replay, "Send the delivered events since a time again, with new "
+               "webhook-ids and `data.replay_of` (`fitglue events replay --since ISO --json`)", EventsReplayedBody,
+               "replayEvents", {"bad_argument": "the body is not `{\"since\", \"athlete_id\"}` as described",
+                                "configuration": "outbound events are off (FITGLUE_EVENTS_URL is unset)"},
+               request=ReplayRequest),
     AdminRoute("GET", "/audit", audit, "The audit log, newest first", AuditBody, "auditLog",
                {"bad_argument": "a query parameter is not valid"}, query=AuditQuery),
     AdminRoute("GET", "/openapi.json", openapi, "This document", None, "openapi"),

@@ -41,7 +41,7 @@ EVERY_ROUTE: Mapping[str, str] = {
 PATH_PARAMETERS: Mapping[str, tuple[dict[str, Any], str]] = {
     "who": ({"type": "string"}, "an e-mail address or a Strava athlete id"),
     "email": ({"type": "string", "format": "email"}, "the FitGlue user's e-mail address (any case)"),
-    "id": ({"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "the job id"),
+    "id": ({"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}, "the job id, or the outbound event id"),
 }
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.core.metrics import gauge
-from service.desk.vitals import queue_figures
+from service.core.runtime import Runtime
+from service.desk.vitals import outbound_figures, queue_figures
 from service.web.keys import RUNTIME
 from troubleshooting.vocabulary import Window
 
@@ -20,6 +21,7 @@ async def metrics(request: web.Request) -> web.Response:
                    [({"state": state}, n) for state, n in queue.jobs_by_state.items()])
     lines += gauge("fitglue_jobs_waiting_for_rate_limit", "Queued jobs waiting for a rate-limit window",
                    [({}, queue.waiting_for_rate_limit)])
+    lines += await _outbound_gauges(rt)
     if rt.ledger is not None:
         states = await rt.ledger.snapshot()
         usage, limits = [], []
@@ -34,3 +36,20 @@ async def metrics(request: web.Request) -> web.Response:
         lines += gauge("fitglue_strava_rate_limit_limit", "Strava's limit for the window", limits)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
+
+
+async def _outbound_gauges(rt: Runtime) -> list[str]:
+    """The outbound events' health, shared by every replica (read from the outbox)."""
+    now = rt.clock.now()
+    health = await outbound_figures(rt)
+    oldest = health.oldest_pending_age_s(now)
+    last = health.last_delivered_at.timestamp() if health.last_delivered_at is not None else 0
+    return [
+        *gauge("fitglue_outbound_events", "Outbound events for FitGlue's other services by state (pending, failed)",
+               [({"state": "pending"}, health.pending), ({"state": "failed"}, health.failed)]),
+        *gauge("fitglue_outbound_oldest_pending_age_seconds", "Age of the oldest pending outbound event (0: none)",
+               [({}, oldest or 0)]),
+        *gauge("fitglue_outbound_last_success_timestamp_seconds",
+               "Unix time of the last delivered outbound event (0: never)", [({}, last)]),
+    ]
+

@@ -95,6 +95,7 @@ SAMPLES: dict[str, list[Reply | dict[str, Any]]] = {
                                               "expires_at": None, "error": None if r else "Strava said no"})
                        for s in STATUSES for r in (True, False)],
     "webhook": [render.webhook(h) for h in HOOKS],
+    "events_retried": [render.events_retried("alice@example.com", {"retried": n}) for n in (0, 3)],
     "rate_limits": [render.rate_limits(RATE)],
     "help_message": [render.help_message(), render.help_message("Which user?")],
     "refusal": [render.refusal(OUTSIDER), render.refusal(OUTSIDER, "Slack did not answer")],
@@ -102,7 +103,10 @@ SAMPLES: dict[str, list[Reply | dict[str, Any]]] = {
     "failure": [render.failure("no such user")],
     "alert": [render.alert("budget_high", "Strava API budget at 95%")],
     "alert_resolved": [render.alert_resolved("budget_high")],
-    "home_view": [render.home_view(SUMMARY, RATE, SUBSCRIBED), render.home_view(SUMMARY, None, None)],
+    "home_view": [render.home_view(SUMMARY, RATE, SUBSCRIBED), render.home_view(SUMMARY, None, None),
+                  *(render.home_view({**SUMMARY, "outbound": {"pending": 4, "failed": f, "oldest_pending_age_s": age,
+                                                              "last_success_at": last}}, None, None)
+                    for f, age, last in ((0, None, None), (2, 30, "2026-11-27T13:00:00Z"), (1, 9000, None)))],
     "home_refusal": [render.home_refusal(OUTSIDER), render.home_refusal(OUTSIDER, "Slack did not answer")],
 }
 

@@ -1,6 +1,7 @@
 """Security scan: after a busy session (Connect flow, refreshes, Slack commands and buttons, admin
-API), not one Strava token the stand-in issued, nor the client secret, appears in the logs, the
-pages, the Slack payloads, the admin API's answers or the raw database files."""
+API, outbound events), not one Strava token the stand-in issued, nor the client secret or the events
+secret, appears in the logs, the pages, the Slack payloads, the admin API's answers, the outbound
+events' bodies and headers, or the raw database files."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import json
 import logging
 from pathlib import Path
 
+from service.background.job_handlers import deliver_pending
 from service.desk.support_desk import SupportDesk
+from standin.event_receiver import start_event_receiver
 from tests.bot.conftest import connected_user
+from tests.events.conftest import EVENTS_SECRET
 from tests.flows import link_path
 
 ADMIN = "scan-admin-token"
@@ -18,7 +22,9 @@ ADMIN = "scan-admin-token"
 async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_runtime, standin, clock, caplog,
                                                  database_url):
     caplog.set_level(logging.DEBUG)
-    bot_runtime.settings = bot_runtime.settings.replaced(admin_token=ADMIN)
+    receiver, receiver_runner, events_url = await start_event_receiver(EVENTS_SECRET)
+    bot_runtime.settings = bot_runtime.settings.replaced(admin_token=ADMIN, events_url=events_url,
+                                                         events_secret=EVENTS_SECRET)
     seen: list[str] = []
 
     email = await connected_user(service, bot_runtime, "scan@example.com")
@@ -42,7 +48,12 @@ async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_run
                  "/admin/api/rate-limit", "/admin/api/webhook"):
         seen.append(await (await service.get(path, headers=headers)).text())
     seen.append(await (await service.post(f"/admin/api/users/{email}/refresh", headers=headers)).text())
+    seen.append(await (await service.get("/admin/api/events", headers=headers)).text())
     seen.append(await (await service.get("/metrics")).text())
+    await deliver_pending(bot_runtime)
+    await receiver_runner.cleanup()
+    assert len(receiver.accepted()) >= 2  # the two connects, at least, were announced
+    seen.extend(json.dumps(event.body) + event.webhook_id + event.webhook_timestamp for event in receiver.received)
 
     seen.append(caplog.text)
     seen.extend(json.dumps(call.params) for call in slack.calls)
@@ -56,7 +67,8 @@ async def test_no_token_or_secret_leaks_anywhere(service, signed, slack, bot_run
     tokens = standin.issued_tokens
     assert len(tokens) >= 6  # two connects plus rotated refreshes really happened
     secrets = {*tokens, standin.config.client_secret, bot_runtime.settings.secret_key.get_secret_value(),
-               bot_runtime.settings.slack_signing_secret.get_secret_value()}
+               bot_runtime.settings.slack_signing_secret.get_secret_value(), EVENTS_SECRET,
+               EVENTS_SECRET.removeprefix("whsec_")}
     for secret in secrets:
         assert secret not in haystack, "a secret leaked into logs, pages or Slack"
         assert secret.encode() not in raw, "a secret is stored in clear in the database file"

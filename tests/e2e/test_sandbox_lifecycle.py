@@ -60,6 +60,8 @@ async def test_the_export_line_points_every_command_at_the_running_sandbox(tmp_p
         assert code == 0 and "read" in budget
         code, jobs = cli(["jobs"], cli_env, tmp_path)
         assert code == 0, jobs
+        code, events = cli(["events"], cli_env, tmp_path)  # issue 12's hand-off, where it exists
+        assert code == 0 and "events" in events, events
 
         # the admin API is on, with the generated token
         async with aiohttp.ClientSession() as http:

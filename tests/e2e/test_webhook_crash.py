@@ -14,7 +14,7 @@ import pytest
 
 from service.core.clock import SystemClock
 from service.core.crypto import TokenCipher
-from standin import StandinConfig, start_standin
+from standin import StandinConfig, StravaStandin, start_standin
 from standin.testing import connect_athlete
 from tests.e2e.procs import ServeProcess, base_env, free_port
 
@@ -39,6 +39,35 @@ def seed_connection(db_path, athlete: int, grant: dict) -> None:
                     datetime.fromtimestamp(grant["expires_at"], UTC).replace(tzinfo=None), now))
 
 
+def crash_env(db_path, port: int, config: StandinConfig, base: str, **extra: str) -> dict[str, str]:
+    """`fitglue serve`'s environment for a burst of one athlete's events against the stand-in at `base`."""
+    return base_env(
+        FITGLUE_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", FITGLUE_SECRET_KEY=SECRET,
+        FITGLUE_PUBLIC_URL=f"http://127.0.0.1:{port}", STRAVA_CLIENT_ID=config.client_id,
+        STRAVA_CLIENT_SECRET=config.client_secret, STRAVA_WEBHOOK_VERIFY_TOKEN=VERIFY,
+        STRAVA_OAUTH_URL=f"{base}/oauth", STRAVA_API_URL=f"{base}/api/v3",
+        FITGLUE_JOB_LEASE_S="2",  # jobs the killed process held are taken up again 2 s later
+        # 400 real events of one athlete, all in one window: lift the bounds on unconfirmed work.
+        FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE="100000",
+        FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW="100000",
+        FITGLUE_PENDING_EVENTS_PER_ATHLETE="100000",
+        **extra,
+    )
+
+
+async def burst_athlete(standin: StravaStandin, base: str, db_path, server: ServeProcess,
+                        count: int) -> tuple[int, dict, list[int]]:
+    """A connected athlete with `count` activities and the stand-in subscribed to `server`:
+    (athlete id, subscription, activity ids)."""
+    async with aiohttp.ClientSession() as http:
+        grant = await connect_athlete(http, base=base)
+    athlete = int(grant["athlete"]["id"])
+    seed_connection(db_path, athlete, grant)
+    subscription = await standin.create_subscription(f"{server.url}/webhooks/strava", VERIFY)
+    assert subscription is not None, "the service did not answer Strava's validation GET"
+    return athlete, subscription, [standin.add_activity(athlete, name=f"Burst {i}") for i in range(count)]
+
+
 def settled(db_path, object_ids: set[int]) -> bool:
     with sqlite3.connect(db_path) as db:
         rows = dict(db.execute("SELECT object_id, state FROM webhook_events").fetchall())
@@ -51,28 +80,12 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(tmp_path):
     standin, runner, base = await start_standin("127.0.0.1", 0, config=config, clock=SystemClock())
     port = free_port()
     db_path = tmp_path / "fitglue.db"
-    env = base_env(
-        FITGLUE_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", FITGLUE_SECRET_KEY=SECRET,
-        FITGLUE_PUBLIC_URL=f"http://127.0.0.1:{port}", STRAVA_CLIENT_ID=config.client_id,
-        STRAVA_CLIENT_SECRET=config.client_secret, STRAVA_WEBHOOK_VERIFY_TOKEN=VERIFY,
-        STRAVA_OAUTH_URL=f"{base}/oauth", STRAVA_API_URL=f"{base}/api/v3",
-        FITGLUE_JOB_LEASE_S="2",  # jobs the killed process held are taken up again 2 s later
-        # 400 real events of one athlete, all in one window: lift the bounds on unconfirmed work.
-        FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE="100000",
-        FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW="100000",
-        FITGLUE_PENDING_EVENTS_PER_ATHLETE="100000",
-    )
+    env = crash_env(db_path, port, config, base)
     server = ServeProcess(env, tmp_path, port)
     restarted = None
     try:
         await server.wait_ready()
-        async with aiohttp.ClientSession() as http:
-            grant = await connect_athlete(http, base=base)
-        athlete = int(grant["athlete"]["id"])
-        seed_connection(db_path, athlete, grant)
-        subscription = await standin.create_subscription(f"{server.url}/webhooks/strava", VERIFY)
-        assert subscription is not None, "the service did not answer Strava's validation GET"
-        activities = [standin.add_activity(athlete, name=f"Burst {i}") for i in range(EVENTS)]
+        athlete, subscription, activities = await burst_athlete(standin, base, db_path, server, EVENTS)
 
         acknowledged: set[int] = set()
         killed = asyncio.Event()

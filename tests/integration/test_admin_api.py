@@ -18,11 +18,12 @@ from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import select
 
 from service.app.factory import build_app
-from service.db.models import AuditEntry, Job
+from service.db.models import AuditEntry, Job, OutboundEvent
 from service.desk.error_table import ERRORS
 from service.desk.support_desk import SupportDesk
 from service.web.admin import ROUTES
 from service.web.admin_openapi import PREFIX, openapi_document
+from tests.events.conftest import EVENTS_SECRET
 from tests.flows import connect
 
 TOKEN = "admin-token-for-tests-0123456789"
@@ -36,12 +37,13 @@ class Api:
         self.client = client
         self.token = token
 
-    async def call(self, method: str, template: str, expect: int | None = None, *, headers=None, **params):
+    async def call(self, method: str, template: str, expect: int | None = None, *, headers=None, json=None,
+                   **params):
         path = PREFIX + template.format(**params) if params else PREFIX + template
         query = params.pop("query", None) if "query" in params else None
         hdrs = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         hdrs.update(headers or {})
-        response = await self.client.request(method, path, headers=hdrs, params=query)
+        response = await self.client.request(method, path, headers=hdrs, params=query, json=json)
         body = await response.json()
         documented = DOC["paths"][PREFIX + template][method.lower()]["responses"]
         assert str(response.status) in documented, f"{method} {template} answered {response.status}: {body}"
@@ -332,7 +334,9 @@ def test_every_designed_route_is_documented():
                 ("post", "/users/{email}/refresh"), ("post", "/users/{email}/disconnect"), ("get", "/webhook"),
                 ("post", "/webhook/register"), ("get", "/rate-limit"), ("get", "/jobs"),
                 ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
-                ("post", "/keys/rotate")}  # DESIGN.md additions: key rotation
+                ("post", "/keys/rotate"),  # DESIGN.md additions: key rotation
+                ("get", "/events"), ("post", "/events/{id}/retry"), ("post", "/events/retry-failed"),
+                ("post", "/events/replay")}  # and outbound events
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 
@@ -375,13 +379,20 @@ async def test_every_documented_route_answers_a_body_that_validates(api, runtime
         job = Job(kind="catch_up", payload="{}", run_after=clock.now(), state="failed", attempts=8,
                   last_error="HTTP 500", created_at=clock.now())
         session.add(job)
+        event = OutboundEvent(webhook_id="msg_route_check", type="strava.connection.connected", athlete_id=7,
+                              body="{}", state="failed", attempts=7, created_at=clock.now())
+        session.add(event)
         await session.flush()
-        job_id = job.id
+        job_id, event_id = job.id, event.id
+    # Outbound events on (nothing is sent: the app runs without its background work).
+    runtime.settings = runtime.settings.replaced(events_url="http://127.0.0.1:9/events", events_secret=EVENTS_SECRET)
     calls = {("get", "/users/{who}/diagnosis"): {"who": ALICE},
              ("post", "/users/{email}/connect-link"): {"email": ALICE},
              ("post", "/users/{email}/refresh"): {"email": ALICE},
              ("post", "/users/{email}/disconnect"): {"email": ALICE},
-             ("post", "/jobs/{id}/retry"): {"id": str(job_id)}}
+             ("post", "/jobs/{id}/retry"): {"id": str(job_id)},
+             ("post", "/events/{id}/retry"): {"id": str(event_id)},
+             ("post", "/events/replay"): {"json": {"since": "2026-11-01T00:00:00Z"}}}
     seen = set()
     for route in ROUTES:
         if (route.method, route.path) == ("POST", "/webhook/register"):

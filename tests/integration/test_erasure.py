@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Integer, String, Text, func, or_, select
+from sqlalchemy import Integer, String, Text, func, or_, select, true
 
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
@@ -27,10 +28,21 @@ from service.core.audit_log import add_entry
 from service.core.runtime import Runtime
 from service.db.app_state import get_value
 from service.db.migrate import alembic_config
-from service.db.models import AppState, AuditEntry, Base, Job, StravaConnection, User, WebhookEvent
+from service.db.models import (
+    AppState,
+    AuditEntry,
+    Base,
+    Job,
+    OutboundEvent,
+    StravaConnection,
+    User,
+    WebhookEvent,
+)
 from service.desk.support_desk import SupportDesk
+from service.outbox import USER_ERASED
 from tests.conftest import make_settings
 from tests.dbutil import fresh_database_url
+from tests.events.conftest import EVENTS_SECRET
 from tests.flows import connect
 from tests.webhook_support import point_public_url_at
 
@@ -100,6 +112,12 @@ class Person:
         return bool(value) and bool(mentions(self.email, self.athletes).search(value or ""))
 
 
+def kept_by_contract(table: Any) -> Any:
+    """Rows the contract keeps after forget: the pending `fitglue.user.erased` announcement, which
+    carries the athlete id (README "Outbound events"); test_forget_announces_the_erasure checks it."""
+    return table.c.type != USER_ERASED if table.name == "outbound_events" else true()
+
+
 async def rows_naming(runtime: Runtime, person: Person) -> dict[str, int]:
     """Per table in ERASURE, how many rows tie to the person (text columns: whole-word mentions)."""
     found: dict[str, int] = {}
@@ -109,7 +127,8 @@ async def rows_naming(runtime: Runtime, person: Person) -> dict[str, int]:
             if not isinstance(entry, Erased):
                 continue
             columns = [table.c[name] for name in entry.columns]
-            rows = (await session.execute(select(*columns).where(or_(*(person.ties(c) for c in columns))))).all()
+            rows = (await session.execute(select(*columns).where(or_(*(person.ties(c) for c in columns)),
+                                                                 kept_by_contract(table)))).all()
             # The SQL match is wide (LIKE); whole-word mentions decide for text.
             found[table.name] = sum(1 for row in rows if any(
                 v is not None and _matches(person, c, v) for c, v in zip(columns, row, strict=True)))
@@ -136,12 +155,13 @@ async def every_text_mentioning(runtime: Runtime, person: Person) -> list[str]:
         for table in Base.metadata.sorted_tables:
             for column in table.columns:
                 if isinstance(column.type, (String, Text)):
-                    for (value,) in (await session.execute(select(column).where(column.is_not(None)))).all():
+                    for (value,) in (await session.execute(select(column).where(
+                            column.is_not(None), kept_by_contract(table)))).all():
                         if person.named_in(value):
                             hits.append(f"{table.name}.{column.name}: {value}")
                 elif isinstance(column.type, Integer) and HOLDS.get(column.name) == "athlete":
                     count = (await session.execute(select(func.count()).select_from(table).where(
-                        column.in_(person.athletes)))).scalar_one()
+                        column.in_(person.athletes), kept_by_contract(table)))).scalar_one()
                     if count:
                         hits.append(f"{table.name}.{column.name}: {count} row(s)")
     return hits
@@ -151,8 +171,9 @@ async def every_text_mentioning(runtime: Runtime, person: Person) -> list[str]:
 async def people(aiohttp_client, runtime, standin) -> dict[str, Person]:
     """Alice and Bob connected, each with fetched activities, a renamed one, an event that arrived
     before they connected (its job has no user id), Slack audit entries naming them by athlete id
-    and in free text; a refused attempt of Bob's names Alice's athlete; Malice, whose address
-    contains Alice's, was only sent a link."""
+    and in free text, outbound events announcing all that; a refused attempt of Bob's names Alice's
+    athlete; Malice, whose address contains Alice's, was only sent a link."""
+    runtime.settings = runtime.settings.replaced(events_url="http://127.0.0.1:9/events", events_secret=EVENTS_SECRET)
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     desk = SupportDesk(runtime)
@@ -207,6 +228,17 @@ async def test_forget_leaves_nothing_that_names_the_user_in_any_table(runtime, p
     assert MALICE in targets  # her entry is not Alice's
     # The link issued, Slack by athlete id, Slack in free text ("diagnoze <label>") and forget itself.
     assert sum(result.forgotten in (target or "") for target in targets) == 4
+
+
+async def test_forget_announces_the_erasure_with_nothing_but_the_athlete_id_and_the_label(runtime, people):
+    alice = people[ALICE]
+    [athlete] = alice.athletes
+    result = await SupportDesk(runtime).forget(ALICE, "cli:agent")
+    async with runtime.sessions() as session:
+        kept = (await session.execute(select(OutboundEvent).where(OutboundEvent.type == USER_ERASED))).scalars().all()
+    assert [(e.athlete_id, e.user_id, e.state) for e in kept] == [(athlete, None, "pending")]
+    assert json.loads(kept[0].body)["data"] == {"athlete_id": athlete, "status": "unknown_user",
+                                                "label": result.forgotten}
 
 
 async def test_forget_removes_event_jobs_that_carry_no_user_id(runtime, people):

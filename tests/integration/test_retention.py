@@ -25,6 +25,7 @@ from service.db.models import (
     ConnectLink,
     Job,
     OAuthAttempt,
+    OutboundEvent,
     User,
     WebhookEvent,
     WebhookRegistration,
@@ -165,10 +166,19 @@ async def seed_audit(runtime: Runtime) -> None:
         session.add(AuditEntry(at=runtime.clock.now(), actor="cli:test", action="probe", target=None, result="ok"))
 
 
+async def seed_outbound_events(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.write() as session:
+        for i, state in enumerate(("delivered", "failed")):
+            session.add(OutboundEvent(webhook_id=f"msg_seed{i}", type="strava.connection.connected", athlete_id=7,
+                                      body="{}", state=state, attempts=1, created_at=now, delivered_at=now,
+                                      failed_at=now))
+
+
 SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
-    "audit_log": seed_audit, "activity_not_found": seed_memos,
+    "audit_log": seed_audit, "activity_not_found": seed_memos, "outbound_events": seed_outbound_events,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from service.background.job_handlers import run_pending
 from service.background.scheduler import retention_sweep
-from service.background.webhooks import processing
+from service.background.webhooks import activity_store, processing
 from service.core.runtime import Runtime
 from service.db.models import ActivitySummary, Job, WebhookEvent
 from service.desk.support_desk import SupportDesk
@@ -92,7 +92,7 @@ async def test_revocation_and_deletion_are_one_transaction(client, runtime, stan
     async def broken(*args, **kwargs):
         raise RuntimeError("database went away mid-deletion")
 
-    monkeypatch.setattr(processing, "delete_strava_data", broken)
+    monkeypatch.setattr(activity_store, "delete_strava_data", broken)
     standin.revoke_athlete(athlete)
     await standin.wait_for_deliveries()
     await run_pending(runtime)

@@ -314,6 +314,16 @@ CASES = [
         ("15 days", "none since connecting"),
     ),
     Case(
+        "outbound events parked for this user",
+        healthy(events_undelivered=3, events_undelivered_since=ago(hours=2),
+                events_last_error="the receiver answered HTTP 503"),
+        "events_undelivered",
+        "warning",
+        ("retry_events",),
+        "operator",
+        ("last 3 event(s)", "2026-11-27 12:05 UTC", "HTTP 503"),
+    ),
+    Case(
         "read budget near its 15-minute limit",
         healthy(budgets=budgets(read_15=85)),
         "rate_limited",

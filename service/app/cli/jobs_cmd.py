@@ -6,15 +6,15 @@ import argparse
 
 from service.app.cli.output import (
     EXIT_OK,
+    add_retry_command,
     argument,
     emit,
-    fail,
-    refuse_options,
+    retry_refused,
     run_with_desk,
 )
 from service.core.audit_log import cli_actor
 from service.core.clock import iso_utc
-from service.core.inputs import MAX_LIMIT, parse_limit, parse_row_id
+from service.core.inputs import MAX_LIMIT, parse_limit
 from service.core.runtime import Runtime
 from service.desk.api_models import JobBody, JobsBody, RetriedBody
 from service.desk.support_desk import SupportDesk
@@ -44,12 +44,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    refused = refuse_options(args, "they choose which jobs to list, and retry lists nothing",
-                             **{"--state": args.state is not None, "--limit": args.limit is not None})
+    refused = retry_refused(args, "job", **{"--state": args.state is not None, "--limit": args.limit is not None})
     if refused is not None:
         return refused
-    if (args.id is None) == (not args.failed):
-        return fail("usage", "give a job id or --failed (not both)", as_json)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:
@@ -71,9 +68,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(handler=cmd_jobs)
     actions = jobs.add_subparsers(dest="jobs_command", metavar="retry")
-    retry = actions.add_parser("retry", help="queue a failed job (or every failed job) to run again now")
-    retry.add_argument("id", nargs="?", type=argument(parse_row_id, "ID"))
-    retry.add_argument("--failed", action="store_true", help="every failed job")
-    # SUPPRESS: `fitglue jobs --json retry 3` keeps the --json given before `retry`.
-    retry.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    retry.set_defaults(handler=cmd_retry)
+    add_retry_command(actions, "queue a failed job (or every failed job) to run again now", "every failed job",
+                      cmd_retry)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from service.app.bootstrap import StorageError, open_runtime, sqlite_workers_settled
-from service.core.inputs import BadInput
+from service.core.inputs import BadInput, parse_row_id
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
 from service.desk.boundary import as_support_error, reason
@@ -52,6 +52,28 @@ def argument(parse: Callable[[str, str], Any], name: str) -> Callable[[str], Any
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
+
+
+def add_retry_command(actions: Any, help_text: str, failed_help: str,
+                      handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """`… retry ID|--failed [--json]` under `actions` (the subparsers of `jobs` or `events`)."""
+    retry = actions.add_parser("retry", help=help_text)
+    retry.add_argument("id", nargs="?", type=argument(parse_row_id, "ID"))
+    retry.add_argument("--failed", action="store_true", help=failed_help)
+    # SUPPRESS: `fitglue jobs --json retry 3` keeps the --json given before `retry`.
+    retry.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    retry.set_defaults(handler=handler)
+    return retry
+
+
+def retry_refused(args: argparse.Namespace, what: str, **listing_options: bool) -> int | None:
+    """The usage error of a `… retry ID|--failed` (options of the listing given, or not exactly one of
+    an id and --failed), or None when it may run. `what` names the rows: "job", "event"."""
+    refused = refuse_options(args, f"they choose which {what}s to list, and retry lists nothing", **listing_options)
+    if refused is None and (args.id is None) == (not args.failed):
+        return fail("usage", f"give {'an' if what[0] in 'aeiou' else 'a'} {what} id or --failed (not both)",
+                    bool(getattr(args, "json", False)))
+    return refused
 
 
 def refuse_options(args: argparse.Namespace, why: str, **given: bool) -> int | None:

@@ -125,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
             settings = settings.replaced(port=_port_option(args.port))
+        settings.require_events_secret()
         if not sandbox:
             _require_serve_settings(settings)
             check_listen_address(settings)

@@ -17,7 +17,7 @@ from service.app.cli.output import (
     run_with_desk,
 )
 from service.core.audit_log import cli_actor
-from service.core.crypto import generate_secret
+from service.core.crypto import generate_events_secret, generate_secret
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, load_settings
 from service.desk.support_desk import SupportDesk
@@ -46,6 +46,10 @@ FITGLUE_ALERT_CHANNEL=
 
 # Admin JSON API (unset: the admin API answers 404)
 FITGLUE_ADMIN_TOKEN=
+
+# Signed events for FitGlue's other services (Standard Webhooks). Unset URL: no events are queued.
+FITGLUE_EVENTS_URL=
+FITGLUE_EVENTS_SECRET={events_secret}
 """
 
 
@@ -53,7 +57,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists():
         return fail("exists", f"{path} already exists; not overwriting it", False)
-    text = ENV_TEMPLATE.format(secret_key=generate_secret(), verify_token=generate_secret())
+    text = ENV_TEMPLATE.format(secret_key=generate_secret(), verify_token=generate_secret(),
+                               events_secret=generate_events_secret())
     try:
         # Created private (0600) from the start: the file holds secrets.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from service.app.sandbox.folder import SandboxFolder
-from service.core.crypto import generate_secret
+from service.core.crypto import generate_events_secret, generate_secret
 from service.core.settings import ENV_BY_FIELD, ConfigError, Settings, reveal
 from standin import StandinConfig
 
@@ -46,18 +46,23 @@ class SandboxSecrets:
     admin_token: str
     slack_signing_secret: str
     slack_bot_token: str
+    events_secret: str  # signs FitGlue's outbound events to the stand-in's receiver (whsec_…)
 
     @classmethod
     def new(cls) -> SandboxSecrets:
         return cls(generate_secret(), generate_secret(), generate_secret(), generate_secret(),
-                   "xoxb-sandbox-" + generate_secret()[:24])
+                   "xoxb-sandbox-" + generate_secret()[:24], generate_events_secret())
 
     @classmethod
     def for_folder(cls, folder: SandboxFolder) -> SandboxSecrets:
         path = folder.file(SECRETS_FILE)
         if not folder.temporary and path.exists():
             try:
-                return cls(**json.loads(path.read_text()))
+                # A secret added in a later version is made now (and kept from now on).
+                kept = {**asdict(cls.new()), **json.loads(path.read_text())}
+                secrets = cls(**kept)
+                _write_private(path, json.dumps(asdict(secrets)))
+                return secrets
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{path} is not a sandbox's secrets file ({exc}); remove it, or choose "
                                   "another --sandbox-dir") from None
@@ -102,9 +107,10 @@ def free_port(host: str) -> int:
 
 
 def sandbox_settings(settings: Settings, folder: SandboxFolder, secrets: SandboxSecrets, standin_base: str,
-                     capacity: int, slack: dict[str, Any]) -> Settings:
+                     capacity: int, slack: dict[str, Any], events_url: str) -> Settings:
     """``settings`` (from the environment, an earlier export already dropped) made into the sandbox's.
-    ``slack`` holds the local Slack's settings (SLACK_*, the support ids, the alert channel)."""
+    ``slack`` holds the local Slack's settings (SLACK_*, the support ids, the alert channel);
+    ``events_url`` is the stand-in's receiver of FitGlue's outbound events."""
     given = settings.model_fields_set
     port = settings.port or free_port(settings.host)  # --port 0: the export line needs the real port
     changes: dict[str, Any] = {
@@ -120,6 +126,8 @@ def sandbox_settings(settings: Settings, folder: SandboxFolder, secrets: Sandbox
         "slack_app_token": None,
         **slack,
     }
+    if not settings.events_url:  # FitGlue's other services are stood in too, unless a receiver is given
+        changes["events_url"], changes["events_secret"] = events_url, secrets.events_secret
     if "public_url" not in given:
         host = "localhost" if settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else settings.host
         changes["public_url"] = f"http://{host}:{port}"

@@ -16,7 +16,7 @@ from service.app.sandbox.sandbox_settings import (
     sandbox_settings,
     write_export_file,
 )
-from service.core.settings import ConfigError, Settings
+from service.core.settings import ConfigError, Settings, reveal
 from standin import StandinConfig, StravaStandin, start_standin
 
 log = logging.getLogger("fitglue.sandbox")
@@ -60,7 +60,9 @@ async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIte
                                   "--sandbox-dir") from None
         sandbox_config = sandbox_settings(settings, folder, secrets, standin_base, capacity, {
             "slack_bot_token": secrets.slack_bot_token, "slack_signing_secret": secrets.slack_signing_secret,
-            "slack_api_url": f"{slack_base}/api/", "support_slack_ids": (AGENT,), "alert_channel": ALERTS_CHANNEL})
+            "slack_api_url": f"{slack_base}/api/", "support_slack_ids": (AGENT,), "alert_channel": ALERTS_CHANNEL},
+            f"{standin_base}{standin.events.path}")
+        standin.events.secret = reveal(sandbox_config.events_secret)
         # The local Slack relays to the service on loopback, whatever public URL it announces.
         slack.point_at(f"http://127.0.0.1:{sandbox_config.port}/slack/events")
         yield Sandbox(folder, sandbox_config, standin, standin_base, slack, f"{slack_base}/")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from service.background.webhooks.processing import distrust_access_token, upsert_summaries
+from service.background.webhooks.activity_store import upsert_summaries
+from service.background.webhooks.processing import distrust_access_token
 from service.background.webhooks.unconfirmed import spend_unconfirmed_call
 from service.connections.refresh import usable_access_token
 from service.core.runtime import Runtime

@@ -4,8 +4,8 @@ Nothing in an event is trusted beyond "something happened": events carry no sign
 is checked against our subscription id and against what we know (an event naming athlete X for an
 activity stored as Y's changes nothing); activities are fetched from Strava with the athlete's own
 token; a delete is believed only when Strava answers 404 to that token; a deauthorization only once
-Strava refuses the athlete's refresh token. What those checks may spend is bounded (`unconfirmed`).
-"""
+Strava refuses the athlete's refresh token. What those checks may spend is bounded (`unconfirmed`),
+what is stored once Strava confirmed it (with its outbound event) is `activity_store`'s."""
 
 from __future__ import annotations
 
@@ -18,17 +18,12 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.background.webhooks.unconfirmed import (
-    not_found_until,
-    remember_not_found,
-    spend_unconfirmed_call,
-)
-from service.connections.erasure import delete_strava_data
+from service.background.webhooks.activity_store import mark_revoked, record_deleted, upsert_summaries
+from service.background.webhooks.unconfirmed import not_found_until, remember_not_found
+from service.background.webhooks.unconfirmed import spend_unconfirmed_call as spend_unconfirmed_call
 from service.connections.refresh import refresh_connection, usable_access_token
-from service.connections.tokens import drop_tokens
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
-from service.db.dialect import insert_for
 from service.db.models import ActivitySummary, StravaConnection, WebhookEvent
 from service.queue.store import SETTLED, ClaimedJob, mark_done_in
 from service.strava import AccessTokenInvalid, MissingScope, NotFound, Transient
@@ -55,8 +50,7 @@ def known_to_fail(object_type: str, connected_scopes: str | None) -> str | None:
     """Why checking an event at Strava is bound to fail, so that it gets no job at all (the intake
     stores it settled with this reason); None when it is worth a job. `connected_scopes` is the
     granted scopes of the athlete's connection, None when no FitGlue user has their athlete id."""
-    if object_type == "activity" and connected_scopes is not None \
-            and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
+    if object_type == "activity" and connected_scopes is not None and not grant_verdict(parse_scopes(connected_scopes)).can_read_activities:
         return NO_ACTIVITY_READ
     return None
 
@@ -130,7 +124,7 @@ async def _handle(rt: Runtime, event: WebhookEvent) -> tuple[str, str | None]:
         return IGNORED, NO_ACTIVITY_READ
     if event.aspect_type == "delete":
         return await _confirm_delete(rt, conn_id, event.object_id, event.owner_id)
-    return await _fetch_activity(rt, conn_id, event.object_id, event.owner_id)
+    return await _fetch_activity(rt, conn_id, event.object_id, event.owner_id, event.aspect_type)
 
 
 def _updates(event: WebhookEvent) -> dict[str, Any]:
@@ -166,26 +160,8 @@ async def confirm_deauthorization(rt: Runtime, conn_id: int, status: str) -> tup
             # Timeouts, 5xx, 429, rejected app credentials: ask again later.
             raise Transient(f"could not confirm the deauthorization: {result.error}")
     # The grant is proven dead (just now, or by an earlier refresh that made it needs_reauth).
-    await _mark_revoked(rt, conn_id)
+    await mark_revoked(rt, conn_id)
     return PROCESSED, "deauthorization confirmed by Strava"
-
-
-async def _mark_revoked(rt: Runtime, conn_id: int) -> None:
-    now = rt.clock.now()
-    async with rt.write() as session:
-        conn = await session.get(StravaConnection, conn_id)
-        if conn is None or conn.status == ConnectionStatus.REVOKED:
-            return
-        drop_tokens(conn)
-        conn.status = ConnectionStatus.REVOKED
-        conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
-        conn.status_changed_at = now
-        conn.revoked_at = now
-        conn.next_refresh_at = None
-        conn.updated_at = now
-        # Strava's API Agreement: the athlete's Strava data goes with the grant, in this same transaction.
-        await delete_strava_data(session, [conn.athlete_id] if conn.athlete_id else [], [conn.user_id])
-    log.info("connection %s: deauthorization confirmed, marked revoked, tokens and Strava data deleted", conn_id)
 
 
 async def _stored_owner(rt: Runtime, activity_id: int) -> tuple[int, datetime | None] | None:
@@ -238,7 +214,7 @@ async def _get_as_owner(rt: Runtime, conn_id: int, activity_id: int, owner_id: i
         raise
 
 
-async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int, owner_id: int) -> tuple[str, str | None]:
+async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int, owner_id: int, aspect: str) -> tuple[str, str | None]:
     """A create or update: store Strava's own view of the activity, if it is the claimed owner's."""
     stored = await _stored_owner(rt, activity_id)
     if stored is not None and stored[0] != owner_id:
@@ -256,7 +232,7 @@ async def _fetch_activity(rt: Runtime, conn_id: int, activity_id: int, owner_id:
         return IGNORED, "Strava answered 404: the activity is not visible to FitGlue (deleted, or private)"
     if _athlete_of(activity) != owner_id:
         return _not_the_owner(activity_id, owner_id)
-    await upsert_summaries(rt, [activity])
+    await upsert_summaries(rt, [activity], updated_ids=(activity_id,) if aspect == "update" else ())
     return PROCESSED, None
 
 
@@ -281,47 +257,5 @@ async def _confirm_delete(rt: Runtime, conn_id: int, activity_id: int, owner_id:
             if _athlete_of(activity) == owner_id:
                 await upsert_summaries(rt, [activity])
             return IGNORED, "delete not confirmed: Strava still shows this activity to its athlete"
-    await _record_deleted(rt, activity_id, owner_id)
+    await record_deleted(rt, activity_id, owner_id)
     return PROCESSED, "deletion confirmed: Strava answers 404 for this activity"
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]]) -> int:
-    """Keep (id, name, sport type, start date) of each activity; a re-seen activity is undeleted."""
-    now = rt.clock.now()
-    rows = []
-    for item in activities:
-        try:
-            activity_id = int(item["id"])
-            athlete_id = int((item.get("athlete") or {})["id"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        rows.append({"id": activity_id, "athlete_id": athlete_id, "name": str(item.get("name") or "")[:300] or None,
-                     "sport_type": str(item.get("sport_type") or item.get("type") or "")[:60] or None,
-                     "start_date": _parse_time(item.get("start_date")), "fetched_at": now, "deleted_at": None})
-    if not rows:
-        return 0
-    async with rt.write() as session:
-        insert = insert_for(session)
-        stmt = insert(ActivitySummary).values(rows)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
-            "athlete_id": stmt.excluded.athlete_id, "name": stmt.excluded.name,
-            "sport_type": stmt.excluded.sport_type, "start_date": stmt.excluded.start_date,
-            "fetched_at": stmt.excluded.fetched_at, "deleted_at": None}))
-    return len(rows)
-
-
-async def _record_deleted(rt: Runtime, activity_id: int, athlete_id: int) -> None:
-    """Mark the athlete's stored summary deleted (only theirs: the owner was checked, and is again here)."""
-    async with rt.write() as session:
-        await session.execute(update(ActivitySummary).where(
-            ActivitySummary.id == activity_id, ActivitySummary.athlete_id == athlete_id,
-            ActivitySummary.deleted_at.is_(None)).values(deleted_at=rt.clock.now()))

@@ -1,0 +1,54 @@
+"""The rules of the outbound-event settings (README "Outbound events"), as annotated types that
+`service.core.settings.Settings` declares its fields with. Messages name the variable, never a
+secret's value."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, SecretStr
+from pydantic_settings import NoDecode
+
+from service.core.inputs import MAX_ID, parse_whole_number
+
+# The Standard Webhooks specification asks for 24 to 64 random bytes; at least 16 are accepted.
+MIN_SECRET_BYTES = 16
+
+
+def _retry_schedule(value: object) -> object:
+    """`5, 300,1800` -> (5, 300, 1800): whole seconds, each at least 1. A sequence set in code passes
+    through to the same check."""
+    name = "FITGLUE_EVENTS_RETRY_SCHEDULE_S"
+    parts = tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(value, str) else value
+    if not isinstance(parts, tuple | list):
+        return parts
+    if not parts:
+        raise ValueError(f"{name} needs at least one number of seconds")
+    return tuple(parse_whole_number(p, name, low=1, high=MAX_ID) if isinstance(p, str) else p for p in parts)
+
+
+def _http_url(value: str) -> str:
+    value = value.rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("FITGLUE_EVENTS_URL must start with http:// or https://")
+    return value
+
+
+def _standard_webhooks_secret(value: SecretStr) -> SecretStr:
+    """`whsec_` followed by base64 of the key."""
+    text = value.get_secret_value()
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True) if text.startswith("whsec_") else b""
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"FITGLUE_EVENTS_SECRET must be `whsec_` followed by base64 of at least {MIN_SECRET_BYTES} "
+                         "bytes (`fitglue init` writes one)")
+    return value
+
+
+RetrySchedule = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_retry_schedule)]
+EventsUrl = Annotated[str, AfterValidator(_http_url)]
+EventsSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]

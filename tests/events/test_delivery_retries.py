@@ -1,0 +1,153 @@
+"""Delivery guarantees (issue 12), with the injected clock moving through the retry schedule: a
+receiver that is down and recovers gets everything in order with unchanged ids; an event that never
+gets through is parked after the last attempt, one alert goes out per incident, and the athlete's
+later events flow again."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from service.background.alert_checks import check_alerts
+from service.background.job_handlers import deliver_pending
+from service.background.outbound import OutboundDelivery
+from service.core.incidents import IncidentAlerts
+from service.db.models import OutboundEvent
+from service.outbox import CONNECTED, RECOVERED, write_event
+from service.outbox.deliveries import next_attempt_after
+
+
+class RecordingPoster:
+    """Where the service's IncidentAlerts post (Slack in production): what was posted."""
+
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+        self.resolved: list[str] = []
+
+    async def post_alert(self, kind: str, message: str) -> bool:
+        self.posted.append(kind)
+        return True
+
+    async def post_resolved(self, kind: str) -> bool:
+        self.resolved.append(kind)
+        return True
+
+
+async def write(runtime, athlete: int | None, event_type: str = CONNECTED) -> str:
+    async with runtime.write() as session:
+        row_id = await write_event(session, runtime.settings, runtime.clock.now(), event_type,
+                                   {"email": f"{athlete}@example.com", "athlete_id": athlete, "status": "connected"},
+                                   athlete_id=athlete)
+        return (await session.get(OutboundEvent, row_id)).webhook_id
+
+
+async def rows(runtime) -> dict[str, OutboundEvent]:
+    async with runtime.sessions() as session:
+        return {e.webhook_id: e for e in (await session.execute(select(OutboundEvent))).scalars()}
+
+
+def test_the_schedule_gives_the_wait_after_each_failed_attempt_then_parks():
+    schedule = (5, 300, 1800)
+    assert [next_attempt_after(n, schedule) for n in (1, 2, 3)] == [timedelta(seconds=s) for s in schedule]
+    assert next_attempt_after(4, schedule) is None
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_in_order_with_unchanged_ids(
+        events_runtime, receiver, clock):
+    runtime = events_runtime
+    down = {"yes": True}
+    receiver.answer = lambda event: 500 if down["yes"] else 200
+    first = [await write(runtime, 1) for _ in range(3)]
+    second = [await write(runtime, 2) for _ in range(2)]
+    assert await deliver_pending(runtime) == 2  # one per athlete: the later ones wait behind them
+    assert sorted(e.webhook_id for e in receiver.received) == sorted([first[0], second[0]])
+    clock.advance(4)
+    assert await deliver_pending(runtime) == 0  # not due before the schedule's 5 s
+    clock.advance(1)
+    assert await deliver_pending(runtime) == 2
+    clock.advance(300)
+    down["yes"] = False
+    assert await deliver_pending(runtime) == 5
+    accepted = [e.webhook_id for e in receiver.accepted()]
+    assert [i for i in accepted if i in first] == first
+    assert [i for i in accepted if i in second] == second
+    assert {e.webhook_id for e in receiver.received if e.status == 500} == {first[0], second[0]}
+    assert all(e.verified for e in receiver.received)
+    stored = await rows(runtime)
+    assert {i: (e.state, e.attempts) for i, e in stored.items()} == {
+        **{i: ("delivered", 1) for i in first[1:] + second[1:]}, first[0]: ("delivered", 3), second[0]: ("delivered", 3)}
+
+
+async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later_events_flow(
+        events_runtime, receiver, clock):
+    runtime = events_runtime
+    runtime.settings = runtime.settings.replaced(events_retry_schedule_s=(5, 60))
+    poster = RecordingPoster()
+    runtime.alerts = IncidentAlerts(runtime, poster)
+    stuck = [await write(runtime, 1), await write(runtime, 2)]
+    later = await write(runtime, 1, RECOVERED)
+    receiver.answer = lambda event: 500 if event.webhook_id in stuck else 200
+    for wait in (0, 5, 60):
+        clock.advance(wait)
+        await deliver_pending(runtime)
+    stored = await rows(runtime)
+    assert [(stored[i].state, stored[i].attempts) for i in stuck] == [("failed", 3)] * 2
+    assert stored[later].state == "delivered"
+    assert [e.webhook_id for e in receiver.accepted()] == [later]
+    assert poster.posted == ["events_parked"]  # two parked, one incident
+    await check_alerts(runtime)
+    assert poster.posted == ["events_parked"]
+
+    from service.desk.support_desk import SupportDesk
+
+    receiver.answer = lambda event: 200
+    assert (await SupportDesk(runtime).retry_failed_events("cli:agent")).count == 2
+    await deliver_pending(runtime)
+    assert [e.webhook_id for e in receiver.accepted()] == [later, *stuck]  # same ids as the parked attempts
+    await check_alerts(runtime)
+    assert poster.resolved == ["events_parked"]
+
+
+async def test_no_answer_within_the_timeout_is_a_failed_attempt(events_runtime, clock):
+    runtime = events_runtime
+    # A receiver that accepts the connection and never answers.
+    server = await asyncio.start_server(lambda reader, writer: asyncio.sleep(5), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    runtime.settings = runtime.settings.replaced(events_timeout_s=0.2, events_url=f"http://127.0.0.1:{port}/e")
+    webhook_id = await write(runtime, 1)
+    try:
+        assert await OutboundDelivery(runtime).run_once() == 1
+    finally:
+        server.close()
+    stored = (await rows(runtime))[webhook_id]
+    assert stored.state == "pending" and stored.attempts == 1
+    assert stored.last_error == "no answer within 0.2 s"
+    assert stored.next_attempt_at == clock.now() + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("url,secret", [("http://x", None)])
+def test_a_url_without_a_secret_is_a_configuration_error(url, secret):
+    from service.core.settings import ConfigError, Settings
+
+    settings = Settings.from_values(events_url=url)
+    with pytest.raises(ConfigError) as info:
+        settings.require_events_secret()
+    assert info.value.names == ("FITGLUE_EVENTS_SECRET",)
+
+
+async def test_two_workers_at_once_send_each_event_once_and_each_athlete_in_order(events_runtime, receiver):
+    """Replicas claim under a lease (FOR UPDATE SKIP LOCKED on PostgreSQL): never the same event twice,
+    never an athlete's later event before an earlier one."""
+    runtime = events_runtime
+    written = [await write(runtime, athlete) for _ in range(6) for athlete in (1, 2, 3, None)]
+    workers = [OutboundDelivery(runtime, worker_id=f"replica-{n}") for n in range(3)]
+    for _ in range(20):
+        await asyncio.gather(*(worker.run_once() for worker in workers))
+    accepted = receiver.accepted()
+    assert sorted(e.webhook_id for e in accepted) == sorted(written)  # each exactly once
+    for athlete in (1, 2, 3):
+        mine = [w for w in written if w in {e.webhook_id for e in accepted if e.data["athlete_id"] == athlete}]
+        assert [e.webhook_id for e in accepted if e.data["athlete_id"] == athlete] == mine
