@@ -102,13 +102,14 @@ async def wait_ready(url: str, proc, timeout: float = 30) -> None:  # noqa: ANN0
 class StandinProcess:
     """bench/_standin_process.py as a child process."""
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, unlimited: bool = False) -> None:
         import subprocess
         import sys
         from pathlib import Path
 
         script = Path(__file__).with_name("_standin_process.py")
-        self.proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency)],
+        self.proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency),
+                                      *(["--unlimited"] if unlimited else [])],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.base_url = self.proc.stdout.readline().strip()
@@ -123,6 +124,11 @@ class StandinProcess:
             async with http.post(f"{self.base_url}/bench/mint", json=body) as response:
                 grants.extend(await response.json())
         return grants
+
+    async def activities(self, http, athletes: list[int], per_athlete: int) -> list:
+        async with http.post(f"{self.base_url}/bench/activities",
+                             json={"athletes": athletes, "per_athlete": per_athlete}) as response:
+            return await response.json()
 
     async def calls(self, http) -> dict:
         async with http.get(f"{self.base_url}/bench/calls") as response:

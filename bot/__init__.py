@@ -3,6 +3,6 @@
 The service reaches it only through `service.app.wiring`.
 """
 
-from bot.mount import manifest_text, mount_bot, slack_mode
+from bot.mount import manifest_text, mount_alerts, mount_bot, slack_mode
 
-__all__ = ["manifest_text", "mount_bot", "slack_mode"]
+__all__ = ["manifest_text", "mount_alerts", "mount_bot", "slack_mode"]

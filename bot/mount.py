@@ -43,8 +43,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         if rt.settings.alert_channel:
             log.warning("FITGLUE_ALERT_CHANNEL is set but the Slack bot is off: alerts only go to the log")
         return None
-    from bot.alerts import SlackAlerts
-    from bot.app import build_bolt_app, web_client
+    from bot.app import build_bolt_app
 
     bolt = build_bolt_app(rt, socket_mode=mode == SOCKET)
     if mode == SOCKET:
@@ -57,12 +56,31 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
 
         mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
     if rt.settings.alert_channel:
-        poster = SlackAlerts(web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel,
-                             rt.settings.slack_timeout_s)
-        rt.alerts = IncidentAlerts(rt, poster)
+        _post_alerts(rt)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
              f", alerts to {rt.settings.alert_channel}" if rt.settings.alert_channel else "")
     return mode
+
+
+def mount_alerts(rt: Runtime) -> bool:
+    """For a worker (no Slack routes): the Slack Web API client, so the alerts raised by the
+    background work it runs go to FITGLUE_ALERT_CHANNEL from here. True when they do; half a Slack
+    configuration raises ConfigError, as for the bot."""
+    mode = slack_mode(rt.settings)
+    if mode is None or not rt.settings.alert_channel:
+        return False
+    _post_alerts(rt)
+    return True
+
+
+def _post_alerts(rt: Runtime) -> None:
+    from bot.alerts import SlackAlerts
+    from bot.app import web_client
+
+    assert rt.settings.alert_channel
+    poster = SlackAlerts(web_client(rt, token=reveal(rt.settings.slack_bot_token)), rt.settings.alert_channel,
+                         rt.settings.slack_timeout_s)
+    rt.alerts = IncidentAlerts(rt, poster)
 
 
 def manifest_text(settings: Settings) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.core.clock import Clock, SystemClock
 from service.core.crypto import Signer, TokenCipher
+from service.core.metrics import Metrics
 from service.core.runtime import Runtime
 from service.core.settings import Settings
 from service.db.engine import is_sqlite, make_engine, make_sessionmaker, sqlite_workers_settled
@@ -25,7 +26,10 @@ async def open_runtime(
     *,
     hooks: StravaHooks | None = None,
     engine: AsyncEngine | None = None,
+    metrics: Metrics | None = None,
 ) -> Runtime:
+    """`metrics`: counters shared with another runtime of this process (the one-process serve's
+    background thread counts into the web's, so /metrics shows both)."""
     settings.require("FITGLUE_SECRET_KEY")
     assert settings.secret_key is not None
     secret_key = settings.secret_key.get_secret_value()
@@ -55,6 +59,7 @@ async def open_runtime(
         link_signer=Signer(secret_key, previous_keys, purpose="connect-link"),
         strava=strava,
         write_lock=asyncio.Lock() if is_sqlite(settings.database_url) else None,
+        metrics=metrics or Metrics(),
     )
     # The one place the rate-limit ledger becomes the Strava client's hooks (unless a caller,
     # e.g. a test, brings its own).

@@ -23,6 +23,14 @@ def _mount_slack_bot(app: web.Application, rt: Runtime) -> None:
     mount_bot(app, rt)
 
 
+def wire_worker_parts(rt: Runtime) -> None:
+    """A worker (or the one-process serve's background thread) posts the alerts its background
+    work raises through the Slack Web API when the bot is configured; no Slack routes."""
+    from bot import mount_alerts
+
+    mount_alerts(rt)
+
+
 def slack_manifest(settings: Settings) -> str:
     """The Slack app manifest (YAML) for this configuration, for `fitglue manifest`."""
     from bot import manifest_text

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from service.background.alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
@@ -52,17 +52,18 @@ def _ends_quietly_on_shutdown(name: str, func: Callable[[Runtime], Awaitable[Non
     return run
 
 
-def scheduler_context(rt: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        scheduler = AsyncIOScheduler(timezone=UTC)
-        first = datetime.now(UTC) + timedelta(seconds=2)
-        for name, func, interval in periodic_jobs(rt):
-            scheduler.add_job(_ends_quietly_on_shutdown(name, func), "interval", args=[rt], seconds=interval, id=name, next_run_time=first,
-                              max_instances=1, coalesce=True, misfire_grace_time=interval)
-        scheduler.start()
+@asynccontextmanager
+async def run_scheduler(rt: Runtime) -> AsyncIterator[None]:
+    """Every periodic job of `periodic_jobs`, from 2 s after start until the context is left."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    first = datetime.now(UTC) + timedelta(seconds=2)
+    for name, func, interval in periodic_jobs(rt):
+        scheduler.add_job(_ends_quietly_on_shutdown(name, func), "interval", args=[rt], seconds=interval, id=name,
+                          next_run_time=first, max_instances=1, coalesce=True, misfire_grace_time=interval)
+    scheduler.start()
+    try:
         yield
+    finally:
         scheduler.shutdown(wait=False)
         for job in list(scheduler.get_jobs()):
             job.remove()
-
-    return context

@@ -1,14 +1,13 @@
 """The queue worker: claims due jobs and runs them through handlers by kind.
 
-- `RateLimited` (Strava's 429, or our own ledger refusing background work) → the job waits for
-  the window reset with `waiting_for="rate_limit"`; the attempt does not count as a failure.
-- `WaitUntil` (e.g. the per-athlete cap on checking unsigned events) → back to the queue until
-  the given time; the attempt does not count either.
-- A permanent failure (`queue.failures`: missing scope, dead grant, 404, our own bad request,
-  `PermanentJobError`) → parked as failed at once. A transient one → exponential backoff, parked as
-  failed after FITGLUE_JOB_MAX_ATTEMPTS. Either way the reason is kept for `fitglue jobs`.
+- How a run that did not succeed is recorded (rate limits, waits, permanent and transient
+  failures) is `job_outcomes`, the worker's base class.
+- Kinds with a batch handler (webhook events) are claimed and run a batch at a time (up to
+  FITGLUE_WORKER_BATCH_SIZE jobs): the handler reads and settles the whole batch together. Two
+  batches may be in flight, so one settles while the other waits on Strava. Every Strava call, and
+  every single job, passes the worker's `gate`: at most FITGLUE_WORKER_CONCURRENCY at once.
 - New work is taken within `poll_interval` (0.5 s), or at once when `wake()` is called (the
-  webhook endpoint does so in the same process).
+  webhook endpoint does so in the same process; `wake()` is safe to call from another thread).
 - `stop()` takes no new jobs, lets running ones finish for a grace period, then cancels and
   releases what is left, so nothing waits for a lease to run out after a clean shutdown.
 """
@@ -21,42 +20,42 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
+from service.background.job_outcomes import FINISHED, TOO_MANY_STOPS, JobOutcomes, OnParked
 from service.core.runtime import Runtime
 from service.queue import store
-from service.queue.failures import (
-    PermanentJobError,
-    WaitUntil,
-    describe_error,
-    failure_reason,
-    is_permanent,
-)
-from service.queue.store import ClaimedJob
-from service.ratelimit.windows import next_quarter
-from service.strava import RateLimited
+from service.queue.failures import PermanentJobError
+from service.queue.store import BatchResult, ClaimedJob
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Runtime, ClaimedJob], Awaitable[object]]
-FINISHED = "fitglue_jobs_finished_total"
+BatchHandler = Callable[[Runtime, list[ClaimedJob], asyncio.Semaphore], Awaitable[BatchResult]]
 BUSY_PAUSE_S = 0.1
 
 
-class Worker:
+class Worker(JobOutcomes):
     def __init__(self, rt: Runtime, handlers: Mapping[str, Handler], *, concurrency: int | None = None,
                  poll_interval: float = 0.5, worker_id: str | None = None,
-                 on_parked: Callable[[Runtime, ClaimedJob, str], Awaitable[None]] | None = None,
-                 yield_to: Callable[[], bool] | None = None) -> None:
+                 on_parked: OnParked | None = None,
+                 yield_to: Callable[[], bool] | None = None,
+                 batch_handlers: Mapping[str, BatchHandler] | None = None, batch_size: int | None = None) -> None:
+        super().__init__()
         self.rt = rt
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
         self.on_parked = on_parked
         # While this says the process is busy answering Strava (a burst of webhook POSTs), run one
         # job at a time with a pause between claims: acknowledging within Strava's 2 s matters
         # more than processing at once, and the backlog drains as soon as the burst ends.
         self.yield_to = yield_to
         self.concurrency = concurrency or rt.settings.worker_concurrency
+        self.batch_size = max(batch_size or rt.settings.worker_batch_size, 1)
+        # Two batches in flight: one settles (or claims) while the other waits on Strava.
+        self.capacity = 2 * max(self.batch_size, self.concurrency)
+        self.gate = asyncio.Semaphore(self.concurrency)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.poll_interval = poll_interval
         self.worker_id = worker_id or f"{os.getpid()}-{secrets.token_hex(4)}"
         # A claim lasts one lease and is renewed every third of it while the job runs, so a job
@@ -65,24 +64,23 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._running: dict[asyncio.Task[None], ClaimedJob] = {}
-        # Set when a job had to wait for the rate-limit window: until then, claiming a full batch
-        # would only defer every job again (costly with a large backlog), so claim one at a time.
-        self._budget_closed_until: datetime | None = None
-        # Jobs put back to wait, counted per (what for, until when) and logged as one line per group
-        # once the due jobs are through: a window change can defer hundreds of them at once.
-        self._deferred: dict[tuple[str, datetime], tuple[int, str]] = {}
+        self._running: dict[asyncio.Task[None], list[ClaimedJob]] = {}
 
     def wake(self) -> None:
-        self._wake.set()
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is not None and here is not loop:
+            # From the web's thread (one-process serve), once per wake-up the worker has not seen
+            # yet: the intake wakes it after every batch it stores, hundreds of times a second.
+            if not self._wake.is_set():
+                loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._wake.set()
 
     # ---- driving it directly (tests, one-shot commands) ----------------------------------------
-
-    def budget_closed(self) -> bool:
-        until = self._budget_closed_until
-        if until is not None and self.rt.clock.now() >= until:
-            self._budget_closed_until = until = None
-        return until is not None
 
     async def run_pending(self, max_rounds: int = 1000) -> int:
         """Run every job due now (and what those enqueue), until none is left or the rate-limit
@@ -91,11 +89,11 @@ class Worker:
         for _ in range(max_rounds):
             if self.budget_closed():
                 break
-            jobs = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, self.concurrency,
+            jobs = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, self.batch_size,
                                      self.lease)
             if not jobs:
                 break
-            await asyncio.gather(*(self._run(job) for job in jobs))
+            await asyncio.gather(*(run for run, _jobs in self._dispatch(jobs)))
             ran += len(jobs)
         self._log_deferred()
         return ran
@@ -103,7 +101,8 @@ class Worker:
     # ---- as a background loop ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._loop_task = asyncio.ensure_future(self._loop())
+        self._loop = asyncio.get_running_loop()
+        self._loop_task = asyncio.ensure_future(self._work())
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self._stopping = True
@@ -116,7 +115,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _loop(self) -> None:
+    async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
         while not self._stopping:
@@ -126,8 +125,8 @@ class Worker:
                 renewed = loop.time()
                 await self._renew()
             busy = self.yield_to is not None and self.yield_to()
-            limit = 1 if busy or self.budget_closed() else self.concurrency
-            free = limit - len(self._running)
+            limit = 1 if busy or self.budget_closed() else self.capacity
+            free = min(limit - sum(len(jobs) for jobs in self._running.values()), self.batch_size)
             if free > 0:
                 try:
                     claimed = await store.claim(self.rt.write, self.rt.clock.now(), self.worker_id, free,
@@ -135,15 +134,15 @@ class Worker:
                 except Exception:
                     log.warning("could not claim jobs; trying again shortly", exc_info=True)
                     claimed = []
-                for job in claimed:
-                    task = asyncio.ensure_future(self._run(job))
-                    self._running[task] = job
+                for run, jobs in self._dispatch(claimed):
+                    task = asyncio.ensure_future(run)
+                    self._running[task] = jobs
                     task.add_done_callback(self._finished)
-                if claimed and len(claimed) == free and limit == self.concurrency:
-                    continue  # every slot filled: more may be due as soon as one frees
+                if claimed and len(claimed) == free and limit == self.capacity:
+                    continue  # a full batch: more may be due at once
                 if not claimed:
                     self._log_deferred()
-            if limit < self.concurrency:
+            if limit < self.capacity:
                 # Busy answering Strava: leave the event loop to the requests between jobs.
                 await asyncio.sleep(BUSY_PAUSE_S)
                 continue
@@ -152,7 +151,7 @@ class Worker:
 
     async def _renew(self) -> None:
         try:
-            await store.renew_leases(self.rt.write, self.worker_id, [j.id for j in self._running.values()],
+            await store.renew_leases(self.rt.write, self.worker_id, [j.id for jobs in self._running.values() for j in jobs],
                                      self.rt.clock.now(), self.lease)
         except Exception:
             log.warning("could not renew job leases", exc_info=True)
@@ -161,6 +160,18 @@ class Worker:
         self._running.pop(task, None)
         self._wake.set()
 
+    def _dispatch(self, jobs: list[ClaimedJob]) -> list[tuple[Awaitable[None], list[ClaimedJob]]]:
+        """The runs for claimed jobs: one per batch kind's jobs, one per other job."""
+        runs: list[tuple[Awaitable[None], list[ClaimedJob]]] = []
+        by_kind: dict[str, list[ClaimedJob]] = {}
+        for job in jobs:
+            if job.kind in self.batch_handlers:
+                by_kind.setdefault(job.kind, []).append(job)
+            else:
+                runs.append((self._run(job), [job]))
+        runs.extend((self._run_batch(kind, batch), batch) for kind, batch in by_kind.items())
+        return runs
+
     async def _run(self, job: ClaimedJob) -> None:
         rt = self.rt
         handler = self.handlers.get(job.kind)
@@ -168,64 +179,47 @@ class Worker:
             if handler is None:
                 raise PermanentJobError(f"no handler for job kind {job.kind!r}")
             if job.attempts > rt.settings.job_max_attempts:
-                raise PermanentJobError("its worker stopped without finishing it too many times")
-            outcome = await handler(rt, job)
+                raise PermanentJobError(TOO_MANY_STOPS)
+            async with self.gate:
+                outcome = await handler(rt, job)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(store.release(rt.write, job.id, self.worker_id, rt.clock.now()))
+            await self._release([job])
             raise
-        except RateLimited as exc:
-            resets_at = getattr(exc, "resets_at", None)
-            if resets_at is None and rt.ledger is not None:
-                with contextlib.suppress(Exception):
-                    resets_at = await rt.ledger.background_resumes_at()
-            resets_at = resets_at or next_quarter(rt.clock.now())
-            if self._budget_closed_until is None or resets_at > self._budget_closed_until:
-                self._budget_closed_until = resets_at
-            await self._settle_safely(store.defer_for_rate_limit(
-                rt.write, job.id, self.worker_id, rt.clock.now(), resets_at, describe_error(exc)))
-            rt.metrics.inc(FINISHED, "rate_limited")
-            self._note_deferred(store.WAITING_RATE_LIMIT, resets_at, "the rate-limit window resets then")
-        except WaitUntil as wait:
-            await self._settle_safely(store.defer(rt.write, job.id, self.worker_id, rt.clock.now(), wait.until,
-                                                  wait.waiting_for, wait.reason))
-            rt.metrics.inc(FINISHED, "deferred")
-            self._note_deferred(wait.waiting_for, wait.until, wait.reason)
         except Exception as exc:
-            permanent = is_permanent(exc)
-            reason = failure_reason(exc, job.attempts, rt.settings.job_max_attempts)
-            state = await self._settle_safely(store.retry_or_park(
-                rt.write, job, self.worker_id, rt.clock.now(), reason, rt.settings.job_max_attempts,
-                permanent=permanent))
-            rt.metrics.inc(FINISHED, "failed" if state == store.FAILED else "retry")
-            if state == store.FAILED:
-                # A permanent failure is an expected answer (INFO); giving up on a transient one is not.
-                log.log(logging.INFO if permanent else logging.WARNING, "job %s (%s) parked as failed: %s",
-                        job.id, job.kind, reason)
-                if self.on_parked is not None:
-                    await self._settle_safely(self.on_parked(rt, job, reason))
-            else:
-                log.info("job %s (%s) failed (attempt %s), will retry: %s", job.id, job.kind, job.attempts,
-                         describe_error(exc))
+            await self.record_failure(job, exc)
         else:
             if outcome is not store.SETTLED:
                 await self._settle_safely(store.mark_done(rt.write, job.id, self.worker_id, rt.clock.now()))
             rt.metrics.inc(FINISHED, "done")
 
-    def _note_deferred(self, waiting_for: str, until: datetime, reason: str) -> None:
-        count, _reason = self._deferred.get((waiting_for, until), (0, reason))
-        self._deferred[(waiting_for, until)] = (count + 1, reason)
-
-    def _log_deferred(self) -> None:
-        """One INFO line per (what for, until when) with how many jobs were put back to wait."""
-        deferred, self._deferred = self._deferred, {}
-        for (waiting_for, until), (count, reason) in sorted(deferred.items(), key=lambda item: item[0][1]):
-            log.info("%d job(s) wait until %s (%s): %s", count, until, waiting_for, reason)
-
-    async def _settle_safely(self, settle: Awaitable[Any]) -> Any:
-        # If even this write fails, the lease runs out and the job is simply run again.
+    async def _run_batch(self, kind: str, jobs: list[ClaimedJob]) -> None:
+        """Run a batch handler; its failures and released jobs are recorded one by one, as above."""
+        rt = self.rt
+        worn = [job for job in jobs if job.attempts > rt.settings.job_max_attempts]
+        for job in worn:
+            await self.record_failure(job, PermanentJobError(TOO_MANY_STOPS))
+        runnable = [job for job in jobs if job not in worn]
         try:
-            return await settle
+            result = await self.batch_handlers[kind](rt, runnable, self.gate) if runnable else BatchResult()
+        except asyncio.CancelledError:
+            await self._release(runnable)
+            raise
         except Exception:
-            log.warning("could not record a job's outcome; it will run again after its lease", exc_info=True)
-            return None
+            log.warning("a batch of %d %s job(s) could not be finished; they run again after their lease",
+                        len(runnable), kind, exc_info=True)
+            return
+        released = {job.id for job in result.released}
+        if result.released:
+            await self._release(result.released)
+        for job in runnable:
+            failure = result.failures.get(job.id)
+            if failure is not None:
+                await self.record_failure(job, failure)
+            elif job.id not in released:
+                rt.metrics.inc(FINISHED, "done")
+
+    async def _release(self, jobs: list[ClaimedJob]) -> None:
+        """Hand claimed jobs back untouched (shutdown, or a batch that left them for the next)."""
+        for job in jobs:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(store.release(self.rt.write, job.id, self.worker_id, self.rt.clock.now()))

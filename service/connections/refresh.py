@@ -81,11 +81,13 @@ class _Leased:
     refresh_token_enc: str | None
 
 
-async def _claim(rt: Runtime, conn_ids: list[int], force: bool) -> list[_Leased]:
-    """Lease the given connections for one refresh each; only those still ours to refresh come back."""
+async def _claim(rt: Runtime, conn_ids: list[int], force: bool, within_s: int | None = None) -> list[_Leased]:
+    """Lease the given connections for one refresh each; only those still ours to refresh come back.
+    Due means expiring within `within_s` seconds (default FITGLUE_REFRESH_MARGIN_S) and not backing off."""
     now = rt.clock.now()
+    margin = rt.settings.refresh_margin_s if within_s is None else within_s
     conditions = [StravaConnection.id.in_(conn_ids), _free_lease(now)]
-    conditions.append(StravaConnection.status == ConnectionStatus.CONNECTED if force else _due(now, rt.settings.refresh_margin_s))
+    conditions.append(StravaConnection.status == ConnectionStatus.CONNECTED if force else _due(now, margin))
     async with rt.write() as session:
         rows = (await session.execute(
             update(StravaConnection).where(*conditions).values(refresh_lease_until=now + LEASE)
@@ -123,6 +125,15 @@ async def refresh_connection(rt: Runtime, conn_id: int, *, force: bool = False) 
                                  "another refresh of this token is in progress", "busy")
         return result  # someone else refreshed it, or it is no longer due
     return await _refresh_leased(rt, leased[0])
+
+
+async def refresh_if_expiring(rt: Runtime, conn_id: int, within_s: int) -> RefreshResult | None:
+    """Refresh one connection if its token expires within `within_s` seconds, under the same lease as
+    the sweep. None when this call did not take the lease: someone else (the sweep, another caller,
+    another replica) is refreshing it, or it is not due (not connected, fresh enough, backing off)."""
+    rt.require_strava()
+    leased = await _claim(rt, [conn_id], force=False, within_s=within_s)
+    return await _refresh_leased(rt, leased[0]) if leased else None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,12 +24,18 @@ def cli_actor() -> str:
         return "cli:unknown"
 
 
+def entry_values(clock: Clock, actor: str, action: str, target: str | None, result: str,
+                 detail: str | None = None, duration_ms: int | None = None) -> dict[str, Any]:
+    """The columns of one audit entry, stamped now. Targets and details may come from outside (Slack
+    text, a path, a request body): stored as safely as they can be."""
+    return {"at": clock.now(), "actor": storable(actor, 200) or "", "action": storable(action, 60) or "",
+            "target": storable(target, 320), "result": storable(result, 40) or "",
+            "detail": storable(detail, 100_000), "duration_ms": duration_ms}
+
+
 def add_entry(session: AsyncSession, clock: Clock, actor: str, action: str, target: str | None, result: str,
               detail: str | None = None, duration_ms: int | None = None) -> None:
-    # Targets and details may come from outside (Slack text, a path): stored as safely as they can be.
-    session.add(AuditEntry(at=clock.now(), actor=storable(actor, 200) or "", action=storable(action, 60) or "",
-                           target=storable(target, 320), result=result, detail=storable(detail, 100_000),
-                           duration_ms=duration_ms))
+    session.add(AuditEntry(**entry_values(clock, actor, action, target, result, detail, duration_ms)))
 
 
 async def add_entry_now(sessions: async_sessionmaker[AsyncSession], clock: Clock, actor: str, action: str,

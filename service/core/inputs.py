@@ -165,6 +165,33 @@ def parse_who(raw: object) -> Who:
     raise BadInput(f"{_shown(raw)} is neither a well-formed e-mail address nor a Strava athlete id (digits 0-9)")
 
 
+def parse_json_whole_number(raw: object, name: str, *, low: int = 0, high: int = MAX_ID) -> int:
+    """A whole number given as a JSON number (not `true`, not `1.0`, not a string), low to high
+    inclusive. Raises BadInput naming `name`."""
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadInput(f"{name} must be a whole number, got {_json_shown(raw)}")
+    if not low <= raw <= high:
+        raise BadInput(f"{name} must be from {low} to {high}, got {_shown(raw)}")
+    return raw
+
+
+def _json_shown(raw: object) -> str:
+    """A JSON value for a message: a scalar as JSON, quoted and cut short; a list or object by its kind."""
+    if isinstance(raw, list | dict):
+        return "an array" if isinstance(raw, list) else "an object"
+    return _shown(json.dumps(raw))
+
+
+def parse_who_value(raw: object) -> Who:
+    """`WHO` from a JSON body: a string (an e-mail, or an athlete id in ASCII digits, as parse_who) or
+    a JSON number that is a Strava athlete id (1 to 2^63-1; not a bool, not a fraction). Raises BadInput."""
+    if isinstance(raw, str):
+        return parse_who(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return Who(None, parse_json_whole_number(raw, "a Strava athlete id", low=1, high=MAX_ID))
+    raise BadInput(f"who must be an e-mail address or a Strava athlete id, got {_json_shown(raw)}")
+
+
 def parse_form(body: bytes) -> dict[str, str]:
     """An `application/x-www-form-urlencoded` body, strictly: UTF-8, valid percent-escapes (`%` and
     two hex digits), every field `name=value`. Repeated names keep the last value. Raises BadInput."""

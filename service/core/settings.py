@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
+    worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
@@ -155,6 +156,11 @@ class Settings(BaseSettings):
     events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
     events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
     events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
+    # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
+    token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
+    token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
+    token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
+    audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
     # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False
 

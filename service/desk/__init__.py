@@ -3,7 +3,7 @@
 
 Also the adapters' other doors: the Connect pages' operations (`connect_ops`), the webhook
 intake's port (`webhook_intake`, implemented in `service.background`), readiness and queue figures
-(`vitals`). Every failure the caller must hear is a `SupportError` (`error_table`: one row per code,
+(`vitals`), the access-token endpoint's operation (`token_desk`). Every failure the caller must hear is a `SupportError` (`error_table`: one row per code,
 with its HTTP status, exit status and wording; `boundary`: the translation at the desk's edge).
 
 May import `service.connections`, `service.subscription`, `service.queue`, `service.ratelimit`,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -55,6 +55,14 @@ class ClaimedJob:
     attempts: int
     user_id: int | None
     claimed_by: str = ""
+
+
+@dataclass
+class BatchResult:
+    """How a batch handler's run ended for the jobs it did not settle itself: failures by job id
+    (the worker retries, defers or parks each as for a single job) and jobs handed back untouched."""
+    failures: dict[int, BaseException] = field(default_factory=dict)
+    released: list[ClaimedJob] = field(default_factory=list)
 
 
 # A handler that already marked its job done in its own transaction returns this (one write fewer).
@@ -125,21 +133,33 @@ async def _settle(write: Writer, job_id: int, worker_id: str,
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _done(now: datetime) -> dict[str, Any]:
+def done_values(now: datetime) -> dict[str, Any]:
+    """The columns of a job that finished."""
     return {"state": DONE, "finished_at": now, "updated_at": now, "waiting_for": None, "claimed_by": None,
             "claimed_until": None}
 
 
 async def mark_done(write: Writer, job_id: int, worker_id: str, now: datetime) -> bool:
-    return await _settle(write, job_id, worker_id, **_done(now))
+    return await _settle(write, job_id, worker_id, **done_values(now))
 
 
 async def mark_done_in(session: AsyncSession, job: ClaimedJob, now: datetime) -> bool:
     """Mark a claimed job done inside the handler's own transaction (then return SETTLED)."""
     result = await session.execute(
         update(_J).where(_J.c.id == job.id, _J.c.state == RUNNING, _J.c.claimed_by == job.claimed_by)
-        .values(**_done(now)))
+        .values(**done_values(now)))
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def mark_done_many_in(session: AsyncSession, jobs: list[ClaimedJob], now: datetime) -> None:
+    """Mark claimed jobs done in the caller's transaction (a batch settling together); a job whose
+    lease was lost to another worker stays with that worker."""
+    by_worker: dict[str, list[int]] = {}
+    for job in jobs:
+        by_worker.setdefault(job.claimed_by, []).append(job.id)
+    for worker_id, ids in sorted(by_worker.items()):
+        await session.execute(update(_J).where(_J.c.id.in_(ids), _J.c.state == RUNNING, _J.c.claimed_by == worker_id)
+                              .values(**done_values(now)))
 
 
 async def defer(write: Writer, job_id: int, worker_id: str, now: datetime, until: datetime,

@@ -4,7 +4,8 @@ Installed as the StravaClient's hooks. `after_response` stores what each respons
 (`X-RateLimit-*` overall, `X-ReadRateLimit-*` read) — including 429s. `before_call` counts each
 call we are about to make in the current windows, on top of the last observed usage, with one
 conditional UPDATE per budget, so concurrent workers on any replica cannot together overshoot
-between two responses. Background calls stop short of the limit by FITGLUE_RATE_LIMIT_RESERVE_PCT,
+between two responses. A batch of background calls may be counted at once, and its responses'
+headers recorded at once, with `batch_budget.counted_together`. Background calls stop short of the limit by FITGLUE_RATE_LIMIT_RESERVE_PCT,
 keeping room for interactive actions (Connect, diagnose, agent buttons); interactive calls stop
 only where Strava itself would answer 429.
 """
@@ -26,6 +27,7 @@ from service.core.clock import Clock
 from service.core.metrics import Metrics
 from service.db.dialect import insert_for
 from service.db.models import RateLimitState
+from service.ratelimit.batch_budget import keep_for_batch, take_prepaid
 from service.ratelimit.windows import (
     DEFAULT_LIMITS,
     BudgetReading,
@@ -108,12 +110,12 @@ class RateLimitLedger:
     # ---- StravaHooks ----------------------------------------------------------------------------
 
     async def before_call(self, path: str, interactive: bool) -> None:
-        if not is_counted(path):
+        if not is_counted(path) or take_prepaid(interactive):
             return
         now = self.clock.now()
         try:
-            await self._ensure_rows()
-            blocked = await self._reserve(now, interactive)
+            await self.ensure_rows()
+            blocked = await self.reserve(now, interactive)
         except SQLAlchemyError:
             # Fail open: Strava's own 429 still protects us, and the queue keeps the work.
             log.warning("rate-limit ledger unavailable; calling Strava without the budget check", exc_info=True)
@@ -128,11 +130,11 @@ class RateLimitLedger:
     async def after_response(self, method: str, path: str, status: int, headers: Mapping[str, str]) -> None:
         self.metrics.inc(CALLS, _outcome(status))
         readings = read_headers(headers)
-        if not readings and status != 429:
+        if (not readings and status != 429) or (status != 429 and keep_for_batch(readings)):
             return
         try:
-            await self._ensure_rows()
-            await self._observe(self.clock.now(), readings, status == 429)
+            await self.ensure_rows()
+            await self.observe(self.clock.now(), readings, status == 429)
         except SQLAlchemyError:
             log.warning("could not record Strava rate-limit headers", exc_info=True)
 
@@ -165,7 +167,7 @@ class RateLimitLedger:
 
     # ---- plumbing ------------------------------------------------------------------------------
 
-    async def _ensure_rows(self) -> None:
+    async def ensure_rows(self) -> None:
         if self._rows_ready:
             return
         async with self._write() as session:
@@ -176,8 +178,8 @@ class RateLimitLedger:
                 index_elements=["budget"]))
         self._rows_ready = True
 
-    async def _reserve(self, now: datetime, interactive: bool) -> str | None:
-        """Count one call in both budgets; the budget that refused it (nothing is counted then)."""
+    async def reserve(self, now: datetime, interactive: bool, count: int = 1) -> str | None:
+        """Count `count` calls in both budgets; the budget that refused them (nothing is counted then)."""
         quarter, day = quarter_start(now), day_start(now)
         current_15 = case((_T.c.counted_quarter == quarter, _T.c.counted_15min), else_=0)
         current_day = case((_T.c.counted_day == day, _T.c.counted_daily), else_=0)
@@ -189,9 +191,9 @@ class RateLimitLedger:
                     result = await session.execute(
                         update(_T).where(
                             _T.c.budget == budget,
-                            (current_15 + 1) * 100 <= _T.c.limit_15min * share_15,
-                            (current_day + 1) * 100 <= _T.c.limit_daily * share_day,
-                        ).values(counted_15min=current_15 + 1, counted_daily=current_day + 1,
+                            (current_15 + count) * 100 <= _T.c.limit_15min * share_15,
+                            (current_day + count) * 100 <= _T.c.limit_daily * share_day,
+                        ).values(counted_15min=current_15 + count, counted_daily=current_day + count,
                                  counted_quarter=quarter, counted_day=day))
                     if result.rowcount != 1:  # type: ignore[attr-defined]
                         raise _Refused(budget)  # rolls back the budget counted before it
@@ -199,7 +201,16 @@ class RateLimitLedger:
             return refused.budget
         return None
 
-    async def _observe(self, now: datetime, readings: Mapping[str, BudgetReading], refused: bool) -> None:
+    async def give_back(self, quarter: datetime, day: datetime, count: int) -> None:
+        """Uncount `count` calls counted in the windows starting at `quarter` and `day` but not made."""
+        async with self._write() as session:
+            await session.execute(update(_T).values(
+                counted_15min=case((_T.c.counted_quarter == quarter, _greatest(_T.c.counted_15min - count, 0)),
+                                   else_=_T.c.counted_15min),
+                counted_daily=case((_T.c.counted_day == day, _greatest(_T.c.counted_daily - count, 0)),
+                                   else_=_T.c.counted_daily)))
+
+    async def observe(self, now: datetime, readings: Mapping[str, BudgetReading], refused: bool) -> None:
         quarter, day = quarter_start(now), day_start(now)
         async with self._write() as session:
             for budget in BUDGETS:

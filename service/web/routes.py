@@ -8,7 +8,7 @@ listed here under that prefix.
 
 from __future__ import annotations
 
-from service.web import admin, connect_pages, health, index_page, prometheus, strava_webhook
+from service.web import admin, connect_pages, health, index_page, prometheus, strava_webhook, token_api
 from service.web.admin_openapi import Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -21,5 +21,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/oauth/strava/callback", connect_pages.oauth_callback),
     ("GET", strava_webhook.PATH, strava_webhook.validate_subscription),
     ("POST", strava_webhook.PATH, strava_webhook.receive_event),
+    ("POST", token_api.PATH, token_api.issue_token),
     *((route.method, admin.PREFIX + route.path, route.handler) for route in admin.ROUTES),
 ]

@@ -91,3 +91,32 @@ async def test_no_bolt_warning_at_start_even_with_the_token_in_the_environment(r
     caplog.set_level(logging.DEBUG)
     await wire_optional_parts(build_app(runtime, background=False), runtime)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_worker_posts_alerts_to_slack_without_any_slack_route(runtime, aiohttp_server) -> None:
+    """`fitglue worker` (and the one-process serve's background thread): the Slack Web API client
+    for alerts when the bot is configured, nothing when it is not, and no routes either way."""
+    from service.app.wiring import wire_worker_parts
+    from tests.bot.slack_standin import SlackStandin
+
+    wire_worker_parts(runtime)
+    assert isinstance(runtime.alerts, LogAlerts)  # no Slack settings: alerts go to the log
+    slack = SlackStandin()
+    server = await aiohttp_server(slack.app())
+    runtime.settings = runtime.settings.replaced(
+        slack_bot_token="xoxb-x", slack_signing_secret="s", alert_channel="CALERTS",
+        slack_api_url=str(server.make_url("/api/")))
+    wire_worker_parts(runtime)
+    assert isinstance(runtime.alerts, IncidentAlerts) and isinstance(runtime.alerts.poster, SlackAlerts)
+    await runtime.alerts.alert("budget_high", "the read budget is at 95 %")
+    [posted] = await slack.wait_for_call("chat.postMessage")
+    assert posted.params["channel"] == "CALERTS" and posted.token == "xoxb-x"
+    slack.release()
+
+
+def test_a_worker_stops_at_start_on_half_a_slack_configuration(runtime) -> None:
+    from service.app.wiring import wire_worker_parts
+
+    runtime.settings = runtime.settings.replaced(slack_signing_secret="s")
+    with pytest.raises(ConfigError):
+        wire_worker_parts(runtime)

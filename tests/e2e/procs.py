@@ -33,12 +33,17 @@ def fitglue(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 
 
 class ServeProcess:
-    def __init__(self, env: dict[str, str], cwd: Path, port: int, args: tuple[str, ...] = ()) -> None:
+    """`fitglue serve --port PORT ARGS…`, or with command="worker" `fitglue worker --health-port PORT`
+    (ready when its /readyz answers 200 either way)."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int, args: tuple[str, ...] = (),
+                 command: str = "serve") -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log_path = cwd / f"serve-{port}-{time.time_ns()}.log"
+        self.log_path = cwd / f"{command}-{port}-{time.time_ns()}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port), *args],
+        port_option = "--health-port" if command == "worker" else "--port"
+        self.proc = subprocess.Popen([sys.executable, "-m", "service", command, port_option, str(port), *args],
                                      env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
 
     async def wait_ready(self, timeout: float = 30) -> None:

@@ -19,11 +19,13 @@ from service.core.inputs import (
     parse_form,
     parse_id,
     parse_json_object,
+    parse_json_whole_number,
     parse_limit,
     parse_port,
     parse_row_id,
     parse_text,
     parse_who,
+    parse_who_value,
     storable,
 )
 
@@ -152,3 +154,48 @@ def test_recorded_text_holds_nothing_a_database_refuses():
     assert storable("diagnose alice@example.com\x00", 320) == "diagnose alice@example.com\ufffd"
     assert storable("\udcff" + "x" * 400, 320) == "\ufffd" + "x" * 319
     assert storable(None, 10) is None and storable("jürgen ²", 320) == "jürgen ²"
+
+
+# --- WHO and whole numbers from a JSON body (the access-token endpoint) ---------------------------
+
+@given(st.integers())
+def test_a_json_number_is_an_athlete_id_exactly_when_it_fits_bigint(number):
+    if 1 <= number <= MAX_ID:
+        assert parse_who_value(number) == Who(None, number)
+    else:
+        with pytest.raises(BadInput):
+            parse_who_value(number)
+
+
+@pytest.mark.parametrize("raw", [True, False, None, 1.0, 1.5, float("nan"), float("inf"), [], {}, [1], {"who": 1}])
+def test_who_from_json_refuses_bools_fractions_and_containers(raw):
+    with pytest.raises(BadInput) as info:
+        parse_who_value(raw)
+    assert len(str(info.value)) < 200
+
+
+@given(odd_digits)
+def test_who_from_json_refuses_other_scripts_digits(text):
+    with pytest.raises(BadInput):
+        parse_who_value(text)
+
+
+def test_who_from_json_strings_follow_the_who_rule():
+    assert parse_who_value("Alice@Example.com") == Who("alice@example.com", None)
+    assert parse_who_value("12345") == Who(None, 12345)
+
+
+@pytest.mark.parametrize("raw", [True, False, "5", 5.0, None, [5], float("nan")])
+def test_json_whole_numbers_are_json_integers_only(raw):
+    with pytest.raises(BadInput) as info:
+        parse_json_whole_number(raw, "min_valid_s", low=0, high=3600)
+    assert "min_valid_s" in str(info.value)
+
+
+def test_json_whole_numbers_are_bounded():
+    assert parse_json_whole_number(0, "n", low=0, high=10) == 0
+    assert parse_json_whole_number(10, "n", low=0, high=10) == 10
+    for raw in (-1, 11, 10**4000):
+        with pytest.raises(BadInput) as info:
+            parse_json_whole_number(raw, "n", low=0, high=10)
+        assert len(str(info.value)) < 120

@@ -23,11 +23,12 @@ from service.app.cli import (
     serve_cmd,
     setup_cmds,
     webhook_cmd,
+    worker_cmd,
 )
 from service.app.cli.output import EXIT_USAGE, fail
 
-COMMAND_MODULES = [setup_cmds, serve_cmd, connection_cmds, diagnose_cmd, manifest_cmd, webhook_cmd, ratelimit_cmd, jobs_cmd,
-                   events_cmd]
+COMMAND_MODULES = [setup_cmds, serve_cmd, worker_cmd, connection_cmds, diagnose_cmd, manifest_cmd, webhook_cmd,
+                   ratelimit_cmd, jobs_cmd, events_cmd]
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 

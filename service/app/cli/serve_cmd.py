@@ -1,4 +1,5 @@
-"""`fitglue serve [--sandbox]`: HTTP routes, Slack bot, scheduler and queue worker in one process."""
+"""`fitglue serve [--role all|web] [--sandbox]`: HTTP routes, Slack bot and webhook intake; with the
+default role `all` also the scheduler and queue worker, in a background thread (`service.app.roles`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import signal
 import socket
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,12 +18,17 @@ from service.app.bootstrap import open_runtime, sqlite_workers_settled, upgrade_
 from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
+from service.app.roles import ALL, SERVE_ROLES, start_in_process_background
 from service.app.sandbox.folder import SandboxFolder, sandbox_folder
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
+from service.core.runtime import Runtime
 from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings
 from service.desk.support_desk import SupportDesk
-from service.web.index_page import SANDBOX_FRONT_PAGE
+from service.web.index_page import SANDBOX_FRONT_PAGE, SandboxFrontPage
+
+if TYPE_CHECKING:
+    from service.app.sandbox.session import Sandbox
 
 log = logging.getLogger("fitglue.serve")
 
@@ -56,12 +63,13 @@ async def _listen(runner: web.AppRunner, settings: Settings) -> None:
         raise _address_problem(settings, exc) from None
 
 
-async def _serve(settings: Settings, folder: SandboxFolder | None) -> int:
+async def _serve(settings: Settings, folder: SandboxFolder | None, role: str = ALL) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # What is opened is closed in reverse: the background loops, the HTTP server, the runtime, the stand-ins.
     async with AsyncExitStack() as stack:
         sandbox = None
         if folder is not None:
@@ -78,21 +86,19 @@ async def _serve(settings: Settings, folder: SandboxFolder | None) -> int:
         from service.app.wiring import wire_optional_parts
 
         await upgrade_to_head(rt.engine)
-        app = build_app(rt)
-        front = None
-        if sandbox is not None:
-            from service.app.sandbox.front_page import follow_the_standin, front_page
-
-            front = app[SANDBOX_FRONT_PAGE] = await front_page(sandbox, SupportDesk(rt))
-            follow_the_standin(sandbox, rt, front)
+        app = build_app(rt, background=False)
+        front = await _sandbox_front_page(app, rt, sandbox) if sandbox is not None else None
         await wire_optional_parts(app, rt)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await _listen(runner, settings)
+        if role == ALL:  # events stored meanwhile are durable: the next start takes them up
+            stack.push_async_callback((await start_in_process_background(app, rt)).stop)
         freeze_startup_heap()
-        log.info("FitGlue listening on http://%s:%s (public URL %s)", settings.host,
-                 runner.addresses[0][1] if runner.addresses else settings.port, settings.public_url)
+        log.info("FitGlue listening on http://%s:%s (public URL %s)%s", settings.host,
+                 runner.addresses[0][1] if runner.addresses else settings.port, settings.public_url,
+                 "" if role == ALL else "; web role: stored events wait for a `fitglue worker`")
         if front is not None:
             from service.app.sandbox.front_page import banner
 
@@ -102,9 +108,18 @@ async def _serve(settings: Settings, folder: SandboxFolder | None) -> int:
     return EXIT_OK
 
 
-async def _serve_settled(settings: Settings, folder: SandboxFolder | None) -> int:
+async def _sandbox_front_page(app: web.Application, rt: Runtime, sandbox: Sandbox) -> SandboxFrontPage:
+    """The first Connect link, the export file, and the index page at / that shows them."""
+    from service.app.sandbox.front_page import follow_the_standin, front_page
+
+    front = app[SANDBOX_FRONT_PAGE] = await front_page(sandbox, SupportDesk(rt))
+    follow_the_standin(sandbox, rt, front)
+    return front
+
+
+async def _serve_settled(settings: Settings, folder: SandboxFolder | None, role: str) -> int:
     async with sqlite_workers_settled():
-        return await _serve(settings, folder)
+        return await _serve(settings, folder, role)
 
 
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
@@ -125,12 +140,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
             settings = settings.replaced(port=_port_option(args.port))
+        if sandbox and args.role != ALL:
+            raise ConfigError("--sandbox runs everything in one process: leave out --role", [])
         settings.require_events_secret()
         if not sandbox:
             _require_serve_settings(settings)
             check_listen_address(settings)
             configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-            return asyncio.run(_serve_settled(settings, None))
+            return asyncio.run(_serve_settled(settings, None, args.role))
         from service.app.sandbox.sandbox_settings import check_no_real_strava, without_earlier_export
 
         check_no_real_strava(settings)
@@ -139,7 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         with sandbox_folder(args.sandbox_dir) as folder:
-            return asyncio.run(_serve_settled(settings, folder))
+            return asyncio.run(_serve_settled(settings, folder, ALL))
     except Exception as exc:  # noqa: BLE001 - one line and the documented status, never a traceback
         return report_failure(exc, settings.database_url if settings else "", False)
 
@@ -161,6 +178,9 @@ def _port_option(raw: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the service (HTTP, Slack bot, scheduler, worker)")
+    serve.add_argument("--role", choices=SERVE_ROLES, default=ALL,
+                       help="all (default): everything in one process; web: HTTP, Slack bot and webhook intake "
+                            "only (run `fitglue worker` beside it)")
     serve.add_argument("--host", help="listen address (default FITGLUE_HOST)")
     serve.add_argument("--port", help="listen port, 0-65535 (default FITGLUE_PORT)")
     serve.add_argument("--sandbox", action="store_true",

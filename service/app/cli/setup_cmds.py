@@ -50,6 +50,10 @@ FITGLUE_ADMIN_TOKEN=
 # Signed events for FitGlue's other services (Standard Webhooks). Unset URL: no events are queued.
 FITGLUE_EVENTS_URL=
 FITGLUE_EVENTS_SECRET={events_secret}
+
+# Access tokens for FitGlue's other services, POST /internal/api/strava/token (unset: it answers 404).
+# Set a long random key here and give it to those services, e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`
+FITGLUE_TOKEN_API_KEY=
 """
 
 

@@ -99,6 +99,15 @@ async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]], *,
     """Keep (id, name, sport type, start date) of each activity Strava answered with; a re-seen
     activity is undeleted. Announces each as `announce_stored` says, in the same transaction. How
     many were stored."""
+    if not answers_by_id(activities):
+        return 0
+    async with rt.write() as session:
+        return await store_answers(session, rt, activities, updated_ids)
+
+
+async def store_answers(session: AsyncSession, rt: Runtime, activities: list[dict[str, Any]],
+                        updated_ids: Collection[int] = ()) -> int:
+    """`upsert_summaries` in the caller's transaction (a batch of events settling together)."""
     now = rt.clock.now()
     answers = answers_by_id(activities)
     rows = [{"id": activity_id, "athlete_id": athlete_id, "name": str(item.get("name") or "")[:300] or None,
@@ -107,15 +116,14 @@ async def upsert_summaries(rt: Runtime, activities: list[dict[str, Any]], *,
             for activity_id, (athlete_id, item) in answers.items()]
     if not rows:
         return 0
-    async with rt.write() as session:
-        known = await known_activities(session, rt, answers)
-        insert = insert_for(session)
-        stmt = insert(ActivitySummary).values(rows)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
-            "athlete_id": stmt.excluded.athlete_id, "name": stmt.excluded.name,
-            "sport_type": stmt.excluded.sport_type, "start_date": stmt.excluded.start_date,
-            "fetched_at": stmt.excluded.fetched_at, "deleted_at": None}))
-        await announce_stored(session, rt, answers, known, updated_ids)
+    known = await known_activities(session, rt, answers)
+    insert = insert_for(session)
+    stmt = insert(ActivitySummary).values(rows)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={
+        "athlete_id": stmt.excluded.athlete_id, "name": stmt.excluded.name,
+        "sport_type": stmt.excluded.sport_type, "start_date": stmt.excluded.start_date,
+        "fetched_at": stmt.excluded.fetched_at, "deleted_at": None}))
+    await announce_stored(session, rt, answers, known, updated_ids)
     return len(rows)
 
 
@@ -123,11 +131,16 @@ async def record_deleted(rt: Runtime, activity_id: int, athlete_id: int) -> None
     """Mark the athlete's stored summary deleted (only theirs: the owner was checked, and is again
     here) and announce it."""
     async with rt.write() as session:
-        result = await session.execute(update(ActivitySummary).where(
-            ActivitySummary.id == activity_id, ActivitySummary.athlete_id == athlete_id,
-            ActivitySummary.deleted_at.is_(None)).values(deleted_at=rt.clock.now()))
-        if result.rowcount:  # type: ignore[attr-defined]
-            await announce_deleted(session, rt, activity_id, athlete_id)
+        await record_deleted_in(session, rt, activity_id, athlete_id)
+
+
+async def record_deleted_in(session: AsyncSession, rt: Runtime, activity_id: int, athlete_id: int) -> None:
+    """`record_deleted` in the caller's transaction."""
+    result = await session.execute(update(ActivitySummary).where(
+        ActivitySummary.id == activity_id, ActivitySummary.athlete_id == athlete_id,
+        ActivitySummary.deleted_at.is_(None)).values(deleted_at=rt.clock.now()))
+    if result.rowcount:  # type: ignore[attr-defined]
+        await announce_deleted(session, rt, activity_id, athlete_id)
 
 
 async def announce_deleted(session: AsyncSession, rt: Runtime, activity_id: int, athlete_id: int) -> None:

@@ -6,6 +6,12 @@ measured on the 2-core machine, a batch of 10 events took ~4 ms that way and ~1 
 into a thread that runs the whole transaction with the standard `sqlite3` module. PostgreSQL
 keeps the SQLAlchemy path (asyncpg pipelines its protocol and has no thread hops).
 
+Another process may hold SQLite's one write lock (`fitglue worker` beside `serve --role web`):
+SQLite's own busy handler would sleep 1, 2, 5, 10 … 100 ms between tries, a tail the intake
+cannot afford under Strava's 2 s deadline. This connection polls for the lock every millisecond
+instead (in its own thread, so the event loop never waits), for at most SQLITE_BUSY_TIMEOUT_S;
+then the batch fails and is answered 503, so Strava delivers again.
+
 Rows are written exactly as SQLAlchemy writes them (UTCDateTime as naive UTC text with
 microseconds), so the rest of the service reads them back unchanged. Writers of this process
 queue on `Runtime.write_lock` as everywhere else.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,7 +31,10 @@ from typing import Any
 from service.background.webhooks.pending import Connected, catch_up_row, plan_intake, waiting_catch_up_pattern
 from service.background.webhooks.processing import IGNORED
 from service.background.webhooks.strava_events import StravaEvent
+from service.db.engine import SQLITE_BUSY_TIMEOUT_S
 from service.queue.store import PRIORITY_EVENT, job_row
+
+BUSY_POLL_S = 0.001
 
 _INSERT_EVENT = (
     "INSERT INTO webhook_events (dedupe_key, received_at, subscription_id, object_type, object_id, aspect_type,"
@@ -51,12 +61,13 @@ class SqliteEventWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            # timeout 0: a busy write lock is polled for in `_begin` instead of by SQLite's sleeps.
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
             # No automatic WAL checkpoints on this connection: the commit that crosses the threshold
             # would run the checkpoint while requests wait. The service's other connections (worker,
             # scheduler) still checkpoint as SQLite does by default.
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL",
-                           "wal_autocheckpoint=0"):
+            self._begin(db, "PRAGMA journal_mode=WAL")  # itself needs the lock the first time
+            for pragma in ("foreign_keys=ON", "synchronous=NORMAL", "wal_autocheckpoint=0"):
                 db.execute(f"PRAGMA {pragma}")
             self._db = db
         return self._db
@@ -71,7 +82,7 @@ class SqliteEventWriter:
     def _store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime, bound: int,
                lookback_s: int) -> list[int | None]:
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
+        self._begin(db)
         try:
             ids: list[int | None] = []
             for event, received_at in events:
@@ -90,6 +101,21 @@ class SqliteEventWriter:
                 db.execute("ROLLBACK")
             raise
         return ids
+
+    @staticmethod
+    def _begin(db: sqlite3.Connection, statement: str = "BEGIN IMMEDIATE") -> None:
+        """Run `statement` (taking the write lock), polling every millisecond while another
+        connection holds it, for at most SQLITE_BUSY_TIMEOUT_S (then its error is raised)."""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                db.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(BUSY_POLL_S)
 
     def _plan_and_queue(self, db: sqlite3.Connection, new: list[tuple[int, StravaEvent]],
                         events: Sequence[tuple[StravaEvent, datetime]], ids: list[int | None], now: datetime,

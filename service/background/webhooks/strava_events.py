@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from service.core.inputs import BadInput, parse_json
@@ -34,11 +35,12 @@ class StravaEvent:
     event_time: int
     updates: dict[str, str]
 
-    @property
+    # Cached: the intake asks for both several times per event on its hot path.
+    @cached_property
     def updates_json(self) -> str:
         return json.dumps(self.updates, sort_keys=True, separators=(",", ":"))
 
-    @property
+    @cached_property
     def dedupe_key(self) -> str:
         """Equal for Strava's redeliveries of one event (the very same body), distinct otherwise."""
         updates = hashlib.sha256(self.updates_json.encode()).hexdigest()[:16]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.runtime import Runtime
@@ -69,6 +69,7 @@ async def forget_not_found(rt: Runtime, activity_id: int, athlete_id: int) -> No
             ActivityNotFound.activity_id == activity_id, ActivityNotFound.athlete_id == athlete_id))
 
 
+SPEND_LOCK_KEY = 0x46474C5543  # "FGLUC": serializes batch spending across workers on PostgreSQL
 APP_WIDE = 0  # the row counting every athlete's calls together (Strava athlete ids start at 1)
 
 
@@ -109,6 +110,57 @@ async def spend_unconfirmed_call(rt: Runtime, athlete_id: int) -> None:
             await _count_call(session, APP_WIDE, window, app_wide)  # rolls the athlete's count back if refused
     except _CapReached:
         raise WaitUntil(next_quarter(now), WAITING_EVENT_CAP, reason) from None
+
+
+def _cap_reason(rt: Runtime, athlete_id: int, app_wide: bool) -> str:
+    if app_wide:
+        return (f"checking unsigned events already used this 15-minute window's "
+                f"{rt.settings.unconfirmed_calls_per_window} Strava call(s) for all athletes together "
+                "(FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW)")
+    return (f"events naming athlete {athlete_id} already used this 15-minute window's "
+            f"{rt.settings.unconfirmed_calls_per_athlete} Strava call(s) for checking unsigned events "
+            "(FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE)")
+
+
+async def spend_unconfirmed_calls(rt: Runtime, athletes: list[int]) -> list[WaitUntil | None]:
+    """`spend_unconfirmed_call` for a batch, in order, in ONE transaction: for each entry None (the
+    call is counted) or the WaitUntil its event must wait with. Spending is serialized across
+    workers (an advisory lock on PostgreSQL; SQLite's write lock), so the counts read are the counts
+    written and the caps hold exactly as call by call."""
+    if not athletes:
+        return []
+    now = rt.clock.now()
+    window = quarter_start(now)
+    per_athlete, app_wide = rt.settings.unconfirmed_calls_per_athlete, rt.settings.unconfirmed_calls_per_window
+    table = cast(Table, UnconfirmedEventCalls.__table__)
+    # Athletes first, the app-wide row last: the order `spend_unconfirmed_call` takes them in, so a
+    # single spend and a batch never wait on each other in a cycle.
+    rows = [*sorted(set(athletes) - {APP_WIDE}), APP_WIDE]
+    async with rt.write() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SPEND_LOCK_KEY})
+        await session.execute(insert_for(session)(table).on_conflict_do_nothing(
+            index_elements=["athlete_id", "window_start"]),
+            [{"athlete_id": a, "window_start": window, "calls": 0} for a in rows])
+        counts = dict((await session.execute(select(table.c.athlete_id, table.c.calls).where(
+            table.c.window_start == window, table.c.athlete_id.in_(rows)))).all())
+        before = dict(counts)
+        answers: list[WaitUntil | None] = []
+        for athlete in athletes:
+            refused_by_app = counts[athlete] < per_athlete and counts[APP_WIDE] >= app_wide
+            if counts[athlete] >= per_athlete or refused_by_app:
+                answers.append(WaitUntil(next_quarter(now), WAITING_EVENT_CAP,
+                                         _cap_reason(rt, athlete, refused_by_app)))
+                continue
+            counts[athlete] += 1
+            counts[APP_WIDE] += 1
+            answers.append(None)
+        spent = [{"b_athlete": a, "b_more": counts[a] - before[a]} for a in rows if counts[a] != before[a]]
+        if spent:  # increments, so a single spend made meanwhile is not overwritten
+            await session.execute(update(table).where(
+                table.c.athlete_id == bindparam("b_athlete"), table.c.window_start == window)
+                .values(calls=table.c.calls + bindparam("b_more")), spent)
+    return answers
 
 
 async def prune_memos(session: AsyncSession, cutoff: datetime) -> int:
