@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sandbox_slack import AGENT, ALERTS_CHANNEL, LocalSlack, start_local_slack
 from service.app.sandbox.folder import SandboxFolder
@@ -45,19 +46,17 @@ async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIte
     out, a kept folder gets the stand-in's world, so the next run finds the athletes it connected."""
     secrets = SandboxSecrets.for_folder(folder)
     capacity = settings.strava_athlete_capacity or DEFAULT_CAPACITY
-    standin, standin_runner, standin_base = await start_standin(
-        "127.0.0.1", 0, config=StandinConfig(athlete_capacity=capacity))
-    slack = LocalSlack(bot_token=secrets.slack_bot_token, signing_secret=secrets.slack_signing_secret)
-    slack_runner, slack_base = await start_local_slack(slack)
     state_file = folder.file(STANDIN_STATE_FILE)
-    try:
+    async with AsyncExitStack() as stack:  # whatever started is stopped, a failed start included
+        standin, standin_runner, standin_base = await start_standin(
+            "127.0.0.1", 0, config=StandinConfig(athlete_capacity=capacity))
+        stack.push_async_callback(standin_runner.cleanup)
+        slack = LocalSlack(bot_token=secrets.slack_bot_token, signing_secret=secrets.slack_signing_secret)
+        slack_runner, slack_base = await start_local_slack(slack)
+        stack.push_async_callback(slack_runner.cleanup)
         if not folder.temporary:
-            try:
-                if standin.restore(state_file):
-                    log.info("the Strava stand-in carries on from %s", state_file)
-            except ValueError as exc:
-                raise ConfigError(f"{state_file} is not a saved stand-in ({exc}); remove it, or choose another "
-                                  "--sandbox-dir") from None
+            _carry_on(standin, state_file)
+            stack.callback(standin.save, state_file)
         sandbox_config = sandbox_settings(settings, folder, secrets, standin_base, capacity, {
             "slack_bot_token": secrets.slack_bot_token, "slack_signing_secret": secrets.slack_signing_secret,
             "slack_api_url": f"{slack_base}/api/", "support_slack_ids": (AGENT,), "alert_channel": ALERTS_CHANNEL},
@@ -66,8 +65,13 @@ async def running_sandbox(settings: Settings, folder: SandboxFolder) -> AsyncIte
         # The local Slack relays to the service on loopback, whatever public URL it announces.
         slack.point_at(f"http://127.0.0.1:{sandbox_config.port}/slack/events")
         yield Sandbox(folder, sandbox_config, standin, standin_base, slack, f"{slack_base}/")
-    finally:
-        if not folder.temporary:
-            standin.save(state_file)
-        await slack_runner.cleanup()
-        await standin_runner.cleanup()
+
+
+def _carry_on(standin: StravaStandin, state_file: Path) -> None:
+    """A kept folder's stand-in world, read back (ConfigError when the file is not one)."""
+    try:
+        if standin.restore(state_file):
+            log.info("the Strava stand-in carries on from %s", state_file)
+    except ValueError as exc:
+        raise ConfigError(f"{state_file} is not a saved stand-in ({exc}); remove it, or choose another "
+                          "--sandbox-dir") from None
