@@ -78,3 +78,14 @@ async def test_outsider_is_refused_with_their_user_id(sandbox, page):
     await page.click("#app-home")
     await page.wait_for_selector("#home >> text=not on FitGlue's support list")
     await shot(page, "slack-outsider-home")
+
+
+async def test_app_home_and_alerts_channel_for_the_agent(sandbox, page):
+    await page.goto(sandbox.shown["Local Slack"])
+    await page.click("#app-home")
+    await page.wait_for_selector("#home >> text=FitGlue · Strava connections")
+    assert await page.is_visible("#home >> text=Push subscription")
+    assert "unsupported" not in await page.inner_text("#home")
+    await shot(page, "slack-home")
+    await page.click("text=#fitglue-alerts")
+    await page.wait_for_selector("text=Nothing here yet.")
