@@ -6,6 +6,7 @@ becomes an "unsupported block TYPE" (or element) note; a malformed block never r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +17,11 @@ from sandbox_slack.mrkdwn import plain_to_html, to_html
 SUPPORTED = ("section", "context", "divider", "header", "actions")
 
 
-def text_html(obj: Any) -> Markup:
+def text_html(obj: Any, names: Mapping[str, str] | None = None) -> Markup:
     """A Block Kit text object (mrkdwn or plain_text) as safe HTML; anything else as empty."""
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         return Markup("")
-    return to_html(obj["text"]) if obj.get("type") == "mrkdwn" else plain_to_html(obj["text"])
+    return to_html(obj["text"], names) if obj.get("type") == "mrkdwn" else plain_to_html(obj["text"])
 
 
 def plain(obj: Any) -> str:
@@ -71,16 +72,18 @@ def _button(index: int, raw: Any) -> Button | str:
     return Button(index, plain(raw.get("text")), str(raw.get("style") or ""), url, confirm_of(raw.get("confirm")))
 
 
-def view(block: Any) -> BlockView:
+def view(block: Any, names: Mapping[str, str] | None = None) -> BlockView:
+    """What one block shows; ``names`` (user id -> name) for mentions."""
     kind = block.get("type") if isinstance(block, dict) else None
     if not isinstance(kind, str) or kind not in SUPPORTED:
         return BlockView("unsupported", text=Markup("unsupported block {}").format(kind or type(block).__name__))
     if kind == "section":
         raw_fields = block.get("fields") if isinstance(block.get("fields"), list) else []
-        return BlockView(kind, text=text_html(block.get("text")), fields=[text_html(f) for f in raw_fields])
+        return BlockView(kind, text=text_html(block.get("text"), names),
+                         fields=[text_html(f, names) for f in raw_fields])
     if kind == "context":
         raw = block.get("elements") if isinstance(block.get("elements"), list) else []
-        return BlockView(kind, elements=[text_html(e) for e in raw])
+        return BlockView(kind, elements=[text_html(e, names) for e in raw])
     if kind == "header":
         return BlockView(kind, text=text_html(block.get("text")))
     if kind == "actions":
@@ -90,8 +93,8 @@ def view(block: Any) -> BlockView:
     return BlockView(kind)
 
 
-def views(blocks: Any) -> list[BlockView]:
-    return [view(block) for block in blocks] if isinstance(blocks, list) else []
+def views(blocks: Any, names: Mapping[str, str] | None = None) -> list[BlockView]:
+    return [view(block, names) for block in blocks] if isinstance(blocks, list) else []
 
 
 def find_button(blocks: Any, block_index: int, element_index: int) -> dict[str, Any] | None:

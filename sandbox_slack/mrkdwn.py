@@ -10,7 +10,7 @@ channel mentions, `<!date^…|fallback>` (the fallback), `<!here>`-style special
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from html import unescape
 
 from markupsafe import Markup, escape
@@ -34,12 +34,13 @@ _STYLES = [(re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)\*(?![\w*])"), "strong"),
 _EMOJI = re.compile(r":([a-z0-9_+\-]+):")
 
 
-def _entity(inner: str) -> str:
-    """HTML for one `<…>` entity; ``inner`` is Slack-escaped text (so `&amp;` is `&`)."""
+def _entity(inner: str, names: Mapping[str, str]) -> str:
+    """HTML for one `<…>` entity; ``inner`` is Slack-escaped text (so `&amp;` is `&`). A user mention
+    shows the person's name from ``names`` (user id -> name), as Slack does."""
     target, _, label = inner.partition("|")
     target, label = unescape(target), unescape(label)
     if target.startswith("@"):
-        return str(Markup('<span class="mention">@{}</span>').format(label or target[1:]))
+        return str(Markup('<span class="mention">@{}</span>').format(label or names.get(target[1:], target[1:])))
     if target.startswith("#"):
         return str(Markup('<span class="mention">#{}</span>').format(label or target[1:]))
     if target.startswith("!"):  # dates and specials: Slack shows the fallback, so do we
@@ -60,9 +61,10 @@ def _split(pattern: re.Pattern[str], text: str, between: Callable[[str], str],
     return "".join([*out, between(text[last:])])
 
 
-def _inline(text: str) -> str:
+def _inline(text: str, names: Mapping[str, str]) -> str:
     """Escaped HTML of mrkdwn without code spans: entities, styles, emoji."""
-    return _split(_ENTITY, text, lambda part: _styled(str(escape(unescape(part)))), lambda m: _entity(m.group(1)))
+    return _split(_ENTITY, text, lambda part: _styled(str(escape(unescape(part)))),
+                  lambda m: _entity(m.group(1), names))
 
 
 def _styled(html: str) -> str:
@@ -80,13 +82,15 @@ def _emoji(found: re.Match[str]) -> str:
     return f'<span class="emoji {colour}" title=":{found.group(1)}:">{symbol}</span>'
 
 
-def _with_code(text: str) -> str:
-    return _split(_CODE, text, _inline, lambda m: str(Markup("<code>{}</code>").format(unescape(m.group(1)))))
+def _with_code(text: str, names: Mapping[str, str]) -> str:
+    return _split(_CODE, text, lambda part: _inline(part, names),
+                  lambda m: str(Markup("<code>{}</code>").format(unescape(m.group(1)))))
 
 
-def to_html(text: str) -> Markup:
-    """Slack mrkdwn -> HTML in which every piece of the text is escaped."""
-    html = _split(_CODE_BLOCK, text, _with_code, lambda m: str(Markup("<pre>{}</pre>").format(unescape(m.group(1)))))
+def to_html(text: str, names: Mapping[str, str] | None = None) -> Markup:
+    """Slack mrkdwn -> HTML in which every piece of the text is escaped; ``names``: user id -> name."""
+    html = _split(_CODE_BLOCK, text, lambda part: _with_code(part, names or {}),
+                  lambda m: str(Markup("<pre>{}</pre>").format(unescape(m.group(1)))))
     return Markup(html.replace("\n", "<br>"))
 
 

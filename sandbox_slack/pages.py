@@ -53,7 +53,8 @@ def _sidebar(request: web.Request) -> dict[str, Any]:
     ws = request.app[LOCAL_SLACK].workspace
     dms = [(ws.dm_channel(p.id), p.name, len(ws.visible(ws.dm_channel(p.id), p.id))) for p in ws.people.values()]
     return {"channels": [(SUPPORT_CHANNEL, CHANNEL_NAMES[SUPPORT_CHANNEL]), (ALERTS_CHANNEL, CHANNEL_NAMES[ALERTS_CHANNEL])],
-            "dms": dms, "me": ws.people[ws.page_user], "agent": ws.people[AGENT], "outsider": ws.people[OUTSIDER]}
+            "dms": dms, "me": ws.people[ws.page_user], "agent": ws.people[AGENT], "outsider": ws.people[OUTSIDER],
+            "names": {p.id: p.name for p in ws.people.values()}}
 
 
 async def channel_page(request: web.Request) -> web.Response:

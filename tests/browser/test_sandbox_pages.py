@@ -51,6 +51,7 @@ async def test_local_slack_diagnose_send_link_and_reregister(sandbox, page):
 
     await page.click("button:has-text('Send Connect link')")
     await page.wait_for_selector("text=a Connect link by direct message")
+    assert await page.is_visible(".mention:has-text('@Sandy (FitGlue user)')")  # a mention shows the name
     await shot(page, "slack-link-sent")
     await page.click("text=Sandy (FitGlue user)")
     await page.wait_for_selector("a.btn:has-text('Connect with Strava')")
