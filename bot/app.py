@@ -7,6 +7,7 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessList
@@ -34,6 +35,25 @@ def quiet_slack_sdk_bodies() -> None:
             logger.setLevel(logging.INFO)
 
 
+class _NoTokenNotes(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself, and when it finds it beside our own
+    `client` and `authorize` it warns, on every start, that it will not use it. We mean exactly that:
+    the token reaches each listener through `static_token`. Only those two notes are dropped."""
+
+    NOTES = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOTES
+
+
+_BOLT_LOGGER = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")  # slack_bolt.logger.get_bolt_logger's name
+
+
+def quiet_token_notes() -> None:
+    if not any(isinstance(f, _NoTokenNotes) for f in _BOLT_LOGGER.filters):
+        _BOLT_LOGGER.addFilter(_NoTokenNotes())
+
+
 def web_client(rt: Runtime, *, token: str | None = None) -> AsyncWebClient:
     settings = rt.settings
     return AsyncWebClient(token=token, base_url=settings.slack_api_url, session=rt.http,
@@ -58,6 +78,7 @@ def static_token(token: str):  # noqa: ANN201 - Bolt's authorize callable
 
 def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     quiet_slack_sdk_bodies()
+    quiet_token_notes()
     settings = rt.settings
     access = AccessList(settings.support_slack_ids, timeout_s=settings.slack_timeout_s)
     bot = BotContext(rt, SupportDesk(rt), access)

@@ -154,7 +154,7 @@ async def linked_to_another_user(session: AsyncSession, athlete_id: int, user_id
 
 
 async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt, athlete_id: int,
-                                  granted: frozenset[str]) -> CallbackResult:
+                                  granted: frozenset[str], name: str | None = None) -> CallbackResult:
     """Record the refusal of an athlete linked to another user; the new tokens are simply discarded.
 
     Deauthorizing them instead would also revoke the grant of the FitGlue user this athlete
@@ -165,7 +165,8 @@ async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt
         outcome=AttemptOutcome.ATHLETE_CONFLICT, reason=reason, athlete_id=athlete_id,
         granted_scopes=scopes_text(granted)))
     return CallbackResult(OUTCOME_STATUS[AttemptOutcome.ATHLETE_CONFLICT], AttemptOutcome.ATHLETE_CONFLICT,
-                          email=claimed.email, athlete_id=athlete_id, retry_url=claimed.retry_url, reason=reason,
+                          email=claimed.email, athlete_id=athlete_id, athlete_name=name,
+                          retry_url=claimed.retry_url, reason=reason,
                           proven_browser=True, current=await connection_now(
                               session, claimed.user_id, AttemptOutcome.ATHLETE_CONFLICT, None, None))
 
