@@ -265,4 +265,7 @@ def parse_since(raw: object, name: str) -> datetime:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise BadInput(f"{name} is not a real date or time, got {_shown(raw)}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 once in UTC
+        raise BadInput(f"{name} is outside the years 1 to 9999 in UTC, got {_shown(raw)}") from None

@@ -273,7 +273,10 @@ def parse_since(raw: str | None) -> datetime | None:
     if len(text) > 40:
         raise ValueError("since is too long to be a time")
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: before year 1 in UTC
+        raise ValueError("since is outside the years 1 to 9999 in UTC") from None
 
 
 class AffectedDesk:
