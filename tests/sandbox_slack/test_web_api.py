@@ -80,3 +80,19 @@ async def test_the_page_refuses_bad_input_and_other_sites(api, caplog):
             ).status == 403
     assert ws.page_user == AGENT and ws.messages == []  # nothing changed
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:80", "127.0.0.1.evil.example",
+                                  "10.0.0.7", "[::1", ""])
+async def test_only_loopback_names_are_answered(api, host):
+    """DNS rebinding: another website whose name resolves to 127.0.0.1 is same-origin with itself, so the
+    Origin check passes; it could read the DMs' Connect links and command the bot as the agent. Its Host
+    header gives it away, and nothing is answered or relayed."""
+    ws = api.slack.workspace
+    headers = {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    assert (await api.get("/?c=C0SUPPORT", headers=headers)).status == 421
+    assert (await api.post("/command", data={"text": "/fitglue link x@example.com"}, headers=headers)).status == 421
+    assert (await api.post("/agent", data={"who": "U0OUTSIDER"}, headers=headers)).status == 421
+    assert ws.page_user == AGENT and ws.messages == []
+    for loopback in ("localhost", "127.0.0.1:8080", "[::1]:9", "LOCALHOST"):
+        assert (await api.get("/?c=C0SUPPORT", headers={"Host": loopback})).status == 200
