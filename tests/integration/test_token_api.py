@@ -323,3 +323,21 @@ async def test_strava_not_configured_is_503_only_when_a_refresh_is_needed(client
     status, body, headers = await ask(client, {"who": ALICE})
     assert (status, body["error"]) == (503, "configuration") and "STRAVA_CLIENT_ID" in body["message"]
     assert int(headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("odd", [{"access_token": None}, {"refresh_token": None}, {"access_token": ""},
+                                 {"expires_at": 10**20}, {"expires_at": True}], ids=range(5))
+async def test_an_odd_answer_from_strava_during_the_refresh_is_503_and_keeps_the_grant(client, runtime, standin,
+                                                                                       alice, clock, caplog, odd):
+    """A 200 from Strava's token endpoint that is not a grant: nothing is stored or handed out (once the
+    text "None" was, or the refresh token was replaced by junk, or an OverflowError kept the lease)."""
+    clock.advance(LIFETIME_S - 300)
+    standin.fail_next("/oauth/token", 200, {"token_type": "Bearer", "access_token": "odd-access",
+                                            "refresh_token": "odd-refresh", "expires_at": 2_000_000_000, **odd})
+    status, body, headers = await ask(client, {"who": ALICE})
+    assert (status, body["error"]) == (503, "strava_unavailable"), body
+    clock.advance(int(headers["Retry-After"]))
+    status, body, _ = await ask(client, {"who": ALICE})  # the stored refresh token still works at Strava
+    assert (status, body["refreshed"]) == (200, True), body
+    assert body["access_token"] in standin.issued_tokens
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
