@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 from pydantic_settings import NoDecode
@@ -30,9 +31,16 @@ def _retry_schedule(value: object) -> object:
 
 
 def _http_url(value: str) -> str:
-    value = value.rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("FITGLUE_EVENTS_URL must start with http:// or https://")
+    """An http(s) URL with a host (and a valid port, no whitespace), kept exactly as given: a trailing
+    slash is part of the receiver's path. Refused here, at start-up, rather than at every attempt."""
+    try:
+        parts = urlsplit(value)
+        usable = bool(parts.hostname) and (parts.port is None or parts.port > 0)  # .port raises past 65535
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        usable = False
+    if not usable or not value.startswith(("http://", "https://")) or any(ch.isspace() for ch in value):
+        raise ValueError("FITGLUE_EVENTS_URL must be an http:// or https:// URL with a host, "
+                         "like https://fitglue.example/strava-events")
     return value
 
 
