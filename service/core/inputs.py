@@ -263,6 +263,7 @@ def parse_since(raw: object, name: str) -> datetime:
         raise BadInput(f"{name} must be an ISO 8601 date or time in UTC, like 2026-11-27T14:15:00Z, got {_shown(raw)}")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # An offset can carry a time out of the calendar (year 1 to 9999) in UTC: OverflowError.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadInput(f"{name} is not a real date or time, got {_shown(raw)}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

@@ -23,6 +23,7 @@ from service.core.inputs import (
     parse_limit,
     parse_port,
     parse_row_id,
+    parse_since,
     parse_text,
     parse_who,
     parse_who_value,
@@ -199,3 +200,10 @@ def test_json_whole_numbers_are_bounded():
         with pytest.raises(BadInput) as info:
             parse_json_whole_number(raw, "n", low=0, high=10)
         assert len(str(info.value)) < 120
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:59+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_time_that_leaves_the_calendar_in_utc_is_bad_input(raw):
+    """Python's datetime ends at year 1 and 9999: the conversion to UTC raised OverflowError (a 500)."""
+    with pytest.raises(BadInput, match="since"):
+        parse_since(raw, "since")
