@@ -93,6 +93,8 @@ async def test_admin_lists_pages_retries_and_replays(api, events_runtime, receiv
     ("POST", "/events/replay", {"data": b"[1", "headers": {"Content-Type": "application/json"}}, "bad_argument"),
     # times that exist only before year 1 or after 9999 in UTC (once an OverflowError: a 500)
     ("POST", "/events/replay", {"json": {"since": "0001-01-01T00:00:00+01:00"}}, "bad_argument"),
+    ("POST", "/events/replay", {"data": b'{"since": "2026-11-27", "since": "2026-01-01"}',
+                                "headers": {"Content-Type": "application/json"}}, "bad_argument"),
     ("POST", "/events/replay", {"json": {"since": "9999-12-31T23:30:00-01:00"}}, "bad_argument"),
 ])
 async def test_bad_input_is_a_400_that_changes_nothing(api, events_runtime, method, path, kw, code):

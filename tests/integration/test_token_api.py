@@ -115,6 +115,9 @@ BAD_BODIES = [
     b'{"who": "alice@example.com", "min_valid": 600}',  # a typo must not silently mean the default
     b'{"who": "alice@example.com", "extra": 1}',
     b'{"who": 1' + b"0" * 4000 + b"}",  # a huge number, just under the body limit
+    # a key named twice: the parser kept the last, a proxy in front may act on the first
+    b'{"who": "alice@example.com", "who": 134815}',
+    b'{"who": "alice@example.com", "min_valid_s": 0, "min_valid_s": 3600}',
 ]
 BAD_WHO = [None, True, False, 0, -1, 1.5, 2.0, 2**63, 10**40, "", " ", "١٢٣", "12a", "+5", "1_000", "-7", "0",
            "9" * 30, "not-an-email", "a@b", "alice@example.com\u0000", "alice@exa mple.com", [], {"email": ALICE},

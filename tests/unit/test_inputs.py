@@ -207,3 +207,10 @@ def test_a_time_that_leaves_the_calendar_in_utc_is_bad_input(raw):
     """Python's datetime ends at year 1 and 9999: the conversion to UTC raised OverflowError (a 500)."""
     with pytest.raises(BadInput, match="since"):
         parse_since(raw, "since")
+
+
+def test_a_key_named_twice_is_refused_only_where_asked():
+    body = '{"who": "a@example.com", "nested": {"x": 1, "x": 2}}'
+    assert parse_json_object(body)["nested"] == {"x": 2}  # Strava's and Slack's bodies: as json.loads
+    with pytest.raises(BadInput, match="'x' more than once"):
+        parse_json_object(body, unique_keys=True)
