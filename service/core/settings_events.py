@@ -12,8 +12,12 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 from pydantic_settings import NoDecode
 
-from service.core.inputs import MAX_ID, parse_whole_number
+from service.core.inputs import parse_whole_number
 
+# The longest wait between two delivery attempts: 30 days. Longer ones only delay parking (and the
+# alert), and one beyond the calendar (about 10^11 s) made every settle raise OverflowError: the
+# event was sent again after each lease, never parked.
+MAX_RETRY_WAIT_S = 30 * 86400
 # The Standard Webhooks specification asks for 24 to 64 random bytes; at least 16 are accepted.
 MIN_SECRET_BYTES = 16
 
@@ -27,7 +31,7 @@ def _retry_schedule(value: object) -> object:
         return parts
     if not parts:
         raise ValueError(f"{name} needs at least one number of seconds")
-    return tuple(parse_whole_number(p, name, low=1, high=MAX_ID) if isinstance(p, str) else p for p in parts)
+    return tuple(parse_whole_number(p, name, low=1, high=MAX_RETRY_WAIT_S) if isinstance(p, str) else p for p in parts)
 
 
 def _http_url(value: str) -> str:

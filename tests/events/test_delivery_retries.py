@@ -238,3 +238,15 @@ def test_an_events_url_without_a_usable_host_is_a_configuration_error(url):
     with pytest.raises(ConfigError) as info:
         Settings.from_values(events_url=url)
     assert "FITGLUE_EVENTS_URL" in str(info.value)
+
+
+@pytest.mark.parametrize("schedule", ["5,99999999999999", "5,2592001", "0", "5,-1", "5,x"])
+def test_a_retry_schedule_with_a_wait_out_of_range_is_a_configuration_error(schedule):
+    """At most 30 days between attempts: a wait past the calendar once made every settle raise
+    OverflowError, so the event went out again after each lease and was never parked."""
+    from service.core.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_values(events_retry_schedule_s=schedule)
+    assert "FITGLUE_EVENTS_RETRY_SCHEDULE_S" in str(info.value)
+    assert Settings.from_values(events_retry_schedule_s="5,2592000").events_retry_schedule_s == (5, 2592000)
