@@ -1,6 +1,6 @@
-"""The rules of the outbound-event settings (README "Outbound events"), as annotated types that
-`service.core.settings.Settings` declares its fields with. Messages name the variable, never a
-secret's value."""
+"""The rules of the hand-off settings (README "Outbound events", "Access-token endpoint"), as
+annotated types that `service.core.settings.Settings` declares its fields with. Messages name the
+variable, never a secret's value."""
 
 from __future__ import annotations
 
@@ -61,6 +61,23 @@ def _standard_webhooks_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+# FITGLUE_TOKEN_API_KEY guards every user's Strava access token and a wrong key costs a caller nothing
+# but a 401, so a short key could simply be guessed.
+MIN_TOKEN_API_KEY_CHARS = 24
+
+
+def _token_api_key(value: SecretStr) -> SecretStr:
+    """Empty (the endpoint off), or at least MIN_TOKEN_API_KEY_CHARS characters with no surrounding
+    whitespace (a key with a stray space from .env would refuse every call with a 401)."""
+    text = value.get_secret_value()
+    if text and (len(text) < MIN_TOKEN_API_KEY_CHARS or text != text.strip()):
+        raise ValueError(f"FITGLUE_TOKEN_API_KEY must be at least {MIN_TOKEN_API_KEY_CHARS} characters with no "
+                         "spaces around it, for example from `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`")
+    return value
+
+
 RetrySchedule = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_retry_schedule)]
 EventsUrl = Annotated[str, AfterValidator(_http_url)]
 EventsSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
+TokenApiKey = Annotated[SecretStr, AfterValidator(_token_api_key)]

@@ -344,3 +344,15 @@ async def test_an_odd_answer_from_strava_during_the_refresh_is_503_and_keeps_the
     assert (status, body["refreshed"]) == (200, True), body
     assert body["access_token"] in standin.issued_tokens
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("key", ["q7", "short-key-0123456789", " " + KEY, KEY + " ", KEY + "\n"])
+def test_a_short_or_space_padded_token_api_key_is_a_configuration_error(key):
+    """The key guards every user's Strava token and a wrong guess costs only a 401: a one-character key
+    was accepted. A key with a stray space refused every call with 401 and no hint why."""
+    from service.core.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_values(token_api_key=key)
+    assert "FITGLUE_TOKEN_API_KEY" in str(info.value) and key.strip() not in str(info.value)
+    assert Settings.from_values(token_api_key="").token_api_key is not None  # empty: the endpoint is off
