@@ -356,3 +356,14 @@ def test_a_short_or_space_padded_token_api_key_is_a_configuration_error(key):
         Settings.from_values(token_api_key=key)
     assert "FITGLUE_TOKEN_API_KEY" in str(info.value) and key.strip() not in str(info.value)
     assert Settings.from_values(token_api_key="").token_api_key is not None  # empty: the endpoint is off
+
+
+def test_the_readmes_reverse_proxy_keeps_the_token_endpoint_off_the_internet():
+    """A newcomer copies the README's nginx block as it is: it once passed /internal/ through, so the
+    endpoint that hands out every user's Strava token was public."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    nginx = readme.split("```nginx", 1)[1].split("```", 1)[0]
+    blocked = nginx.split("location /internal/", 1)[1].split("}", 1)[0]
+    assert "return 404" in blocked or "deny all" in blocked
