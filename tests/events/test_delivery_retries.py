@@ -153,14 +153,21 @@ async def test_two_workers_at_once_send_each_event_once_and_each_athlete_in_orde
         assert [e.webhook_id for e in accepted if e.data["athlete_id"] == athlete] == mine
 
 
-async def _serve(app):
+async def _one_round_against(runtime, app, path: str) -> OutboundEvent:
+    """One delivery round of one new event, FITGLUE_EVENTS_URL being `path` on a server running `app`;
+    the event's row afterwards."""
     from aiohttp import web
 
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runtime.settings = runtime.settings.replaced(events_url=f"http://127.0.0.1:{runner.addresses[0][1]}{path}")
+    webhook_id = await write(runtime, 1)
+    try:
+        assert await OutboundDelivery(runtime).run_once() == 1
+    finally:
+        await runner.cleanup()
+    return (await rows(runtime))[webhook_id]
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -170,14 +177,13 @@ async def test_a_redirect_is_a_failed_attempt_not_a_delivery(events_runtime, sta
     although its body never arrived anywhere."""
     from aiohttp import web
 
-    runtime = events_runtime
     seen: list[str] = []
+    redirect = {301: web.HTTPMovedPermanently, 302: web.HTTPFound, 303: web.HTTPSeeOther,
+                307: web.HTTPTemporaryRedirect, 308: web.HTTPPermanentRedirect}[status]
 
     async def moved(request: web.Request) -> web.Response:
         seen.append(request.method)
-        raise web.HTTPFound("/elsewhere") if status == 302 else \
-            {301: web.HTTPMovedPermanently, 303: web.HTTPSeeOther, 307: web.HTTPTemporaryRedirect,
-             308: web.HTTPPermanentRedirect}[status]("/elsewhere")
+        raise redirect("/elsewhere")
 
     async def elsewhere(request: web.Request) -> web.Response:
         seen.append(f"followed {request.method}")
@@ -186,14 +192,7 @@ async def test_a_redirect_is_a_failed_attempt_not_a_delivery(events_runtime, sta
     app = web.Application()
     app.router.add_post("/e", moved)
     app.router.add_route("*", "/elsewhere", elsewhere)
-    runner, base = await _serve(app)
-    runtime.settings = runtime.settings.replaced(events_url=f"{base}/e")
-    webhook_id = await write(runtime, 1)
-    try:
-        assert await OutboundDelivery(runtime).run_once() == 1
-    finally:
-        await runner.cleanup()
-    stored = (await rows(runtime))[webhook_id]
+    stored = await _one_round_against(events_runtime, app, "/e")
     assert seen == ["POST"]
     assert (stored.state, stored.attempts) == ("pending", 1)
     assert stored.last_error == f"the receiver answered HTTP {status} (a redirect, to /elsewhere; " \
@@ -209,7 +208,6 @@ async def test_the_events_url_is_posted_to_exactly_as_configured(events_runtime)
 
     assert Settings.from_values(events_url="https://fitglue.example/hooks/").events_url == \
         "https://fitglue.example/hooks/"
-    runtime = events_runtime
     paths: list[str] = []
 
     async def hooks(request: web.Request) -> web.Response:
@@ -218,15 +216,9 @@ async def test_the_events_url_is_posted_to_exactly_as_configured(events_runtime)
 
     app = web.Application()
     app.router.add_post("/hooks/", hooks)
-    runner, base = await _serve(app)
-    runtime.settings = runtime.settings.replaced(events_url=f"{base}/hooks/")
-    webhook_id = await write(runtime, 1)
-    try:
-        assert await OutboundDelivery(runtime).run_once() == 1
-    finally:
-        await runner.cleanup()
+    stored = await _one_round_against(events_runtime, app, "/hooks/")
     assert paths == ["/hooks/"]
-    assert (await rows(runtime))[webhook_id].state == "delivered"
+    assert stored.state == "delivered"
 
 
 @pytest.mark.parametrize("url", ["ftp://fitglue.example/hooks", "fitglue.example/hooks", "http://", "https:///hooks",
