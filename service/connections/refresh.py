@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
+from service.connections import history_log
 from service.connections.refresh_events import announce
 from service.connections.refresh_store import CONNECTED as _CONNECTED
 from service.connections.refresh_store import store_grants
@@ -166,7 +167,7 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
     results: list[RefreshResult] = []
     successes = [(o.leased, o.grant) for o in outcomes if o.grant is not None]
     if successes:  # refreshed only where still connected (service.connections.refresh_store)
-        statuses = await store_grants(rt, [(leased.conn_id, grant) for leased, grant in successes], now)
+        statuses = await store_grants(rt, [(leased.conn_id, leased.user_id, grant) for leased, grant in successes], now)
         for leased, grant in successes:
             status = statuses.get(leased.conn_id, ConnectionStatus.NOT_CONNECTED)
             results.append(RefreshResult(leased.email, status, status == ConnectionStatus.CONNECTED, grant.expires_at))
@@ -204,15 +205,13 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
     async with rt.write() as session:
+        failures, before = await history_log.note_refresh_failure(session, conn_id, user_id, now, kind, message,
+                                                                  values.get("status_reason"))
         if grant_dead:
-            was_connected = list((await session.execute(select(StravaConnection.id).where(
-                StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED))).scalars())
+            was_connected = [conn_id] if before == ConnectionStatus.CONNECTED else []
             await announce(session, rt, NEEDS_REAUTH, was_connected, now, status=ConnectionStatus.NEEDS_REAUTH)
         else:
-            failures = (await session.execute(select(StravaConnection.refresh_failures)
-                                              .where(StravaConnection.id == conn_id))).scalar_one() or 0
-            values.update(refresh_failures=failures + 1,
-                          next_refresh_at=retry_at or now + backoff_after(failures + 1))
+            values.update(refresh_failures=failures + 1, next_refresh_at=retry_at or now + backoff_after(failures + 1))
             log.info("user %s: token refresh failed (%s), next try at %s", user_id, kind, values["next_refresh_at"])
         this = update(StravaConnection).where(StravaConnection.id == conn_id)
         back = (StravaConnection.status, StravaConnection.expires_at)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from service.connections import history_log
 from service.connections.refresh_events import announce_recovered
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection
@@ -21,22 +22,25 @@ from troubleshooting.vocabulary import ConnectionStatus
 CONNECTED = StravaConnection.status == ConnectionStatus.CONNECTED
 
 
-async def store_grants(rt: Runtime, grants: Sequence[tuple[int, TokenGrant]], now: datetime) -> dict[int, str]:
-    """Store each connection's new grant (by connection id) and release its lease; the status of each
-    afterwards (a connection deleted meanwhile is missing)."""
-    ids = [conn_id for conn_id, _ in grants]
+async def store_grants(rt: Runtime, grants: Sequence[tuple[int, int, TokenGrant]], now: datetime) -> dict[int, str]:
+    """Store each connection's new grant (connection id, user id, grant), release its lease and note the
+    refresh in the user's history; the status of each afterwards (one deleted meanwhile is missing)."""
+    ids = [conn_id for conn_id, _, _ in grants]
     # Encrypt outside the write transaction; the rotated refresh token is stored by the same
     # statement that releases the lease.
     rows = [{"id": conn_id, "access_token_enc": rt.cipher.encrypt(grant.access_token),
              "refresh_token_enc": rt.cipher.encrypt(grant.refresh_token), "expires_at": grant.expires_at,
              "last_refresh_at": now, "refresh_failures": 0, "last_refresh_error": None,
              "last_refresh_error_kind": None, "next_refresh_at": None, "refresh_lease_until": None,
-             "updated_at": now} for conn_id, grant in grants]
+             "refresh_failing_since": None, "updated_at": now} for conn_id, _, grant in grants]
     async with rt.write() as session:
         await announce_recovered(session, rt, ids, now)
         await session.execute(update(StravaConnection).where(CONNECTED)
                               .execution_options(synchronize_session=None), rows)
         await session.execute(update(StravaConnection).where(StravaConnection.id.in_(ids))
                               .values(refresh_lease_until=None))
-        return dict((await session.execute(select(StravaConnection.id, StravaConnection.status)
-                                           .where(StravaConnection.id.in_(ids)))).all())
+        statuses: dict[int, str] = dict((await session.execute(select(StravaConnection.id, StravaConnection.status)
+                                                               .where(StravaConnection.id.in_(ids)))).all())
+        await history_log.record_refreshes_ok(
+            session, (user_id for conn_id, user_id, _ in grants if statuses.get(conn_id) == ConnectionStatus.CONNECTED), now)
+        return statuses

@@ -32,6 +32,7 @@ from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
 from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
 from service.core.settings_sources import contract_sources, environment
+from service.core.settings_support import SupportViewSettings
 
 # --- how the environment's text becomes values -------------------------------------------------
 
@@ -79,7 +80,7 @@ def _env(name: str, default: Any = None, **bounds: Any) -> Any:
     return Field(default, validation_alias=name, **bounds)
 
 
-class Settings(BaseSettings):
+class Settings(SupportViewSettings, BaseSettings):
     """Every setting of the service. Immutable; see the module docstring for how to build one."""
 
     model_config = SettingsConfigDict(

@@ -35,6 +35,7 @@ from service.desk.dashboard import HomeOps, HomeSummary
 from service.desk.error_table import SupportError
 from service.desk.events_ops import Counted, EventPage, EventsOps
 from service.desk.observations import BadWho, gather_facts, thresholds_from
+from service.desk.support_views import SupportViews, note_disconnect
 from service.desk.webhook_ops import RetryResult, WebhookQueueOps
 from service.outbox import DISCONNECTED, connection_data, write_event
 from service.outbox.outbox_ops import OutboxHealth
@@ -77,7 +78,7 @@ class DisconnectResult:
 
 
 @raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
-class SupportDesk:
+class SupportDesk(SupportViews):
     """The operations; the subscription/budget/queue ones, the dashboard and the outbound events live
     in small services (`webhook_ops`, `dashboard`, `events_ops`) that the desk hands those calls on to."""
 
@@ -247,6 +248,7 @@ class SupportDesk:
                                    "disconnected_by": actor}, athlete_id=row.athlete_id, user_id=row.user_id)
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
+                note_disconnect(session, row, now, actor)
                 row.status = ConnectionStatus.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now

@@ -43,6 +43,7 @@ from service.desk.event_models import (
     ReplayRequest,
 )
 from service.desk.support_desk import SupportDesk
+from service.desk.support_view_models import AffectedBody, AffectedQuery, HistoryBody, HistoryQuery
 from service.web.admin_openapi import PREFIX, AdminRoute, Handler, openapi_document
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,16 @@ def _desk(request: web.Request) -> SupportDesk:
 
 async def diagnosis(request: web.Request) -> web.Response:
     return ok(DiagnosisBody.of(await _desk(request).diagnose(request.match_info["who"])))
+
+
+async def history(request: web.Request) -> web.Response:
+    q = HistoryQuery.parse(request.query)
+    return ok(HistoryBody.of(await _desk(request).history(request.match_info["who"], q.limit, q.before)))
+
+
+async def affected(request: web.Request) -> web.Response:
+    q = AffectedQuery.parse(request.query)
+    return ok(AffectedBody.of(await _desk(request).affected(q.finding, q.since)))
 
 
 async def connect_link(request: web.Request) -> web.Response:
@@ -211,6 +222,14 @@ ROUTES: list[AdminRoute] = [
                "`fitglue diagnose WHO --json`); an unknown user is a diagnosis with status unknown_user",
                DiagnosisBody, "diagnoseUser", {"bad_argument": "WHO is neither a well-formed e-mail address nor "
                                                                "a Strava athlete id in ASCII digits"}),
+    AdminRoute("GET", "/users/{who}/history", history, "One user's history, newest first: links, attempts, "
+               "scope and status changes, refreshes, webhook events, jobs, agent actions (same as `fitglue history "
+               "WHO --json`)", HistoryBody, "userHistory",
+               {"bad_argument": "WHO, limit or before is not valid", "unknown_user": "no such user"},
+               query=HistoryQuery),
+    AdminRoute("GET", "/affected", affected, "Who has a finding now, counted by the day they got it (same as "
+               "`fitglue affected FINDING --json`)", AffectedBody, "affectedUsers",
+               {"bad_argument": "unknown finding, or `since` is not an ISO 8601 time"}, query=AffectedQuery),
     AdminRoute("POST", "/users/{email}/connect-link", connect_link, "Issue a Connect link (an unknown e-mail "
                "becomes a new FitGlue user). The link goes to the caller only.", ConnectLinkBody,
                "issueConnectLink", _BAD_EMAIL),

@@ -12,7 +12,7 @@ from service.app.factory import build_app
 from service.background.scheduler import refresh_sweep
 from service.connections.refresh import backoff_after, refresh_connection, sweep_due, usable_access_token
 from service.connections.tokens import access_token
-from service.db.models import StravaConnection
+from service.db.models import ConnectionHistory, StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import connect
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
@@ -191,6 +191,9 @@ async def test_a_refresh_answered_after_a_disconnect_stores_no_tokens(runtime, c
     # `disconnect` forgets the tokens; the refresh in flight must not write new ones back
     assert (after.access_token_enc, after.refresh_token_enc, after.expires_at) == (None, None, None)
     assert after.refresh_lease_until is None
+    async with runtime.sessions() as session:  # no refresh noted in the user's history either
+        kinds = list((await session.execute(select(ConnectionHistory.kind))).scalars())
+    assert "refresh_ok" not in kinds
 
 
 @pytest.mark.parametrize("status", [ConnectionStatus.REVOKED, ConnectionStatus.NOT_CONNECTED])
@@ -214,3 +217,7 @@ async def test_a_refresh_refused_after_the_connection_ended_keeps_its_status(run
     after = await row(runtime, connected)
     assert after.status == status
     assert (after.access_token_enc, after.refresh_token_enc) == (None, None)
+    async with runtime.sessions() as session:  # nor does the user's history say it became needs_reauth
+        changes = list((await session.execute(select(ConnectionHistory.detail).where(
+            ConnectionHistory.kind == "status_changed"))).scalars())
+    assert ConnectionStatus.NEEDS_REAUTH not in changes
