@@ -26,6 +26,7 @@ from sqlalchemy.orm import join
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.desk.fact_queries import newest_heard
 from troubleshooting import Thresholds
@@ -276,12 +277,14 @@ def parse_since(raw: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-class AffectedDesk:
-    """`SupportDesk.affected`, mixed into the desk (reads only)."""
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
+class AffectedOps:
+    """`desk.affected`: who has a finding now (reads only)."""
 
-    rt: Runtime
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
-    async def affected(self, finding: str, since: str | datetime | None = None) -> AffectedReport:
+    async def report(self, finding: str, since: str | datetime | None = None) -> AffectedReport:
         """Users who have `finding` now (one of AFFECTED_FINDINGS), optionally only those who got it
         at or after `since`. Raises SupportError `bad_argument` (exit 2) for anything else."""
         from service.desk.observations import thresholds_from
