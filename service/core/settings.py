@@ -29,7 +29,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_PORT
 from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
-from service.core.settings_fields import EnvInt, EnvSeconds, env, env_name
+from service.core.settings_fields import EnvInt, EnvSeconds, env_name
+from service.core.settings_fields import env as _env
 from service.core.settings_sources import contract_sources, environment
 from service.core.settings_support import SupportViewSettings
 
@@ -56,6 +57,9 @@ LogFormat = Annotated[Literal["text", "json"],
 
 # --- the settings ----------------------------------------------------------------------------
 
+# Each field is declared with `_env(variable, default, **bounds)`: settings_fields.env, the helper the
+# settings parts (settings_support.py) declare theirs with too.
+
 class Settings(SupportViewSettings, BaseSettings):
     """Every setting of the service. Immutable; see the module docstring for how to build one."""
 
@@ -68,76 +72,76 @@ class Settings(SupportViewSettings, BaseSettings):
         extra="ignore",  # .env and the environment hold other programs' variables too
     )
 
-    database_url: str = env("FITGLUE_DATABASE_URL", "sqlite+aiosqlite:///fitglue.db")
-    public_url: Url = env("FITGLUE_PUBLIC_URL", "http://localhost:8080")
-    host: str = env("FITGLUE_HOST", "127.0.0.1")
-    port: EnvInt = env("FITGLUE_PORT", 8080, ge=0, le=MAX_PORT)
-    secret_key: SecretStr | None = env("FITGLUE_SECRET_KEY")
-    previous_secret_keys: SecretList = env("FITGLUE_PREVIOUS_SECRET_KEYS", ())
-    strava_client_id: str | None = env("STRAVA_CLIENT_ID")
-    strava_client_secret: SecretStr | None = env("STRAVA_CLIENT_SECRET")
-    strava_webhook_verify_token: SecretStr | None = env("STRAVA_WEBHOOK_VERIFY_TOKEN")
-    strava_oauth_url: Url = env("STRAVA_OAUTH_URL", "https://www.strava.com/oauth")
-    strava_api_url: Url = env("STRAVA_API_URL", "https://www.strava.com/api/v3")
-    strava_athlete_capacity: EnvInt | None = env("FITGLUE_STRAVA_ATHLETE_CAPACITY", None, ge=1)
-    slack_bot_token: SecretStr | None = env("SLACK_BOT_TOKEN")
-    slack_signing_secret: SecretStr | None = env("SLACK_SIGNING_SECRET")
-    slack_app_token: SecretStr | None = env("SLACK_APP_TOKEN")
-    slack_api_url: str = env("SLACK_API_URL", "https://slack.com/api/")
-    support_slack_ids: CommaList = env("FITGLUE_SUPPORT_SLACK_IDS", ())
-    alert_channel: str | None = env("FITGLUE_ALERT_CHANNEL")
-    admin_token: SecretStr | None = env("FITGLUE_ADMIN_TOKEN")
-    refresh_interval_s: EnvInt = env("FITGLUE_REFRESH_INTERVAL_S", 300, ge=1)
-    refresh_margin_s: EnvInt = env("FITGLUE_REFRESH_MARGIN_S", 3600, ge=0)
-    link_ttl_s: EnvInt = env("FITGLUE_LINK_TTL_S", 604800, ge=1)
-    log_level: Upper = env("FITGLUE_LOG_LEVEL", "INFO")
-    log_format: LogFormat = env("FITGLUE_LOG_FORMAT", "text")
-    rate_limit_warn_pct: EnvInt = env("FITGLUE_RATE_LIMIT_WARN_PCT", 80, ge=1, le=100)
-    webhook_silent_days: EnvInt = env("FITGLUE_WEBHOOK_SILENT_DAYS", 14, ge=1)
-    rate_limit_reserve_pct: EnvInt = env("FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, ge=0)
-    job_max_attempts: EnvInt = env("FITGLUE_JOB_MAX_ATTEMPTS", 8, ge=1)
-    job_lease_s: EnvInt = env("FITGLUE_JOB_LEASE_S", 60, ge=1)
+    database_url: str = _env("FITGLUE_DATABASE_URL", "sqlite+aiosqlite:///fitglue.db")
+    public_url: Url = _env("FITGLUE_PUBLIC_URL", "http://localhost:8080")
+    host: str = _env("FITGLUE_HOST", "127.0.0.1")
+    port: EnvInt = _env("FITGLUE_PORT", 8080, ge=0, le=MAX_PORT)
+    secret_key: SecretStr | None = _env("FITGLUE_SECRET_KEY")
+    previous_secret_keys: SecretList = _env("FITGLUE_PREVIOUS_SECRET_KEYS", ())
+    strava_client_id: str | None = _env("STRAVA_CLIENT_ID")
+    strava_client_secret: SecretStr | None = _env("STRAVA_CLIENT_SECRET")
+    strava_webhook_verify_token: SecretStr | None = _env("STRAVA_WEBHOOK_VERIFY_TOKEN")
+    strava_oauth_url: Url = _env("STRAVA_OAUTH_URL", "https://www.strava.com/oauth")
+    strava_api_url: Url = _env("STRAVA_API_URL", "https://www.strava.com/api/v3")
+    strava_athlete_capacity: EnvInt | None = _env("FITGLUE_STRAVA_ATHLETE_CAPACITY", None, ge=1)
+    slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
+    slack_api_url: str = _env("SLACK_API_URL", "https://slack.com/api/")
+    support_slack_ids: CommaList = _env("FITGLUE_SUPPORT_SLACK_IDS", ())
+    alert_channel: str | None = _env("FITGLUE_ALERT_CHANNEL")
+    admin_token: SecretStr | None = _env("FITGLUE_ADMIN_TOKEN")
+    refresh_interval_s: EnvInt = _env("FITGLUE_REFRESH_INTERVAL_S", 300, ge=1)
+    refresh_margin_s: EnvInt = _env("FITGLUE_REFRESH_MARGIN_S", 3600, ge=0)
+    link_ttl_s: EnvInt = _env("FITGLUE_LINK_TTL_S", 604800, ge=1)
+    log_level: Upper = _env("FITGLUE_LOG_LEVEL", "INFO")
+    log_format: LogFormat = _env("FITGLUE_LOG_FORMAT", "text")
+    rate_limit_warn_pct: EnvInt = _env("FITGLUE_RATE_LIMIT_WARN_PCT", 80, ge=1, le=100)
+    webhook_silent_days: EnvInt = _env("FITGLUE_WEBHOOK_SILENT_DAYS", 14, ge=1)
+    rate_limit_reserve_pct: EnvInt = _env("FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, ge=0)
+    job_max_attempts: EnvInt = _env("FITGLUE_JOB_MAX_ATTEMPTS", 8, ge=1)
+    job_lease_s: EnvInt = _env("FITGLUE_JOB_LEASE_S", 60, ge=1)
     # Retention of the tables that grow with traffic (days; see service/background/retention.py).
     # Every field named *_retention_days takes part in the audit-kept-longest check below.
-    retention_days: EnvInt = env("FITGLUE_RETENTION_DAYS", 30, ge=1)
-    failed_retention_days: EnvInt = env("FITGLUE_FAILED_RETENTION_DAYS", 90, ge=1)
-    attempt_retention_days: EnvInt = env("FITGLUE_ATTEMPT_RETENTION_DAYS", 30, ge=1)
-    link_retention_days: EnvInt = env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1)
-    registration_retention_days: EnvInt = env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
-    audit_retention_days: EnvInt = env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
-    dead_grant_retention_days: EnvInt = env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
-    retention_interval_s: EnvInt = env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
-    worker_concurrency: EnvInt = env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
-    worker_batch_size: EnvInt = env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
-    refresh_concurrency: EnvInt = env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
-    catch_up_lookback_s: EnvInt = env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
-    not_found_memo_s: EnvInt = env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
-    unconfirmed_calls_per_athlete: EnvInt = env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1)
+    retention_days: EnvInt = _env("FITGLUE_RETENTION_DAYS", 30, ge=1)
+    failed_retention_days: EnvInt = _env("FITGLUE_FAILED_RETENTION_DAYS", 90, ge=1)
+    attempt_retention_days: EnvInt = _env("FITGLUE_ATTEMPT_RETENTION_DAYS", 30, ge=1)
+    link_retention_days: EnvInt = _env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1)
+    registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
+    audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
+    dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
+    retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
+    worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
+    worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
+    refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
+    catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
+    not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
+    unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1)
     # Bounds on what forged (unsigned) events can queue and spend, beyond the per-athlete cap.
-    pending_events_per_athlete: EnvInt = env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1)
-    unconfirmed_calls_per_window: EnvInt = env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1)
+    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1)
+    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1)
     # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
-    connect_result_ttl_s: EnvInt = env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600)
-    connect_attempts_per_link: EnvInt = env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1)
-    connect_attempts_per_user: EnvInt = env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1)
-    connect_attempt_window_s: EnvInt = env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
-    slack_timeout_s: EnvSeconds = env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
-    body_read_timeout_s: EnvInt = env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
+    connect_result_ttl_s: EnvInt = _env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600)
+    connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1)
+    connect_attempts_per_user: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1)
+    connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
+    slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
+    body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
     # Outbound events to FitGlue's other services (issue 12, README "Outbound events"): off while the
     # URL is unset. The secret is a Standard Webhooks secret, `whsec_` + base64.
-    events_url: EventsUrl | None = env("FITGLUE_EVENTS_URL")
-    events_secret: EventsSecret | None = env("FITGLUE_EVENTS_SECRET")
+    events_url: EventsUrl | None = _env("FITGLUE_EVENTS_URL")
+    events_secret: EventsSecret | None = _env("FITGLUE_EVENTS_SECRET")
     # Seconds between attempts after each failed one; after the last the event is parked as failed.
-    events_retry_schedule_s: RetrySchedule = env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
-    events_timeout_s: EnvSeconds = env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
-    events_retention_days: EnvInt = env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
-    events_batch: EnvInt = env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
-    events_poll_ms: EnvInt = env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
+    events_retry_schedule_s: RetrySchedule = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
+    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
+    events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
+    events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
+    events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
     # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
-    token_api_key: SecretStr | None = env("FITGLUE_TOKEN_API_KEY")
-    token_refresh_wait_s: EnvSeconds = env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
-    token_refresh_poll_ms: EnvInt = env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
-    audit_batch_ms: EnvInt = env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
+    token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
+    token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
+    token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
+    audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
     # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False
 
