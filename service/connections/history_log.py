@@ -72,10 +72,12 @@ async def note_refresh_failure(session: AsyncSession, conn_id: int, user_id: int
     failures, before = (await session.execute(select(StravaConnection.refresh_failures, StravaConnection.status)
                                               .where(StravaConnection.id == conn_id))).one()
     await session.execute(update(StravaConnection).where(StravaConnection.id == conn_id,
+                                                         StravaConnection.status == ConnectionStatus.CONNECTED,
                                                          StravaConnection.refresh_failing_since.is_(None))
                           .values(refresh_failing_since=at))
     record_refresh_failure(session, user_id, at, kind, message)
-    if dead_reason is not None:
+    # A connection disconnected or revoked while Strava answered keeps that status (refresh._record_failure).
+    if dead_reason is not None and before == ConnectionStatus.CONNECTED:
         record_status_change(session, user_id, at, before, ConnectionStatus.NEEDS_REAUTH, dead_reason)
     return failures or 0, before
 

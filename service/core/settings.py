@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_PORT
-from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
+from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
 from service.core.settings_fields import EnvInt, EnvSeconds, env_name
 from service.core.settings_fields import env as _env
 from service.core.settings_sources import contract_sources, environment
@@ -138,7 +138,7 @@ class Settings(SupportViewSettings, BaseSettings):
     events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
     events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
     # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
-    token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
+    token_api_key: TokenApiKey | None = _env("FITGLUE_TOKEN_API_KEY")
     token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
     token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
     audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch

@@ -192,7 +192,7 @@ async def events_retry_failed(request: web.Request) -> web.Response:
 
 
 async def events_replay(request: web.Request) -> web.Response:
-    replay = ReplayRequest.parse(parse_json_object(await request.read()) if request.body_exists else {})
+    replay = ReplayRequest.parse(parse_json_object(await request.read(), unique_keys=True) if request.body_exists else {})
     return ok(EventsReplayedBody.of(await _desk(request).events.replay_events(replay.since, replay.athlete_id, ACTOR)))
 
 

@@ -71,6 +71,22 @@ def replies(t: str) -> list[Any]:
                 render.webhook(hook), render.rate_limits({"overall": {"15min": window, "daily": window},
                                                           "read": {"15min": window, "daily": window},
                                                           "observed_at": t, "queued_jobs": 3})]
+    # Issue 13's replies (history, affected, bulk progress, digest) and issue 12's events reply.
+    page = {"entries": [{"at": "2026-11-27T14:00:00Z", "kind": "status_changed", "summary": t, "article": "#overview"},
+                        {"at": "2026-11-27T13:00:00Z", "kind": "agent_action", "summary": t, "article": None}],
+            "next_before": "1764252000000000-4-7"}
+    report = {"finding": "needs_reauth", "count": 30, "since": "2026-11-26T00:00:00Z",
+              "users": [{"email": t, "athlete_id": 5, "since": "2026-11-27T08:00:00Z", "last_change": t}],
+              "by_day": [{"date": "2026-11-27", "count": 30}]}
+    digest = {"day": "2026-11-27", "from": "2026-11-26T08:00:00Z", "to": "2026-11-27T08:00:00Z",
+              "new": [{"finding": "needs_reauth", "count": 3, "top_reasons": [[t, 3]],
+                       "command": "/fitglue affected needs_reauth"}],
+              "budget_peaks": {"overall 15min": 85}, "webhooks": {"received": 10, "processed": 9, "oldest_waiting": t},
+              "agent_actions": {"count": 4, "top": [[t, 4]]}}
+    messages += [render.history(t, page), render.history(t, {"entries": [], "next_before": None}, older=True),
+                 render.affected(report), render.bulk_progress("revoked", 3, 6, {"sent": 2, "skipped": 1}),
+                 render.bulk_progress("revoked", 6, 6, {"sent": 5, "failed": 1}, final=True), render.digest(digest),
+                 render.events_retried(t, {"retried": 3})]
     return [m.blocks for m in messages] + [render.home_view(summary, None, hook)["blocks"],
                                            render.home_refusal(t, t)["blocks"]]
 
