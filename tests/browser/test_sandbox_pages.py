@@ -89,4 +89,10 @@ async def test_app_home_and_alerts_channel_for_the_agent(sandbox, page):
     assert "unsupported" not in await page.inner_text("#home")
     await shot(page, "slack-home")
     await page.click("text=#fitglue-alerts")
-    await page.wait_for_selector("text=Nothing here yet.")
+    # The channel may already hold the daily digest or an alert (the sandbox sets FITGLUE_ALERT_CHANNEL and the
+    # digest goes out once the day's hour has passed), so check that it renders, not that it is empty.
+    await page.wait_for_selector("#messages")
+    await shot(page, "slack-alerts")
+    channel = await page.inner_text("#messages")
+    assert "Nothing here yet." in channel or await page.locator("#messages .message").count() > 0
+    assert "unsupported" not in channel
