@@ -75,7 +75,7 @@ async def run(users: int) -> float:
         await upgrade_to_head(rt.engine)
         await seed(rt, users, standin)
         courier = SlackCourier(rt, web_client(rt, token="xoxb-bench"))
-        run_ = await SupportDesk(rt).start_bulk_links("revoked", None, "slack:UBENCH", agent_slack_id="UBENCH",
+        run_ = await SupportDesk(rt).bulk_links.start("revoked", None, "slack:UBENCH", agent_slack_id="UBENCH",
                                                     queue=False)
         started = time.perf_counter()
         await courier.run_bulk_links(run_.id)

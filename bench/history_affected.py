@@ -5,9 +5,9 @@ audit log, 1,000,000 webhook events) plus one heavy user with 10,000 webhook eve
 10,000 event jobs), 2,000 connection-history rows, 500 agent actions and 200 Connect links. Then,
 in-process and one after another:
 
-- `SupportDesk.history` of the heavy user: first pages and pages deep in the timeline (by cursor),
+- `desk.history.page` of the heavy user: first pages and pages deep in the timeline (by cursor),
   and of random users. Target: p99 <= 50 ms.
-- `SupportDesk.affected` for each of needs_reauth, revoked, missing_permissions,
+- `desk.affected.report` for each of needs_reauth, revoked, missing_permissions,
   token_refresh_failing, authorization_failed and webhook_silent (count, 20 users, by day).
   Target: p99 <= 200 ms.
 
@@ -140,16 +140,16 @@ async def run(users: int, events: int, heavy_events: int, samples: int, database
         seed_s = time.perf_counter() - seeded
         desk, rng = SupportDesk(rt), random.Random(5)
         for _ in range(20):  # warm-up
-            await desk.history(HEAVY, 50)
-        first, page = await timed(lambda: desk.history(HEAVY, 50), samples)
+            await desk.history.page(HEAVY, 50)
+        first, page = await timed(lambda: desk.history.page(HEAVY, 50), samples)
         cursors, before = [], None
         for _ in range(40):  # cursors deep into the timeline, then read each page again, timed
-            page = await desk.history(HEAVY, 50, before)
+            page = await desk.history.page(HEAVY, 50, before)
             before = page.next_before
             cursors.append(before)
         deep_iter = iter(cursors * (samples // len(cursors) + 1))
-        deep, _ = await timed(lambda: desk.history(HEAVY, 50, next(deep_iter)), samples)
-        randoms, _ = await timed(lambda: desk.history(f"athlete{rng.randrange(users)}@bench.example", 15), samples)
+        deep, _ = await timed(lambda: desk.history.page(HEAVY, 50, next(deep_iter)), samples)
+        randoms, _ = await timed(lambda: desk.history.page(f"athlete{rng.randrange(users)}@bench.example", 15), samples)
         backend = "PostgreSQL" if database_url else "SQLite (WAL, file in a temp dir)"
         print(f"machine: {machine()}")
         print(f"database: {backend}; seeded {users:,} users, {events:,} events + a user with {heavy_events:,} "
@@ -161,8 +161,8 @@ async def run(users: int, events: int, heavy_events: int, samples: int, database
             print(line(name, timings, HISTORY_P99_MS))
             ok &= percentile(timings, 99) <= HISTORY_P99_MS
         for finding in AFFECTED_FINDINGS:
-            await desk.affected(finding)
-            timings, report = await timed(lambda f=finding: desk.affected(f), max(20, samples // 10))
+            await desk.affected.report(finding)
+            timings, report = await timed(lambda f=finding: desk.affected.report(f), max(20, samples // 10))
             print(line(f"affected {finding} ({report.count:,} users)", timings, AFFECTED_P99_MS))
             ok &= percentile(timings, 99) <= AFFECTED_P99_MS
         print(f"peak RSS: {peak_rss_mb():.0f} MB")

@@ -42,18 +42,18 @@ async def refresh_token(bot: BotContext, target: str, actor: str, client: AsyncW
 
 
 async def reregister_webhook(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.reregister_webhook(actor)).to_json())
+    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.webhooks.reregister_webhook(actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def retry_events(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.retry_user_events(target, actor)).to_json())
+    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.events.retry_user_events(target, actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def show_history(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
     who, cursor = split_more_value(target)
-    page = await bot.desk.history(who, HISTORY_PAGE, cursor)
+    page = await bot.desk.history.page(who, HISTORY_PAGE, cursor)
     return render.history(who, HistoryBody.of(page).to_json(), older=cursor is not None)
 
 

@@ -129,7 +129,7 @@ class SlackCourier:
 
     async def run_bulk_links(self, run_id: int) -> None:
         desk = SupportDesk(self.rt)
-        run = await desk.bulk_run(run_id)
+        run = await desk.bulk_links.run(run_id)
         if run is None:
             return
         marks: set[int] | None = None
@@ -144,7 +144,7 @@ class SlackCourier:
                                                              tally.counts()))
 
         try:
-            tally = await desk.send_bulk_links(run, self.deliver, progress)
+            tally = await desk.bulk_links.send(run, self.deliver, progress)
         except Exception as exc:
             log.exception("bulk run %s for %s stopped", run.id, run.finding)
             await self._report(run, Reply(f"Sending Connect links for {run.finding} stopped: {type(exc).__name__}",
@@ -226,7 +226,7 @@ def bulk_button_listener(bot: BotContext):  # noqa: ANN201 - a Bolt listener
         user_id = context.user_id or ""
 
         async def start() -> Reply:
-            run = await bot.desk.start_bulk_links(finding, since, slack_actor(user_id), agent_slack_id=user_id,
+            run = await bot.desk.bulk_links.start(finding, since, slack_actor(user_id), agent_slack_id=user_id,
                                                   response_url=str(body.get("response_url") or "") or None)
             return render.bulk_progress(run.finding, 0, run.total, {"sent": 0, "skipped": 0, "failed": 0})
 

@@ -35,20 +35,20 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
     if command.name == "diagnose":
         return render.diagnosis(await desk.diagnose(arg))
     if command.name == "history":
-        return render.history(arg, HistoryBody.of(await desk.history(arg, HISTORY_PAGE)).to_json())
+        return render.history(arg, HistoryBody.of(await desk.history.page(arg, HISTORY_PAGE)).to_json())
     if command.name == "affected":
-        return render.affected(AffectedBody.of(await desk.affected(arg)).to_json())
+        return render.affected(AffectedBody.of(await desk.affected.report(arg)).to_json())
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":
         outcome = render.refresh_result(RefreshBody.of(await desk.refresh_now(arg, actor)).to_json())
         return render.diagnosis(await desk.diagnose(arg), note=outcome)
     if command.name == "webhook_status":
-        return render.webhook(WebhookStatusBody.of(await desk.webhook_status()).to_json())
+        return render.webhook(WebhookStatusBody.of(await desk.webhooks.webhook_status()).to_json())
     if command.name == "webhook_register":
-        return render.webhook(WebhookRegistrationBody.of(await desk.reregister_webhook(actor)).to_json())
+        return render.webhook(WebhookRegistrationBody.of(await desk.webhooks.reregister_webhook(actor)).to_json())
     if command.name == "ratelimit":
-        return render.rate_limits(RateLimitBody.of(await desk.rate_limit_report()).to_json())
+        return render.rate_limits(RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json())
     return render.help_message()
 
 

@@ -66,7 +66,7 @@ async def gather_digest(rt: Runtime, now: datetime) -> dict[str, Any]:
     start, desk, thresholds = now - PERIOD, SupportDesk(rt), thresholds_from(rt.settings)
     new = []
     for finding in DIGEST_FINDINGS:
-        report = await desk.affected(finding, start)
+        report = await desk.affected.report(finding, start)
         reasons = await top_reasons(rt, finding, start, thresholds) if report.count else []
         new.append({"finding": finding, "count": report.count, "top_reasons": [[r, n] for r, n in reasons],
                     "command": f"/fitglue affected {finding}"})

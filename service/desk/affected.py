@@ -26,6 +26,7 @@ from sqlalchemy.orm import join
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import OAuthAttempt, StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.desk.fact_queries import newest_heard
 from troubleshooting import Thresholds
@@ -273,18 +274,17 @@ def parse_since(raw: str | None) -> datetime | None:
     if len(text) > 40:
         raise ValueError("since is too long to be a time")
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    try:
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: before year 1 in UTC
-        raise ValueError("since is outside the years 1 to 9999 in UTC") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-class AffectedDesk:
-    """`SupportDesk.affected`, mixed into the desk (reads only)."""
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
+class AffectedOps:
+    """`desk.affected`: who has a finding now (reads only)."""
 
-    rt: Runtime
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
-    async def affected(self, finding: str, since: str | datetime | None = None) -> AffectedReport:
+    async def report(self, finding: str, since: str | datetime | None = None) -> AffectedReport:
         """Users who have `finding` now (one of AFFECTED_FINDINGS), optionally only those who got it
         at or after `since`. Raises SupportError `bad_argument` (exit 2) for anything else."""
         from service.desk.observations import thresholds_from
@@ -294,7 +294,7 @@ class AffectedDesk:
                                f"not {finding[:60]!r}")
         try:
             when = since if isinstance(since, datetime) else parse_since(since)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999 in UTC
             raise SupportError("bad_argument", "since must be an ISO 8601 date or time, e.g. 2026-11-27 or "
                                "2026-11-27T08:00:00Z") from None
         return await read_affected(self.rt, finding, when, thresholds_from(self.rt.settings))

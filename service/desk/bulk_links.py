@@ -2,7 +2,7 @@
 
 A run is a row of `bulk_link_runs`. From Slack it is queued work (job kind `bulk_links`, run by the
 queue worker through the bot's courier); from the CLI it runs in the CLI's own process. Either way
-`send_bulk_links` walks every affected user once and, just before each link, checks again:
+`BulkLinksOps.send` walks every affected user once and, just before each link, checks again:
 
 - a user who no longer has the finding (fixed meanwhile) is skipped;
 - a user who holds a Connect link that has not expired is skipped, unless the run has `force`;
@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +28,14 @@ from service.core.audit_log import add_entry
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import BulkLinkRun, ConnectLink
-from service.desk.affected import AffectedUser, read_affected, selection_for, still_affected
+from service.desk.affected import AffectedOps, AffectedUser, read_affected, selection_for, still_affected
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.queue.store import PRIORITY_INTERACTIVE, enqueue
 from troubleshooting.vocabulary import JobKind
+
+if TYPE_CHECKING:
+    from service.desk.support_desk import LinkIssued
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +91,28 @@ Deliver = Callable[[AffectedUser, dict[str, Any]], Awaitable[bool]]
 Progress = Callable[[BulkTally], Awaitable[None]]
 
 
-class BulkLinksDesk:
-    """Mixed into SupportDesk; `affected` and `issue_connect_link` are the desk's own."""
+# The desk's `issue_connect_link(email, actor)`: a link issued and audited (LinkIssued, support_desk.py).
+IssueLink = Callable[[str, str], Awaitable["LinkIssued"]]
 
-    rt: Runtime
 
-    async def start_bulk_links(self, finding: str, since: str | None, actor: str, *, force: bool = False,
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
+class BulkLinksOps:
+    """`desk.bulk_links`: start, look up and walk bulk runs. It selects users with `affected` and issues
+    each link with the desk's own `issue_link`, so every link is audited like a single one."""
+
+    def __init__(self, rt: Runtime, affected: AffectedOps, issue_link: IssueLink) -> None:
+        self.rt = rt
+        self._affected = affected
+        self._issue_link = issue_link
+
+    async def start(self, finding: str, since: str | None, actor: str, *, force: bool = False,
                                agent_slack_id: str | None = None, response_url: str | None = None,
                                queue: bool = True) -> BulkRun:
         """Register a run (and queue it for the worker when `queue`). Raises SupportError:
         `bad_argument` for a finding a link does not cure, `busy` while a run for it is active."""
         if finding not in LINK_FINDINGS:
             raise SupportError("bad_argument", f"Connect links cure {', '.join(LINK_FINDINGS)}; not {finding[:60]!r}")
-        report = await self.affected(finding, since)  # type: ignore[attr-defined]
+        report = await self._affected.report(finding, since)
         rt, now = self.rt, self.rt.clock.now()
         row = BulkLinkRun(finding=finding, since=report.since, force=force, requested_by=actor,
                           agent_slack_id=agent_slack_id, response_url=response_url,
@@ -126,12 +139,12 @@ class BulkLinksDesk:
             row = (await session.execute(select(BulkLinkRun).where(BulkLinkRun.active_key == finding))).scalar()
             return BulkRun.of(row) if row is not None else None
 
-    async def bulk_run(self, run_id: int) -> BulkRun | None:
+    async def run(self, run_id: int) -> BulkRun | None:
         async with self.rt.sessions() as session:
             row = await session.get(BulkLinkRun, run_id)
             return BulkRun.of(row) if row is not None else None
 
-    async def send_bulk_links(self, run: BulkRun, deliver: Deliver, progress: Progress) -> BulkTally:
+    async def send(self, run: BulkRun, deliver: Deliver, progress: Progress) -> BulkTally:
         """Walk the run's users (see the module docstring); the run ends done, or failed with the
         reason when something unexpected stops it. Returns the tally (with the file's rows)."""
         rt = self.rt
@@ -165,7 +178,7 @@ class BulkLinksDesk:
             tally.skipped += 1
             return
         try:
-            issued = (await self.issue_connect_link(user.email, run.requested_by)).to_dict()  # type: ignore[attr-defined]
+            issued = (await self._issue_link(user.email, run.requested_by)).to_dict()
         except Exception as exc:  # noqa: BLE001 - one user's failure does not stop the run
             log.warning("bulk run %s: no link could be issued for user %s (%s)", run.id, user.user_id,
                         type(exc).__name__)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.core.inputs import MAX_ROW_ID, BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.desk.history_sources import SOURCES, Cursor, HistoryEntry, Subject
 
@@ -96,12 +97,14 @@ async def read_history(rt: Runtime, who: str, limit: int = DEFAULT_LIMIT,
     return HistoryPage(subject.email, page, format_cursor(page[-1]) if more and page else None)
 
 
-class HistoryDesk:
-    """`SupportDesk.history`, mixed into the desk (reads only, so nothing is audited here)."""
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
+class HistoryOps:
+    """`desk.history`: one user's history (reads only, so nothing is audited here)."""
 
-    rt: Runtime
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
 
-    async def history(self, who: str, limit: int = DEFAULT_LIMIT, before: str | Cursor | None = None) -> HistoryPage:
+    async def page(self, who: str, limit: int = DEFAULT_LIMIT, before: str | Cursor | None = None) -> HistoryPage:
         """A page of `who`'s history, newest first. `before` is a previous page's `next_before`.
         Raises SupportError `bad_argument` (exit 2) for a malformed `who` or cursor, `unknown_user`
         for a well-formed one that matches nobody."""

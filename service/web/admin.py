@@ -117,12 +117,12 @@ async def diagnosis(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     q = HistoryQuery.parse(request.query)
-    return ok(HistoryBody.of(await _desk(request).history(request.match_info["who"], q.limit, q.before)))
+    return ok(HistoryBody.of(await _desk(request).history.page(request.match_info["who"], q.limit, q.before)))
 
 
 async def affected(request: web.Request) -> web.Response:
     q = AffectedQuery.parse(request.query)
-    return ok(AffectedBody.of(await _desk(request).affected(q.finding, q.since)))
+    return ok(AffectedBody.of(await _desk(request).affected.report(q.finding, q.since)))
 
 
 async def connect_link(request: web.Request) -> web.Response:
@@ -144,11 +144,11 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    return ok(WebhookStatusBody.of(await _desk(request).webhook_status()))
+    return ok(WebhookStatusBody.of(await _desk(request).webhooks.webhook_status()))
 
 
 async def webhook_register(request: web.Request) -> web.Response:
-    report = await _desk(request).reregister_webhook(ACTOR)
+    report = await _desk(request).webhooks.reregister_webhook(ACTOR)
     if not report.ok:
         # As `fitglue webhook register --json` prints a failure: the error plus the whole report.
         failure = RegistrationFailureBody.failed(report).to_json()
@@ -161,16 +161,16 @@ async def rotate_keys(request: web.Request) -> web.Response:
 
 
 async def rate_limit(request: web.Request) -> web.Response:
-    return ok(RateLimitBody.of(await _desk(request).rate_limit_report()))
+    return ok(RateLimitBody.of(await _desk(request).webhooks.rate_limit_report()))
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return ok(JobsBody.of(await _desk(request).list_jobs(JobsQuery.parse(request.query).state)))
+    return ok(JobsBody.of(await _desk(request).webhooks.list_jobs(JobsQuery.parse(request.query).state)))
 
 
 async def job_retry(request: web.Request) -> web.Response:
     job_id = parse_row_id(request.match_info["id"], "job id")
-    return ok(JobBody.of(await _desk(request).retry_job(job_id, ACTOR)))
+    return ok(JobBody.of(await _desk(request).webhooks.retry_job(job_id, ACTOR)))
 
 
 # --- outbound events (README "Outbound events"; the bodies of `fitglue events … --json`) -------------
@@ -178,22 +178,22 @@ async def job_retry(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.Response:
     q = EventsQuery.parse(request.query)
-    return ok(EventsBody.of(await _desk(request).list_events(state=q.state, athlete_id=q.athlete, limit=q.limit,
+    return ok(EventsBody.of(await _desk(request).events.list_events(state=q.state, athlete_id=q.athlete, limit=q.limit,
                                                              before=q.before)))
 
 
 async def event_retry(request: web.Request) -> web.Response:
     event_id = parse_row_id(request.match_info["id"], "event id")
-    return ok(EventsRetriedBody.of(await _desk(request).retry_event(event_id, ACTOR)))
+    return ok(EventsRetriedBody.of(await _desk(request).events.retry_event(event_id, ACTOR)))
 
 
 async def events_retry_failed(request: web.Request) -> web.Response:
-    return ok(EventsRetriedBody.of(await _desk(request).retry_failed_events(ACTOR)))
+    return ok(EventsRetriedBody.of(await _desk(request).events.retry_failed_events(ACTOR)))
 
 
 async def events_replay(request: web.Request) -> web.Response:
     replay = ReplayRequest.parse(parse_json_object(await request.read(), unique_keys=True) if request.body_exists else {})
-    return ok(EventsReplayedBody.of(await _desk(request).replay_events(replay.since, replay.athlete_id, ACTOR)))
+    return ok(EventsReplayedBody.of(await _desk(request).events.replay_events(replay.since, replay.athlete_id, ACTOR)))
 
 
 async def audit(request: web.Request) -> web.Response:

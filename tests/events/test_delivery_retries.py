@@ -104,7 +104,7 @@ async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later
     from service.desk.support_desk import SupportDesk
 
     receiver.answer = lambda event: 200
-    assert (await SupportDesk(runtime).retry_failed_events("cli:agent")).count == 2
+    assert (await SupportDesk(runtime).events.retry_failed_events("cli:agent")).count == 2
     await deliver_pending(runtime)
     assert [e.webhook_id for e in receiver.accepted()] == [later, *stuck]  # same ids as the parked attempts
     await check_alerts(runtime)

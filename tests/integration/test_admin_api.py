@@ -362,7 +362,7 @@ async def test_key_rotation_is_a_desk_operation_reached_from_the_admin_api(api, 
 async def test_history_pages_through_the_admin_api_like_the_desk(api, alice, runtime):
     """Issue 13: `GET users/{who}/history` is the desk's page; `before` pages on; bad input is 400."""
     _, first = await api.call("GET", "/users/{who}/history", 200, who=ALICE, query={"limit": "2"})
-    assert first == HistoryBody.of(await SupportDesk(runtime).history(ALICE, 2)).to_json()
+    assert first == HistoryBody.of(await SupportDesk(runtime).history.page(ALICE, 2)).to_json()
     assert len(first["entries"]) == 2 and first["next_before"]
     _, second = await api.call("GET", "/users/{who}/history", 200, who=ALICE,
                                query={"limit": "2", "before": first["next_before"]})

@@ -72,7 +72,7 @@ async def test_every_selection_matches_the_diagnosis_of_every_user(runtime, popu
         diagnosis = (await desk.diagnose(email)).to_dict()
         diagnosed[email] = {f["id"] for f in diagnosis["findings"]}
     for finding in AFFECTED_FINDINGS:
-        report = (await desk.affected(finding)).to_dict()
+        report = (await desk.affected.report(finding)).to_dict()
         expected = {email for email, ids in diagnosed.items() if finding in ids}
         assert expected, f"the population has nobody with {finding}: the test would not check it"
         assert {u["email"] for u in report["users"]} == expected, finding
@@ -80,7 +80,7 @@ async def test_every_selection_matches_the_diagnosis_of_every_user(runtime, popu
 
 
 async def test_the_report_names_since_and_counts_by_day(runtime, population, clock):
-    report = (await SupportDesk(runtime).affected("needs_reauth")).to_dict()
+    report = (await SupportDesk(runtime).affected.report("needs_reauth")).to_dict()
     assert set(report) == {"finding", "count", "since", "users", "by_day"}
     assert report["finding"] == "needs_reauth" and report["since"] is None
     assert [u["email"] for u in report["users"]] == ["reauth2@example.com", "reauth1@example.com"]  # newest first
@@ -88,7 +88,7 @@ async def test_the_report_names_since_and_counts_by_day(runtime, population, clo
     assert report["by_day"][0]["date"] < report["by_day"][1]["date"]
     first = report["users"][0]
     assert set(first) == {"email", "athlete_id", "since", "last_change"} and first["athlete_id"]
-    recent = (await SupportDesk(runtime).affected("needs_reauth", (clock.now() - timedelta(hours=6)).isoformat())
+    recent = (await SupportDesk(runtime).affected.report("needs_reauth", (clock.now() - timedelta(hours=6)).isoformat())
               ).to_dict()
     assert recent["count"] == 1 and recent["since"] is not None
 
@@ -97,7 +97,7 @@ async def test_only_twenty_are_named_but_all_are_counted(runtime, clock):
     for n in range(25):
         await _set(runtime, f"user{n}@example.com", status=ConnectionStatus.REVOKED, status_changed_at=clock.now())
         clock.advance(seconds=1)
-    report = (await SupportDesk(runtime).affected("revoked")).to_dict()
+    report = (await SupportDesk(runtime).affected.report("revoked")).to_dict()
     assert report["count"] == 25 and len(report["users"]) == 20
     assert report["users"][0]["email"] == "user24@example.com"
 
@@ -106,7 +106,7 @@ async def test_only_twenty_are_named_but_all_are_counted(runtime, clock):
                                            ("needs_reauth", "yesterday"), ("revoked", "2026-13-01")])
 async def test_unknown_finding_or_bad_since_is_a_usage_error(runtime, finding, since):
     with pytest.raises(SupportError) as raised:
-        await SupportDesk(runtime).affected(finding, since)
+        await SupportDesk(runtime).affected.report(finding, since)
     assert raised.value.code == "bad_argument" and raised.value.exit_code == 2
 
 
@@ -118,7 +118,7 @@ async def test_cli_and_admin_api_give_the_desks_report(runtime, population, aioh
     from service.app.cli import main
     from service.app.factory import build_app
 
-    expected = (await SupportDesk(runtime).affected("needs_reauth")).to_dict()
+    expected = (await SupportDesk(runtime).affected.report("needs_reauth")).to_dict()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FITGLUE_DATABASE_URL", runtime.settings.database_url)
     monkeypatch.setenv("FITGLUE_SECRET_KEY", "test-secret-key-0123456789abcdef")

@@ -76,11 +76,11 @@ async def test_each_user_gets_a_link_in_a_private_file_once_unless_forced(revoke
 
 async def test_a_user_fixed_meanwhile_is_skipped_and_one_run_per_finding_is_active(revoked, runtime, clock):
     desk = SupportDesk(runtime)
-    run = await desk.start_bulk_links("revoked", None, "cli:one", queue=False)
+    run = await desk.bulk_links.start("revoked", None, "cli:one", queue=False)
     with pytest.raises(SupportError) as busy:
-        await desk.start_bulk_links("revoked", None, "cli:two", queue=False)
+        await desk.bulk_links.start("revoked", None, "cli:two", queue=False)
     assert busy.value.code == "busy" and f"run {run.id}" in str(busy.value)
-    await desk.start_bulk_links("needs_reauth", None, "cli:two", queue=False)  # another finding is free
+    await desk.bulk_links.start("needs_reauth", None, "cli:two", queue=False)  # another finding is free
 
     async def fix_ben_first(user, issued) -> bool:
         await _set(runtime, "ben@example.com", status=ConnectionStatus.CONNECTED)
@@ -89,9 +89,9 @@ async def test_a_user_fixed_meanwhile_is_skipped_and_one_run_per_finding_is_acti
     async def nothing(tally) -> None:
         return None
 
-    tally = await desk.send_bulk_links(run, fix_ben_first, nothing)
+    tally = await desk.bulk_links.send(run, fix_ben_first, nothing)
     assert (tally.sent, tally.skipped) == (2, 1)
-    await desk.start_bulk_links("revoked", None, "cli:two", queue=False)  # free again once done
+    await desk.bulk_links.start("revoked", None, "cli:two", queue=False)  # free again once done
 
 
 async def test_an_out_file_that_cannot_be_made_starts_no_run(revoked, runtime, capsys):

@@ -25,7 +25,7 @@ async def alice(aiohttp_client, runtime, standin, clock):
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     desk = SupportDesk(runtime)
-    assert (await desk.reregister_webhook("test")).ok
+    assert (await desk.webhooks.reregister_webhook("test")).ok
     url = (await desk.issue_connect_link(ALICE, "slack:UAGENT1")).url
     status, _ = await connect(client, url, granted=["read"])
     assert status == 200
@@ -49,7 +49,7 @@ async def alice(aiohttp_client, runtime, standin, clock):
 
 
 async def test_history_merges_every_kind_newest_first(runtime, alice):
-    page = await SupportDesk(runtime).history(ALICE, limit=200)
+    page = await SupportDesk(runtime).history.page(ALICE, limit=200)
     body = page.to_dict()
     assert body["next_before"] is None
     entries = body["entries"]
@@ -69,7 +69,7 @@ async def test_history_merges_every_kind_newest_first(runtime, alice):
 
 
 async def test_successful_refreshes_collapse_to_one_entry_per_day(runtime, alice):
-    entries = (await SupportDesk(runtime).history(ALICE, limit=200)).to_dict()["entries"]
+    entries = (await SupportDesk(runtime).history.page(ALICE, limit=200)).to_dict()["entries"]
     ok = [e for e in entries if e["kind"] == "refresh_ok"]
     assert len({e["at"][:10] for e in ok}) == len(ok) and len(ok) == 2
     assert sorted(e["count"] for e in ok) == [1, 2]
@@ -85,11 +85,11 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(runtime, alice, c
             add_entry(session, runtime.clock, "cli:agent", f"look_{n}", ALICE, "ok")
     for _ in range(3):
         await desk.issue_connect_link(ALICE, "cli:agent")
-    everything = (await desk.history(ALICE, limit=500)).to_dict()["entries"]
+    everything = (await desk.history.page(ALICE, limit=500)).to_dict()["entries"]
     seen: list[dict] = []
     before = None
     for _ in range(100):
-        page = (await desk.history(ALICE, limit=3, before=before)).to_dict()
+        page = (await desk.history.page(ALICE, limit=3, before=before)).to_dict()
         assert len(page["entries"]) <= 3
         seen += page["entries"]
         before = page["next_before"]
@@ -101,15 +101,15 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(runtime, alice, c
 async def test_no_entry_holds_a_token_or_a_link(runtime, alice):
     async with runtime.sessions() as session:
         conn = (await session.execute(select(StravaConnection))).scalar_one()
-    text = str((await SupportDesk(runtime).history(ALICE, limit=500)).to_dict())
+    text = str((await SupportDesk(runtime).history.page(ALICE, limit=500)).to_dict())
     assert "connect/strava?t=" not in text
     assert conn.access_token_enc is None or conn.access_token_enc not in text
 
 
 async def test_history_by_athlete_id_is_the_same_timeline(runtime, alice):
     desk = SupportDesk(runtime)
-    by_email = (await desk.history(ALICE, limit=30)).to_dict()
-    by_id = (await desk.history(str(alice.athlete_id), limit=30)).to_dict()
+    by_email = (await desk.history.page(ALICE, limit=30)).to_dict()
+    by_id = (await desk.history.page(str(alice.athlete_id), limit=30)).to_dict()
     # Reading by e-mail is itself no action; both pages are the same.
     assert by_email == by_id
 
@@ -128,7 +128,7 @@ async def test_history_by_athlete_id_is_the_same_timeline(runtime, alice):
 ])
 async def test_bad_who_or_cursor_is_refused_clearly(runtime, alice, who, before, code, exit_code):
     with pytest.raises(SupportError) as raised:
-        await SupportDesk(runtime).history(who, before=before)
+        await SupportDesk(runtime).history.page(who, before=before)
     assert raised.value.code == code and raised.value.exit_code == exit_code
 
 

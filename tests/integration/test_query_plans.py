@@ -85,9 +85,9 @@ async def test_a_diagnosis_reads_no_whole_table_and_sorts_no_events(runtime, ali
 
 async def test_a_history_page_reads_only_index_ranges(runtime, alice) -> None:  # noqa: F811
     desk = SupportDesk(runtime)
-    first = await desk.history("alice@example.com", 5)
+    first = await desk.history.page("alice@example.com", 5)
     with statements(runtime) as seen:
-        await desk.history("alice@example.com", 5, first.next_before)
+        await desk.history.page("alice@example.com", 5, first.next_before)
     explained = await plans(runtime, seen)
     assert len(explained) == 9  # the user, one read per source (the audit log: by e-mail and by athlete id)
     assert whole_table_reads(explained) == []
@@ -98,5 +98,5 @@ async def test_a_history_page_reads_only_index_ranges(runtime, alice) -> None:  
 @pytest.mark.parametrize("finding", AFFECTED_FINDINGS)
 async def test_an_affected_report_reads_no_whole_table(runtime, population, finding) -> None:  # noqa: F811
     with statements(runtime) as seen:
-        await SupportDesk(runtime).affected(finding)
+        await SupportDesk(runtime).affected.report(finding)
     assert whole_table_reads(await plans(runtime, seen)) == []

@@ -41,7 +41,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
         return cmd_send_links(args)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        report = await desk.affected(args.finding, args.since)
+        report = await desk.affected.report(args.finding, args.since)
         emit(AffectedBody.of(report).to_json(), args.json, render_affected(report))
         return EXIT_OK
 

@@ -62,7 +62,7 @@ def cmd_send_links(args: argparse.Namespace) -> int:
                              "in a folder you can write to", as_json)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        run = await desk.start_bulk_links(args.finding, args.since, cli_actor(), force=args.force, queue=False)
+        run = await desk.bulk_links.start(args.finding, args.since, cli_actor(), force=args.force, queue=False)
         with out:  # written as the run goes: a stopped run keeps what it issued
             writer = csv.writer(out)
             writer.writerow(CSV_HEADER)
@@ -79,7 +79,7 @@ def cmd_send_links(args: argparse.Namespace) -> int:
                 if show_bar:
                     progress_bar(tally)
 
-            tally = await desk.send_bulk_links(run, to_file, progress)
+            tally = await desk.bulk_links.send(run, to_file, progress)
         counts = {"run_id": run.id, "finding": run.finding, **tally.counts(), "out": args.out}
         emit(counts, as_json, f"{tally.sent} link(s) written to {args.out}, {tally.skipped} skipped (fixed "
                               f"meanwhile or holding a live link), {tally.failed} failed")

@@ -31,7 +31,7 @@ def render_history(who: str, page: HistoryPage) -> str:
 
 def cmd_history(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        page = await desk.history(args.who, args.limit or DEFAULT_LIMIT, args.before)
+        page = await desk.history.page(args.who, args.limit or DEFAULT_LIMIT, args.before)
         emit(HistoryBody.of(page).to_json(), args.json, render_history(args.who, page))
         return EXIT_OK
 
