@@ -17,6 +17,10 @@ class SupportViewSettings(EnvFields):
     slack_lookup_per_min: EnvInt = env("FITGLUE_SLACK_LOOKUP_PER_MIN", 50, ge=1)
     slack_post_per_min: EnvInt = env("FITGLUE_SLACK_POST_PER_MIN", 50, ge=1)
     slack_rate_limit_retries: EnvInt = env("FITGLUE_SLACK_RATE_LIMIT_RETRIES", 5, ge=0)
+    # A running bulk run that has not moved on to its next user for this long was abandoned (its process
+    # was killed): the next start for that finding ends it, so the finding is not blocked for ever.
+    # Well above one user's worst wait (Slack's Retry-After, a slow Strava-free link issue).
+    bulk_run_stale_s: EnvInt = env("FITGLUE_BULK_RUN_STALE_S", 900, ge=1, le=86400)
     # The daily digest in FITGLUE_ALERT_CHANNEL: its hour (UTC), and how often each process checks.
     digest_hour_utc: EnvInt = env("FITGLUE_DIGEST_HOUR_UTC", 8, ge=0, le=23)
     digest_check_s: EnvInt = env("FITGLUE_DIGEST_CHECK_S", 300, ge=10)

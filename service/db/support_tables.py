@@ -87,4 +87,7 @@ class BulkLinkRun(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When a running run last moved on to a user: a run whose process was killed stops moving, and
+    # after FITGLUE_BULK_RUN_STALE_S the next start for its finding ends it (desk/bulk_links.py).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select, update
@@ -44,6 +44,14 @@ BULK_JOB = JobKind.BULK_LINKS
 LINK_FINDINGS = ("needs_reauth", "revoked", "missing_permissions", "authorization_failed")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 CSV_HEADER = ["email", "athlete_id", "connect_link", "expires_at"]
+# A cell that starts with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP "CSV
+# injection"); an e-mail address may legally start with =, + or -, so such a cell gets a leading quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` as a spreadsheet shows it as text: prefixed with `'` when it would start a formula."""
+    return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
 
 
 @dataclass
@@ -117,7 +125,8 @@ class BulkLinksOps:
         row = BulkLinkRun(finding=finding, since=report.since, force=force, requested_by=actor,
                           agent_slack_id=agent_slack_id, response_url=response_url,
                           state=QUEUED if queue else RUNNING, active_key=finding, total=report.count, sent=0,
-                          to_file=0, skipped=0, failed=0, created_at=now)
+                          to_file=0, skipped=0, failed=0, created_at=now, heartbeat_at=now)
+        await self._end_if_abandoned(finding)
         try:
             async with rt.write() as session:
                 session.add(row)
@@ -133,6 +142,24 @@ class BulkLinksOps:
             raise SupportError("busy", f"a bulk run of Connect links for {finding} is already under way{who}; "
                                        "wait for its report") from None
         return BulkRun.of(row)
+
+    async def _end_if_abandoned(self, finding: str) -> None:
+        """End the finding's running run if it has not moved for FITGLUE_BULK_RUN_STALE_S (its process
+        was killed), so the finding is free again; a run that is still moving is left alone."""
+        rt = self.rt
+        now = rt.clock.now()
+        stale_before = now - timedelta(seconds=rt.settings.bulk_run_stale_s)
+        async with rt.write() as session:
+            ended = await session.execute(
+                update(BulkLinkRun)
+                .where(BulkLinkRun.active_key == finding, BulkLinkRun.state == RUNNING,
+                       BulkLinkRun.heartbeat_at < stale_before)
+                .values(state=FAILED, active_key=None, finished_at=now,
+                        error="abandoned: its process stopped before the run finished")
+                .returning(BulkLinkRun.id))
+            for run_id in ended.scalars():
+                log.warning("bulk run %s for %s was abandoned (no progress since before %s); ended it",
+                            run_id, finding, iso_utc(stale_before))
 
     async def _active_run(self, finding: str) -> BulkRun | None:
         async with self.rt.sessions() as session:
@@ -150,7 +177,7 @@ class BulkLinksOps:
         rt = self.rt
         from service.desk.observations import thresholds_from
 
-        await self._set(run.id, state=RUNNING)
+        await self._set(run.id, state=RUNNING, heartbeat_at=rt.clock.now())
         thresholds = thresholds_from(rt.settings)
         report = await read_affected(rt, run.finding, run.since, thresholds, listed=None)
         tally = BulkTally(len(report.users))
@@ -159,6 +186,7 @@ class BulkLinksOps:
         try:
             for user in report.users:
                 await self._one(run, user, chosen, deliver, tally)
+                await self._set(run.id, heartbeat_at=rt.clock.now())
                 await progress(tally)
         except BaseException as exc:
             await self._set(run.id, state=FAILED, active_key=None, error=type(exc).__name__,
@@ -193,7 +221,8 @@ class BulkLinksOps:
         tally.sent += 1
         if not by_dm:
             tally.to_file += 1
-            tally.rows.append([issued["email"], str(user.athlete_id or ""), issued["url"], issued["expires_at"]])
+            tally.rows.append([spreadsheet_safe(issued["email"]), str(user.athlete_id or ""), issued["url"],
+                               issued["expires_at"]])
 
     async def _set(self, run_id: int, **values: Any) -> None:
         async with self.rt.write() as session:

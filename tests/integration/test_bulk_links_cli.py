@@ -106,3 +106,57 @@ async def test_an_out_file_that_cannot_be_made_starts_no_run(revoked, runtime, c
     assert await fitglue("affected", "webhook_silent", "--send-links", "--yes", "--out", "y.csv") == 2
     assert not (revoked / "y.csv").exists()
     assert await fitglue("affected", "revoked", "--send-links", "--yes", "--out", "links.csv") == 0
+
+
+@pytest.mark.parametrize("email", ["=cmd@example.com", "+sum@example.com", "-x@example.com"])
+async def test_an_address_a_spreadsheet_would_run_as_a_formula_is_written_as_text(revoked, runtime, clock, email,
+                                                                                   capsys):
+    """CSV injection (OWASP): the operator opens the file in a spreadsheet; a cell starting with = + - @ is a
+    formula there, so it gets a leading quote and stays text."""
+    from service.core.inputs import is_email
+
+    assert is_email(email)  # an address FitGlue accepts, so it can reach the file
+    await _set(runtime, email, status=ConnectionStatus.REVOKED, status_changed_at=clock.now())
+    assert await fitglue("affected", "revoked", "--send-links", "--yes", "--out", "links.csv", "--json") == 0
+    capsys.readouterr()
+    cells = [row["email"] for row in csv.DictReader((revoked / "links.csv").open())]
+    assert f"'{email}" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+
+
+async def test_a_run_whose_process_was_killed_frees_its_finding_after_the_stale_window(revoked, runtime, clock):
+    """A CLI run killed with SIGKILL never clears its `active_key`; once it has not moved for
+    FITGLUE_BULK_RUN_STALE_S the next start ends it (failed, "abandoned") instead of refusing for ever."""
+    runtime.settings = runtime.settings.replaced(bulk_run_stale_s=600)
+    desk = SupportDesk(runtime)
+    killed = await desk.bulk_links.start("revoked", None, "cli:killed", queue=False)  # and then nothing more
+    clock.advance(599)
+    with pytest.raises(SupportError) as busy:  # still inside the window: it may just be slow
+        await desk.bulk_links.start("revoked", None, "cli:two", queue=False)
+    assert busy.value.code == "busy"
+    clock.advance(2)
+    second = await desk.bulk_links.start("revoked", None, "cli:two", queue=False)
+    assert second.id != killed.id
+    async with runtime.sessions() as session:
+        old = await session.get(BulkLinkRun, killed.id)
+        assert (old.state, old.active_key) == ("failed", None) and "abandoned" in old.error
+
+
+async def test_a_run_that_keeps_moving_is_never_taken_for_abandoned(revoked, runtime, clock):
+    runtime.settings = runtime.settings.replaced(bulk_run_stale_s=600)
+    desk = SupportDesk(runtime)
+    run = await desk.bulk_links.start("revoked", None, "cli:slow", queue=False)
+    refused = []
+
+    async def slow(user, issued) -> bool:
+        clock.advance(500)  # each user takes most of the window, but the run keeps moving
+        with pytest.raises(SupportError) as busy:
+            await desk.bulk_links.start("revoked", None, "cli:two", queue=False)
+        refused.append(busy.value.code)
+        return False
+
+    async def nothing(tally) -> None:
+        return None
+
+    tally = await desk.bulk_links.send(run, slow, nothing)
+    assert tally.sent == 3 and refused == ["busy"] * 3
