@@ -23,6 +23,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.background.webhooks.pending import Connected, catch_up_row, plan_intake, waiting_catch_up_pattern
+from service.background.webhooks.pg_intake import PgEventWriter, asyncpg_dsn
 from service.background.webhooks.processing import IGNORED
 from service.background.webhooks.sqlite_intake import SqliteEventWriter
 from service.background.webhooks.strava_events import StravaEvent
@@ -66,6 +67,9 @@ class EventIntake:
         # SQLite: the whole batch in one call into a database thread (see sqlite_intake).
         self._sqlite = (SqliteEventWriter(url.database, JOB_KIND, event_job_key)
                         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None)
+        # PostgreSQL over asyncpg: the batch as a handful of array statements on its own connection (see pg_intake).
+        self._pg = (PgEventWriter(asyncpg_dsn(url), JOB_KIND, event_job_key)
+                    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "asyncpg" else None)
 
     # ---- ownership -----------------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class EventIntake:
             await self._writer
         if self._sqlite is not None:
             await self._sqlite.close()
+        if self._pg is not None:
+            await self._pg.close()
 
     async def _write_loop(self) -> None:
         while True:
@@ -156,6 +162,10 @@ class EventIntake:
                                               self.rt.settings.pending_events_per_athlete,
                                               self.rt.settings.catch_up_lookback_s)
             inserted = {p.event.dedupe_key for p, event_id in zip(unique, ids, strict=True) if event_id is not None}
+        elif self._pg is not None:
+            inserted = await self._pg.store([(p.event, p.received_at) for p in unique], now,
+                                            self.rt.settings.pending_events_per_athlete,
+                                            self.rt.settings.catch_up_lookback_s)
         else:
             inserted = await self._store_with_sqlalchemy(unique, now)
         return [index == first_of[item.event.dedupe_key] and item.event.dedupe_key in inserted
