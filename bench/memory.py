@@ -88,8 +88,8 @@ async def child(total: int, due: int) -> dict:
         desk = SupportDesk(rt)
         for n in range(300):
             await desk.diagnose(f"athlete{(n * 331) % total}@bench.example")
-        await desk.home_summary()
-        await desk.rate_limit_report()
+        await desk.home.summary()
+        await desk.webhooks.rate_limit_report()
     await runner.cleanup()
     await rt.close()
     await standin_runner.cleanup()

@@ -59,7 +59,7 @@ async def run(jobs: int, read_limits: tuple[int, int], athletes: int = 25) -> No
     await client.start_server()
     try:
         point_public_url_at(rt, client)
-        assert (await SupportDesk(rt).reregister_webhook("bench")).ok
+        assert (await SupportDesk(rt).webhooks.reregister_webhook("bench")).ok
         owners = [await connect_directly(rt, standin, f"budget{i}@example.com") for i in range(athletes)]
         subscription = standin.subscription["id"] if standin.subscription else 0
         for n in range(jobs):

@@ -16,8 +16,10 @@ from bot.blocks import Reply
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
+from bot.render.history_blocks import HISTORY_PAGE, split_more_value
 from service.desk.api_models import RefreshBody, WebhookRegistrationBody
 from service.desk.event_models import EventsRetriedBody
+from service.desk.support_view_models import HistoryBody
 from troubleshooting.vocabulary import Action
 
 Handler = Callable[[BotContext, str, str, AsyncWebClient], Awaitable[Reply]]
@@ -40,21 +42,29 @@ async def refresh_token(bot: BotContext, target: str, actor: str, client: AsyncW
 
 
 async def reregister_webhook(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.reregister_webhook(actor)).to_json())
+    note = render.webhook(WebhookRegistrationBody.of(await bot.desk.webhooks.reregister_webhook(actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
 async def retry_events(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
-    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.retry_user_events(target, actor)).to_json())
+    note = render.events_retried(target, EventsRetriedBody.of(await bot.desk.events.retry_user_events(target, actor)).to_json())
     return await _with_fresh_diagnosis(bot, target, note)
 
 
-# One per interactive.AGENT_ACTIONS id (app.py looks each one up here when it registers the listeners).
+async def show_history(bot: BotContext, target: str, actor: str, client: AsyncWebClient) -> Reply:
+    who, cursor = split_more_value(target)
+    page = await bot.desk.history.page(who, HISTORY_PAGE, cursor)
+    return render.history(who, HistoryBody.of(page).to_json(), older=cursor is not None)
+
+
+# One per interactive.AGENT_ACTIONS and NAVIGATION id (app.py registers a listener for each).
 HANDLERS: dict[str, Handler] = {
     Action.SEND_CONNECT_LINK: send_connect_link,
     Action.REFRESH_TOKEN: refresh_token,
     Action.REREGISTER_WEBHOOK: reregister_webhook,
     Action.RETRY_EVENTS: retry_events,
+    "show_history": show_history,
+    "more_history": show_history,
 }
 
 

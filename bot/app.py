@@ -7,15 +7,17 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessList
 from bot.actions import acknowledge_url_button, button_listener
+from bot.bulk_send import bulk_button_listener
 from bot.commands import COMMAND
 from bot.context import BotContext
 from bot.guard import support_only
 from bot.home import home_opened
-from bot.interactive import AGENT_ACTIONS, URL_BUTTONS
+from bot.interactive import AGENT_ACTIONS, NAVIGATION, SEND_LINKS_BULK, URL_BUTTONS
 from bot.slash import fitglue_command
 from service.core.runtime import Runtime
 from service.core.settings import reveal
@@ -31,6 +33,25 @@ def quiet_slack_sdk_bodies() -> None:
         logger = logging.getLogger(name)
         if logger.level < logging.INFO:  # NOTSET (inherit) included: a DEBUG root must not reach them
             logger.setLevel(logging.INFO)
+
+
+class _NoTokenNotes(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself, and when it finds it beside our own
+    `client` and `authorize` it warns, on every start, that it will not use it. We mean exactly that:
+    the token reaches each listener through `static_token`. Only those two notes are dropped."""
+
+    NOTES = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOTES
+
+
+_BOLT_LOGGER = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")  # slack_bolt.logger.get_bolt_logger's name
+
+
+def quiet_token_notes() -> None:
+    if not any(isinstance(f, _NoTokenNotes) for f in _BOLT_LOGGER.filters):
+        _BOLT_LOGGER.addFilter(_NoTokenNotes())
 
 
 def web_client(rt: Runtime, *, token: str | None = None) -> AsyncWebClient:
@@ -57,6 +78,7 @@ def static_token(token: str):  # noqa: ANN201 - Bolt's authorize callable
 
 def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     quiet_slack_sdk_bodies()
+    quiet_token_notes()
     settings = rt.settings
     access = AccessList(settings.support_slack_ids, timeout_s=settings.slack_timeout_s)
     bot = BotContext(rt, SupportDesk(rt), access)
@@ -76,8 +98,9 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
     guard = support_only(bot)
     bolt.command(COMMAND, middleware=[guard])(fitglue_command(bot))
     # Every interactive element the bot posts is acknowledged; interactive.py lists them all.
-    for action_id in AGENT_ACTIONS:
+    for action_id in AGENT_ACTIONS + NAVIGATION:
         bolt.action(action_id, middleware=[guard])(button_listener(bot, action_id))
+    bolt.action(SEND_LINKS_BULK, middleware=[guard])(bulk_button_listener(bot))
     for action_id in URL_BUTTONS:
         bolt.action(action_id)(acknowledge_url_button)
     bolt.event("app_home_opened")(home_opened(bot))

@@ -20,12 +20,14 @@ USAGE = {
     "link": f"`{COMMAND} link EMAIL`",
     "refresh": f"`{COMMAND} refresh EMAIL`",
     "webhook": f"`{COMMAND} webhook` (or `webhook status`) and `{COMMAND} webhook register`",
+    "history": f"`{COMMAND} history EMAIL` or `{COMMAND} history ATHLETE_ID`",
+    "affected": f"`{COMMAND} affected FINDING_ID`, e.g. `{COMMAND} affected needs_reauth`",
 }
 
 
 @dataclass(frozen=True)
 class Command:
-    """A well-formed request. `name` is one of diagnose, link, refresh, webhook_status,
+    """A well-formed request. `name` is one of diagnose, history, affected, link, refresh, webhook_status,
     webhook_register, ratelimit, help; `arg` the target (e-mail or athlete id) when there is one."""
 
     name: str
@@ -62,17 +64,17 @@ def _email_arg(name: str, args: list[str]) -> Command | Malformed:
     return Command(name, email)
 
 
-def _diagnose(args: list[str]) -> Command | Malformed:
+def _who_arg(name: str, args: list[str], question: str) -> Command | Malformed:
     if not args:
-        return Malformed("diagnose", "Whom should I diagnose? Give an e-mail address or a Strava athlete id.")
+        return Malformed(name, f"{question} Give an e-mail address or a Strava athlete id.")
     if len(args) > 1:
-        return Malformed("diagnose", "Give exactly one e-mail address or athlete id.")
+        return Malformed(name, "Give exactly one e-mail address or athlete id.")
     who = unwrap_email(args[0])
     try:
         parse_who(who)  # the one WHO rule (service.core.inputs): a well-formed e-mail or an athlete id
     except BadInput as exc:
-        return Malformed("diagnose", f"{exc}.")
-    return Command("diagnose", who)
+        return Malformed(name, f"{exc}.")
+    return Command(name, who)
 
 
 def _webhook(args: list[str]) -> Command | Malformed:
@@ -91,7 +93,13 @@ def parse(text: str | None) -> Command | Malformed:
         return Command("help")
     head, args = words[0].lower(), words[1:]
     if head == "diagnose":
-        return _diagnose(args)
+        return _who_arg("diagnose", args, "Whom should I diagnose?")
+    if head == "affected":
+        if len(args) != 1:
+            return Malformed("affected", "Which finding? Give one finding id.")
+        return Command("affected", args[0].strip().lower())
+    if head == "history":
+        return _who_arg("history", args, "Whose history?")
     if head in ("link", "refresh"):
         return _email_arg(head, args)
     if head == "webhook":

@@ -27,9 +27,9 @@ async def _optional(part: Awaitable[Any], body: type[Body], what: str) -> dict[s
 
 
 async def home_view(bot: BotContext) -> dict[str, Any]:
-    summary = (await bot.desk.home_summary()).to_dict()
-    rate = await _optional(bot.desk.rate_limit_report(), RateLimitBody, "rate-limit report")
-    hook = await _optional(bot.desk.webhook_status(), WebhookStatusBody, "webhook status")
+    summary = (await bot.desk.home.summary()).to_dict()
+    rate = await _optional(bot.desk.webhooks.rate_limit_report(), RateLimitBody, "rate-limit report")
+    hook = await _optional(bot.desk.webhooks.webhook_status(), WebhookStatusBody, "webhook status")
     return render.home_view(summary, rate, hook)
 
 

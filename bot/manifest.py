@@ -20,9 +20,11 @@ BOT_SCOPES = (
     "users:read",  # required together with users:read.email
     "users:read.email",  # users.lookupByEmail: is the e-mail a member of the workspace?
     "usergroups:read",  # usergroups.users.list: S… ids in FITGLUE_SUPPORT_SLACK_IDS
+    "files:write",  # files.getUploadURLExternal + completeUploadExternal: bulk links' CSV, for the agent only
 )
 BOT_EVENTS = ("app_home_opened",)
-USAGE_HINT = "diagnose EMAIL | link EMAIL | refresh EMAIL | webhook [register] | ratelimit | help"
+USAGE_HINT = ("diagnose EMAIL | history EMAIL | affected FINDING | link EMAIL | refresh EMAIL | webhook [register] "
+              "| ratelimit | help")
 
 
 def build_manifest(public_url: str, *, socket_mode: bool = False) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         from bot.http import mount_http
 
         mount_http(app, bolt, reveal(rt.settings.slack_signing_secret) or "")
+    _mount_courier(rt)
     if rt.settings.alert_channel:
         _post_alerts(rt)
     log.info("Slack bot on (%s mode)%s", "Socket" if mode == SOCKET else "HTTP",
@@ -67,10 +68,20 @@ def mount_alerts(rt: Runtime) -> bool:
     background work it runs go to FITGLUE_ALERT_CHANNEL from here. True when they do; half a Slack
     configuration raises ConfigError, as for the bot."""
     mode = slack_mode(rt.settings)
-    if mode is None or not rt.settings.alert_channel:
+    if mode is None:
+        return False
+    _mount_courier(rt)  # the queued bulk Connect-link runs and the daily digest run where the worker runs
+    if not rt.settings.alert_channel:
         return False
     _post_alerts(rt)
     return True
+
+
+def _mount_courier(rt: Runtime) -> None:
+    from bot.app import web_client
+    from bot.bulk_send import SlackCourier
+
+    rt.courier = SlackCourier(rt, web_client(rt, token=reveal(rt.settings.slack_bot_token)))
 
 
 def _post_alerts(rt: Runtime) -> None:

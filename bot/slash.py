@@ -14,10 +14,14 @@ from bot.commands import Command, Malformed, parse
 from bot.context import BotContext
 from bot.delivery import deliver_link
 from bot.outcomes import attempt, tell
+from bot.render.history_blocks import HISTORY_PAGE
 from service.desk.api_models import RateLimitBody, RefreshBody, WebhookRegistrationBody, WebhookStatusBody
+from service.desk.support_view_models import AffectedBody, HistoryBody
 
 WORKING = {
     "diagnose": "diagnosing {arg}",
+    "history": "reading the history of {arg}",
+    "affected": "finding everyone with {arg}",
     "link": "issuing a Connect link for {arg}",
     "refresh": "refreshing the Strava token of {arg}",
     "webhook_status": "looking at the Strava push subscription",
@@ -30,17 +34,21 @@ async def run(bot: BotContext, command: Command, user_id: str, client: AsyncWebC
     desk, actor, arg = bot.desk, slack_actor(user_id), command.arg or ""
     if command.name == "diagnose":
         return render.diagnosis(await desk.diagnose(arg))
+    if command.name == "history":
+        return render.history(arg, HistoryBody.of(await desk.history.page(arg, HISTORY_PAGE)).to_json())
+    if command.name == "affected":
+        return render.affected(AffectedBody.of(await desk.affected.report(arg)).to_json())
     if command.name == "link":
         return await deliver_link(desk, client, arg, actor)
     if command.name == "refresh":
         outcome = render.refresh_result(RefreshBody.of(await desk.refresh_now(arg, actor)).to_json())
         return render.diagnosis(await desk.diagnose(arg), note=outcome)
     if command.name == "webhook_status":
-        return render.webhook(WebhookStatusBody.of(await desk.webhook_status()).to_json())
+        return render.webhook(WebhookStatusBody.of(await desk.webhooks.webhook_status()).to_json())
     if command.name == "webhook_register":
-        return render.webhook(WebhookRegistrationBody.of(await desk.reregister_webhook(actor)).to_json())
+        return render.webhook(WebhookRegistrationBody.of(await desk.webhooks.reregister_webhook(actor)).to_json())
     if command.name == "ratelimit":
-        return render.rate_limits(RateLimitBody.of(await desk.rate_limit_report()).to_json())
+        return render.rate_limits(RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json())
     return render.help_message()
 
 

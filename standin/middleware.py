@@ -48,7 +48,12 @@ async def standin_middleware(request: web.Request, handler: Handler) -> web.Stre
         meter = metering(request.path)
         failure = standin.failures.take(request.path, canonical_path(request.path))
         response: web.StreamResponse
-        if failure is not None:
+        outage = standin.outage
+        if outage is not None and outage.active(standin.clock.now()) and _strava_call(request.path):
+            if outage.kind == "timeout":
+                await standin.stall(INJECTED_TIMEOUT_S)
+            response = web.json_response({"message": "Service Unavailable", "errors": []}, status=503)
+        elif failure is not None:
             if failure.timeout:
                 await standin.stall(INJECTED_TIMEOUT_S)
             response = web.json_response(failure.body, status=failure.status)
@@ -62,6 +67,12 @@ async def standin_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         CURRENT_CALL.reset(token)
+
+
+def _strava_call(path: str) -> bool:
+    """A call the app makes (API, token, deauthorize, subscriptions), not a person's page."""
+    path = canonical_path(path)
+    return path.startswith("/api/v3/") or path.startswith(("/oauth/token", "/oauth/deauthorize"))
 
 
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -11,6 +11,7 @@ from yarl import URL
 from service.core.clock import to_epoch
 from standin.calls import note_athlete
 from standin.config import KNOWN_SCOPES
+from standin.controls import create_athlete, next_default_name
 from standin.faults import (
     ATHLETE_TOKEN_INVALID,
     CLIENT_ID_INVALID,
@@ -75,6 +76,7 @@ async def authorize_get(request: web.Request) -> web.Response:
         requested=checked,
         athletes=standin.state.athletes.values(),
         connected=set(standin.state.grants),
+        new_name=next_default_name(standin),
     )
     return web.Response(text=html, content_type="text/html")
 
@@ -116,12 +118,8 @@ async def authorize_post(request: web.Request) -> web.Response:
     if decision == "deny":
         return _redirect(redirect_uri, {"state": state, "error": "access_denied"})
     if athlete is None:
-        athlete = standin.state.add_athlete(
-            standin.clock.now(),
-            None,
-            (params.get("firstname") or "Sandy").strip()[:40] or "Sandy",
-            (params.get("lastname") or "Runner").strip()[:40] or "Runner",
-        )
+        athlete = standin.state.athletes[
+            create_athlete(standin, params.get("firstname") or "", params.get("lastname") or "")]
         note_athlete(athlete.id)
     granted = {"read"} | (set(params.getall("scope_granted", [])) & set(checked))
     code = standin.state.approve(athlete.id, granted, standin.clock.now())

@@ -42,6 +42,15 @@ class Budget:
         short, daily = self.limits
         return self._usage[0] <= short and self._usage[1] <= daily
 
+    def exhaust(self, now: datetime, daily: bool) -> None:
+        """Use the 15-minute (or daily) window up: the next counted request goes over the limit."""
+        self._roll(now)
+        short, long = self.limits
+        if daily:
+            self._usage[1] = max(self._usage[1], long)
+        else:
+            self._usage[0] = max(self._usage[0], short)
+
     @property
     def limits(self) -> tuple[int, int]:
         return self.get_limits()

@@ -7,6 +7,11 @@ from multidict import MultiDict, MultiDictProxy
 
 from service.core.inputs import BadInput, parse_id
 from service.core.request_bodies import form_fields
+from service.core.same_site import sent_by_another_site
+
+# The stand-in's own pages (consent, athlete controls) post forms that change its state; like any
+# site it refuses them when they come from elsewhere (service.core.same_site).
+__all__ = ["all_params", "bearer_token", "path_id", "sent_by_another_site"]
 
 
 async def all_params(request: web.Request) -> MultiDictProxy[str]:
@@ -33,19 +38,3 @@ def bearer_token(request: web.Request, params: MultiDictProxy[str] | None = None
         return token.strip()
     source = params if params is not None else request.query
     return source.get("access_token") or None
-
-
-def sent_by_another_site(request: web.Request) -> bool:
-    """A browser says this form was posted from a page on another site.
-
-    The stand-in's own pages (consent, athlete controls) post forms that change its state; like
-    any site it refuses them when they come from elsewhere. Requests that carry neither header
-    (scripts, tests, a service calling it) are not a browser's, and pass.
-    """
-    fetch_site = (request.headers.get("Sec-Fetch-Site") or "").lower()
-    if fetch_site in ("same-origin", "none"):
-        return False
-    if fetch_site == "cross-site":
-        return True
-    origin = (request.headers.get("Origin") or "").lower()
-    return bool(origin) and origin != "null" and origin != f"{request.scheme}://{request.host}".lower()

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from service.core.clock import Clock, SystemClock, to_epoch
 from service.core.crypto import constant_time_equals
+from standin import persist
 from standin.config import CallRecord, StandinConfig
 from standin.delivery import Outbox
 from standin.event_receiver import EventReceiver
@@ -52,6 +55,9 @@ class StravaStandin:
         self._next_subscription_id = FIRST_SUBSCRIPTION_ID
         self._background: set[asyncio.Task[int]] = set()
         self._stopping = asyncio.Event()
+        self.outage: Any = None  # a standin.controls.Outage while Strava is "down"
+        # Called with the new capacity when the control page changes it (the sandbox follows it).
+        self.on_capacity_change: list[Callable[[int | None], None]] = []
         # FitGlue's other services, stood in (`fitglue serve --sandbox` points FITGLUE_EVENTS_URL here).
         self.events = EventReceiver()
 
@@ -102,12 +108,13 @@ class StravaStandin:
         return activity_id
 
     # authorization --------------------------------------------------------------------------------
-    def revoke_athlete(self, athlete_id: int) -> None:
-        """The athlete presses "Revoke Access" in their Strava settings."""
+    def revoke_athlete(self, athlete_id: int, send_event: bool = True) -> None:
+        """The athlete presses "Revoke Access" in their Strava settings. ``send_event`` False: the
+        deauthorization event is lost on the way (the app learns of it only at its next refresh)."""
         if athlete_id not in self.state.athletes:
             raise KeyError(f"no athlete {athlete_id}")
         was_connected = self.state.revoke(athlete_id)
-        if was_connected and self.subscription is not None:
+        if was_connected and send_event and self.subscription is not None:
             event = self.event("update", "athlete", athlete_id, athlete_id, {"authorized": "false"})
             self._in_background(self.push_event(event))
 
@@ -200,6 +207,17 @@ class StravaStandin:
         return True
 
     # lifecycle ------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the stand-in's world (athletes, activities, grants, tokens, subscription) to ``path``."""
+        persist.save(path, self.state, self.subscription, self._next_subscription_id)
+
+    def restore(self, path: Path) -> bool:
+        """Read back what ``save`` wrote; False when there is no such file. ValueError for another file."""
+        if not path.exists():
+            return False
+        self.state, self.subscription, self._next_subscription_id = persist.load_state(path.read_text())
+        return True
+
     def _in_background(self, coro: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coro)

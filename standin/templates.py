@@ -51,6 +51,27 @@ def _hidden(name: str, value: str) -> str:
     return f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
 
 
+def _athlete_options(athletes: list[Athlete], connected: set[int], new_name: tuple[str, str]) -> list[str]:
+    """The "sign in as" radio buttons. Preselected: someone who can connect, never an athlete already
+    connected (Authorize with them lands on "signed in to a different Strava account")."""
+    options = []
+    chosen = next((a.id for a in athletes if a.id not in connected), None)
+    for a in athletes:
+        checked = " checked" if a.id == chosen else ""
+        note = " (already connected)" if a.id in connected else ""
+        options.append(
+            f'<label><input type="radio" name="athlete_id" value="{a.id}"{checked}> '
+            f"{escape(a.firstname)} {escape(a.lastname)} · athlete {a.id}{escape(note)}</label>"
+        )
+    new_checked = "" if chosen is not None else " checked"
+    options.append(
+        f'<label><input type="radio" name="athlete_id" value="new"{new_checked}> A new sandbox athlete</label>'
+        f'<label>First name <input type="text" name="firstname" value="{escape(new_name[0])}" maxlength="40"></label>'
+        f'<label>Last name <input type="text" name="lastname" value="{escape(new_name[1])}" maxlength="40"></label>'
+    )
+    return options
+
+
 def authorize_page(
     *,
     action: str,
@@ -61,23 +82,10 @@ def authorize_page(
     requested: Sequence[str],
     athletes: Iterable[Athlete],
     connected: set[int],
+    new_name: tuple[str, str] = ("Sandy", "Runner"),
 ) -> str:
     host = URL(redirect_uri).host or redirect_uri
-    options = []
-    athletes = list(athletes)
-    for i, a in enumerate(athletes):
-        checked = " checked" if i == 0 else ""
-        note = " (already connected)" if a.id in connected else ""
-        options.append(
-            f'<label><input type="radio" name="athlete_id" value="{a.id}"{checked}> '
-            f"{escape(a.firstname)} {escape(a.lastname)} · athlete {a.id}{escape(note)}</label>"
-        )
-    new_checked = "" if athletes else " checked"
-    options.append(
-        f'<label><input type="radio" name="athlete_id" value="new"{new_checked}> A new sandbox athlete</label>'
-        '<label>First name <input type="text" name="firstname" value="Sandy" maxlength="40"></label>'
-        '<label>Last name <input type="text" name="lastname" value="Runner" maxlength="40"></label>'
-    )
+    options = _athlete_options(list(athletes), connected, new_name)
     boxes = []
     for s in requested:
         if s == "read":
@@ -130,52 +138,6 @@ def other_site_page() -> str:
 
 def bad_form_page(message: str) -> str:
     return page("Bad request", f'<h1>Bad request</h1><div class="error"><p>{escape(message)}</p></div>')
-
-
-def index_page(
-    *,
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    athletes: Iterable[Athlete],
-    connected: set[int],
-    subscription_url: str | None,
-    events: Sequence[ReceivedEvent] = (),
-) -> str:
-    rows = []
-    for a in athletes:
-        status = "connected" if a.id in connected else "not connected"
-        revoke = (
-            f'<form method="post" action="/sandbox/athletes/{a.id}/revoke">'
-            '<button type="submit">Revoke access</button></form>'
-            if a.id in connected
-            else ""
-        )
-        activity = (
-            f'<form method="post" action="/sandbox/athletes/{a.id}/activities">'
-            '<button type="submit">New activity</button></form>'
-        )
-        rows.append(
-            f"<tr><td>{a.id}</td><td>{escape(a.firstname)} {escape(a.lastname)}</td>"
-            f"<td>{escape(status)}</td><td>{revoke}{activity}</td></tr>"
-        )
-    table = (
-        "<table><tr><th>Athlete</th><th>Name</th><th>App access</th><th></th></tr>"
-        + "".join(rows)
-        + "</table>"
-        if rows
-        else "<p>No sandbox athletes yet: one is created when you authorize as a new athlete.</p>"
-    )
-    sub = escape(subscription_url) if subscription_url else "none"
-    body = (
-        "<h1>Strava sandbox</h1>"
-        f"<p>OAuth base: <code>{escape(base_url)}/oauth</code><br>API base: <code>{escape(base_url)}/api/v3</code><br>"
-        f"Client id: <code>{escape(client_id)}</code> · client secret: <code>{escape(client_secret)}</code><br>"
-        f"Push subscription callback: <code>{sub}</code></p>"
-        f"<h2>Athletes</h2>{table}"
-        f"{events_table(events)}"
-    )
-    return page("Strava sandbox", body)
 
 
 def events_table(events: Sequence[ReceivedEvent], shown: int = 50) -> str:

@@ -26,7 +26,7 @@ async def subscribed_service(aiohttp_client: Any, runtime: Runtime) -> Any:
 
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.ok, report.steps
     return client
 

@@ -175,6 +175,7 @@ class JobKind(StrEnum):
 
     WEBHOOK_EVENT = "webhook_event"  # check one Strava push event with Strava and apply it
     CATCH_UP = "catch_up"  # list an athlete's recent activities (after a Connect, or a lost event)
+    BULK_LINKS = "bulk_links"  # send Connect links to everyone with a finding, from Slack (issue 13)
 
 
 # The words in order, for messages, choices and tie-breaking.

@@ -6,7 +6,10 @@ operations' results (`operation_replies`), help, refusals and alerts (`notices`)
 tab (`home_tab`). Callers use `bot.render.<renderer>`; every renderer is re-exported here.
 """
 
+from bot.render.affected_blocks import affected, bulk_progress
 from bot.render.diagnosis_blocks import action_button, diagnosis
+from bot.render.digest_blocks import digest
+from bot.render.history_blocks import history, history_button
 from bot.render.home_tab import home_refusal, home_view
 from bot.render.link_messages import link_dm, link_for_agent, link_message_for_user, link_sent
 from bot.render.notices import alert, alert_resolved, failure, help_message, refusal, working
@@ -14,12 +17,17 @@ from bot.render.operation_replies import events_retried, rate_limits, refresh_re
 
 __all__ = [
     "action_button",
+    "affected",
+    "bulk_progress",
     "alert",
     "alert_resolved",
     "diagnosis",
+    "digest",
     "events_retried",
     "failure",
     "help_message",
+    "history",
+    "history_button",
     "home_refusal",
     "home_view",
     "link_dm",

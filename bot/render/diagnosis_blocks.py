@@ -21,6 +21,7 @@ from bot.blocks import (
     slack_date,
 )
 from bot.commands import is_email
+from bot.render.history_blocks import history_button
 from troubleshooting import ACTIONS, STATUS_TEXT, Diagnosis, summary_line
 
 SEVERITY_MARK = {"error": ":red_circle:", "warning": ":large_orange_circle:", "info": ":information_source:",
@@ -108,6 +109,8 @@ def diagnosis(diag: Diagnosis, note: Reply | None = None) -> Reply:
     # An unknown user asked about by e-mail can still be sent a link (issuing it creates the account).
     email = data["email"] or (who if is_email(who) else None)
     buttons = _buttons(wanted, email, who)
+    if status != "unknown_user":
+        buttons.append(history_button(email or who))
     if buttons:
         blocks.append(actions(ACTIONS_BLOCK_ID, buttons))
     overflow = f"… more findings than fit here: run `fitglue diagnose {who} --json` for the full list."

@@ -41,7 +41,7 @@ def _home_webhook(hook: dict[str, Any] | None) -> list[Block]:
 
 
 def home_view(summary: dict[str, Any], rate: dict[str, Any] | None, hook: dict[str, Any] | None) -> dict[str, Any]:
-    """The App Home dashboard. `summary` is `SupportDesk.home_summary().to_dict()`."""
+    """The App Home dashboard. `summary` is `SupportDesk.home.summary().to_dict()`."""
     blocks: list[Block] = [header("FitGlue · Strava connections")]
     blocks += [section("*Strava API budget*"), *_home_budgets(rate), divider()]
     blocks += [section("*Push subscription*"), *_home_webhook(hook), divider()]

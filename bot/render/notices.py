@@ -11,6 +11,8 @@ SUPPORT_IDS_VARIABLE = "FITGLUE_SUPPORT_SLACK_IDS"
 
 HELP_LINES = [
     (f"{COMMAND} diagnose EMAIL|ATHLETE_ID", "what is wrong with a user's Strava connection, and buttons to fix it"),
+    (f"{COMMAND} history EMAIL|ATHLETE_ID", "what happened to a user's connection, newest first"),
+    (f"{COMMAND} affected FINDING_ID", "everyone with a finding (e.g. needs_reauth), and Connect links for all of them"),
     (f"{COMMAND} link EMAIL", "send a Connect link (by DM when they are in this workspace, else to you)"),
     (f"{COMMAND} refresh EMAIL", "refresh the user's Strava token now"),
     (f"{COMMAND} webhook", "the Strava push subscription (same as `webhook status`)"),
@@ -26,7 +28,7 @@ def help_message(problem: str | None = None) -> Reply:
     if problem:
         blocks.append(section(f":point_right: {escape(problem)}"))
     blocks.append(section("*FitGlue support commands*\n" + lines))
-    text = (problem + " — " if problem else "") + f"FitGlue commands: {COMMAND} diagnose, link, refresh, " \
+    text = (problem + " — " if problem else "") + f"FitGlue commands: {COMMAND} diagnose, history, affected, link, refresh, " \
         "webhook, webhook register, ratelimit, help"
     return Reply(text, blocks)
 

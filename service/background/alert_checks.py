@@ -32,7 +32,7 @@ KINDS = ("subscription_lost", "subscription_failing", "budget_high", "app_creden
 async def budget_high(rt: Runtime) -> str | None:
     from service.desk.support_desk import SupportDesk
 
-    report = await SupportDesk(rt).rate_limit_report()
+    report = await SupportDesk(rt).webhooks.rate_limit_report()
     hot = [(budget, window, usage) for budget, windows in report.budgets.items()
            for window, usage in windows.items() if usage.usage is not None and usage.share >= BUDGET_ALERT_SHARE]
     if not hot:

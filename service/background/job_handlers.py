@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from service.background.bulk_link_job import bulk_links_job
 from service.background.outbound import OutboundDelivery
 from service.background.webhooks import catchup, processing
 from service.background.worker import BatchHandler, Handler, Worker
 from service.core.runtime import Runtime
+from service.desk.bulk_links import BULK_JOB
 from service.queue import ClaimedJob
 from service.queue.catch_up import JOB_KIND as CATCH_UP_JOB
 from service.subscription.state import JOB_KIND as EVENT_JOB
 
 
 def job_handlers() -> dict[str, Handler]:
-    return {CATCH_UP_JOB: catchup.catch_up_job}
+    return {CATCH_UP_JOB: catchup.catch_up_job, BULK_JOB: bulk_links_job}
 
 
 def batch_handlers() -> dict[str, BatchHandler]:

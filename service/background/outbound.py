@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from standardwebhooks import Webhook
 
+from service.core.redact import redact_url
 from service.core.runtime import Runtime
 from service.core.settings import reveal
 from service.outbox.deliveries import Attempt, ClaimedEvent, claim_due, release, settle
@@ -54,6 +55,16 @@ def _failure(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return f"no answer within {timeout_s:g} s"
     return f"could not reach the receiver ({type(exc).__name__}: {str(exc)[:200] or 'no detail'})"
+
+
+def _refused(response: aiohttp.ClientResponse) -> str:
+    """Why a non-2xx answer is a failed attempt; a redirect says where it leads, so the operator can
+    point FITGLUE_EVENTS_URL there."""
+    if 300 <= response.status < 400:
+        location = redact_url(response.headers.get("Location", "nowhere"))[:200]
+        return (f"the receiver answered HTTP {response.status} (a redirect, to {location}; "
+                "set FITGLUE_EVENTS_URL to where it leads)")
+    return f"the receiver answered HTTP {response.status}"
 
 
 class OutboundDelivery:
@@ -109,12 +120,14 @@ class OutboundDelivery:
         url = settings.events_url or ""
         timeout = aiohttp.ClientTimeout(total=settings.events_timeout_s)
         try:
-            async with self.rt.http.post(url, data=event.body.encode(), timeout=timeout,
+            # Redirects are not followed: only the receiver's own 2xx is a delivery (a followed 302
+            # turns the POST into a GET whose 200 says nothing about the event).
+            async with self.rt.http.post(url, data=event.body.encode(), timeout=timeout, allow_redirects=False,
                                          headers=signed_headers(signer, event.webhook_id, event.body)) as response:
                 await response.read()
                 if 200 <= response.status < 300:
                     return Attempt(event)
-                return Attempt(event, f"the receiver answered HTTP {response.status}")
+                return Attempt(event, _refused(response))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return Attempt(event, _failure(exc, settings.events_timeout_s))
 

@@ -29,6 +29,8 @@ from service.core.runtime import Runtime
 from service.db.models import (
     ActivitySummary,
     AuditEntry,
+    BulkLinkRun,
+    ConnectionHistory,
     ConnectLink,
     Job,
     OAuthAttempt,
@@ -107,6 +109,14 @@ async def _old_audit(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)))
 
 
+async def _old_history(session: AsyncSession, cutoff: datetime) -> int:
+    return _count(await session.execute(delete(ConnectionHistory).where(ConnectionHistory.at < cutoff)))
+
+
+async def _old_bulk_runs(session: AsyncSession, cutoff: datetime) -> int:
+    return _count(await session.execute(delete(BulkLinkRun).where(BulkLinkRun.finished_at < cutoff)))
+
+
 async def _deleted_activities(session: AsyncSession, cutoff: datetime) -> int:
     return _count(await session.execute(delete(ActivitySummary).where(ActivitySummary.deleted_at < cutoff)))
 
@@ -153,6 +163,15 @@ RULES: dict[str, tuple[Rule, ...] | Bounded] = {
     "unconfirmed_event_calls": Bounded(
         "one row per athlete named by events in the current 15-minute window: every sweep deletes the "
         "counts of windows that have ended"),
+    "connection_history": (
+        Rule("history_retention_days", "FITGLUE_HISTORY_RETENTION_DAYS",
+             "status and scope changes, refresh failures and daily refresh counts (`fitglue history`), after "
+             "they happened", _old_history),
+    ),
+    "bulk_link_runs": (
+        Rule("bulk_run_retention_days", "FITGLUE_BULK_RUN_RETENTION_DAYS",
+             "finished bulk Connect-link runs (counts only), after they finished", _old_bulk_runs),
+    ),
     "outbound_events": (
         Rule("events_retention_days", "FITGLUE_EVENTS_RETENTION_DAYS",
              "outbound events, after they were delivered (pending ones stay until delivered or parked)",

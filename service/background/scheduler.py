@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from service.background.alert_checks import ALERT_CHECK_INTERVAL_S, check_alerts
+from service.background.digest import digest_check
 from service.background.retention import sweep
 from service.connections.refresh import sweep_due
 from service.core.runtime import Runtime
@@ -35,7 +36,12 @@ def periodic_jobs(rt: Runtime) -> list[tuple[str, Callable[[Runtime], Awaitable[
     """(name, coroutine function, interval seconds) for everything the scheduler runs."""
     return [("refresh_sweep", refresh_sweep, rt.settings.refresh_interval_s),
             ("retention_sweep", retention_sweep, rt.settings.retention_interval_s),
-            ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S)]
+            ("alert_checks", check_alerts, ALERT_CHECK_INTERVAL_S),
+            ("daily_digest", _digest, rt.settings.digest_check_s)]
+
+
+async def _digest(rt: Runtime) -> None:
+    await digest_check(rt)
 
 
 def _ends_quietly_on_shutdown(name: str, func: Callable[[Runtime], Awaitable[None]]

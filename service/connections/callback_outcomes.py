@@ -55,6 +55,8 @@ class CallbackResult:
     outcome: str
     email: str | None = None
     athlete_id: int | None = None
+    # The Strava athlete's name as Strava's token answer gave it (the first answer only: a reload has none).
+    athlete_name: str | None = None
     # The verdict on what Strava granted (connected and partial outcomes only).
     verdict: GrantVerdict | None = None
     # Only ever for the browser that started the attempt: it posted this link, so it holds it.
@@ -70,6 +72,18 @@ class CallbackResult:
     @property
     def connected(self) -> bool:
         return self.outcome in (AttemptOutcome.CONNECTED, AttemptOutcome.PARTIAL)
+
+
+MAX_NAME_CHARS = 80
+
+
+def athlete_name(athlete: object) -> str | None:
+    """"First Last" from the athlete summary of Strava's token answer, or None when it has no name."""
+    if not isinstance(athlete, dict):
+        return None
+    parts = [str(athlete.get(key) or "").strip() for key in ("firstname", "lastname")]
+    name = " ".join(part for part in parts if part)
+    return name[:MAX_NAME_CHARS] or None
 
 
 def retry_url_for(rt: Runtime, link: ConnectLink | None) -> str | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.connections import history_log
 from service.connections.callback_outcomes import (
     OUTCOME_STATUS,
     CallbackResult,
@@ -153,7 +154,7 @@ async def linked_to_another_user(session: AsyncSession, athlete_id: int, user_id
 
 
 async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt, athlete_id: int,
-                                  granted: frozenset[str]) -> CallbackResult:
+                                  granted: frozenset[str], name: str | None = None) -> CallbackResult:
     """Record the refusal of an athlete linked to another user; the new tokens are simply discarded.
 
     Deauthorizing them instead would also revoke the grant of the FitGlue user this athlete
@@ -164,7 +165,8 @@ async def refuse_athlete_conflict(session: AsyncSession, claimed: ClaimedAttempt
         outcome=AttemptOutcome.ATHLETE_CONFLICT, reason=reason, athlete_id=athlete_id,
         granted_scopes=scopes_text(granted)))
     return CallbackResult(OUTCOME_STATUS[AttemptOutcome.ATHLETE_CONFLICT], AttemptOutcome.ATHLETE_CONFLICT,
-                          email=claimed.email, athlete_id=athlete_id, retry_url=claimed.retry_url, reason=reason,
+                          email=claimed.email, athlete_id=athlete_id, athlete_name=name,
+                          retry_url=claimed.retry_url, reason=reason,
                           proven_browser=True, current=await connection_now(
                               session, claimed.user_id, AttemptOutcome.ATHLETE_CONFLICT, None, None))
 
@@ -183,6 +185,8 @@ async def store_connection(session: AsyncSession, rt: Runtime, claimed: ClaimedA
     await queue_catch_up_for_connect(session, rt, conn, athlete_id, granted)
     store_grant(conn, grant, rt.cipher)
     conn.athlete_id = athlete_id
+    history_log.record_scopes_change(session, user.id, now, conn.granted_scopes, scopes_text(granted))
+    history_log.record_status_change(session, user.id, now, conn.status, ConnectionStatus.CONNECTED, verdict.status_reason)
     conn.granted_scopes = scopes_text(granted)
     if conn.status != ConnectionStatus.CONNECTED:
         conn.status_changed_at = now

@@ -24,6 +24,7 @@ from service.connections.callback_outcomes import (
     OUTCOME_STATUS,
     CallbackResult,
     ConnectionNow,
+    athlete_name,
     connection_state,
 )
 from service.connections.callback_steps import (
@@ -70,15 +71,16 @@ async def complete_connect(rt: Runtime, params: Mapping[str, str], browser_secre
 
     # One verdict decides the outcome, the status reason and whether the link is used up.
     verdict = grant_verdict(granted)
+    name = athlete_name(grant.athlete)
     async with rt.sessions() as session, session.begin():
         if await linked_to_another_user(session, athlete_id, claimed.user_id):
-            return await refuse_athlete_conflict(session, claimed, athlete_id, granted)
+            return await refuse_athlete_conflict(session, claimed, athlete_id, granted, name)
         await store_connection(session, rt, claimed, grant, athlete_id, granted, verdict)
         outcome = await record_connected(session, claimed, athlete_id, granted, verdict)
     log.info("user %s connected Strava athlete %s (%s)", claimed.user_id, athlete_id, outcome)
     announce_connected(rt, athlete_id)
     return CallbackResult(OUTCOME_STATUS[outcome], outcome, email=claimed.email, athlete_id=athlete_id,
-                          verdict=verdict, retry_url=None if verdict.complete else claimed.retry_url,
+                          athlete_name=name, verdict=verdict, retry_url=None if verdict.complete else claimed.retry_url,
                           proven_browser=True)
 
 

@@ -34,6 +34,7 @@ from service.db.models import (
     ActivityNotFound,
     ActivitySummary,
     AuditEntry,
+    ConnectionHistory,
     ConnectLink,
     Job,
     OAuthAttempt,
@@ -80,6 +81,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "users": Erased(("id", "email", "email_normalized")),
     "strava_connections": Erased(("user_id", "athlete_id")),
     "connect_links": Erased(("user_id",)),
+    "connection_history": Erased(("user_id",)),
     "oauth_attempts": Erased(("user_id", "athlete_id", "reason")),
     "jobs": Erased(("user_id", "dedupe_key")),
     "webhook_events": Erased(("owner_id",)),
@@ -87,6 +89,7 @@ ERASURE: dict[str, Erased | NoUserData] = {
     "activity_not_found": Erased(("athlete_id",)),
     "unconfirmed_event_calls": Erased(("athlete_id",)),
     "audit_log": Erased(("target", "detail"), how="anonymised"),
+    "bulk_link_runs": NoUserData("bulk Connect-link runs: a finding, counts and the asking agent; no user"),
     "outbound_events": Erased(("athlete_id", "user_id")),  # a pending revocation or erasure stays, redacted
     "rate_limit_state": NoUserData("app-wide call counts per Strava budget"),
     "webhook_registrations": NoUserData("the app's push-subscription steps; the actor is an agent"),
@@ -289,6 +292,7 @@ async def erase_user(rt: Runtime, user_id: int, email: str, label: str) -> dict[
                 athlete_id=None, granted_scopes=None,
                 reason=func.replace(OAuthAttempt.reason, str(athlete), "(erased)")))
         await remove("connect_links", delete(ConnectLink).where(ConnectLink.user_id == user_id))
+        await remove("connection_history", delete(ConnectionHistory).where(ConnectionHistory.user_id == user_id))
         await remove("strava_connections", delete(StravaConnection).where(StravaConnection.user_id == user_id))
         await remove("users", delete(User).where(User.id == user_id))
         deleted["audit_entries_anonymised"] = await _anonymise_audit(session, email, athlete_ids, label)

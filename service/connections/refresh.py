@@ -15,7 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from service.connections.refresh_events import announce, announce_recovered
+from service.connections import history_log
+from service.connections.refresh_events import announce
+from service.connections.refresh_store import CONNECTED as _CONNECTED
+from service.connections.refresh_store import store_grants
 from service.connections.tokens import access_token
 from service.core.backoff import exponential_backoff
 from service.core.crypto import DecryptionError
@@ -162,22 +165,12 @@ async def _settle(rt: Runtime, outcomes: list[_CallOutcome]) -> list[RefreshResu
     """Store what the calls brought back: all successes in one transaction, failures by kind."""
     now = rt.clock.now()
     results: list[RefreshResult] = []
-    successes = [o for o in outcomes if o.grant is not None]
-    if successes:
-        # Encrypt outside the write transaction; the rotated refresh token is stored by the same
-        # statement that releases the lease.
-        rows = [{"id": o.leased.conn_id, "access_token_enc": rt.cipher.encrypt(o.grant.access_token),
-                 "refresh_token_enc": rt.cipher.encrypt(o.grant.refresh_token), "expires_at": o.grant.expires_at,
-                 "last_refresh_at": now, "refresh_failures": 0, "last_refresh_error": None,
-                 "last_refresh_error_kind": None, "next_refresh_at": None, "refresh_lease_until": None,
-                 "updated_at": now} for o in successes if o.grant is not None]
-        async with rt.write() as session:
-            await announce_recovered(session, rt, [o.leased.conn_id for o in successes], now)
-            await session.execute(update(StravaConnection), rows)
-            statuses = dict((await session.execute(select(StravaConnection.id, StravaConnection.status).where(
-                StravaConnection.id.in_([o.leased.conn_id for o in successes])))).all())
-        results.extend(RefreshResult(o.leased.email, statuses.get(o.leased.conn_id, ConnectionStatus.CONNECTED), True,
-                                     o.grant.expires_at) for o in successes if o.grant is not None)
+    successes = [(o.leased, o.grant) for o in outcomes if o.grant is not None]
+    if successes:  # refreshed only where still connected (service.connections.refresh_store)
+        statuses = await store_grants(rt, [(leased.conn_id, leased.user_id, grant) for leased, grant in successes], now)
+        for leased, grant in successes:
+            status = statuses.get(leased.conn_id, ConnectionStatus.NOT_CONNECTED)
+            results.append(RefreshResult(leased.email, status, status == ConnectionStatus.CONNECTED, grant.expires_at))
     for outcome in outcomes:
         error, leased = outcome.error, outcome.leased
         if error is None:
@@ -212,18 +205,18 @@ async def _record_failure(rt: Runtime, leased: _Leased, kind: str, message: str,
                       access_token_enc=None, refresh_token_enc=None, expires_at=None)
         log.warning("user %s: Strava grant is gone, connection needs re-authorization", user_id)
     async with rt.write() as session:
+        failures, before = await history_log.note_refresh_failure(session, conn_id, user_id, now, kind, message,
+                                                                  values.get("status_reason"))
         if grant_dead:
-            was_connected = list((await session.execute(select(StravaConnection.id).where(
-                StravaConnection.id == conn_id, StravaConnection.status == ConnectionStatus.CONNECTED))).scalars())
+            was_connected = [conn_id] if before == ConnectionStatus.CONNECTED else []
             await announce(session, rt, NEEDS_REAUTH, was_connected, now, status=ConnectionStatus.NEEDS_REAUTH)
         else:
-            failures = (await session.execute(select(StravaConnection.refresh_failures)
-                                              .where(StravaConnection.id == conn_id))).scalar_one() or 0
-            values.update(refresh_failures=failures + 1,
-                          next_refresh_at=retry_at or now + backoff_after(failures + 1))
+            values.update(refresh_failures=failures + 1, next_refresh_at=retry_at or now + backoff_after(failures + 1))
             log.info("user %s: token refresh failed (%s), next try at %s", user_id, kind, values["next_refresh_at"])
-        row = (await session.execute(update(StravaConnection).where(StravaConnection.id == conn_id).values(**values)
-                                     .returning(StravaConnection.status, StravaConnection.expires_at))).one()
+        this = update(StravaConnection).where(StravaConnection.id == conn_id)
+        back = (StravaConnection.status, StravaConnection.expires_at)
+        row = (await session.execute(this.where(_CONNECTED).values(**values).returning(*back))).one_or_none() \
+            or (await session.execute(this.values(refresh_lease_until=None).returning(*back))).one()  # ended meanwhile
     return RefreshResult(leased.email, row[0], False, row[1], message, kind)
 
 

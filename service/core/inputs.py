@@ -232,18 +232,35 @@ def multipart_pairs(content_type: str, body: bytes) -> list[tuple[str, str]]:
     return fields
 
 
-def parse_json(text: str | bytes, what: str = "the body") -> Any:
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def parse_json(text: str | bytes, what: str = "the body", *, unique_keys: bool = False) -> Any:
     """Any JSON value from outside. Raises BadInput when it is not JSON, not UTF-8, or nested too
-    deeply for the parser (`[` * 5000 raises RecursionError, not ValueError)."""
+    deeply for the parser (`[` * 5000 raises RecursionError, not ValueError); with `unique_keys`,
+    also when an object names a key twice (the parser keeps the last, where a proxy or another
+    reader of the same request may act on the first)."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
+    except _DuplicateKey as exc:
+        raise BadInput(f"{what} names the field {_shown(str(exc))} more than once") from None
     except (ValueError, RecursionError):
         raise BadInput(f"{what} is not valid JSON") from None
 
 
-def parse_json_object(text: str | bytes, what: str = "the body") -> dict[str, Any]:
-    """A JSON object (not an array, string or number). Raises BadInput."""
-    value = parse_json(text, what)
+def parse_json_object(text: str | bytes, what: str = "the body", *, unique_keys: bool = False) -> dict[str, Any]:
+    """A JSON object (not an array, string or number); `unique_keys` as parse_json. Raises BadInput."""
+    value = parse_json(text, what, unique_keys=unique_keys)
     if not isinstance(value, dict):
         raise BadInput(f"{what} must be a JSON object")
     return value
@@ -263,6 +280,7 @@ def parse_since(raw: object, name: str) -> datetime:
         raise BadInput(f"{name} must be an ISO 8601 date or time in UTC, like 2026-11-27T14:15:00Z, got {_shown(raw)}")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # An offset can carry a time out of the calendar (year 1 to 9999) in UTC: OverflowError.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadInput(f"{name} is not a real date or time, got {_shown(raw)}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

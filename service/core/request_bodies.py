@@ -11,6 +11,8 @@ aiohttp's multipart reader needs the stream this middleware has already spent (a
   too): 413 `too_large`;
 - not complete within `FITGLUE_BODY_READ_TIMEOUT_S` seconds of the handler being reached (a
   slow-drip client holding a connection open): 408 `body_timeout`, and the connection is closed;
+- a `Content-Encoding` (gzip, deflate) the bytes do not decode with: 400 `bad_body` (aiohttp raises
+  while reading, which would otherwise be a 500 with a traceback on any route, before any check);
 - declared a form but not a well-formed one: 400 `bad_form`. Every route takes both kinds of
   form, as Strava's API does: `application/x-www-form-urlencoded` (UTF-8, valid percent-escapes,
   `name=value` fields: service.core.inputs.form_pairs) and `multipart/form-data` (a boundary and parts
@@ -85,6 +87,12 @@ def body_reader(timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S,
                 await bounded.read()
         except web.HTTPRequestEntityTooLarge:
             return too_large(limit)
+        except web.RequestPayloadError:
+            # The stream holds the error: marked ended, aiohttp does not read it again after the answer
+            # (its "lingering" read would raise it once more and log a traceback at ERROR).
+            request.content.feed_eof()
+            return _error(400, "bad_body", "the request body could not be decoded as its Content-Encoding says",
+                          Connection="close")
         except TimeoutError:
             return _error(408, "body_timeout", f"the request body did not arrive within {seconds:g} seconds",
                           Connection="close")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +32,14 @@ class AlertSink(Protocol):
     async def alert(self, kind: str, message: str) -> None: ...
 
 
+class Courier(Protocol):
+    """Slack work the queue worker hands over (the bot implements it; unset when the bot is off)."""
+
+    async def run_bulk_links(self, run_id: int) -> None: ...
+
+    async def post_digest(self, channel: str, digest: dict[str, Any]) -> None: ...
+
+
 class LogAlerts:
     async def alert(self, kind: str, message: str) -> None:
         logging.getLogger("fitglue.alerts").warning("alert %s: %s", kind, message)
@@ -49,6 +57,7 @@ class Runtime:
     strava: StravaClient | None
     alerts: AlertSink = field(default_factory=LogAlerts)
     metrics: Metrics = field(default_factory=Metrics)
+    courier: Courier | None = None
     # The shared rate-limit ledger, installed as the Strava client's hooks by open_runtime.
     ledger: RateLimitLedger | None = None
     # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").

@@ -19,36 +19,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
-    Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.core.config_errors import BadSetting, ConfigError, config_error
-from service.core.inputs import MAX_ID, MAX_PORT, parse_whole_number
-from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule
+from service.core.inputs import MAX_PORT
+from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
+from service.core.settings_fields import EnvInt, EnvSeconds, env_name
+from service.core.settings_fields import env as _env
 from service.core.settings_sources import contract_sources, environment
+from service.core.settings_support import SupportViewSettings
 
 # --- how the environment's text becomes values -------------------------------------------------
-
-def _env_name(field_name: str | None) -> str:
-    """The environment variable of a Settings field (its alias), for messages."""
-    field = Settings.model_fields.get(field_name or "")
-    alias = field.validation_alias if field is not None else None
-    return alias if isinstance(alias, str) else str(field_name)
-
-
-def _whole_number(value: object, info: ValidationInfo) -> object:
-    """Text from the environment: ASCII digits only (service.core.inputs' rule for every number from
-    outside). A number set in code passes through; the field's ge/le bounds check both."""
-    if not isinstance(value, str):
-        return value
-    return parse_whole_number(value.strip(), _env_name(info.field_name), low=0, high=MAX_ID)
-
 
 def _comma_separated(value: object) -> object:
     """`a, b,,c` -> ("a", "b", "c"); a sequence set in code passes through."""
@@ -61,9 +47,6 @@ def _without_trailing_slash(value: object) -> object:
     return value.rstrip("/") if isinstance(value, str) else value
 
 
-EnvInt = Annotated[int, BeforeValidator(_whole_number)]
-# Whole seconds from the environment; tests may set fractions in code.
-EnvSeconds = Annotated[float, BeforeValidator(_whole_number)]
 # pydantic-settings would decode a list field as JSON; the contract says comma-separated.
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode, BeforeValidator(_comma_separated)]
@@ -74,12 +57,10 @@ LogFormat = Annotated[Literal["text", "json"],
 
 # --- the settings ----------------------------------------------------------------------------
 
-def _env(name: str, default: Any = None, **bounds: Any) -> Any:
-    """A field read from environment variable `name` (exactly; case matters)."""
-    return Field(default, validation_alias=name, **bounds)
+# Each field is declared with `_env(variable, default, **bounds)`: settings_fields.env, the helper the
+# settings parts (settings_support.py) declare theirs with too.
 
-
-class Settings(BaseSettings):
+class Settings(SupportViewSettings, BaseSettings):
     """Every setting of the service. Immutable; see the module docstring for how to build one."""
 
     model_config = SettingsConfigDict(
@@ -157,7 +138,7 @@ class Settings(BaseSettings):
     events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
     events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
     # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
-    token_api_key: SecretStr | None = _env("FITGLUE_TOKEN_API_KEY")
+    token_api_key: TokenApiKey | None = _env("FITGLUE_TOKEN_API_KEY")
     token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
     token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
     audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
@@ -279,14 +260,14 @@ def _given(value: object) -> bool:
 # Environment variable -> Settings field, for every field the environment can set.
 FIELD_BY_ENV = {field.validation_alias: name for name, field in Settings.model_fields.items()
                 if isinstance(field.validation_alias, str)}
-ENV_BY_FIELD = {name: env for env, name in FIELD_BY_ENV.items()}
+ENV_BY_FIELD = {name: var for var, name in FIELD_BY_ENV.items()}
 ENV_NAMES = frozenset(FIELD_BY_ENV)  # every variable the contract names
 
 SERVE_REQUIRES = ("FITGLUE_SECRET_KEY", "STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET", "STRAVA_WEBHOOK_VERIFY_TOKEN")
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
-    return config_error(exc, lambda loc: loc if loc in ENV_NAMES else _env_name(loc))
+    return config_error(exc, lambda loc: loc if loc in ENV_NAMES else env_name(loc))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:

@@ -1,18 +1,23 @@
-"""The rules of the outbound-event settings (README "Outbound events"), as annotated types that
-`service.core.settings.Settings` declares its fields with. Messages name the variable, never a
-secret's value."""
+"""The rules of the hand-off settings (README "Outbound events", "Access-token endpoint"), as
+annotated types that `service.core.settings.Settings` declares its fields with. Messages name the
+variable, never a secret's value."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 from pydantic_settings import NoDecode
 
-from service.core.inputs import MAX_ID, parse_whole_number
+from service.core.inputs import parse_whole_number
 
+# The longest wait between two delivery attempts: 30 days. Longer ones only delay parking (and the
+# alert), and one beyond the calendar (about 10^11 s) made every settle raise OverflowError: the
+# event was sent again after each lease, never parked.
+MAX_RETRY_WAIT_S = 30 * 86400
 # The Standard Webhooks specification asks for 24 to 64 random bytes; at least 16 are accepted.
 MIN_SECRET_BYTES = 16
 
@@ -26,13 +31,20 @@ def _retry_schedule(value: object) -> object:
         return parts
     if not parts:
         raise ValueError(f"{name} needs at least one number of seconds")
-    return tuple(parse_whole_number(p, name, low=1, high=MAX_ID) if isinstance(p, str) else p for p in parts)
+    return tuple(parse_whole_number(p, name, low=1, high=MAX_RETRY_WAIT_S) if isinstance(p, str) else p for p in parts)
 
 
 def _http_url(value: str) -> str:
-    value = value.rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("FITGLUE_EVENTS_URL must start with http:// or https://")
+    """An http(s) URL with a host (and a valid port, no whitespace), kept exactly as given: a trailing
+    slash is part of the receiver's path. Refused here, at start-up, rather than at every attempt."""
+    try:
+        parts = urlsplit(value)
+        usable = bool(parts.hostname) and (parts.port is None or parts.port > 0)  # .port raises past 65535
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        usable = False
+    if not usable or not value.startswith(("http://", "https://")) or any(ch.isspace() for ch in value):
+        raise ValueError("FITGLUE_EVENTS_URL must be an http:// or https:// URL with a host, "
+                         "like https://fitglue.example/strava-events")
     return value
 
 
@@ -49,6 +61,23 @@ def _standard_webhooks_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+# FITGLUE_TOKEN_API_KEY guards every user's Strava access token and a wrong key costs a caller nothing
+# but a 401, so a short key could simply be guessed.
+MIN_TOKEN_API_KEY_CHARS = 24
+
+
+def _token_api_key(value: SecretStr) -> SecretStr:
+    """Empty (the endpoint off), or at least MIN_TOKEN_API_KEY_CHARS characters with no surrounding
+    whitespace (a key with a stray space from .env would refuse every call with a 401)."""
+    text = value.get_secret_value()
+    if text and (len(text) < MIN_TOKEN_API_KEY_CHARS or text != text.strip()):
+        raise ValueError(f"FITGLUE_TOKEN_API_KEY must be at least {MIN_TOKEN_API_KEY_CHARS} characters with no "
+                         "spaces around it, for example from `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`")
+    return value
+
+
 RetrySchedule = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_retry_schedule)]
 EventsUrl = Annotated[str, AfterValidator(_http_url)]
 EventsSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
+TokenApiKey = Annotated[SecretStr, AfterValidator(_token_api_key)]

@@ -53,6 +53,8 @@ class StravaConnection(Base):
     last_refresh_error: Mapped[str | None] = mapped_column(Text)
     last_refresh_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # When the current run of failed refreshes began (None while refreshes succeed): `affected`'s "since".
+    refresh_failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Backoff after a transient failure: the sweep leaves the row alone until then.
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A short lease taken with a conditional UPDATE, so two sweeps (or replicas) never refresh one
@@ -279,3 +281,12 @@ class OutboundEvent(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Issue 13's tables (connection history, bulk link runs) and its indexes on the tables above live
+# beside this module; importing it here registers them on Base.metadata, for Alembic and the tests.
+from service.db.support_tables import BulkLinkRun, ConnectionHistory  # noqa: E402
+
+__all__ = ["ActivityNotFound", "ActivitySummary", "AppState", "AuditEntry", "Base", "BulkLinkRun",
+           "ConnectLink", "ConnectionHistory", "Job", "OAuthAttempt", "OutboundEvent", "RateLimitState",
+           "StravaConnection", "UnconfirmedEventCalls", "User", "WebhookEvent", "WebhookRegistration"]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.core.clock import iso_utc
 from service.core.runtime import Runtime
 from service.db.models import AuditEntry, StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.outbox.outbox_ops import outbox_health
 from troubleshooting.permissions import grant_verdict, parse_scopes
 from troubleshooting.vocabulary import ConnectionStatus, Severity
@@ -44,13 +45,14 @@ class HomeSummary:
                 "recent_actions": list(self.recent_actions), "outbound": self.outbound}
 
 
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
 class HomeOps:
-    """The dashboard summary of one runtime's connections and recent agent actions."""
+    """`desk.home`: the dashboard summary of one runtime's connections and recent agent actions."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def home_summary(self, *, listed: int = 10) -> HomeSummary:
+    async def summary(self, *, listed: int = 10) -> HomeSummary:
         async with self.rt.sessions() as session:
             counts: dict[str, int] = {status: 0 for status in (
                 ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED,

@@ -1,6 +1,6 @@
 """SupportDesk operations on the outbound events (README "Outbound events"): list, retry, replay, and
-the health figures for the App Home and /metrics. A small service the desk hands these calls on to
-(`service.desk.support_desk.SupportDesk`); changes are audited. Times are ISO 8601 UTC; `before` cursors are event ids."""
+the health figures for the App Home and /metrics. One of the small services
+`service.desk.support_desk.SupportDesk` is composed of, reached as `desk.events`; changes are audited. Times are ISO 8601 UTC; `before` cursors are event ids."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from service.core.audit_log import audited
 from service.core.inputs import BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import OutboundEvent, StravaConnection, User
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.outbox import PENDING, STATES
 from service.outbox.outbox_ops import (
@@ -45,7 +46,10 @@ class Counted:
     count: int
 
 
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
 class EventsOps:
+    """`desk.events`: the outbound events of one runtime (README "Outbound events")."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import troubleshooting
+from service.connections import history_log
 from service.connections.erasure import (
     ForgetResult,
     deauthorize_quietly,
@@ -29,20 +31,19 @@ from service.core.clock import iso_utc
 from service.core.crypto import DecryptionError
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
+from service.desk.affected import AffectedOps
 from service.desk.api_models import AuditEntryBody
 from service.desk.boundary import raises_only_support_error
-from service.desk.dashboard import HomeOps, HomeSummary
+from service.desk.bulk_links import BulkLinksOps
+from service.desk.dashboard import HomeOps
 from service.desk.error_table import SupportError
-from service.desk.events_ops import Counted, EventPage, EventsOps
+from service.desk.events_ops import EventsOps
+from service.desk.history import HistoryOps
 from service.desk.observations import BadWho, gather_facts, thresholds_from
-from service.desk.webhook_ops import RetryResult, WebhookQueueOps
+from service.desk.webhook_ops import WebhookQueueOps
 from service.outbox import DISCONNECTED, connection_data, write_event
-from service.outbox.outbox_ops import OutboxHealth
-from service.queue.views import JobView
-from service.ratelimit.report import RateLimitReport
 from service.strava import StravaError
 from service.subscription.cache import subscription_cache
-from service.subscription.registration import RegistrationReport, WebhookStatus
 from troubleshooting.vocabulary import ConnectionStatus
 
 __all__ = ["DisconnectResult", "KeyRotation", "LinkIssued", "SupportDesk", "SupportError"]
@@ -78,58 +79,26 @@ class DisconnectResult:
 
 @raises_only_support_error  # failures leave the desk as SupportError only (service/desk/boundary.py)
 class SupportDesk:
-    """The operations; the subscription/budget/queue ones, the dashboard and the outbound events live
-    in small services (`webhook_ops`, `dashboard`, `events_ops`) that the desk hands those calls on to."""
+    """The desk's own operations (diagnose, Connect links, refresh, disconnect, forget, key rotation,
+    audit), and the small services it is composed of, which the adapters call directly; each service
+    class carries the same error boundary, so everything reached through a desk raises only SupportError:
+
+    - `webhooks`: the push subscription, the rate-limit budget, the retry queue (`webhook_ops.py`);
+    - `home`: the App Home dashboard summary (`dashboard.py`);
+    - `events`: the outbound events (`events_ops.py`);
+    - `history`: one user's history (`history.py`);
+    - `affected`: who has a finding (`affected.py`);
+    - `bulk_links`: Connect links for everyone with a finding (`bulk_links.py`).
+    """
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.webhooks = WebhookQueueOps(rt)
         self.home = HomeOps(rt)
         self.events = EventsOps(rt)
-
-    # ---- handed on: the push subscription, the budget, the queue, the dashboard ------------------
-
-    async def webhook_status(self) -> WebhookStatus:
-        return await self.webhooks.webhook_status()
-
-    async def reregister_webhook(self, actor: str) -> RegistrationReport:
-        return await self.webhooks.reregister_webhook(actor)
-
-    async def rate_limit_report(self) -> RateLimitReport:
-        return await self.webhooks.rate_limit_report()
-
-    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobView]:
-        return await self.webhooks.list_jobs(state, limit)
-
-    async def retry_job(self, job_id: int, actor: str) -> JobView:
-        return await self.webhooks.retry_job(job_id, actor)
-
-    async def retry_failed_jobs(self, actor: str) -> RetryResult:
-        return await self.webhooks.retry_failed_jobs(actor)
-
-    async def home_summary(self, *, listed: int = 10) -> HomeSummary:
-        return await self.home.home_summary(listed=listed)
-
-    # ---- handed on: the outbound events (README "Outbound events") ------------------------------
-
-    async def list_events(self, *, state: str | None = None, athlete_id: int | None = None, limit: int = 100,
-                          before: int | None = None) -> EventPage:
-        return await self.events.list_events(state=state, athlete_id=athlete_id, limit=limit, before=before)
-
-    async def retry_event(self, event_id: int, actor: str) -> Counted:
-        return await self.events.retry_event(event_id, actor)
-
-    async def retry_failed_events(self, actor: str) -> Counted:
-        return await self.events.retry_failed_events(actor)
-
-    async def retry_user_events(self, who: str, actor: str) -> Counted:
-        return await self.events.retry_user_events(who, actor)
-
-    async def replay_events(self, since: datetime, athlete_id: int | None, actor: str) -> Counted:
-        return await self.events.replay_events(since, athlete_id, actor)
-
-    async def events_health(self) -> OutboxHealth:
-        return await self.events.events_health()
+        self.history = HistoryOps(rt)
+        self.affected = AffectedOps(rt)
+        self.bulk_links = BulkLinksOps(rt, self.affected, self.issue_connect_link)
 
     # ---- the desk's own operations -------------------------------------------------------------
 
@@ -247,6 +216,7 @@ class SupportDesk:
                                    "disconnected_by": actor}, athlete_id=row.athlete_id, user_id=row.user_id)
                 # Free the athlete id, so the athlete can later connect to another FitGlue account.
                 row.athlete_id = None
+                note_disconnect(session, row, now, actor)
                 row.status = ConnectionStatus.NOT_CONNECTED
                 row.status_reason = f"disconnected by {actor}"
                 row.status_changed_at = now
@@ -296,3 +266,9 @@ class SupportDesk:
         entries = await list_entries(self.rt.sessions, limit, before_id=before_id, actor=actor, action=action,
                                      target=target)
         return [AuditEntryBody.of(e).to_json() for e in entries]
+
+
+def note_disconnect(session: AsyncSession, conn: StravaConnection, now: datetime, actor: str) -> None:
+    """The history entry of a disconnect, in its transaction (before the row's status changes)."""
+    history_log.record_status_change(session, conn.user_id, now, conn.status, ConnectionStatus.NOT_CONNECTED,
+                                     f"disconnected by {actor}")

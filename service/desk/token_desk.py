@@ -68,7 +68,7 @@ class TokenRequest:
 def parse_token_request(raw: bytes) -> TokenRequest:
     """`{"who": e-mail or athlete id, "min_valid_s": 0..3600 (default 600)}`, nothing else. Raises
     BadInput."""
-    body = parse_json_object(raw)
+    body = parse_json_object(raw, unique_keys=True)
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise BadInput(f"unknown field(s) {', '.join(unknown)[:100]}: the body takes only who and "

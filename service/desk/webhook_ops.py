@@ -1,8 +1,7 @@
 """SupportDesk operations on the push subscription, the rate-limit budget and the retry queue.
 
-One of the small services `service.desk.support_desk.SupportDesk` is composed of (the desk hands
-these calls on, so it stays the one API the bot, the CLI and the admin API share). Operations that
-change something are audited.
+One of the small services `service.desk.support_desk.SupportDesk` is composed of, reached as
+`desk.webhooks`. Operations that change something are audited.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from service.core.audit_log import audited
 from service.core.runtime import Runtime
 from service.db.models import Job
+from service.desk.boundary import raises_only_support_error
 from service.desk.error_table import SupportError
 from service.queue import STATES, store
 from service.queue.views import JobView, list_jobs, waiting_count
@@ -30,6 +30,7 @@ class RetryResult:
     job_ids: list[int]
 
 
+@raises_only_support_error  # failures leave as SupportError only (service/desk/boundary.py)
 class WebhookQueueOps:
     """The push subscription, the rate-limit budget and the retry queue, for one runtime."""
 

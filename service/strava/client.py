@@ -162,15 +162,20 @@ class StravaClient:
         return {"client_id": self.client_id, "client_secret": self._client_secret}
 
     def _grant(self, data: Any, with_athlete: bool) -> TokenGrant:
+        """Strava's 200 from /oauth/token as a grant: two non-empty token strings and `expires_at`, a
+        whole number of Unix seconds (reference strava-api.md 1.4). Anything else is Transient, so the
+        caller keeps the refresh token it has instead of storing junk (`str(None)` was once "None")."""
+        fields = data if isinstance(data, Mapping) else {}
+        access, refresh, expires = (fields.get(k) for k in ("access_token", "refresh_token", "expires_at"))
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh
+                and isinstance(expires, int) and not isinstance(expires, bool) and expires > 0):
+            raise Transient("token response from Strava was incomplete", 200)
         try:
-            return TokenGrant(
-                access_token=str(data["access_token"]),
-                refresh_token=str(data["refresh_token"]),
-                expires_at_epoch=int(data["expires_at"]),
-                athlete=data.get("athlete") if with_athlete else None,
-            )
-        except (KeyError, TypeError, ValueError):
-            raise Transient("token response from Strava was incomplete", 200) from None
+            from_epoch(expires)  # beyond year 9999 (or the platform's range): not a time we can store
+        except (OverflowError, OSError, ValueError):
+            raise Transient("token response from Strava had an impossible expiry", 200) from None
+        return TokenGrant(access_token=access, refresh_token=refresh, expires_at_epoch=expires,
+                          athlete=fields.get("athlete") if with_athlete else None)
 
     async def _oauth_post(self, path: str, body: str, context: str) -> Any:
         return await self._request(

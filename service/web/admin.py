@@ -43,6 +43,7 @@ from service.desk.event_models import (
     ReplayRequest,
 )
 from service.desk.support_desk import SupportDesk
+from service.desk.support_view_models import AffectedBody, AffectedQuery, HistoryBody, HistoryQuery
 from service.web.admin_openapi import PREFIX, AdminRoute, Handler, openapi_document
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,16 @@ async def diagnosis(request: web.Request) -> web.Response:
     return ok(DiagnosisBody.of(await _desk(request).diagnose(request.match_info["who"])))
 
 
+async def history(request: web.Request) -> web.Response:
+    q = HistoryQuery.parse(request.query)
+    return ok(HistoryBody.of(await _desk(request).history.page(request.match_info["who"], q.limit, q.before)))
+
+
+async def affected(request: web.Request) -> web.Response:
+    q = AffectedQuery.parse(request.query)
+    return ok(AffectedBody.of(await _desk(request).affected.report(q.finding, q.since)))
+
+
 async def connect_link(request: web.Request) -> web.Response:
     return ok(ConnectLinkBody.of(await _desk(request).issue_connect_link(request.match_info["email"], ACTOR)))
 
@@ -133,11 +144,11 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    return ok(WebhookStatusBody.of(await _desk(request).webhook_status()))
+    return ok(WebhookStatusBody.of(await _desk(request).webhooks.webhook_status()))
 
 
 async def webhook_register(request: web.Request) -> web.Response:
-    report = await _desk(request).reregister_webhook(ACTOR)
+    report = await _desk(request).webhooks.reregister_webhook(ACTOR)
     if not report.ok:
         # As `fitglue webhook register --json` prints a failure: the error plus the whole report.
         failure = RegistrationFailureBody.failed(report).to_json()
@@ -150,16 +161,16 @@ async def rotate_keys(request: web.Request) -> web.Response:
 
 
 async def rate_limit(request: web.Request) -> web.Response:
-    return ok(RateLimitBody.of(await _desk(request).rate_limit_report()))
+    return ok(RateLimitBody.of(await _desk(request).webhooks.rate_limit_report()))
 
 
 async def jobs(request: web.Request) -> web.Response:
-    return ok(JobsBody.of(await _desk(request).list_jobs(JobsQuery.parse(request.query).state)))
+    return ok(JobsBody.of(await _desk(request).webhooks.list_jobs(JobsQuery.parse(request.query).state)))
 
 
 async def job_retry(request: web.Request) -> web.Response:
     job_id = parse_row_id(request.match_info["id"], "job id")
-    return ok(JobBody.of(await _desk(request).retry_job(job_id, ACTOR)))
+    return ok(JobBody.of(await _desk(request).webhooks.retry_job(job_id, ACTOR)))
 
 
 # --- outbound events (README "Outbound events"; the bodies of `fitglue events … --json`) -------------
@@ -167,22 +178,22 @@ async def job_retry(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.Response:
     q = EventsQuery.parse(request.query)
-    return ok(EventsBody.of(await _desk(request).list_events(state=q.state, athlete_id=q.athlete, limit=q.limit,
+    return ok(EventsBody.of(await _desk(request).events.list_events(state=q.state, athlete_id=q.athlete, limit=q.limit,
                                                              before=q.before)))
 
 
 async def event_retry(request: web.Request) -> web.Response:
     event_id = parse_row_id(request.match_info["id"], "event id")
-    return ok(EventsRetriedBody.of(await _desk(request).retry_event(event_id, ACTOR)))
+    return ok(EventsRetriedBody.of(await _desk(request).events.retry_event(event_id, ACTOR)))
 
 
 async def events_retry_failed(request: web.Request) -> web.Response:
-    return ok(EventsRetriedBody.of(await _desk(request).retry_failed_events(ACTOR)))
+    return ok(EventsRetriedBody.of(await _desk(request).events.retry_failed_events(ACTOR)))
 
 
 async def events_replay(request: web.Request) -> web.Response:
-    replay = ReplayRequest.parse(parse_json_object(await request.read()) if request.body_exists else {})
-    return ok(EventsReplayedBody.of(await _desk(request).replay_events(replay.since, replay.athlete_id, ACTOR)))
+    replay = ReplayRequest.parse(parse_json_object(await request.read(), unique_keys=True) if request.body_exists else {})
+    return ok(EventsReplayedBody.of(await _desk(request).events.replay_events(replay.since, replay.athlete_id, ACTOR)))
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -211,6 +222,14 @@ ROUTES: list[AdminRoute] = [
                "`fitglue diagnose WHO --json`); an unknown user is a diagnosis with status unknown_user",
                DiagnosisBody, "diagnoseUser", {"bad_argument": "WHO is neither a well-formed e-mail address nor "
                                                                "a Strava athlete id in ASCII digits"}),
+    AdminRoute("GET", "/users/{who}/history", history, "One user's history, newest first: links, attempts, "
+               "scope and status changes, refreshes, webhook events, jobs, agent actions (same as `fitglue history "
+               "WHO --json`)", HistoryBody, "userHistory",
+               {"bad_argument": "WHO, limit or before is not valid", "unknown_user": "no such user"},
+               query=HistoryQuery),
+    AdminRoute("GET", "/affected", affected, "Who has a finding now, counted by the day they got it (same as "
+               "`fitglue affected FINDING --json`)", AffectedBody, "affectedUsers",
+               {"bad_argument": "unknown finding, or `since` is not an ISO 8601 time"}, query=AffectedQuery),
     AdminRoute("POST", "/users/{email}/connect-link", connect_link, "Issue a Connect link (an unknown e-mail "
                "becomes a new FitGlue user). The link goes to the caller only.", ConnectLinkBody,
                "issueConnectLink", _BAD_EMAIL),

@@ -18,10 +18,11 @@ from service.desk import connect_ops as connect
 from service.web import same_origin
 from service.web.keys import RUNTIME
 from service.web.pages import render
+from service.web.result_texts import problem_texts, strava_account
 from troubleshooting import load_knowledge
 from troubleshooting.permissions import GrantVerdict
 from troubleshooting.timefmt import clock_time, duration
-from troubleshooting.vocabulary import AttemptOutcome, ConnectionStatus, Severity
+from troubleshooting.vocabulary import ConnectionStatus, Severity
 
 log = logging.getLogger(__name__)
 
@@ -161,61 +162,9 @@ def _connected_page(request: web.Request, result: connect.CallbackResult) -> web
     severity = verdict.severity if verdict is not None else Severity.OK
     title = {Severity.OK: "Connected", Severity.WARNING: "Connected, with a warning"}.get(severity, "Connected, with limits")
     return render(request, "connected.html", result.http_status, title=title, email=result.email,
-                  missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
+                  athlete=strava_account(result), missing=explain_missing(verdict), sync=verdict.sync_sentence if verdict else None,
                   retry_url=result.retry_url,
                   note=_REPLAYED_NOTE if result.replayed else None)
-
-
-def _problem(result: connect.CallbackResult) -> tuple[str, str, list[str]]:
-    """(title, message, steps) for an outcome that did not connect."""
-    if result.outcome == connect.ALREADY_FINISHED:
-        return ("This sign-in has already finished",
-                "Only the browser that started a sign-in can show its result, and this browser cannot. "
-                "Nothing was changed now.",
-                ["To see whether Strava is connected, open the Connect link you were sent: it tells you, or says "
-                 "it was used up because Strava was connected with it.",
-                 "If you are unsure, or the link has expired, ask FitGlue support."])
-    if result.outcome == AttemptOutcome.PENDING:
-        return ("Still finishing",
-                "FitGlue is still finishing this sign-in, or it was interrupted before it could finish.",
-                ["Reload this page in a minute.",
-                 "If it still shows this page, start again from your Connect link."])
-    if result.outcome == AttemptOutcome.STATE_INVALID and not result.proven_browser:
-        return ("This sign-in could not be completed",
-                f"FitGlue could not match Strava's answer to a sign-in started in this browser "
-                f"({result.reason or 'unknown reason'}), so nothing was changed.",
-                ["Go back to the browser or app where you opened your Connect link, and connect from there.",
-                 "If your browser blocks cookies, allow them for this site.",
-                 "Or open your Connect link in this browser and start again; if you do not have it any more, "
-                 "ask FitGlue support for a new one."])
-    pages: dict[str, tuple[str, str, list[str]]] = {
-        AttemptOutcome.DENIED: (
-            "Strava was not connected",
-            "You chose not to give FitGlue access on Strava's page, so nothing was connected.",
-            ["If you do want to connect, press Try again and choose Authorize on Strava's page."]),
-        AttemptOutcome.ATHLETE_CONFLICT: (
-            "Signed in to a different Strava account",
-            "The Strava account you signed in with is already connected to another FitGlue account, "
-            "so nothing was changed.",
-            ["Check which Strava account your browser is signed in to: sign out of Strava, or use a "
-             "private (incognito) window, and sign in with the account that belongs to you.",
-             "If this Strava account really is yours, contact FitGlue support."]),
-        AttemptOutcome.STATE_INVALID: (
-            "This sign-in could not be completed",
-            f"FitGlue could not finish this sign-in ({result.reason or 'unknown reason'}).",
-            ["Start again from your Connect link in this same browser, and finish within 10 minutes."]),
-        AttemptOutcome.APP_REJECTED: (
-            "FitGlue cannot reach Strava right now",
-            "Strava did not accept FitGlue's own app settings. This is on our side, not yours.",
-            ["FitGlue support has been told. Please try again later or contact support."]),
-    }
-    return pages.get(result.outcome, (
-        "Strava was not connected",
-        "FitGlue could not finish connecting to Strava.",
-        ["Try again from your Connect link.",
-         "Make sure you are signed in to the right Strava account; a private (incognito) window helps "
-         "if your browser keeps using another account.",
-         "If it keeps failing, ask FitGlue support for a new link."]))
 
 
 # A connected sign-in's grant that changed since: (title, what happened since) by today's status.
@@ -262,7 +211,7 @@ def _result_page(request: web.Request, result: connect.CallbackResult) -> web.Re
         if current is not None and current.changed:
             return _changed_since_page(request, result, current)
         return _connected_page(request, result)
-    title, message, steps = _problem(result)
+    title, message, steps = problem_texts(result)
     retry_url = result.retry_url
     if current is not None and current.changed:
         # This sign-in connected nothing, but another one (a tab, a newer link) did: say how it stands.

@@ -8,10 +8,11 @@ listed here under that prefix.
 
 from __future__ import annotations
 
-from service.web import admin, connect_pages, health, prometheus, strava_webhook, token_api
+from service.web import admin, connect_pages, health, index_page, prometheus, strava_webhook, token_api
 from service.web.admin_openapi import Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/", index_page.index),
     ("GET", "/healthz", health.healthz),
     ("GET", "/readyz", health.readyz),
     ("GET", "/metrics", prometheus.metrics),

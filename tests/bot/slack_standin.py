@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -46,6 +48,16 @@ class SlackStandin:
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     expired_responses: set[str] = field(default_factory=set)  # response_url names answering 404 expired_url
+    # method -> which of its calls (1-based) answer 429 with Retry-After: retry_after_s
+    rate_limit_calls: dict[str, set[int]] = field(default_factory=dict)
+    retry_after_s: int = RETRY_AFTER_S
+    # method -> calls allowed per minute (a sliding window, like Slack's per-method tiers); beyond it
+    # 429 with Retry-After in whole seconds until a call leaves the window. For benchmarks.
+    enforce_per_min: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0  # 429s answered because of enforce_per_min
+    _accepted: dict[str, deque[float]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what was uploaded to its URL
+    shared: dict[str, str] = field(default_factory=dict)  # file id -> channel it was completed into
     base_url: str = ""
     _released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -84,6 +96,7 @@ class SlackStandin:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         return app
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -101,7 +114,26 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": self.failing[method]})
         if method in self.shapes:
             return await self._fail(self.shapes[method])
+        if (wait := self._over_limit(method)) is not None:
+            self.rate_limited += 1
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(wait)})
+        if len(self.called(method)) in self.rate_limit_calls.get(method, set()):
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(self.retry_after_s)})
         return web.json_response(self._answer(method, params))
+
+    def _over_limit(self, method: str) -> int | None:
+        limit = self.enforce_per_min.get(method)
+        if not limit:
+            return None
+        now, window = time.monotonic(), self._accepted.setdefault(method, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= limit:
+            return max(1, math.ceil(window[0] + 60 - now))
+        window.append(now)
+        return None
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -125,6 +157,17 @@ class SlackStandin:
                     "message": {"text": params.get("text")}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V1"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.called(method))}"
+            return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            for item in files:
+                if item["id"] not in self.uploads:
+                    return {"ok": False, "error": "file_not_found"}
+                self.shared[item["id"]] = str(params.get("channel_id"))
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         return {"ok": False, "error": "unknown_method"}
 
     async def _fail(self, shape: str) -> web.Response:
@@ -145,6 +188,11 @@ class SlackStandin:
             await self._released.wait()
             return web.json_response({"ok": False, "error": "too_late"})
         raise AssertionError(f"unknown failure shape {shape!r}; known: {', '.join(FAILURE_SHAPES)}")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        self.uploads[request.match_info["file_id"]] = data
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         if request.match_info["name"] in self.expired_responses:

@@ -57,6 +57,20 @@ SUMMARY = {"generated_at": "2026-11-27T14:00:00Z", "connections_by_status": {"co
                                "result": "ok"}]}
 
 
+PAGE = {"entries": [{"at": "2026-11-27T14:00:00Z", "kind": "status_changed", "summary": "status connected → revoked",
+                     "article": "#revoking-access", "status": "revoked"}], "next_before": "1764252000000000-4-7"}
+
+
+AFFECTED = {"finding": "needs_reauth", "count": 30, "since": "2026-11-26T00:00:00Z",
+            "users": [{"email": "eve@example.com", "athlete_id": 5, "since": "2026-11-27T08:00:00Z",
+                       "last_change": "2026-11-27T08:00:00Z"}], "by_day": [{"date": "2026-11-27", "count": 30}]}
+DIGEST = {"day": "2026-11-27", "from": "2026-11-26T08:00:00Z", "to": "2026-11-27T08:00:00Z",
+          "new": [{"finding": "needs_reauth", "count": 3, "top_reasons": [["grant gone", 3]],
+                   "command": "/fitglue affected needs_reauth"}],
+          "budget_peaks": {"overall 15min": 85}, "webhooks": {"received": 10, "processed": 9, "oldest_waiting": None},
+          "agent_actions": {"count": 4, "top": [["issue_connect_link", 4]]}}
+
+
 def findings() -> Iterator[Finding]:
     """Every finding the knowledge can produce, each variant included."""
     knowledge = load_knowledge()
@@ -108,6 +122,14 @@ SAMPLES: dict[str, list[Reply | dict[str, Any]]] = {
                                                               "last_success_at": last}}, None, None)
                     for f, age, last in ((0, None, None), (2, 30, "2026-11-27T13:00:00Z"), (1, 9000, None)))],
     "home_refusal": [render.home_refusal(OUTSIDER), render.home_refusal(OUTSIDER, "Slack did not answer")],
+    "history": [render.history("alice@example.com", PAGE), render.history("456", {"entries": [], "next_before": None},
+                                                                          older=True)],
+    "affected": [render.affected(AFFECTED), render.affected({**AFFECTED, "finding": "webhook_silent"}),
+                 render.affected({"finding": "revoked", "count": 0, "since": None, "users": [], "by_day": []})],
+    "bulk_progress": [render.bulk_progress("revoked", 3, 6, {"sent": 2, "skipped": 1, "failed": 0}),
+                      render.bulk_progress("revoked", 6, 6, {"sent": 5, "skipped": 1, "to_file": 2}, final=True)],
+    "digest": [render.digest(DIGEST), render.digest({})],
+    "history_button": [Reply("button", [actions("fitglue_actions", [render.history_button("alice@example.com")])])],
 }
 
 

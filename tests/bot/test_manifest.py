@@ -26,13 +26,16 @@ SCOPE_OF_METHOD = {
     "conversations_open": {"im:write"},
     "chat_postMessage": {"chat:write"},
     "views_publish": set(),
+    # the bulk Connect links' CSV for the asking agent (Slack's upload flow, files_upload_v2's steps)
+    "files_getUploadURLExternal": {"files:write"},
+    "files_completeUploadExternal": {"files:write"},
 }
 
 
 def web_api_methods_called() -> set[str]:
     called = set()
     for path in BOT_SOURCES:
-        called |= set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", path.read_text()))
+        called |= set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text()))
     return called
 
 
@@ -105,3 +108,23 @@ async def test_the_manifest_url_is_a_route_the_service_serves(bot_runtime) -> No
     await wire_optional_parts(app, bot_runtime)
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     assert ("POST", EVENTS_PATH) in served
+
+
+@pytest.mark.parametrize(("env", "warned"), [
+    ({"FITGLUE_PUBLIC_URL": "http://localhost:8080"}, True),
+    ({}, True),  # the default public URL is http://localhost:8080
+    ({"FITGLUE_PUBLIC_URL": "https://support.fitglue.app"}, False),
+    ({"FITGLUE_PUBLIC_URL": "http://localhost:8080", "SLACK_APP_TOKEN": "xapp-1"}, False),  # Socket Mode: no URLs
+])
+def test_fitglue_manifest_warns_on_stderr_when_slack_could_not_reach_it(monkeypatch, tmp_path, capsys, env,
+                                                                        warned) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "FITGLUE_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["manifest"]) == 0
+    out, err = capsys.readouterr()
+    assert isinstance(yaml.safe_load(out), dict)  # standard output is still the manifest alone
+    assert ("https://" in err and "warning" in err) is warned
+    assert err == "" or warned

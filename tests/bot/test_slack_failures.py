@@ -138,6 +138,24 @@ async def alert_post(w: World) -> str:
     return seen
 
 
+async def bulk_csv(w: World) -> str:
+    """A bulk run whose CSV for the agent cannot be shared: the run ends, and the agent's report says why
+    and how to get the links again."""
+    from service.background.job_handlers import run_pending
+    from tests.integration.test_affected import _set
+
+    w.rt.settings = w.rt.settings.replaced(slack_lookup_per_min=60_000, slack_post_per_min=60_000)
+    await _set(w.rt, "outside@example.com", status="revoked", status_changed_at=w.rt.clock.now())
+    await w.signed.click("send_links_bulk", "revoked", response="bulk")
+    await w.slack.wait_for_responses(1)
+    await run_pending(w.rt)
+    [report] = [c for c in w.slack.called("chat.postMessage") if c.params["channel"] == "DAGENT1"]
+    text = str(report.params["text"])
+    assert "1 sent, 0 skipped, 0 failed" in text and "--send-links --yes --force" in text
+    assert not LINK.search(everything(report.params)) and not LINK.search(w.caplog.text)
+    return text
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[World], Awaitable[str]]]] = {
     "users.lookupByEmail": ("users.lookupByEmail", link_by_dm),
     "conversations.open": ("conversations.open", link_by_dm),
@@ -145,6 +163,8 @@ SCENARIOS: dict[str, tuple[str, Callable[[World], Awaitable[str]]]] = {
     "chat.postMessage (alert)": ("chat.postMessage", alert_post),
     "usergroups.users.list": ("usergroups.users.list", group_member_command),
     "views.publish": ("views.publish", home_tab),
+    "files.getUploadURLExternal": ("files.getUploadURLExternal", bulk_csv),
+    "files.completeUploadExternal": ("files.completeUploadExternal", bulk_csv),
 }
 
 

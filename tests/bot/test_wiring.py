@@ -81,6 +81,18 @@ def test_serve_exits_2_on_half_a_slack_configuration(monkeypatch, tmp_path, caps
     assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
 
 
+async def test_no_bolt_warning_at_start_even_with_the_token_in_the_environment(runtime, monkeypatch, caplog) -> None:
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and used to warn on every start that it
+    would not use it (our `authorize` hands the token to each listener)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    runtime.settings = runtime.settings.replaced(slack_bot_token="xoxb-from-the-environment", slack_signing_secret="s",
+                                                 support_slack_ids=("UAGENT",))
+    caplog.set_level(logging.DEBUG)
+    await wire_optional_parts(build_app(runtime, background=False), runtime)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 async def test_a_worker_posts_alerts_to_slack_without_any_slack_route(runtime, aiohttp_server) -> None:
     """`fitglue worker` (and the one-process serve's background thread): the Slack Web API client
     for alerts when the bot is configured, nothing when it is not, and no routes either way."""

@@ -6,21 +6,17 @@ Screenshots of every page are kept in test-artifacts/browser/ (phone-sized viewp
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from aiohttp.test_utils import TestServer
 
 from service.app.factory import build_app
 from service.desk.support_desk import SupportDesk
+from tests.browser.chromium import chromium_page, needs_chromium, save_screenshot
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 PHONE = {"width": 390, "height": 844}
 
 playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -35,19 +31,12 @@ async def served(runtime):
 
 @pytest.fixture
 async def page():
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        context = await browser.new_context(viewport=PHONE, device_scale_factor=1)
-        yield await context.new_page()
-        await browser.close()
+    async with chromium_page(PHONE) as opened:
+        yield opened
 
 
 async def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await save_screenshot(page, name)
     # readable on a phone: nothing wider than the viewport
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 

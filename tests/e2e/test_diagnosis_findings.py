@@ -238,7 +238,7 @@ async def test_webhook_missing_when_the_subscription_is_gone_and_reregistering_f
     runtime.clock.advance(61)  # past the cached look
     diagnosis = await desk.diagnose(ALICE)
     check(diagnosis, "webhook_missing", "error", "support", ["reregister_webhook"])
-    assert (await desk.reregister_webhook("slack:U1")).ok  # the offered action
+    assert (await desk.webhooks.reregister_webhook("slack:U1")).ok  # the offered action
     assert (await desk.diagnose(ALICE)).ids == ("healthy",)
 
 

@@ -104,7 +104,7 @@ async def test_after_the_last_attempt_the_event_is_parked_once_alerted_and_later
     from service.desk.support_desk import SupportDesk
 
     receiver.answer = lambda event: 200
-    assert (await SupportDesk(runtime).retry_failed_events("cli:agent")).count == 2
+    assert (await SupportDesk(runtime).events.retry_failed_events("cli:agent")).count == 2
     await deliver_pending(runtime)
     assert [e.webhook_id for e in receiver.accepted()] == [later, *stuck]  # same ids as the parked attempts
     await check_alerts(runtime)
@@ -151,3 +151,94 @@ async def test_two_workers_at_once_send_each_event_once_and_each_athlete_in_orde
     for athlete in (1, 2, 3):
         mine = [w for w in written if w in {e.webhook_id for e in accepted if e.data["athlete_id"] == athlete}]
         assert [e.webhook_id for e in accepted if e.data["athlete_id"] == athlete] == mine
+
+
+async def _one_round_against(runtime, app, path: str) -> OutboundEvent:
+    """One delivery round of one new event, FITGLUE_EVENTS_URL being `path` on a server running `app`;
+    the event's row afterwards."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runtime.settings = runtime.settings.replaced(events_url=f"http://127.0.0.1:{runner.addresses[0][1]}{path}")
+    webhook_id = await write(runtime, 1)
+    try:
+        assert await OutboundDelivery(runtime).run_once() == 1
+    finally:
+        await runner.cleanup()
+    return (await rows(runtime))[webhook_id]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_a_failed_attempt_not_a_delivery(events_runtime, status):
+    """Only the receiver's own 2xx is a delivery. aiohttp follows redirects by default: a 302 to a page
+    that answers GET with 200 (an http -> https hop, a login page) once marked the event delivered
+    although its body never arrived anywhere."""
+    from aiohttp import web
+
+    seen: list[str] = []
+    redirect = {301: web.HTTPMovedPermanently, 302: web.HTTPFound, 303: web.HTTPSeeOther,
+                307: web.HTTPTemporaryRedirect, 308: web.HTTPPermanentRedirect}[status]
+
+    async def moved(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        raise redirect("/elsewhere")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(f"followed {request.method}")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/e", moved)
+    app.router.add_route("*", "/elsewhere", elsewhere)
+    stored = await _one_round_against(events_runtime, app, "/e")
+    assert seen == ["POST"]
+    assert (stored.state, stored.attempts) == ("pending", 1)
+    assert stored.last_error == f"the receiver answered HTTP {status} (a redirect, to /elsewhere; " \
+                                "set FITGLUE_EVENTS_URL to where it leads)"
+
+
+async def test_the_events_url_is_posted_to_exactly_as_configured(events_runtime):
+    """A trailing slash is part of the receiver's path (it was once cut off, so a receiver routed at
+    `/hooks/` got `/hooks` and answered 404 or a redirect)."""
+    from aiohttp import web
+
+    from service.core.settings import Settings
+
+    assert Settings.from_values(events_url="https://fitglue.example/hooks/").events_url == \
+        "https://fitglue.example/hooks/"
+    paths: list[str] = []
+
+    async def hooks(request: web.Request) -> web.Response:
+        paths.append(request.path)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hooks/", hooks)
+    stored = await _one_round_against(events_runtime, app, "/hooks/")
+    assert paths == ["/hooks/"]
+    assert stored.state == "delivered"
+
+
+@pytest.mark.parametrize("url", ["ftp://fitglue.example/hooks", "fitglue.example/hooks", "http://", "https:///hooks",
+                                 "http://fitglue example/hooks", "http://fitglue.example:99999/hooks", "http://[::1/hooks"])
+def test_an_events_url_without_a_usable_host_is_a_configuration_error(url):
+    """Refused at start-up (serve and worker exit 2 naming the variable), not at each delivery attempt."""
+    from service.core.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_values(events_url=url)
+    assert "FITGLUE_EVENTS_URL" in str(info.value)
+
+
+@pytest.mark.parametrize("schedule", ["5,99999999999999", "5,2592001", "0", "5,-1", "5,x"])
+def test_a_retry_schedule_with_a_wait_out_of_range_is_a_configuration_error(schedule):
+    """At most 30 days between attempts: a wait past the calendar once made every settle raise
+    OverflowError, so the event went out again after each lease and was never parked."""
+    from service.core.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_values(events_retry_schedule_s=schedule)
+    assert "FITGLUE_EVENTS_RETRY_SCHEDULE_S" in str(info.value)
+    assert Settings.from_values(events_retry_schedule_s="5,2592000").events_retry_schedule_s == (5, 2592000)

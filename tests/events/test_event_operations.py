@@ -91,6 +91,11 @@ async def test_admin_lists_pages_retries_and_replays(api, events_runtime, receiv
     ("POST", "/events/replay", {"json": {"since": "2026-11-27", "athlete_id": True}}, "bad_argument"),
     ("POST", "/events/replay", {"json": {"since": "2026-11-27", "who": 1}}, "bad_argument"),
     ("POST", "/events/replay", {"data": b"[1", "headers": {"Content-Type": "application/json"}}, "bad_argument"),
+    # times that exist only before year 1 or after 9999 in UTC (once an OverflowError: a 500)
+    ("POST", "/events/replay", {"json": {"since": "0001-01-01T00:00:00+01:00"}}, "bad_argument"),
+    ("POST", "/events/replay", {"data": b'{"since": "2026-11-27", "since": "2026-01-01"}',
+                                "headers": {"Content-Type": "application/json"}}, "bad_argument"),
+    ("POST", "/events/replay", {"json": {"since": "9999-12-31T23:30:00-01:00"}}, "bad_argument"),
 ])
 async def test_bad_input_is_a_400_that_changes_nothing(api, events_runtime, method, path, kw, code):
     await seed(events_runtime, 5)
@@ -134,6 +139,7 @@ def test_the_cli_prints_the_same_shapes(events_env, capsys):
     ["events", "replay", "--json"],
     ["events", "replay", "--since", "2026-11-27T10:00", "--json"],
     ["events", "retry", "99", "--json"],
+    ["events", "replay", "--since", "0001-01-01T00:00:00+01:00", "--json"],
 ])
 def test_cli_mistakes_are_one_line_with_the_documented_status(events_env, capsys, argv):
     code = main(argv)

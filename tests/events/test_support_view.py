@@ -33,13 +33,13 @@ async def test_a_users_undelivered_events_are_a_finding_with_a_retry_action(even
     assert found.severity == "warning" and found.actions == ("retry_events",)
     assert "last 2 event(s)" in found.detail and "HTTP 503" in found.detail
 
-    assert (await desk.retry_user_events("alice@example.com", "slack:U1")).count == 2
+    assert (await desk.events.retry_user_events("alice@example.com", "slack:U1")).count == 2
     await deliver_pending(runtime)
     assert len(receiver.accepted()) == 2
     assert "events_undelivered" not in (await desk.diagnose("alice@example.com")).ids
     for bad, code in (("not an address", "bad_argument"), ("nobody@example.com", "unknown_user")):
         with pytest.raises(SupportError) as info:
-            await desk.retry_user_events(bad, "slack:U1")
+            await desk.events.retry_user_events(bad, "slack:U1")
         assert info.value.code == code
 
 
@@ -49,7 +49,7 @@ async def test_app_home_and_metrics_show_the_outbox_health(aiohttp_client, event
     await stuck_event(runtime, athlete, parked=True)
     await stuck_event(runtime, athlete, parked=False)
     clock.advance(90)
-    outbound = (await SupportDesk(runtime).home_summary()).to_dict()["outbound"]
+    outbound = (await SupportDesk(runtime).home.summary()).to_dict()["outbound"]
     assert outbound == {"pending": 1, "failed": 1, "oldest_pending_age_s": 90.0, "last_success_at": None}
     client = await aiohttp_client(build_app(runtime, background=False))
     text = await (await client.get("/metrics")).text()
@@ -60,4 +60,4 @@ async def test_app_home_and_metrics_show_the_outbox_health(aiohttp_client, event
 
 
 async def test_app_home_says_when_events_are_off(runtime):
-    assert (await SupportDesk(runtime).home_summary()).to_dict()["outbound"] is None
+    assert (await SupportDesk(runtime).home.summary()).to_dict()["outbound"] is None

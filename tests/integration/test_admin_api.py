@@ -21,6 +21,7 @@ from service.app.factory import build_app
 from service.db.models import AuditEntry, Job, OutboundEvent
 from service.desk.error_table import ERRORS
 from service.desk.support_desk import SupportDesk
+from service.desk.support_view_models import HistoryBody
 from service.web.admin import ROUTES
 from service.web.admin_openapi import PREFIX, openapi_document
 from tests.events.conftest import EVENTS_SECRET
@@ -336,7 +337,8 @@ def test_every_designed_route_is_documented():
                 ("post", "/jobs/{id}/retry"), ("get", "/audit"), ("get", "/openapi.json"),
                 ("post", "/keys/rotate"),  # DESIGN.md additions: key rotation
                 ("get", "/events"), ("post", "/events/{id}/retry"), ("post", "/events/retry-failed"),
-                ("post", "/events/replay")}  # and outbound events
+                ("post", "/events/replay"),  # and outbound events
+                ("get", "/users/{who}/history"), ("get", "/affected")}  # and issue 13
     documented = {(m, p[len(PREFIX):]) for p, ops in DOC["paths"].items() for m in ops}
     assert documented == designed
 
@@ -355,6 +357,22 @@ async def test_key_rotation_is_a_desk_operation_reached_from_the_admin_api(api, 
     _, audit = await api.call("GET", "/audit", 200)
     assert [(e["actor"], e["action"], e["result"]) for e in audit["entries"][:1]] == [
         ("admin-api", "rotate_keys", "ok")]
+
+
+async def test_history_pages_through_the_admin_api_like_the_desk(api, alice, runtime):
+    """Issue 13: `GET users/{who}/history` is the desk's page; `before` pages on; bad input is 400."""
+    _, first = await api.call("GET", "/users/{who}/history", 200, who=ALICE, query={"limit": "2"})
+    assert first == HistoryBody.of(await SupportDesk(runtime).history.page(ALICE, 2)).to_json()
+    assert len(first["entries"]) == 2 and first["next_before"]
+    _, second = await api.call("GET", "/users/{who}/history", 200, who=ALICE,
+                               query={"limit": "2", "before": first["next_before"]})
+    assert second["entries"] and second["entries"][0]["at"] <= first["entries"][-1]["at"]
+    assert second["entries"][0] not in first["entries"]
+    _, bad = await api.call("GET", "/users/{who}/history", 400, who=ALICE, query={"before": "yesterday"})
+    assert bad["error"] == "bad_argument"
+    _, bad = await api.call("GET", "/users/{who}/history", 400, who=ALICE, query={"limit": "0"})
+    _, missing = await api.call("GET", "/users/{who}/history", 404, who="nobody@example.com")
+    assert missing["error"] == "unknown_user"
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -392,7 +410,9 @@ async def test_every_documented_route_answers_a_body_that_validates(api, runtime
              ("post", "/users/{email}/disconnect"): {"email": ALICE},
              ("post", "/jobs/{id}/retry"): {"id": str(job_id)},
              ("post", "/events/{id}/retry"): {"id": str(event_id)},
-             ("post", "/events/replay"): {"json": {"since": "2026-11-01T00:00:00Z"}}}
+             ("post", "/events/replay"): {"json": {"since": "2026-11-01T00:00:00Z"}},
+             ("get", "/users/{who}/history"): {"who": ALICE},
+             ("get", "/affected"): {"query": {"finding": "needs_reauth"}}}
     seen = set()
     for route in ROUTES:
         if (route.method, route.path) == ("POST", "/webhook/register"):

@@ -195,7 +195,9 @@ def test_a_reader_that_closes_stdout_ends_quietly(env, argv):
         finished = subprocess.run(
             [sys.executable, "-c", "import sys; from service.app.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
             stdout=write_end, stderr=subprocess.PIPE, timeout=60,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+            # An HTTPS public URL: `manifest` rightly warns on stderr about an http:// one.
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                 "FITGLUE_PUBLIC_URL": "https://support.fitglue.example"})
     finally:
         os.close(write_end)
     assert finished.stderr == b"", finished.stderr.decode()

@@ -223,3 +223,24 @@ async def test_pending_attempt_is_recorded_before_leaving_for_strava(client, run
     await press_connect(client, await issue(runtime))
     attempt = await last_attempt(runtime)
     assert attempt.outcome == AttemptOutcome.PENDING and attempt.expires_at - attempt.started_at == timedelta(minutes=10)
+
+
+async def test_success_page_names_the_strava_athlete_and_says_connected_once(client, runtime, standin):
+    athlete = standin.add_athlete(firstname="Rosa", lastname="<b>Parks</b>")
+    status, html = await connect(client, await issue(runtime), athlete_id=athlete)
+    assert status == 200
+    assert f"Rosa &lt;b&gt;Parks&lt;/b&gt; (Strava athlete {athlete})" in html  # named, and escaped
+    assert html.count("Connected") == 1  # the heading; no second "Connected" badge under it
+    for token in standin.issued_tokens:
+        assert token not in html
+
+
+async def test_different_account_page_names_the_account_that_was_used(client, runtime, standin):
+    athlete = standin.add_athlete(firstname="Kip", lastname="Stride")
+    await connect(client, await issue(runtime, "first@example.com"), athlete_id=athlete)
+    status, html = await connect(client, await issue(runtime, "second@example.com"), athlete_id=athlete)
+    assert status == 409
+    assert f"You signed in to Strava as Kip Stride (Strava athlete {athlete})" in html
+    assert "first@example.com" not in html  # the other FitGlue account stays unnamed
+    for token in standin.issued_tokens:
+        assert token not in html

@@ -96,7 +96,7 @@ async def test_granting_only_read_is_not_called_connected_anywhere(client, runti
     assert "already connected" not in page and "Connected, with limits" in page
     assert "activity:read_all, activity:write, profile:read_all" in page
 
-    summary = (await desk.home_summary()).to_dict()
+    summary = (await desk.home.summary()).to_dict()
     assert summary["missing_permissions_total"] == 1
     assert summary["missing_permissions"] == [{
         "email": ALICE, "missing": ["activity:read_all", "activity:write", "profile:read_all"], "severity": "error",
@@ -136,7 +136,7 @@ async def test_every_grant_gets_one_verdict_everywhere(client, runtime, kept):
     assert ("already connected" in landing) == verdict.complete
     assert_sync_sentence(landing, verdict)
 
-    summary = (await desk.home_summary()).to_dict()
+    summary = (await desk.home.summary()).to_dict()
     assert summary["missing_permissions_total"] == (0 if verdict.complete else 1)
 
 
@@ -161,7 +161,7 @@ async def test_stored_grants_the_consent_page_cannot_make_are_judged_alike(clien
     assert diagnosis.facts["status_reason"] == grant_verdict(parse_scopes(scopes)).status_reason
     landing = await (await client.get(link_path(url))).text()
     assert ("already connected" in landing) == (severity == "ok")
-    summary = (await desk.home_summary()).to_dict()
+    summary = (await desk.home.summary()).to_dict()
     assert [u["severity"] for u in summary["missing_permissions"]] == ([] if severity == "ok" else [severity])
 
 
@@ -176,13 +176,13 @@ async def test_the_app_home_lists_errors_before_warnings(runtime):
             session.add(StravaConnection(user_id=user.id, athlete_id=100 + n, status=ConnectionStatus.CONNECTED,
                                          granted_scopes=scopes, refresh_failures=0,
                                          connected_at=runtime.clock.now()))
-    summary = (await desk.home_summary(listed=10)).to_dict()
+    summary = (await desk.home.summary(listed=10)).to_dict()
     assert [(u["email"], u["severity"]) for u in summary["missing_permissions"]] == [
         ("u1@example.com", "error"), ("u0@example.com", "warning")]
     assert summary["missing_permissions_total"] == 2
-    one = (await desk.home_summary(listed=1)).to_dict()
+    one = (await desk.home.summary(listed=1)).to_dict()
     assert [u["email"] for u in one["missing_permissions"]] == ["u1@example.com"]
     assert "and 1 more" in home_text(one)
     async with runtime.sessions() as session, session.begin():  # a revoked grant is not "missing permissions"
         await session.execute(update(StravaConnection).values(status=ConnectionStatus.REVOKED))
-    assert (await desk.home_summary()).to_dict()["missing_permissions_total"] == 0
+    assert (await desk.home.summary()).to_dict()["missing_permissions_total"] == 0

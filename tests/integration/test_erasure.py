@@ -177,7 +177,7 @@ async def people(aiohttp_client, runtime, standin) -> dict[str, Person]:
     client = await aiohttp_client(build_app(runtime, background=False))
     point_public_url_at(runtime, client)
     desk = SupportDesk(runtime)
-    assert (await desk.reregister_webhook("test")).ok
+    assert (await desk.webhooks.reregister_webhook("test")).ok
     found: dict[str, Person] = {}
     for email in (ALICE, BOB):
         person = found[email] = Person(email)

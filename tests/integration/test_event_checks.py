@@ -229,7 +229,7 @@ async def test_a_forged_event_does_not_move_where_a_webhook_repair_catches_up_fr
     await run_pending(runtime)
     assert (await last_event(runtime)).state == "ignored"
 
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.catch_up_queued == 1
     await run_pending(runtime)
     assert (await summary(runtime, missed)).name == "Missed while unsubscribed"

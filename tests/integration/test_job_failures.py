@@ -48,7 +48,7 @@ async def test_webhook_repair_queues_no_catch_up_for_an_athlete_without_activity
     reader = await connect_directly(runtime, standin, "reader@example.com")
     await connect_directly(runtime, standin, "writer@example.com", granted=NO_READ)
     standin.add_activity(reader, name="Missed")
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.catch_up_queued == 1
     [job] = await jobs_of(runtime, "catch_up")
     assert job.payload and json.loads(job.payload)["connection_id"] == (await connection(runtime, reader)).id
@@ -85,7 +85,7 @@ async def test_a_permanent_failure_settles_at_once_with_its_reason(client, runti
     assert standin.count_calls("GET", LIST) == 1  # one call, never repeated
 
     desk = SupportDesk(runtime)
-    [shown] = [JobBody.of(j).to_json() for j in await desk.list_jobs("failed")]  # what `fitglue jobs` prints
+    [shown] = [JobBody.of(j).to_json() for j in await desk.webhooks.list_jobs("failed")]  # what `fitglue jobs` prints
     assert shown["id"] == job_id and shown["last_error"] == job.last_error
     facts = (await desk.diagnose("alice@example.com")).facts
     assert facts["user_jobs_failed"] == 1 and facts["last_job_failure"] == job.last_error

@@ -42,13 +42,13 @@ async def test_usage_equals_the_last_headers_within_a_window_and_resets_after(ru
     athlete = await connect_directly(runtime, standin)
     token = await token_of(runtime, athlete)
     desk = SupportDesk(runtime)
-    before = RateLimitBody.of(await desk.rate_limit_report()).to_json()
+    before = RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json()
     assert before["overall"]["15min"]["usage"] is None and before["observed_at"] is None
     assert before["read"]["15min"]["limit"] == 100 and before["overall"]["daily"]["limit"] == 2000  # defaults
 
     for _ in range(3):
         await runtime.strava.get_athlete(token)
-    report = RateLimitBody.of(await desk.rate_limit_report()).to_json()
+    report = RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json()
     (overall_15, overall_day), (read_15, read_day) = strava_usage(standin, clock.now())
     assert (report["overall"]["15min"]["usage"], report["overall"]["daily"]["usage"]) == (overall_15, overall_day)
     assert (report["read"]["15min"]["usage"], report["read"]["daily"]["usage"]) == (read_15, read_day) == (3, 3)
@@ -57,14 +57,14 @@ async def test_usage_equals_the_last_headers_within_a_window_and_resets_after(ru
     assert report["observed_at"] == "2026-11-27T14:03:00Z"
 
     clock.set(next_quarter(clock.now()))  # 14:15: the quarter-hour window reset, the day did not
-    report = RateLimitBody.of(await desk.rate_limit_report()).to_json()
+    report = RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json()
     assert report["read"]["15min"]["usage"] is None and report["read"]["daily"]["usage"] == 3
     await runtime.strava.get_athlete(token)
-    report = RateLimitBody.of(await desk.rate_limit_report()).to_json()
+    report = RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json()
     assert (report["read"]["15min"]["usage"], report["read"]["daily"]["usage"]) == (1, 4)
 
     clock.set(next_midnight(clock.now()))
-    report = RateLimitBody.of(await desk.rate_limit_report()).to_json()
+    report = RateLimitBody.of(await desk.webhooks.rate_limit_report()).to_json()
     assert report["read"]["15min"]["usage"] is None and report["read"]["daily"]["usage"] is None
 
 
@@ -73,7 +73,7 @@ async def test_limits_come_from_the_headers(runtime, standin, clock):
     standin.config.overall_limits = (400, 4000)
     athlete = await connect_directly(runtime, standin)
     await runtime.strava.get_athlete(await token_of(runtime, athlete))
-    report = RateLimitBody.of(await SupportDesk(runtime).rate_limit_report()).to_json()
+    report = RateLimitBody.of(await SupportDesk(runtime).webhooks.rate_limit_report()).to_json()
     assert report["read"]["15min"]["limit"] == 200 and report["overall"]["daily"]["limit"] == 4000
 
 
@@ -138,9 +138,9 @@ async def test_work_refused_with_429_waits_in_the_queue_and_runs_after_the_reset
     assert (job.state, job.waiting_for, job.attempts) == ("queued", WAITING_RATE_LIMIT, 0)
     assert job.run_after == next_quarter(clock.now())
     assert "rate limit" in job.last_error
-    report = RateLimitBody.of(await SupportDesk(runtime).rate_limit_report()).to_json()
+    report = RateLimitBody.of(await SupportDesk(runtime).webhooks.rate_limit_report()).to_json()
     assert report["queued_jobs"] == 1
-    listed = [JobBody.of(j).to_json() for j in await SupportDesk(runtime).list_jobs("queued")]
+    listed = [JobBody.of(j).to_json() for j in await SupportDesk(runtime).webhooks.list_jobs("queued")]
     assert listed[0]["waiting_for"] == "rate_limit" and listed[0]["run_after"] == "2026-11-27T14:15:00Z"
 
     clock.advance(minutes=5)
@@ -150,7 +150,7 @@ async def test_work_refused_with_429_waits_in_the_queue_and_runs_after_the_reset
     [job] = [j for j in await all_jobs(runtime) if j.kind == "webhook_event"]
     assert job.state == "done"
     assert standin.count_calls("GET", f"/api/v3/activities/{activity}") == 2  # the 429 and the success
-    assert (await SupportDesk(runtime).rate_limit_report()).queued_jobs == 0
+    assert (await SupportDesk(runtime).webhooks.rate_limit_report()).queued_jobs == 0
 
 
 def test_cli_ratelimit_json_shows_queued_work(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from service.app.factory import build_app
 from service.background.scheduler import refresh_sweep
 from service.connections.refresh import backoff_after, refresh_connection, sweep_due, usable_access_token
 from service.connections.tokens import access_token
-from service.db.models import StravaConnection
+from service.db.models import ConnectionHistory, StravaConnection
 from service.desk.support_desk import SupportDesk
 from tests.flows import connect
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
@@ -158,3 +158,66 @@ async def test_disconnect_deauthorizes_at_strava(runtime, connected, standin):
 async def test_backoff_grows_and_caps():
     assert [backoff_after(n) for n in (1, 2, 3)] == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
     assert backoff_after(30) == timedelta(hours=1)
+
+
+# --- a refresh whose answer arrives after the connection changed (review of issues 11 and 12) ---------
+
+
+def _during_the_refresh(runtime, monkeypatch, change, refused: bool = False):
+    """Strava's refresh answer arrives only after `change` (a disconnect, a confirmed revocation) ran."""
+    strava = runtime.require_strava()
+    original = strava.refresh
+
+    async def refresh(token):
+        outcome = original(token)
+        if refused:  # Strava has already dropped the grant by the time it answers
+            await change()
+            return await outcome
+        grant = await outcome
+        await change()
+        return grant
+
+    monkeypatch.setattr(strava, "refresh", refresh)
+
+
+async def test_a_refresh_answered_after_a_disconnect_stores_no_tokens(runtime, connected, standin, clock,
+                                                                      monkeypatch):
+    clock.advance(5 * 3600 + 60)
+    _during_the_refresh(runtime, monkeypatch,
+                        lambda: SupportDesk(runtime).disconnect("alice@example.com", "test"))
+    await refresh_connection(runtime, connected)
+    after = await row(runtime, connected)
+    assert after.status == ConnectionStatus.NOT_CONNECTED
+    # `disconnect` forgets the tokens; the refresh in flight must not write new ones back
+    assert (after.access_token_enc, after.refresh_token_enc, after.expires_at) == (None, None, None)
+    assert after.refresh_lease_until is None
+    async with runtime.sessions() as session:  # no refresh noted in the user's history either
+        kinds = list((await session.execute(select(ConnectionHistory.kind))).scalars())
+    assert "refresh_ok" not in kinds
+
+
+@pytest.mark.parametrize("status", [ConnectionStatus.REVOKED, ConnectionStatus.NOT_CONNECTED])
+async def test_a_refresh_refused_after_the_connection_ended_keeps_its_status(runtime, connected, standin, clock,
+                                                                             monkeypatch, status):
+    """The athlete revoked (a confirmed deauthorization) or was disconnected while the refresh was at
+    Strava, which then refused the grant: the connection keeps what it became, not `needs_reauth`."""
+    clock.advance(5 * 3600 + 60)
+
+    async def end_it():
+        athlete = (await row(runtime, connected)).athlete_id
+        standin.state.revoke(athlete)
+        async with runtime.sessions() as session, session.begin():
+            conn = await session.get(StravaConnection, connected)
+            conn.status = status
+            conn.access_token_enc = conn.refresh_token_enc = None
+            conn.expires_at = None
+
+    _during_the_refresh(runtime, monkeypatch, end_it, refused=True)
+    await refresh_connection(runtime, connected)
+    after = await row(runtime, connected)
+    assert after.status == status
+    assert (after.access_token_enc, after.refresh_token_enc) == (None, None)
+    async with runtime.sessions() as session:  # nor does the user's history say it became needs_reauth
+        changes = list((await session.execute(select(ConnectionHistory.detail).where(
+            ConnectionHistory.kind == "status_changed"))).scalars())
+    assert ConnectionStatus.NEEDS_REAUTH not in changes

@@ -268,3 +268,39 @@ async def test_a_request_line_over_aiohttps_limit_is_one_info_line(client, caplo
     lines = [r for r in caplog.records if r.name == "aiohttp.server"]
     assert len(lines) == 1 and lines[0].levelno == logging.INFO and lines[0].exc_info is None
     assert "LineTooLong" in lines[0].getMessage() and len(lines[0].getMessage()) < 250
+
+
+# --- a body whose Content-Encoding does not decode (review of issues 11 and 12) -----------------------
+
+TOKEN_API_KEY = "token-api-key-for-body-tests-0123456789"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/webhooks/strava", JSON),
+    ("/internal/api/strava/token", {**JSON, "Authorization": f"Bearer {TOKEN_API_KEY}"}),
+    (f"{PREFIX}/events/replay", {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}),
+    ("/connect/strava/authorize", {**FORM, "Sec-Fetch-Site": "same-origin"}),
+])
+async def test_a_body_that_does_not_decode_is_400_not_a_crash(client, runtime, caplog, encoding, path, headers):
+    """`Content-Encoding: gzip` over plain bytes: aiohttp raises while the body is read (once a 500 with
+    a traceback at ERROR on every route, before any key was checked on the webhook)."""
+    runtime.settings = runtime.settings.replaced(token_api_key=TOKEN_API_KEY)
+    response = await send(server_address(client), "POST", path, [EVENT_BODY],
+                          headers={**headers, "Content-Encoding": encoding})
+    assert response.status == 400, response.body
+    assert json.loads(response.body)["error"] == "bad_body"
+    assert response.headers["cache-control"] == "no-store"
+    assert await all_events(runtime) == [] and await _count(runtime, OAuthAttempt) == 0
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+async def test_a_gzip_body_that_inflates_past_the_limit_is_413(client, runtime, caplog):
+    import gzip
+
+    bomb = gzip.compress(b" " * (4 * MAX_EVENT_BYTES))  # a few hundred bytes on the wire
+    response = await send(server_address(client), "POST", "/webhooks/strava", [bomb],
+                          headers={**JSON, "Content-Encoding": "gzip"})
+    assert response.status == 413, response.body
+    assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from service.app.factory import build_app
 from service.background.retention import RULES, Bounded, Rule
 from service.background.scheduler import periodic_jobs, retention_sweep
+from service.connections import history_log
 from service.connections.users import connection_for, get_or_create_user
 from service.core.runtime import Runtime
 from service.core.settings import ConfigError, Settings, load_settings
@@ -22,6 +23,7 @@ from service.db.models import (
     ActivitySummary,
     AuditEntry,
     Base,
+    BulkLinkRun,
     ConnectLink,
     Job,
     OAuthAttempt,
@@ -166,6 +168,20 @@ async def seed_audit(runtime: Runtime) -> None:
         session.add(AuditEntry(at=runtime.clock.now(), actor="cli:test", action="probe", target=None, result="ok"))
 
 
+async def seed_history(runtime: Runtime) -> None:
+    user_id, now = await _user(runtime), runtime.clock.now()
+    async with runtime.write() as session:
+        history_log.record_status_change(session, user_id, now, "connected", "needs_reauth", "seeded")
+        await history_log.record_refreshes_ok(session, [user_id], now)
+
+
+async def seed_bulk_runs(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    async with runtime.write() as session:
+        session.add(BulkLinkRun(finding="revoked", requested_by="cli:test", state="done", created_at=now,
+                                finished_at=now, force=False, total=0, sent=0, to_file=0, skipped=0, failed=0))
+
+
 async def seed_outbound_events(runtime: Runtime) -> None:
     now = runtime.clock.now()
     async with runtime.write() as session:
@@ -179,6 +195,7 @@ SEEDERS: dict[str, Seeder] = {
     "jobs": seed_jobs, "webhook_events": seed_events, "activity_summaries": seed_summaries,
     "oauth_attempts": seed_attempts, "connect_links": seed_links, "webhook_registrations": seed_registrations,
     "audit_log": seed_audit, "activity_not_found": seed_memos, "outbound_events": seed_outbound_events,
+    "connection_history": seed_history, "bulk_link_runs": seed_bulk_runs,
 }
 MODELS = {mapper.class_.__tablename__: mapper.class_ for mapper in Base.registry.mappers}
 

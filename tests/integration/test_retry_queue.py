@@ -56,10 +56,10 @@ async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_
     parked = await job(runtime, event_job.id)
     assert (parked.state, parked.attempts) == ("failed", 3) and "502" in parked.last_error
     assert [e.state for e in await all_events(runtime)] == ["failed"]
-    failed = [JobBody.of(j).to_json() for j in await SupportDesk(runtime).list_jobs("failed")]
+    failed = [JobBody.of(j).to_json() for j in await SupportDesk(runtime).webhooks.list_jobs("failed")]
     assert failed[0]["id"] == event_job.id and "502" in failed[0]["last_error"]
 
-    retried = await SupportDesk(runtime).retry_job(event_job.id, "test")
+    retried = await SupportDesk(runtime).webhooks.retry_job(event_job.id, "test")
     assert (retried.state, retried.attempts, retried.run_after) == ("queued", 0, clock.now())
     await run_pending(runtime)
     assert (await job(runtime, event_job.id)).state == "done"
@@ -70,15 +70,15 @@ async def test_transient_failures_back_off_then_park_and_retry_requeues(aiohttp_
 async def test_retry_refuses_unknown_and_unfinished_jobs(runtime):
     desk = SupportDesk(runtime)
     with pytest.raises(SupportError) as missing:
-        await desk.retry_job(999, "test")
+        await desk.webhooks.retry_job(999, "test")
     assert missing.value.code == "not_found"
     job_id = await add_job(runtime)
     await claim(runtime.write, runtime.clock.now(), "w", 1)
     with pytest.raises(SupportError) as running:
-        await desk.retry_job(job_id, "test")
+        await desk.webhooks.retry_job(job_id, "test")
     assert running.value.code == "not_retryable"
     with pytest.raises(SupportError) as bad:
-        await desk.list_jobs("parked")
+        await desk.webhooks.list_jobs("parked")
     assert bad.value.exit_code == 2
 
 
@@ -86,7 +86,7 @@ async def test_retry_failed_jobs_requeues_every_parked_job(runtime):
     ids = [await add_job(runtime, kind="no_such_kind", payload={"n": i}) for i in range(3)]
     await run_pending(runtime)  # unknown kinds are parked at once
     assert [(await job(runtime, i)).state for i in ids] == ["failed"] * 3
-    result = await SupportDesk(runtime).retry_failed_jobs("test")
+    result = await SupportDesk(runtime).webhooks.retry_failed_jobs("test")
     assert RetriedBody.of(result).to_json() == {"retried": 3, "job_ids": ids}
     assert {(await job(runtime, i)).state for i in ids} == {"queued"}
 

@@ -115,6 +115,9 @@ BAD_BODIES = [
     b'{"who": "alice@example.com", "min_valid": 600}',  # a typo must not silently mean the default
     b'{"who": "alice@example.com", "extra": 1}',
     b'{"who": 1' + b"0" * 4000 + b"}",  # a huge number, just under the body limit
+    # a key named twice: the parser kept the last, a proxy in front may act on the first
+    b'{"who": "alice@example.com", "who": 134815}',
+    b'{"who": "alice@example.com", "min_valid_s": 0, "min_valid_s": 3600}',
 ]
 BAD_WHO = [None, True, False, 0, -1, 1.5, 2.0, 2**63, 10**40, "", " ", "١٢٣", "12a", "+5", "1_000", "-7", "0",
            "9" * 30, "not-an-email", "a@b", "alice@example.com\u0000", "alice@exa mple.com", [], {"email": ALICE},
@@ -323,3 +326,44 @@ async def test_strava_not_configured_is_503_only_when_a_refresh_is_needed(client
     status, body, headers = await ask(client, {"who": ALICE})
     assert (status, body["error"]) == (503, "configuration") and "STRAVA_CLIENT_ID" in body["message"]
     assert int(headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("odd", [{"access_token": None}, {"refresh_token": None}, {"access_token": ""},
+                                 {"expires_at": 10**20}, {"expires_at": True}], ids=range(5))
+async def test_an_odd_answer_from_strava_during_the_refresh_is_503_and_keeps_the_grant(client, runtime, standin,
+                                                                                       alice, clock, caplog, odd):
+    """A 200 from Strava's token endpoint that is not a grant: nothing is stored or handed out (once the
+    text "None" was, or the refresh token was replaced by junk, or an OverflowError kept the lease)."""
+    clock.advance(LIFETIME_S - 300)
+    standin.fail_next("/oauth/token", 200, {"token_type": "Bearer", "access_token": "odd-access",
+                                            "refresh_token": "odd-refresh", "expires_at": 2_000_000_000, **odd})
+    status, body, headers = await ask(client, {"who": ALICE})
+    assert (status, body["error"]) == (503, "strava_unavailable"), body
+    clock.advance(int(headers["Retry-After"]))
+    status, body, _ = await ask(client, {"who": ALICE})  # the stored refresh token still works at Strava
+    assert (status, body["refreshed"]) == (200, True), body
+    assert body["access_token"] in standin.issued_tokens
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("key", ["q7", "short-key-0123456789", " " + KEY, KEY + " ", KEY + "\n"])
+def test_a_short_or_space_padded_token_api_key_is_a_configuration_error(key):
+    """The key guards every user's Strava token and a wrong guess costs only a 401: a one-character key
+    was accepted. A key with a stray space refused every call with 401 and no hint why."""
+    from service.core.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as info:
+        Settings.from_values(token_api_key=key)
+    assert "FITGLUE_TOKEN_API_KEY" in str(info.value) and key.strip() not in str(info.value)
+    assert Settings.from_values(token_api_key="").token_api_key is not None  # empty: the endpoint is off
+
+
+def test_the_readmes_reverse_proxy_keeps_the_token_endpoint_off_the_internet():
+    """A newcomer copies the README's nginx block as it is: it once passed /internal/ through, so the
+    endpoint that hands out every user's Strava token was public."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    nginx = readme.split("```nginx", 1)[1].split("```", 1)[0]
+    blocked = nginx.split("location /internal/", 1)[1].split("}", 1)[0]
+    assert "return 404" in blocked or "deny all" in blocked

@@ -75,7 +75,7 @@ async def test_event_and_its_job_are_stored_once_and_redelivery_is_acknowledged(
 
 
 async def test_events_for_another_subscription_are_answered_200_and_ignored(client, runtime, standin: StravaStandin):
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     ours = report.status.subscription.id
     foreign = await client.post("/webhooks/strava", json={**EVENT, "subscription_id": ours + 1})
     assert foreign.status == 200 and (await foreign.json())["status"] == "ignored"

@@ -53,7 +53,7 @@ async def test_activity_is_fetched_once_however_often_the_event_is_redelivered(c
     assert [e.state for e in events] == ["processed"]
     conn = await connection(runtime, athlete)
     assert conn.last_event_at == events[0].received_at
-    status = await SupportDesk(runtime).webhook_status()
+    status = await SupportDesk(runtime).webhooks.webhook_status()
     assert status.last_event_at == events[0].received_at
 
 
@@ -128,7 +128,7 @@ async def test_deauthorization_waits_when_strava_cannot_answer(client, runtime, 
 async def test_worker_in_the_service_picks_new_events_up_within_a_second(aiohttp_client, runtime, standin):
     client = await aiohttp_client(build_app(runtime, background=True))
     point_public_url_at(runtime, client)
-    assert (await SupportDesk(runtime).reregister_webhook("test")).ok
+    assert (await SupportDesk(runtime).webhooks.reregister_webhook("test")).ok
     athlete = await connect_directly(runtime, standin)
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -37,10 +37,10 @@ async def registrations(runtime) -> list[WebhookRegistration]:
 
 async def test_no_subscription_is_created_after_strava_validates_our_callback(client, runtime, standin):
     desk = SupportDesk(runtime)
-    before = WebhookStatusBody.of(await desk.webhook_status()).to_json()
+    before = WebhookStatusBody.of(await desk.webhooks.webhook_status()).to_json()
     assert before == {"subscription": None, "callback_matches": False, "last_event_at": None,
                       "last_registration": None}
-    report = await desk.reregister_webhook("slack:U123")
+    report = await desk.webhooks.reregister_webhook("slack:U123")
     data = WebhookRegistrationBody.of(report).to_json()
     assert report.outcome == "repaired"
     assert standin.subscription is not None
@@ -61,8 +61,8 @@ async def test_no_subscription_is_created_after_strava_validates_our_callback(cl
 
 async def test_a_healthy_subscription_is_left_alone(client, runtime, standin):
     desk = SupportDesk(runtime)
-    first = await desk.reregister_webhook("test")
-    again = await desk.reregister_webhook("test")
+    first = await desk.webhooks.reregister_webhook("test")
+    again = await desk.webhooks.reregister_webhook("test")
     assert again.outcome == "unchanged" and again.status.subscription == first.status.subscription
     assert standin.count_calls("POST", "/api/v3/push_subscriptions") == 1
     assert standin.count_calls("DELETE", "/api/v3/push_subscriptions") == 0
@@ -73,9 +73,9 @@ async def test_a_subscription_pointing_elsewhere_is_replaced(client, runtime, st
                             "callback_url": "http://old-host.example/webhooks/strava",
                             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
     desk = SupportDesk(runtime)
-    status = WebhookStatusBody.of(await desk.webhook_status()).to_json()
+    status = WebhookStatusBody.of(await desk.webhooks.webhook_status()).to_json()
     assert status["subscription"]["id"] == 999 and status["callback_matches"] is False
-    report = await desk.reregister_webhook("test")
+    report = await desk.webhooks.reregister_webhook("test")
     steps = [s["step"] for s in report.steps]
     assert steps == ["check_callback", "list", "delete", "create"]
     assert "999" in report.steps[2]["description"]
@@ -91,7 +91,7 @@ async def test_already_exists_is_resolved_by_listing_again(client, runtime, stan
         raise classify(400, SUBSCRIPTION_EXISTS, "subscription create")
 
     monkeypatch.setattr(strava, "create_subscription", racing_create)
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.ok and report.status.subscription.id == standin.subscription["id"]
     assert "already existed" in report.steps[-1]["description"]
 
@@ -101,7 +101,7 @@ async def test_already_exists_pointing_elsewhere_is_a_clear_failure(client, runt
         raise classify(400, SUBSCRIPTION_EXISTS, "subscription create")
 
     monkeypatch.setattr(runtime.strava, "create_subscription", exists)
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.outcome == "failed" and "already exists" in report.error
     assert (await registrations(runtime))[-1].outcome == "failed"
 
@@ -110,7 +110,7 @@ async def test_nothing_is_deleted_while_our_callback_cannot_answer(runtime, stan
 
     runtime.settings = runtime.settings.replaced(public_url="http://127.0.0.1:9")  # nobody listens
     standin.subscription = {"id": 999, "callback_url": "http://old-host.example/webhooks/strava"}
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.outcome == "failed" and "could not be reached" in report.error
     assert standin.subscription["id"] == 999  # the old one is kept: a new one could not be created
     data = WebhookRegistrationBody.of(report).to_json()
@@ -120,7 +120,7 @@ async def test_nothing_is_deleted_while_our_callback_cannot_answer(runtime, stan
 async def test_strava_refusing_the_callback_is_recorded_with_its_error(client, runtime, standin):
     standin.fail_next("/api/v3/push_subscriptions", 400, {"message": "Bad Request", "errors": [
         {"resource": "PushSubscription", "field": "callback url", "code": "not verifiable"}]})
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.outcome == "failed" and "not verifiable" in report.error
     assert (await registrations(runtime))[-1].error == report.error
 
@@ -129,7 +129,7 @@ async def test_catch_up_after_a_repair_fetches_what_was_missed(client, runtime, 
     athlete = await connect_directly(runtime, standin)
     clock.advance(hours=1)
     missed = [standin.add_activity(athlete, name=f"Missed {i}") for i in range(3)]  # no subscription: no events
-    report = await SupportDesk(runtime).reregister_webhook("test")
+    report = await SupportDesk(runtime).webhooks.reregister_webhook("test")
     assert report.catch_up_queued == 1 and report.steps[-1]["step"] == "catch_up"
     [job] = [j for j in await all_jobs(runtime) if j.kind == "catch_up"]
     assert job.priority == 50 and job.user_id is not None
@@ -139,7 +139,7 @@ async def test_catch_up_after_a_repair_fetches_what_was_missed(client, runtime, 
     assert stored == set(missed)
     assert standin.count_calls("GET", "/api/v3/athlete/activities") == 2  # one page, then the empty one
     # Repeating the repair at once queues nothing new for the same "since".
-    assert (await SupportDesk(runtime).reregister_webhook("test")).catch_up_queued == 0
+    assert (await SupportDesk(runtime).webhooks.reregister_webhook("test")).catch_up_queued == 0
 
 
 async def test_a_successful_connect_ensures_the_subscription_exists(client, runtime, standin):
@@ -165,7 +165,7 @@ async def test_a_failing_ensure_never_fails_the_connect(aiohttp_client, runtime,
 async def test_status_when_strava_is_unreachable_is_a_support_error(runtime, standin):
     standin.fail_next("/api/v3/push_subscriptions", 503)
     with pytest.raises(SupportError) as failure:
-        await SupportDesk(runtime).webhook_status()
+        await SupportDesk(runtime).webhooks.webhook_status()
     assert failure.value.code == "strava_unavailable" and failure.value.exit_code == 1
 
 
@@ -227,7 +227,7 @@ async def test_after_re_registration_every_reader_sees_the_new_id_at_once(client
     from service.subscription.cache import subscription_cache
 
     desk = SupportDesk(runtime)
-    first = (await desk.reregister_webhook("test")).status.subscription
+    first = (await desk.webhooks.reregister_webhook("test")).status.subscription
     assert first is not None
     intake = EventIntake(runtime)
     try:
@@ -237,7 +237,7 @@ async def test_after_re_registration_every_reader_sees_the_new_id_at_once(client
         assert (await cache.look()).callback_url == runtime.settings.webhook_callback_url
         # Strava's subscription now points elsewhere: the repair deletes it and creates a new one.
         standin.subscription = {**standin.subscription, "callback_url": "http://old-host.example/webhooks/strava"}
-        second = (await desk.reregister_webhook("test")).status.subscription
+        second = (await desk.webhooks.reregister_webhook("test")).status.subscription
         assert second is not None and second.id != first.id
         assert await intake.is_foreign(first.id) and not await intake.is_foreign(second.id)
         assert await cache.our_id(look_up=True) == second.id

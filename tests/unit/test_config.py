@@ -83,3 +83,35 @@ def test_settings_built_in_code_ignore_the_environment(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         built.replaced(port=70000)
     assert info.value.names == ("FITGLUE_PORT",)
+
+
+def _whole_number_fields() -> dict[str, str]:
+    """Settings field -> its variable, for every number read with settings_fields' one parser (the
+    parts' fields, settings_support.py, included)."""
+    from typing import get_args
+
+    from pydantic import BeforeValidator
+
+    from service.core import settings_fields
+
+    def parsed_as_digits(metadata: list, annotation: object) -> bool:
+        found = any(isinstance(m, BeforeValidator) and m.func is settings_fields._whole_number for m in metadata)
+        return found or any(parsed_as_digits(list(getattr(arg, "__metadata__", ())), arg)
+                            for arg in get_args(annotation))
+
+    return {name: str(field.validation_alias) for name, field in Settings.model_fields.items()
+            if parsed_as_digits(field.metadata, field.annotation)}
+
+
+def test_every_number_from_the_environment_is_digits_only_and_names_its_variable(tmp_path):
+    fields = _whole_number_fields()
+    # settings.py's own numbers and the support views' (one parser, one declaration helper).
+    assert {"port", "link_ttl_s", "strava_athlete_capacity", "digest_hour_utc", "history_retention_days",
+            "slack_rate_limit_retries"} <= set(fields)
+    for var in fields.values():
+        for bad in ("\u0663", "+5", "1e3"):  # another script's digit, a sign, an exponent
+            with pytest.raises(ConfigError) as info:
+                load_settings({var: bad}, tmp_path / "none.env")
+            assert info.value.names == (var,) and f"{var} must be a whole number" in str(info.value), (var, bad)
+    assert load_settings({"FITGLUE_DIGEST_HOUR_UTC": " 7 "}, tmp_path / "none.env").digest_hour_utc == 7
+    assert Settings.from_values(digest_hour_utc=9).digest_hour_utc == 9

@@ -23,6 +23,7 @@ from service.core.inputs import (
     parse_limit,
     parse_port,
     parse_row_id,
+    parse_since,
     parse_text,
     parse_who,
     parse_who_value,
@@ -199,3 +200,17 @@ def test_json_whole_numbers_are_bounded():
         with pytest.raises(BadInput) as info:
             parse_json_whole_number(raw, "n", low=0, high=10)
         assert len(str(info.value)) < 120
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:59+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_time_that_leaves_the_calendar_in_utc_is_bad_input(raw):
+    """Python's datetime ends at year 1 and 9999: the conversion to UTC raised OverflowError (a 500)."""
+    with pytest.raises(BadInput, match="since"):
+        parse_since(raw, "since")
+
+
+def test_a_key_named_twice_is_refused_only_where_asked():
+    body = '{"who": "a@example.com", "nested": {"x": 1, "x": 2}}'
+    assert parse_json_object(body)["nested"] == {"x": 2}  # Strava's and Slack's bodies: as json.loads
+    with pytest.raises(BadInput, match="'x' more than once"):
+        parse_json_object(body, unique_keys=True)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("service", "bot", "troubleshooting", "standin")
+PARTS = ("service", "bot", "troubleshooting", "standin", "sandbox_slack")
 
 
 def _modules(*tops: str) -> list[Path]:

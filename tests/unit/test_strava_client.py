@@ -126,3 +126,31 @@ def test_authorize_url(client):
                  "scope=read%2Cactivity%3Awrite"):
         assert part in url
     assert "top-secret" not in url
+
+
+GOOD_GRANT = {"token_type": "Bearer", "access_token": "AT1", "refresh_token": "RT1", "expires_at": 1568775134}
+ODD_GRANTS = [
+    {**GOOD_GRANT, "access_token": None},  # once stored and handed out as the text "None"
+    {**GOOD_GRANT, "refresh_token": None},  # once stored as "None": the real refresh token lost for good
+    {**GOOD_GRANT, "access_token": ""},
+    {**GOOD_GRANT, "refresh_token": ""},
+    {**GOOD_GRANT, "access_token": {"value": "AT1"}},
+    {**GOOD_GRANT, "refresh_token": ["RT1"]},
+    {**GOOD_GRANT, "expires_at": True},
+    {**GOOD_GRANT, "expires_at": 10**20},  # once an OverflowError out of the refresh: the lease kept 2 min
+    {**GOOD_GRANT, "expires_at": -1},
+    {**GOOD_GRANT, "expires_at": "soon"},
+    {**GOOD_GRANT, "expires_at": 1.5e300},
+    {**GOOD_GRANT, "expires_at": None},
+]
+
+
+@pytest.mark.parametrize("body", ODD_GRANTS, ids=range(len(ODD_GRANTS)))
+async def test_an_odd_token_answer_is_transient_never_a_grant(client, body):
+    """A 200 from /oauth/token without two non-empty token strings and a usable expiry is not a grant:
+    storing it would hand out a token that is not one, or replace the refresh token with junk."""
+    for call in (client.refresh, client.exchange_code):
+        with aioresponses() as mock:
+            mock.post(f"{OAUTH}/token", payload=body)
+            with pytest.raises(Transient):
+                await call("value")

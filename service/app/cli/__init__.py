@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from service.app.cli import (
+    affected_cmd,
     connection_cmds,
     diagnose_cmd,
     events_cmd,
+    history_cmd,
     jobs_cmd,
     manifest_cmd,
     ratelimit_cmd,
@@ -27,8 +29,8 @@ from service.app.cli import (
 )
 from service.app.cli.output import EXIT_USAGE, fail
 
-COMMAND_MODULES = [setup_cmds, serve_cmd, worker_cmd, connection_cmds, diagnose_cmd, manifest_cmd, webhook_cmd,
-                   ratelimit_cmd, jobs_cmd, events_cmd]
+COMMAND_MODULES = [setup_cmds, serve_cmd, worker_cmd, connection_cmds, diagnose_cmd, history_cmd, affected_cmd,
+                   manifest_cmd, webhook_cmd, ratelimit_cmd, jobs_cmd, events_cmd]
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 

@@ -47,7 +47,7 @@ def _table(page: EventPage, state: str | None) -> str:
 
 def cmd_events(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        page = await desk.list_events(state=args.state, athlete_id=args.athlete, limit=args.limit or DEFAULT_LIMIT,
+        page = await desk.events.list_events(state=args.state, athlete_id=args.athlete, limit=args.limit or DEFAULT_LIMIT,
                                       before=args.before)
         emit(EventsBody.of(page).to_json(), args.json, _table(page, args.state))
         return EXIT_OK
@@ -64,9 +64,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:
-            result = await desk.retry_failed_events(cli_actor())
+            result = await desk.events.retry_failed_events(cli_actor())
         else:
-            result = await desk.retry_event(args.id, cli_actor())
+            result = await desk.events.retry_event(args.id, cli_actor())
         emit(EventsRetriedBody.of(result).to_json(), as_json, f"{result.count} event(s) due to be sent again now")
         return EXIT_OK
 
@@ -83,7 +83,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     athlete = args.replay_athlete if args.replay_athlete is not None else args.athlete
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        result = await desk.replay_events(args.since, athlete, cli_actor())
+        result = await desk.events.replay_events(args.since, athlete, cli_actor())
         emit(EventsReplayedBody.of(result).to_json(), as_json,
              f"{result.count} delivered event(s) queued again with new webhook ids")
         return EXIT_OK

@@ -29,7 +29,7 @@ def _limit(raw: str, name: str) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        jobs = await desk.list_jobs(args.state, args.limit or DEFAULT_LIMIT)
+        jobs = await desk.webhooks.list_jobs(args.state, args.limit or DEFAULT_LIMIT)
         lines = [f"{'id':>6}  {'state':<7} {'kind':<14} {'tries':>5}  {'run after':<20} waiting / last error"]
         for job in jobs:
             why = " — ".join(x for x in (job.waiting_for, job.last_error) if x)
@@ -50,10 +50,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         if args.failed:
-            result = await desk.retry_failed_jobs(cli_actor())
+            result = await desk.webhooks.retry_failed_jobs(cli_actor())
             emit(RetriedBody.of(result).to_json(), as_json, f"{len(result.job_ids)} failed job(s) queued again")
             return EXIT_OK
-        job = await desk.retry_job(args.id, cli_actor())
+        job = await desk.webhooks.retry_job(args.id, cli_actor())
         emit(JobBody.of(job).to_json(), as_json, f"job {job.id} ({job.kind}) queued again, due now")
         return EXIT_OK
 

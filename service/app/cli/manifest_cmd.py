@@ -4,6 +4,7 @@ Socket Mode, and no request URLs, when SLACK_APP_TOKEN is set)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from service.app.cli.output import EXIT_OK, fail
 from service.app.wiring import slack_manifest
@@ -15,6 +16,11 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return fail("configuration", str(exc), False)
+    if not settings.slack_app_token and not settings.public_url.startswith("https://"):
+        # Standard output stays the manifest alone, so `fitglue manifest > app.yml` still works.
+        print(f"warning: FITGLUE_PUBLIC_URL is {settings.public_url}, but Slack only sends requests to https:// "
+              "URLs; use an HTTPS public URL (or Socket Mode, with SLACK_APP_TOKEN) before installing the app",
+              file=sys.stderr)
     print(slack_manifest(settings), end="")
     return EXIT_OK
 

@@ -16,7 +16,7 @@ BUDGET_NAMES = {Budget.OVERALL: "overall (all calls)", Budget.READ: "read (non-u
 
 def cmd_ratelimit(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        report = await desk.rate_limit_report()
+        report = await desk.webhooks.rate_limit_report()
         lines = []
         for budget, windows in report.budgets.items():
             for window, usage in windows.items():

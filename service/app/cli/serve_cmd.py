@@ -9,8 +9,8 @@ import errno
 import logging
 import signal
 import socket
-import tempfile
-from pathlib import Path
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -18,44 +18,19 @@ from service.app.bootstrap import open_runtime, sqlite_workers_settled, upgrade_
 from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
-from service.app.roles import ALL, SERVE_ROLES, BackgroundThread, start_in_process_background
-from service.core.crypto import generate_events_secret, generate_secret
+from service.app.roles import ALL, SERVE_ROLES, start_in_process_background
+from service.app.sandbox.folder import SandboxFolder, sandbox_folder
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
-from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings, reveal
+from service.core.runtime import Runtime
+from service.core.settings import SERVE_REQUIRES, ConfigError, Settings, load_settings
 from service.desk.support_desk import SupportDesk
+from service.web.index_page import SANDBOX_FRONT_PAGE, SandboxFrontPage
+
+if TYPE_CHECKING:
+    from service.app.sandbox.session import Sandbox
 
 log = logging.getLogger("fitglue.serve")
-
-SANDBOX_EMAIL = "sandbox-athlete@example.com"
-
-
-def _sandbox_settings(settings: Settings, standin_base: str, client_id: str, client_secret: str,
-                      events_path: str = "/fitglue/events") -> Settings:
-    """The settings for a sandbox: Strava is the stand-in at `standin_base`, and so are FitGlue's other
-    services (its event receiver at `events_path`), unless FITGLUE_EVENTS_URL names a receiver of one's own."""
-    changes: dict = {
-        "sandbox": True,
-        "strava_client_id": client_id,
-        "strava_client_secret": client_secret,
-        "strava_oauth_url": f"{standin_base}/oauth",
-        "strava_api_url": f"{standin_base}/api/v3",
-        "strava_webhook_verify_token": settings.strava_webhook_verify_token or generate_secret(),
-    }
-    if not settings.events_url:
-        changes["events_url"] = f"{standin_base}{events_path}"
-        changes["events_secret"] = generate_events_secret()
-    if "public_url" not in settings.model_fields_set:  # FITGLUE_PUBLIC_URL not given
-        host = "localhost" if settings.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else settings.host
-        changes["public_url"] = f"http://{host}:{settings.port}"
-    if not settings.secret_key:
-        # Nothing configured: everything is throw-away (the stand-in forgets its athletes on exit too).
-        changes["secret_key"] = generate_secret()
-        if "database_url" not in settings.model_fields_set:
-            folder = Path(tempfile.mkdtemp(prefix="fitglue-sandbox-"))
-            changes["database_url"] = f"sqlite+aiosqlite:///{folder / 'fitglue.db'}"
-    return settings.replaced(**changes)
-
 
 def _address_problem(settings: Settings, exc: OSError) -> ConfigError:
     """The listen address cannot be used (in use, not this machine's, not resolvable): a configuration
@@ -88,69 +63,74 @@ async def _listen(runner: web.AppRunner, settings: Settings) -> None:
         raise _address_problem(settings, exc) from None
 
 
-async def _serve(settings: Settings, sandbox: bool, role: str = ALL) -> int:
+async def _serve(settings: Settings, folder: SandboxFolder | None, role: str = ALL) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    standin_runner = None
-    if sandbox:
-        from standin import StandinConfig, start_standin
+    # What is opened is closed in reverse: the background loops, the HTTP server, the runtime, the stand-ins.
+    async with AsyncExitStack() as stack:
+        sandbox = None
+        if folder is not None:
+            from service.app.sandbox.session import running_sandbox
 
-        standin_config = StandinConfig()
-        _standin, standin_runner, base = await start_standin("127.0.0.1", 0, config=standin_config)
-        settings = _sandbox_settings(settings, base, standin_config.client_id, standin_config.client_secret,
-                                     _standin.events.path)
-        settings.require_events_secret()
-        _standin.events.secret = reveal(settings.events_secret)
-        log.warning("SANDBOX MODE: Strava is a local stand-in at %s — nothing talks to the real Strava", base)
-    else:
-        settings.require(*SERVE_REQUIRES)
-
-    rt = await open_runtime(settings)
-    runner: web.AppRunner | None = None
-    background: BackgroundThread | None = None
-    try:
+            sandbox = await stack.enter_async_context(running_sandbox(settings, folder))
+            settings = sandbox.settings
+            # The sandbox's own secrets (generated or kept in its folder) join the log scrubber.
+            configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+            log.warning("SANDBOX MODE: Strava is a local stand-in at %s — nothing talks to the real Strava",
+                        sandbox.standin_base)
+        rt = await open_runtime(settings)
+        stack.push_async_callback(rt.close)
         from service.app.wiring import wire_optional_parts
 
         await upgrade_to_head(rt.engine)
         app = build_app(rt, background=False)
+        front = await _sandbox_front_page(app, rt, sandbox) if sandbox is not None else None
         await wire_optional_parts(app, rt)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        stack.push_async_callback(runner.cleanup)
         await _listen(runner, settings)
-        if role == ALL:
-            background = await start_in_process_background(app, rt)
+        if role == ALL:  # events stored meanwhile are durable: the next start takes them up
+            stack.push_async_callback((await start_in_process_background(app, rt)).stop)
         freeze_startup_heap()
         log.info("FitGlue listening on http://%s:%s (public URL %s)%s", settings.host,
                  runner.addresses[0][1] if runner.addresses else settings.port, settings.public_url,
                  "" if role == ALL else "; web role: stored events wait for a `fitglue worker`")
-        if sandbox:
-            issued = await SupportDesk(rt).issue_connect_link(SANDBOX_EMAIL, "sandbox")
-            print("\n  SANDBOX: FitGlue is running against a local Strava stand-in.\n"
-                  f"  Next step: open this Connect link in a browser to try the whole flow:\n\n    {issued.url}\n",
-                  flush=True)
+        if front is not None:
+            from service.app.sandbox.front_page import banner
+
+            print(banner(front, settings.public_url), flush=True)
         await stop.wait()
         log.info("shutting down: no new work is taken, work in flight finishes or is released")
-    finally:
-        if background is not None:  # events stored meanwhile are durable: the next start takes them up
-            await background.stop()
-        if runner is not None:
-            await runner.cleanup()
-        await rt.close()
-        if standin_runner is not None:
-            await standin_runner.cleanup()
     return EXIT_OK
 
 
-async def _serve_settled(settings: Settings, sandbox: bool, role: str) -> int:
+async def _sandbox_front_page(app: web.Application, rt: Runtime, sandbox: Sandbox) -> SandboxFrontPage:
+    """The first Connect link, the export file, and the index page at / that shows them."""
+    from service.app.sandbox.front_page import follow_the_standin, front_page
+
+    front = app[SANDBOX_FRONT_PAGE] = await front_page(sandbox, SupportDesk(rt))
+    follow_the_standin(sandbox, rt, front)
+    return front
+
+
+async def _serve_settled(settings: Settings, folder: SandboxFolder | None, role: str) -> int:
     async with sqlite_workers_settled():
-        return await _serve(settings, sandbox, role)
+        return await _serve(settings, folder, role)
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    # Until the event loop takes SIGTERM over: end like Ctrl-C, so every `finally` runs (the sandbox's
+    # temporary folder goes).
+    raise KeyboardInterrupt
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = None
+    sandbox = args.sandbox or args.sandbox_dir is not None
     try:
         settings = load_settings()
         if args.host is not None:
@@ -160,20 +140,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = settings.replaced(host=args.host.strip())
         if args.port is not None:
             settings = settings.replaced(port=_port_option(args.port))
-        if args.sandbox and args.role != ALL:
+        if sandbox and args.role != ALL:
             raise ConfigError("--sandbox runs everything in one process: leave out --role", [])
-        if args.sandbox and (settings.strava_client_id or settings.strava_client_secret):
-            raise ConfigError("--sandbox refuses to run while real Strava credentials are configured "
-                              "(unset STRAVA_CLIENT_ID and STRAVA_CLIENT_SECRET)",
-                              ["STRAVA_CLIENT_ID", "STRAVA_CLIENT_SECRET"])
-        if not args.sandbox:
-            settings.require(*SERVE_REQUIRES)
         settings.require_events_secret()
+        if not sandbox:
+            _require_serve_settings(settings)
+            check_listen_address(settings)
+            configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+            return asyncio.run(_serve_settled(settings, None, args.role))
+        from service.app.sandbox.sandbox_settings import check_no_real_strava, without_earlier_export
+
+        check_no_real_strava(settings)
+        settings = without_earlier_export(settings)
         check_listen_address(settings)
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-        return asyncio.run(_serve_settled(settings, args.sandbox, args.role))
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        with sandbox_folder(args.sandbox_dir) as folder:
+            return asyncio.run(_serve_settled(settings, folder, ALL))
     except Exception as exc:  # noqa: BLE001 - one line and the documented status, never a traceback
         return report_failure(exc, settings.database_url if settings else "", False)
+
+
+def _require_serve_settings(settings: Settings) -> None:
+    try:
+        settings.require(*SERVE_REQUIRES)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; to try FitGlue with nothing configured, run `fitglue serve --sandbox`",
+                          exc.names) from None
 
 
 def _port_option(raw: str) -> int:
@@ -190,6 +183,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "only (run `fitglue worker` beside it)")
     serve.add_argument("--host", help="listen address (default FITGLUE_HOST)")
     serve.add_argument("--port", help="listen port, 0-65535 (default FITGLUE_PORT)")
-    serve.add_argument("--sandbox", action="store_true", help="run beside a local Strava stand-in, for trying it out")
+    serve.add_argument("--sandbox", action="store_true",
+                       help="run beside local stand-ins for Strava and Slack, for trying it out (nothing to configure)")
+    serve.add_argument("--sandbox-dir", metavar="DIR",
+                       help="like --sandbox, keeping its state in DIR between runs (default: a temporary folder, "
+                            "removed on exit)")
     serve.set_defaults(handler=cmd_serve)
 

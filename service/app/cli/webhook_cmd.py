@@ -31,7 +31,7 @@ def status_text(data: dict[str, Any]) -> list[str]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        status = WebhookStatusBody.of(await desk.webhook_status()).to_json()
+        status = WebhookStatusBody.of(await desk.webhooks.webhook_status()).to_json()
         emit(status, args.json, "\n".join(status_text(status)))
         return EXIT_OK
 
@@ -40,7 +40,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     async def body(desk: SupportDesk, rt: Runtime) -> int:
-        report = await desk.reregister_webhook(cli_actor())
+        report = await desk.webhooks.reregister_webhook(cli_actor())
         data = WebhookRegistrationBody.of(report).to_json()
         if not report.ok:
             if args.json:

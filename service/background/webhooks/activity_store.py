@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.connections import history_log
 from service.connections.erasure import delete_strava_data
 from service.connections.tokens import drop_tokens
 from service.core.runtime import Runtime
@@ -158,9 +159,9 @@ async def mark_revoked(rt: Runtime, conn_id: int) -> None:
             return
         user = await session.get(User, conn.user_id)
         drop_tokens(conn)
-        conn.status = ConnectionStatus.REVOKED
-        conn.status_reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
-        conn.status_changed_at = now
+        reason = "the athlete removed FitGlue's access in Strava (deauthorization confirmed)"
+        history_log.record_status_change(session, conn.user_id, now, conn.status, ConnectionStatus.REVOKED, reason)
+        conn.status, conn.status_reason, conn.status_changed_at = ConnectionStatus.REVOKED, reason, now
         conn.revoked_at = now
         conn.next_refresh_at = None
         conn.updated_at = now
