@@ -7,8 +7,8 @@ so the statement text never depends on the batch size and asyncpg prepares each 
 connection; the rows go over the wire in asyncpg's binary format with no per-row Python work
 beyond building the arrays.
 
-The writer holds ONE connection of its own (the intake has a single writer task, so one is all it
-uses). When the database fails, the batch's transaction is rolled back, the error goes up (the
+Each writer holds ONE connection of its own (the intake runs one writer task per lane, see
+`intake.PG_LANES`). When the database fails, the batch's transaction is rolled back, the error goes up (the
 intake answers 503, so Strava delivers again) and a broken connection is dropped: the next batch
 connects afresh, so the intake recovers by itself once the database is back.
 
