@@ -140,3 +140,21 @@ def _future():
     import asyncio
 
     return asyncio.get_running_loop().create_future()
+
+
+async def test_an_athletes_events_always_take_the_same_lane(runtime, standin):
+    """The pending bound and the single catch-up are decided per batch from the jobs already
+    committed: two lanes storing the same athlete's events at once could both see room under the
+    bound. So the lane is a function of the athlete alone, and athletes spread over every lane."""
+    events = [parse_event(json.dumps({**standin.event("create", "activity", 7_200_000 + i, owner, {}),
+                                      "subscription_id": 1}).encode())
+              for owner in range(1_000, 1_040) for i in range(3)]
+    intake = EventIntake(runtime)
+    try:
+        lanes: dict[int, set[int]] = {}
+        for event in events:
+            lanes.setdefault(event.owner_id, set()).add(intake._lane(event))
+        assert all(len(used) == 1 for used in lanes.values())
+        assert set().union(*lanes.values()) == set(range(PG_LANES))
+    finally:
+        await intake.close()
