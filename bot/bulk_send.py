@@ -152,7 +152,8 @@ class SlackCourier:
                                                    f"unexpectedly ({type(exc).__name__}); see the service log.")]))
             return
         note = await self._share_file(run, tally)
-        report = render.bulk_progress(run.finding, tally.handled, tally.total, tally.counts(), final=True)
+        report = render.bulk_progress(run.finding, tally.handled, tally.total, tally.counts(), final=True,
+                                      file_shared=note is None)
         if note:
             report = Reply(f"{report.text} {note}", [*report.blocks, section(f":warning: {note}")])
         await self._report(run, report)

@@ -14,6 +14,7 @@ from sandbox_slack.socket_mode import SocketHub
 from sandbox_slack.web_api import WebApi
 from sandbox_slack.workspace import Workspace
 from service.core.request_bodies import body_reader
+from service.core.same_site import loopback_names_only
 
 BODY_READ_TIMEOUT_S = 10.0
 
@@ -45,7 +46,8 @@ class LocalSlack:
         self.events_url = self.relay.events_url = events_url
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[body_reader(BODY_READ_TIMEOUT_S)])
+        # Loopback only, by address and by name (DNS rebinding: service.core.same_site).
+        app = web.Application(middlewares=[loopback_names_only, body_reader(BODY_READ_TIMEOUT_S)])
         app[LOCAL_SLACK] = self
         api = WebApi(self.workspace, self.hub, self.bot_token, self.app_token,
                      lambda: self.base_url.replace("http://", "ws://", 1))

@@ -82,9 +82,21 @@ def _emoji(found: re.Match[str]) -> str:
     return f'<span class="emoji {colour}" title=":{found.group(1)}:">{symbol}</span>'
 
 
+# A code span is stood in by private-use characters while styles are applied, so `*bold `code` text*` is
+# bold around the code, as in Slack; the same characters in the text itself become U+FFFD first.
+_HELD, _HELD_END = "\ue000", "\ue001"
+_HELD_SPAN = re.compile(f"{_HELD}([0-9]+){_HELD_END}")
+
+
 def _with_code(text: str, names: Mapping[str, str]) -> str:
-    return _split(_CODE, text, lambda part: _inline(part, names),
-                  lambda m: str(Markup("<code>{}</code>").format(unescape(m.group(1)))))
+    spans: list[str] = []
+
+    def hold(found: re.Match[str]) -> str:
+        spans.append(str(Markup("<code>{}</code>").format(unescape(found.group(1)))))
+        return f"{_HELD}{len(spans) - 1}{_HELD_END}"
+
+    held = _CODE.sub(hold, text.replace(_HELD, "\ufffd").replace(_HELD_END, "\ufffd"))
+    return _HELD_SPAN.sub(lambda m: spans[int(m.group(1))], _inline(held, names))
 
 
 def to_html(text: str, names: Mapping[str, str] | None = None) -> Markup:

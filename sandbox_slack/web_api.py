@@ -2,13 +2,19 @@
 response URLs (`POST /respond/{name}`). Bodies are forms or JSON, as slack_sdk sends them; the bot
 token (or, for `apps.connections.open`, the app-level token) goes in `Authorization: Bearer`.
 Answers have Slack's shape: `{"ok": true, …}` or `{"ok": false, "error": CODE}`.
+
+Files take Slack's upload flow ("Uploading files" in Slack's docs; the old `files.upload` is retired):
+`files.getUploadURLExternal` (filename, length) gives an upload URL here (`POST /upload/{file_id}`, the
+bytes), and `files.completeUploadExternal` (files, channel_id) shares them into that one conversation,
+shown as a message that names the file and shows its text.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -28,6 +34,8 @@ class WebApi:
     bot_token: str
     app_token: str | None
     ws_base: Callable[[], str]  # ws://host:port of this server, known once it listens
+    # file id -> (filename, its bytes once uploaded): files.getUploadURLExternal, then the upload
+    files: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
 
     async def method(self, request: web.Request) -> web.Response:
         name = request.match_info["method"]
@@ -108,17 +116,59 @@ class WebApi:
     def connections_open(self, params: Answer) -> Answer:
         return {"ok": True, "url": self.hub.open_url(self.ws_base())}
 
+    def upload_url(self, params: Answer) -> Answer:
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = "F" + secrets.token_hex(5).upper()
+        self.files[file_id] = (filename, None)
+        return {"ok": True, "upload_url": f"{self.ws_base().replace('ws://', 'http://', 1)}/upload/{file_id}", "file_id": file_id}
+
+    async def upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if file_id not in self.files:
+            return web.Response(status=404, text="file_not_found")
+        data = await request.read()
+        self.files[file_id] = (self.files[file_id][0], data)
+        return web.Response(text=f"OK - {len(data)}")
+
+    def complete_upload(self, params: Answer) -> Answer:
+        listed = params.get("files")
+        listed = _json_or_none(listed) if isinstance(listed, str) else listed
+        if not isinstance(listed, list) or not listed or not all(isinstance(f, dict) for f in listed):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = self.workspace.channel_of(str(params.get("channel_id") or ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if any(self.files.get(str(f.get("id")), ("", None))[1] is None for f in listed):
+            return {"ok": False, "error": "file_not_found"}
+        blocks: list[Any] = []
+        for f in listed:
+            filename, data = self.files[str(f["id"])]
+            text = (data or b"").decode("utf-8", "replace")
+            blocks += [{"type": "context", "elements": [{"type": "mrkdwn", "text": f":link: *{f.get('title') or filename}* "
+                                                          f"({filename}, {len(data or b'')} bytes)"}]},
+                       {"type": "section", "text": {"type": "plain_text", "text": text[:3000] or "(empty file)"}}]
+        comment = str(params.get("initial_comment") or "")
+        if comment:
+            blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": comment}})
+        self.workspace.post(channel, comment or "a file", blocks)
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title") or self.files[str(f["id"])][0]}
+                                      for f in listed]}
+
     METHODS: ClassVar[dict[str, Callable[[WebApi, Answer], Answer]]] = {
         "auth.test": auth_test, "chat.postMessage": post_message, "chat.postEphemeral": post_ephemeral,
         "views.publish": views_publish, "users.lookupByEmail": lookup_by_email,
         "conversations.open": conversations_open, "usergroups.users.list": usergroups_users_list,
-        "apps.connections.open": connections_open,
+        "apps.connections.open": connections_open, "files.getUploadURLExternal": upload_url,
+        "files.completeUploadExternal": complete_upload,
     }
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self.method)
         app.router.add_get("/api/{method}", self.method)
         app.router.add_post("/respond/{name}", self.respond)
+        app.router.add_post("/upload/{file_id}", self.upload)
 
 
 async def _params(request: web.Request) -> Answer:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service.core.clock import Clock
 from service.core.request_bodies import body_reader
+from service.core.same_site import loopback_names_only
 from standin import api_routes, control_routes, oauth_routes, subscriptions
 from standin.config import StandinConfig
 from standin.keys import STANDIN_KEY
@@ -13,9 +14,11 @@ from standin.middleware import standin_middleware
 from standin.standin import StravaStandin
 
 
-def build_standin_app(standin: StravaStandin) -> web.Application:
+def build_standin_app(standin: StravaStandin, *, loopback_only: bool = False) -> web.Application:
+    """``loopback_only``: answer only requests addressed to localhost / 127.x (DNS rebinding), for a
+    stand-in that listens on loopback."""
     # Bodies are read whole (bounded in size and time) as the service reads them.
-    app = web.Application(middlewares=[standin_middleware,
+    app = web.Application(middlewares=[*([loopback_names_only] if loopback_only else []), standin_middleware,
                                        body_reader(lambda: standin.config.body_read_timeout_s)])
     app[STANDIN_KEY] = standin
     oauth_routes.add_routes(app)
@@ -45,7 +48,8 @@ async def start_standin(
     """Serve a new stand-in; returns it, its runner (``await runner.cleanup()`` to stop) and its
     base URL. OAuth lives under base + "/oauth", the API under base + "/api/v3"."""
     standin = StravaStandin(config, clock)
-    runner = web.AppRunner(build_standin_app(standin), access_log=None)
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    runner = web.AppRunner(build_standin_app(standin, loopback_only=loopback), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

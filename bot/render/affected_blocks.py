@@ -70,13 +70,15 @@ def affected(report: dict[str, Any]) -> Reply:
     return Reply(text, fit(blocks, MAX_MESSAGE_BLOCKS))
 
 
-def bulk_progress(finding: str, done: int, total: int, tally: dict[str, int], final: bool = False) -> Reply:
-    """The bulk run's progress (through the response URL) or, with `final`, its report by DM."""
+def bulk_progress(finding: str, done: int, total: int, tally: dict[str, int], final: bool = False,
+                  file_shared: bool = True) -> Reply:
+    """The bulk run's progress (through the response URL) or, with `final`, its report by DM;
+    `file_shared`: whether the CSV for users outside the workspace reached the agent."""
     counts = f"{tally.get('sent', 0)} sent, {tally.get('skipped', 0)} skipped, {tally.get('failed', 0)} failed"
     if final:
         text = f"Connect links for {finding}: done. {counts} (of {total})."
         extra = " Links for users outside this workspace are in the CSV file I sent you." \
-            if tally.get("to_file") else ""
+            if tally.get("to_file") and file_shared else ""
         return Reply(text, [section(f":white_check_mark: *Connect links for `{escape(finding)}`: done.*\n{counts} "
                                     f"(of {total}); skipped means already fixed meanwhile, or holding a live link."
                                     f"{extra}")])

@@ -294,7 +294,7 @@ class AffectedOps:
                                f"not {finding[:60]!r}")
         try:
             when = since if isinstance(since, datetime) else parse_since(since)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999 in UTC
             raise SupportError("bad_argument", "since must be an ISO 8601 date or time, e.g. 2026-11-27 or "
                                "2026-11-27T08:00:00Z") from None
         return await read_affected(self.rt, finding, when, thresholds_from(self.rt.settings))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core.inputs import BadInput, parse_who
+from service.core.inputs import MAX_ROW_ID, BadInput, parse_who
 from service.core.runtime import Runtime
 from service.db.models import StravaConnection, User
 from service.desk.boundary import raises_only_support_error
@@ -58,7 +58,10 @@ def parse_history_cursor(raw: str | None, name: str = "before") -> Cursor | None
     if raw is None or raw == "":
         return None
     match = _CURSOR.fullmatch(raw.strip())
-    if match is None or int(match.group(2)) >= len(SOURCES) or int(match.group(1)) > 253_402_300_799_999_999:
+    # Row ids are our tables' (1..2^31-1; a link's place in its instant is below that too): a larger
+    # one is tampering, and no database may see it (SQLite overflows, PostgreSQL's int4 refuses it).
+    if (match is None or int(match.group(2)) >= len(SOURCES) or int(match.group(1)) > 253_402_300_799_999_999
+            or int(match.group(3)) > MAX_ROW_ID):
         raise BadInput(f"{name} must be a cursor as `next_before` gave it (e.g. 1764424980000000-0-42)")
     micros, source, row_id = (int(g) for g in match.groups())
     at = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from service.core.same_site import named_as_loopback
 from service.web.keys import RUNTIME
 from service.web.pages import render
 
@@ -34,7 +35,9 @@ SANDBOX_FRONT_PAGE = web.AppKey("sandbox_front_page", SandboxFrontPage)
 
 async def index(request: web.Request) -> web.Response:
     front = request.app.get(SANDBOX_FRONT_PAGE)
-    if front is None or not request.app[RUNTIME].settings.sandbox:
+    # The sandbox's page holds its secrets (admin token, secret key): only for a request addressed to
+    # loopback, never to a website that rebinds its own name to 127.0.0.1 (service.core.same_site).
+    if front is None or not request.app[RUNTIME].settings.sandbox or not named_as_loopback(request):
         return web.Response(text=SERVICE_LINE, content_type="text/plain",
                             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     return render(request, "sandbox_index.html", front=front)

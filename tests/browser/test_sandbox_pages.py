@@ -56,6 +56,8 @@ async def test_local_slack_diagnose_send_link_and_reregister(sandbox, page):
     await page.click("text=Sandy (FitGlue user)")
     await page.wait_for_selector("a.btn:has-text('Connect with Strava')")
     assert "/connect/strava?t=" in await page.get_attribute("a.btn:has-text('Connect with Strava')", "href")
+    # The link's long unbroken text wraps inside the message; it pushed the page wider than the window.
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await shot(page, "slack-dm")
 
     await page.click("text=#support")

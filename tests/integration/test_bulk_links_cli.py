@@ -92,3 +92,17 @@ async def test_a_user_fixed_meanwhile_is_skipped_and_one_run_per_finding_is_acti
     tally = await desk.bulk_links.send(run, fix_ben_first, nothing)
     assert (tally.sent, tally.skipped) == (2, 1)
     await desk.bulk_links.start("revoked", None, "cli:two", queue=False)  # free again once done
+
+
+async def test_an_out_file_that_cannot_be_made_starts_no_run(revoked, runtime, capsys):
+    """`--out` in a folder that does not exist: a plain usage error, and no run is left "under way" (it
+    was, forever: every later bulk run for the finding, from the CLI or Slack, was refused as busy)."""
+    assert await fitglue("affected", "revoked", "--send-links", "--yes", "--out", "no/such/dir/x.csv") == 2
+    err = capsys.readouterr().err
+    assert "no/such/dir/x.csv" in err and "Traceback" not in err and "FileNotFoundError" not in err
+    async with runtime.sessions() as session:
+        assert (await session.execute(select(BulkLinkRun))).scalars().all() == []
+    # A run refused for another reason leaves no empty file behind either.
+    assert await fitglue("affected", "webhook_silent", "--send-links", "--yes", "--out", "y.csv") == 2
+    assert not (revoked / "y.csv").exists()
+    assert await fitglue("affected", "revoked", "--send-links", "--yes", "--out", "links.csv") == 0

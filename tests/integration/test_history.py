@@ -120,6 +120,11 @@ async def test_history_by_athlete_id_is_the_same_timeline(runtime, alice):
     (ALICE, "12-x-3", "bad_argument", 2),
     (ALICE, "1-9-3", "bad_argument", 2),
     (ALICE, "99999999999999999999-0-1", "bad_argument", 2),
+    # Tampered row ids no table holds (ids are 1..2^31-1): refused, never sent to the database (SQLite
+    # raised OverflowError, PostgreSQL an int32 range error: a 500 from the admin API).
+    (ALICE, "1764424980000000-0-9999999999999999999", "bad_argument", 2),
+    (ALICE, f"1764424980000000-3-{2**31}", "bad_argument", 2),
+    (ALICE, f"1764424980000000-1-{2**63}", "bad_argument", 2),
 ])
 async def test_bad_who_or_cursor_is_refused_clearly(runtime, alice, who, before, code, exit_code):
     with pytest.raises(SupportError) as raised:

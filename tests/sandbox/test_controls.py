@@ -147,3 +147,22 @@ def test_the_world_survives_a_restart(tmp_path, clock):
     (tmp_path / "other.json").write_text('{"version": 99}')
     with pytest.raises(ValueError):
         again.restore(tmp_path / "other.json")
+
+
+async def test_a_started_standin_answers_only_to_loopback_names(clock):
+    """DNS rebinding (see tests/sandbox_slack): the sandbox's stand-in, started on loopback, refuses
+    requests addressed to any other name; its own calls and pages use 127.0.0.1."""
+    import aiohttp
+
+    from standin import start_standin
+
+    standin, runner, base = await start_standin(clock=clock)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/sandbox/athletes", json={}, headers={**JSON, "Host": "rebind.example"}) as r:
+                assert r.status == 421
+            assert standin.state.athletes == {}
+            async with http.get(f"{base}/sandbox/status") as r:
+                assert r.status == 200
+    finally:
+        await runner.cleanup()

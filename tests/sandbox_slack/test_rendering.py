@@ -122,3 +122,15 @@ def test_any_blocks_at_all_render_without_error(blocks: list[Any]) -> None:
 def test_unsupported_block_is_named() -> None:
     page = blocks_html([{"type": "image", "image_url": "https://x/y.png", "alt_text": "x"}])
     assert "unsupported block image" in page
+
+
+def test_bold_and_italic_may_hold_inline_code_as_in_slack() -> None:
+    """The bulk run's report opens with `*Connect links for `needs_reauth`: done.*`: Slack shows it bold
+    with the code inside; the local Slack showed the asterisks, each half styled on its own."""
+    from sandbox_slack.mrkdwn import to_html
+
+    assert str(to_html("*Connect links for `needs_reauth`: done.*")) == \
+        "<strong>Connect links for <code>needs_reauth</code>: done.</strong>"
+    assert str(to_html("_see `a*b` and `<i>`_")) == "<em>see <code>a*b</code> and <code>&lt;i&gt;</code></em>"
+    # Text holding the private-use characters a code span is stood in by stays text, never a code span.
+    assert str(to_html("\ue0000\ue001 `x`")) == "\ufffd0\ufffd <code>x</code>"

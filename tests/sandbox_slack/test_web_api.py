@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -80,3 +81,49 @@ async def test_the_page_refuses_bad_input_and_other_sites(api, caplog):
             ).status == 403
     assert ws.page_user == AGENT and ws.messages == []  # nothing changed
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:80", "127.0.0.1.evil.example",
+                                  "10.0.0.7", "[::1", ""])
+async def test_only_loopback_names_are_answered(api, host):
+    """DNS rebinding: another website whose name resolves to 127.0.0.1 is same-origin with itself, so the
+    Origin check passes; it could read the DMs' Connect links and command the bot as the agent. Its Host
+    header gives it away, and nothing is answered or relayed."""
+    ws = api.slack.workspace
+    headers = {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    assert (await api.get("/?c=C0SUPPORT", headers=headers)).status == 421
+    assert (await api.post("/command", data={"text": "/fitglue link x@example.com"}, headers=headers)).status == 421
+    assert (await api.post("/agent", data={"who": "U0OUTSIDER"}, headers=headers)).status == 421
+    assert ws.page_user == AGENT and ws.messages == []
+    for loopback in ("localhost", "127.0.0.1:8080", "[::1]:9", "LOCALHOST"):
+        assert (await api.get("/?c=C0SUPPORT", headers={"Host": loopback})).status == 200
+
+
+async def test_the_file_upload_flow_shares_a_file_into_one_conversation(api):
+    """The bulk send's CSV for users outside the workspace goes through Slack's upload flow
+    (files.getUploadURLExternal, the bytes to its URL, files.completeUploadExternal). The sandbox's local
+    Slack answered `unknown_method`, so every sandbox bulk send lost its CSV (and the links in it)."""
+    from urllib.parse import urlsplit
+
+    ws = api.slack.workspace
+    data = b"email,athlete_id,connect_link,expires_at\r\nout@example.com,7,http://x/connect/strava?t=abc,2026\r\n"
+    got = await call(api, "files.getUploadURLExternal", filename="links.csv", length=len(data))
+    assert got["ok"] and got["file_id"].startswith("F")
+    assert (await api.post(urlsplit(got["upload_url"]).path, data=data)).status == 200
+    dm = ws.dm_channel(AGENT)
+    done = await call(api, "files.completeUploadExternal", channel_id=dm, initial_comment="only you",
+                      files=[{"id": got["file_id"], "title": "Connect links"}])
+    assert done["ok"] and done["files"][0]["id"] == got["file_id"]
+    shared = ws.visible(dm, AGENT)[-1]
+    assert "only you" in shared.text and "out@example.com" in str(shared.blocks) and "links.csv" in str(shared.blocks)
+    assert [m for m in ws.messages if m.channel != dm] == []  # into that conversation alone
+    # Slack's refusals: an unknown or never-uploaded file, a missing length, a bad channel.
+    assert (await call(api, "files.completeUploadExternal", channel_id=dm, files=[{"id": "F404"}]))["error"] \
+        == "file_not_found"
+    assert (await call(api, "files.getUploadURLExternal", filename="x.csv"))["error"] == "invalid_arguments"
+    again = await call(api, "files.getUploadURLExternal", filename="y.csv", length=1)
+    assert (await call(api, "files.completeUploadExternal", channel_id=dm, files=[{"id": again["file_id"]}]))[
+        "error"] == "file_not_found"  # its bytes never came
+    assert (await api.post("/upload/FNOSUCH", data=b"x")).status == 404
+    assert (await call(api, "files.completeUploadExternal", channel_id="C0NOWHERE",
+                       files=json.dumps([{"id": got["file_id"]}])))["error"] == "channel_not_found"

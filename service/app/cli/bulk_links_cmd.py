@@ -9,6 +9,7 @@ goes to stderr when it is a terminal; stdout gets the counts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -53,10 +54,16 @@ def cmd_send_links(args: argparse.Namespace) -> int:
     if os.path.lexists(args.out):
         return fail("usage", f"{args.out} exists already; give a new file for the links", as_json)
     show_bar = sys.stderr.isatty() and not as_json
+    # Made before the run starts: a path that cannot be written must not leave a run "under way".
+    try:
+        out = open_private(args.out)
+    except OSError as exc:
+        return fail("usage", f"cannot create {args.out} ({exc.strerror or type(exc).__name__}); give a new file "
+                             "in a folder you can write to", as_json)
 
     async def body(desk: SupportDesk, rt: Runtime) -> int:
         run = await desk.bulk_links.start(args.finding, args.since, cli_actor(), force=args.force, queue=False)
-        with open_private(args.out) as out:  # written as the run goes: a stopped run keeps what it issued
+        with out:  # written as the run goes: a stopped run keeps what it issued
             writer = csv.writer(out)
             writer.writerow(CSV_HEADER)
             written = 0
@@ -78,4 +85,11 @@ def cmd_send_links(args: argparse.Namespace) -> int:
                               f"meanwhile or holding a live link), {tally.failed} failed")
         return EXIT_OK
 
-    return run_with_desk(args, body)
+    try:
+        code = run_with_desk(args, body)
+    finally:
+        out.close()
+    with contextlib.suppress(OSError):  # the run never started (busy, a bad finding): no empty file left
+        if os.path.getsize(args.out) == 0:
+            os.unlink(args.out)
+    return code

@@ -74,6 +74,7 @@ class SandboxSecrets:
 
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only to a new file: an existing one may be readable by others
     with os.fdopen(fd, "w") as out:
         out.write(text)
 
