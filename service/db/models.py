@@ -131,7 +131,7 @@ class WebhookEvent(Base):
     object_type: Mapped[str] = mapped_column(String(20))
     object_id: Mapped[int] = mapped_column(BigInteger)
     aspect_type: Mapped[str] = mapped_column(String(20))
-    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger)  # indexed by ix_events_owner_received
     event_time: Mapped[int] = mapped_column(BigInteger)
     updates: Mapped[str] = mapped_column(Text, default="{}")
     state: Mapped[str] = mapped_column(String(20), default="new")

@@ -7,12 +7,14 @@ milliseconds; 503 when it cannot store, so Strava delivers again.
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from service.core.crypto import constant_time_equals
 from service.core.request_bodies import max_body
 from service.core.settings import reveal
-from service.desk.webhook_intake import FOREIGN, REJECTED, UNAVAILABLE, EventReceiver
+from service.desk.webhook_intake import DUPLICATE, FOREIGN, REJECTED, STORED, UNAVAILABLE, EventReceiver
 from service.web.keys import RUNTIME
 
 PATH = "/webhooks/strava"
@@ -20,6 +22,9 @@ MAX_EVENT_BYTES = 16 * 1024  # a real event is a few hundred bytes
 RECEIVED = "fitglue_webhook_events_received_total"
 
 INTAKE = web.AppKey("webhook_intake", EventReceiver)
+# The success answers' bodies, encoded once: Strava may deliver hundreds a second.
+_ANSWERED = {outcome: json.dumps({"status": "ignored" if outcome == FOREIGN else outcome}).encode()
+             for outcome in (STORED, DUPLICATE, FOREIGN)}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -47,4 +52,4 @@ async def receive_event(request: web.Request) -> web.Response:
         return _error(400, "bad_event", receipt.problem)
     if receipt.outcome == UNAVAILABLE:
         return _error(503, "unavailable", "the event could not be stored; please deliver it again")
-    return web.json_response({"status": "ignored" if receipt.outcome == FOREIGN else receipt.outcome})
+    return web.Response(body=_ANSWERED[receipt.outcome], content_type="application/json", charset="utf-8")

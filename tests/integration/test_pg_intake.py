@@ -16,48 +16,10 @@ from service.background.webhooks.intake import PG_LANES, EventIntake, IntakeUnav
 from service.background.webhooks.pg_intake import PgEventWriter
 from service.background.webhooks.strava_events import parse_event
 from service.db.models import Job, WebhookEvent
-from service.subscription.state import event_job_key
 from tests.dbutil import backend
-from tests.webhook_support import all_events, all_jobs, connect_directly
+from tests.webhook_support import all_events, seeded_batch, snapshot, store
 
 pytestmark = pytest.mark.skipif(backend() != "postgres", reason="the asyncpg intake is PostgreSQL's")
-
-
-async def seeded_batch(runtime, standin) -> list:
-    """One batch covering every branch of `pending.plan_intake`: a job, a known failure (no activity
-    read), an unknown athlete, events beyond the pending bound (settled + one catch-up), an athlete
-    event and a duplicate within the batch."""
-    full = await connect_directly(runtime, standin, "full@example.com")
-    no_read = await connect_directly(runtime, standin, "noread@example.com", granted=["read"])
-    flooded = await connect_directly(runtime, standin, "flood@example.com")
-    bodies = [standin.event("create", "activity", 7_000_001, full, {}),
-              standin.event("create", "activity", 7_000_002, no_read, {}),
-              standin.event("create", "activity", 7_000_003, 424_242, {}),
-              standin.event("update", "athlete", full, full, {"authorized": "false"}),
-              *(standin.event("create", "activity", 7_100_000 + n, flooded, {}) for n in range(5)),
-              standin.event("create", "activity", 7_000_001, full, {})]
-    return [parse_event(json.dumps({**body, "subscription_id": 1}).encode()) for body in bodies]
-
-
-async def snapshot(runtime) -> tuple[list, list]:
-    events = await all_events(runtime)
-    keys = {e.id: e.dedupe_key for e in events}
-
-    def named(job) -> tuple:  # event ids differ between runs: name an event job's event by its dedupe key
-        payload = json.loads(job.payload)
-        if "event_id" in payload:
-            assert job.dedupe_key == event_job_key(payload["event_id"])
-            return ({**payload, "event_id": keys[payload["event_id"]]}, "event job")
-        return (payload, job.dedupe_key)
-
-    jobs = await all_jobs(runtime)
-    return (sorted((e.dedupe_key, e.state, e.error, e.processed_at, e.received_at) for e in events),
-            sorted(repr((j.kind, *named(j), j.priority, j.run_after, j.state, j.user_id, j.created_at)) for j in jobs))
-
-
-async def store(intake: EventIntake, runtime, events) -> list[bool]:
-    batch = [_Pending(event, runtime.clock.now(), None) for event in events]  # type: ignore[arg-type]
-    return await intake._store(batch)
 
 
 async def test_the_asyncpg_intake_stores_what_the_sqlalchemy_intake_stores(runtime, standin):

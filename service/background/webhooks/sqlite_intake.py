@@ -48,7 +48,7 @@ _INSERT_JOB = (
 
 def sqlite_time(when: datetime) -> str:
     """UTCDateTime's storage form on SQLite."""
-    return when.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class SqliteEventWriter:
@@ -82,15 +82,17 @@ class SqliteEventWriter:
     def _store(self, events: Sequence[tuple[StravaEvent, datetime]], now: datetime, bound: int,
                lookback_s: int) -> list[int | None]:
         db = self._connection()
+        # The rows are made before the write lock is taken: a worker in another process waits for that
+        # lock only while SQLite works.
+        rows = [(event.dedupe_key, sqlite_time(received_at), event.subscription_id, event.object_type,
+                 event.object_id, event.aspect_type, event.owner_id, event.event_time, event.updates_json)
+                for event, received_at in events]
         self._begin(db)
         try:
             ids: list[int | None] = []
-            for event, received_at in events:
-                row = db.execute(_INSERT_EVENT, (
-                    event.dedupe_key, sqlite_time(received_at), event.subscription_id, event.object_type,
-                    event.object_id, event.aspect_type, event.owner_id, event.event_time, event.updates_json,
-                )).fetchone()
-                ids.append(row[0] if row else None)
+            for row in rows:
+                inserted = db.execute(_INSERT_EVENT, row).fetchone()
+                ids.append(inserted[0] if inserted else None)
             new = [(event_id, event) for event_id, (event, _at) in zip(ids, events, strict=True)
                    if event_id is not None]
             if new:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from service.core.inputs import BadInput, parse_json
@@ -34,23 +34,29 @@ class StravaEvent:
     subscription_id: int
     event_time: int
     updates: dict[str, str]
+    # Derived once when the event is made (the intake needs both several times per event on its hot
+    # path; functools.cached_property takes a lock on every first read in Python 3.11).
+    updates_json: str = field(init=False, repr=False, compare=False)
+    dedupe_key: str = field(init=False, repr=False, compare=False)
+    """Equal for Strava's redeliveries of one event (the very same body), distinct otherwise."""
 
-    # Cached: the intake asks for both several times per event on its hot path.
-    @cached_property
-    def updates_json(self) -> str:
-        return json.dumps(self.updates, sort_keys=True, separators=(",", ":"))
-
-    @cached_property
-    def dedupe_key(self) -> str:
-        """Equal for Strava's redeliveries of one event (the very same body), distinct otherwise."""
-        updates = hashlib.sha256(self.updates_json.encode()).hexdigest()[:16]
-        return (f"{self.subscription_id}:{self.object_type}:{self.object_id}:{self.aspect_type}:"
-                f"{self.event_time}:{updates}")
+    def __post_init__(self) -> None:
+        updates_json = json.dumps(self.updates, sort_keys=True, separators=(",", ":"))
+        object.__setattr__(self, "updates_json", updates_json)
+        object.__setattr__(self, "dedupe_key", (
+            f"{self.subscription_id}:{self.object_type}:{self.object_id}:{self.aspect_type}:"
+            f"{self.event_time}:{_updates_digest(updates_json)}"))
 
     @property
     def is_deauthorization(self) -> bool:
         # Key on the athlete object and the string "false", not on aspect_type (reference §2.4).
         return self.object_type == "athlete" and self.updates.get("authorized") == "false"
+
+
+@lru_cache(maxsize=64)
+def _updates_digest(updates_json: str) -> str:
+    # Nearly every event has no updates or one of a few small ones: the same few digests, memoised.
+    return hashlib.sha256(updates_json.encode()).hexdigest()[:16]
 
 
 def _encodable(text: str) -> bool:
