@@ -4,22 +4,25 @@ way a real network may deliver them."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import logging
+import zlib
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from service.app.factory import build_app
+from service.app.factory import MAX_BODY_BYTES, build_app
 from service.db.models import AuditEntry, OAuthAttempt
 from service.desk.support_desk import SupportDesk
 from service.web.admin_openapi import PREFIX
 from service.web.strava_webhook import MAX_EVENT_BYTES
 from standin import StravaStandin
 from standin.testing import authorize_form
-from tests.raw_http import halves, send, server_address
+from tests.raw_http import _read_response, halves, send, server_address
 from tests.webhook_support import all_events, all_jobs, point_public_url_at
 
 EVENT = {"aspect_type": "create", "event_time": 1516126040, "object_id": 1360128428, "object_type": "activity",
@@ -303,4 +306,145 @@ async def test_a_gzip_body_that_inflates_past_the_limit_is_413(client, runtime, 
                           headers={**JSON, "Content-Encoding": "gzip"})
     assert response.status == 413, response.body
     assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+# --- the fast path for a body that arrived whole (review of issue 11's hot path) ----------------------
+
+
+def _admin_json() -> dict[str, str]:
+    return {**JSON, "Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+async def test_a_body_of_exactly_the_apps_limit_arriving_whole_is_read_and_one_byte_more_is_413(
+        client, runtime, caplog, encoding):
+    """The default route limit is the app's client_max_size, and aiohttp's own read refuses a body of
+    client_max_size bytes: a whole body of exactly the limit was answered 413 by the fast path (the
+    gzip form arrives with its headers, so it always took it) while the same bytes in pieces were read."""
+    path = f"{PREFIX}/users/alice@example.com/connect-link"
+    exact = b"{}" + b" " * (MAX_BODY_BYTES - 2)
+    for body, status in ((exact, 200), (exact + b" ", 413)):
+        headers = _admin_json()
+        if encoding is not None:
+            body, headers = gzip.compress(body), {**headers, "Content-Encoding": encoding}
+        response = await send(server_address(client), "POST", path, [body], headers=headers)
+        assert response.status == status, (len(body), response.body[:200])
+    assert json.loads(response.body)["error"] == "too_large"
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_event_over_the_limit_sent_at_once_is_413(client, runtime, chunked):
+    over = json.dumps({**EVENT, "updates": {"title": "x" * MAX_EVENT_BYTES}}).encode()
+    response = await send(server_address(client), "POST", "/webhooks/strava", [over], headers=JSON, chunked=chunked)
+    assert response.status == 413 and json.loads(response.body)["error"] == "too_large"
+    assert await all_events(runtime) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_compressed_event_arriving_whole_is_read_and_one_inflating_past_the_limit_is_413(
+        client, runtime, caplog, encoding, chunked):
+    def compress(data: bytes) -> bytes:
+        return zlib.compress(data) if encoding == "deflate" else gzip.compress(data)
+
+    headers = {**JSON, "Content-Encoding": encoding}
+    response = await send(server_address(client), "POST", "/webhooks/strava", [compress(EVENT_BODY)],
+                          headers=headers, chunked=chunked)
+    assert response.status == 200 and json.loads(response.body) == {"status": "stored"}
+    bomb = compress(b" " * (MAX_EVENT_BYTES + 1))
+    response = await send(server_address(client), "POST", "/webhooks/strava", [bomb], headers=headers, chunked=chunked)
+    assert response.status == 413, response.body
+    assert len(await all_events(runtime)) == 1
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+async def _exchange(client, data: bytes, answers: int) -> list[tuple[int, bytes]]:
+    """Write `data` on one connection at once and read `answers` responses from it."""
+    reader, writer = await asyncio.open_connection(*server_address(client))
+    try:
+        writer.write(data)
+        await writer.drain()
+        got = []
+        for _ in range(answers):
+            response = await asyncio.wait_for(_read_response(reader), 10)
+            got.append((response.status, response.body))
+        return got
+    finally:
+        writer.close()
+
+
+def _request(body: bytes, *, path: str = "/webhooks/strava", **headers: str) -> bytes:
+    sent = {"Host": "fitglue.test", **JSON, "Content-Length": str(len(body)), **headers}
+    return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in sent.items()) + "\r\n").encode() + body
+
+
+async def test_pipelined_events_on_one_connection_are_each_read_whole(client, runtime, caplog):
+    """Three requests written at once: each body has arrived whole when its turn comes (the fast path);
+    an oversized one between them is refused without disturbing the next."""
+    other = json.dumps({**EVENT, "object_id": 7}).encode()
+    over = json.dumps({**EVENT, "updates": {"title": "x" * MAX_EVENT_BYTES}}).encode()
+    answers = await _exchange(client, _request(EVENT_BODY) + _request(over) + _request(EVENT_BODY)
+                              + _request(other, Connection="close"), 4)
+    assert [status for status, _ in answers] == [200, 413, 200, 200]
+    assert [json.loads(body).get("status") for _, body in answers] == ["stored", None, "duplicate", "stored"]
+    assert sorted(e.object_id for e in await all_events(runtime)) == [7, 1360128428]
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+async def test_a_content_length_shorter_than_the_body_reads_only_that_much(client, runtime, caplog):
+    """The rest of the body is the next request on the connection, not HTTP: aiohttp answers 400 (its
+    parser refuses the bytes it was given at once, the first request with them)."""
+    answers = await _exchange(client, _request(EVENT_BODY, **{"Content-Length": "20"}), 1)
+    assert answers[0][0] == 400
+    assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+async def test_a_content_length_longer_than_the_body_is_a_timeout_not_a_fast_read(client, runtime, caplog):
+    answers = await _exchange(client, _request(EVENT_BODY, **{"Content-Length": str(len(EVENT_BODY) + 10)}), 1)
+    assert answers[0][0] == 408 and json.loads(answers[0][1])["error"] == "body_timeout"
+    assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_empty_event_body_is_400_bad_event(client, runtime, chunked):
+    response = await send(server_address(client), "POST", "/webhooks/strava", [], headers=JSON, chunked=chunked)
+    assert response.status == 400 and json.loads(response.body)["error"] == "bad_event"
+
+
+async def test_expect_100_continue_gets_continue_then_the_body_is_read(client, runtime):
+    reader, writer = await asyncio.open_connection(*server_address(client))
+    try:
+        writer.write(_request(b"", Expect="100-continue", Connection="close",
+                              **{"Content-Length": str(len(EVENT_BODY))}))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(EVENT_BODY)
+        await writer.drain()
+        response = await asyncio.wait_for(_read_response(reader), 5)
+    finally:
+        writer.close()
+    assert response.status == 200 and json.loads(response.body) == {"status": "stored"}
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/webhooks/strava", {}),
+    ("/internal/api/strava/token", {"Authorization": f"Bearer {TOKEN_API_KEY}"}),
+    (f"{PREFIX}/users/alice@example.com/connect-link", {"Authorization": f"Bearer {ADMIN_TOKEN}"}),
+    ("/connect/strava/authorize", {"Sec-Fetch-Site": "same-origin"}),
+])
+@pytest.mark.parametrize(("content_type", "body"), [
+    (FORM["Content-Type"], b"a=%ZZ"),
+    ("multipart/form-data; boundary=Other", _multipart({"a": "b"})),
+])
+async def test_a_malformed_form_arriving_whole_is_400_bad_form_on_every_route(client, runtime, caplog, path, headers,
+                                                                              content_type, body):
+    runtime.settings = runtime.settings.replaced(token_api_key=TOKEN_API_KEY)
+    response = await send(server_address(client), "POST", path, [body], headers={**headers, "Content-Type": content_type})
+    assert response.status == 400, response.body
+    assert json.loads(response.body)["error"] == "bad_form"
+    assert await all_events(runtime) == [] and await _count(runtime, OAuthAttempt) == 0
     assert _errors(caplog) == [] and "Traceback" not in caplog.text
