@@ -37,6 +37,34 @@ def test_redelivery_has_the_same_dedupe_key_and_other_events_do_not():
     assert len(key) <= 300
 
 
+def test_dedupe_keys_are_those_stored_before_the_hot_path_change():
+    """Keys already in webhook_events must still match Strava's redeliveries after an upgrade: these
+    are the values the cached_property version (before b75df76) derived for the same bodies."""
+    assert parse_event(raw(CREATE)).dedupe_key == "120475:activity:1360128428:create:1516126040:44136fa355b3678a"
+    odd = {**CREATE, "aspect_type": "update", "updates": {"title": "Ride \u00e9 \U0001F6B4"}}
+    assert parse_event(raw(odd)).dedupe_key == "120475:activity:1360128428:update:1516126040:95f7b99e1907d3c2"
+    # Escaped or raw UTF-8 in the body is the same event; NFC and NFD spellings are not merged.
+    assert parse_event(json.dumps(odd, ensure_ascii=False).encode()).dedupe_key == parse_event(raw(odd)).dedupe_key
+    assert parse_event(raw({**odd, "updates": {"title": "\u00e9"}})).dedupe_key != \
+        parse_event(raw({**odd, "updates": {"title": "e\u0301"}})).dedupe_key
+
+
+def test_derived_fields_follow_the_event_through_copies_and_replace():
+    import copy
+    import dataclasses
+    import pickle
+
+    event = parse_event(raw({**CREATE, "aspect_type": "update", "updates": {"title": "\u2028\ufeff"}}))
+    for twin in (pickle.loads(pickle.dumps(event)), copy.copy(event), copy.deepcopy(event)):
+        assert twin == event and (twin.dedupe_key, twin.updates_json) == (event.dedupe_key, event.updates_json)
+    later = dataclasses.replace(event, event_time=event.event_time + 1)
+    assert later != event and later.dedupe_key != event.dedupe_key
+    assert later.dedupe_key.endswith(event.dedupe_key.rsplit(":", 1)[1])
+    # Equality is the event's fields only; the derived strings are neither compared nor shown.
+    assert event == parse_event(raw({**CREATE, "aspect_type": "update", "updates": {"title": "\u2028\ufeff"}}))
+    assert "dedupe_key" not in repr(event) and "updates_json" not in repr(event)
+
+
 def test_authorized_false_only_counts_as_the_string_or_boolean_false():
     assert not parse_event(raw({**DEAUTH, "updates": {"authorized": "true"}})).is_deauthorization
     assert parse_event(raw({**DEAUTH, "updates": {"authorized": False}})).is_deauthorization
