@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web import RequestPayloadError
 
 from service.core.redact import scrub_text
 
@@ -34,19 +35,28 @@ class SecretScrubber(logging.Filter):
 
 class ClientProtocolErrors(logging.Filter):
     """On aiohttp's server logger: a client's malformed HTTP (BadHttpMessage and its subclasses:
-    LineTooLong, BadStatusLine, InvalidHeader…) becomes one INFO line without a traceback. Bad
-    input from a client is not our error; everything else passes unchanged."""
+    LineTooLong, BadStatusLine, InvalidHeader…), or a body that does not decode while aiohttp drops
+    what was left unread of it, becomes one INFO line without a traceback. Bad input from a client
+    is not our error; everything else passes unchanged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, BadHttpMessage):
-            # The exception's text may quote the whole offending line: keep only its start.
-            detail = str(exc).replace("\n", " ")
-            record.msg = "refused malformed HTTP from a client (400): %s: %s"
-            record.args = (type(exc).__name__, detail if len(detail) <= 120 else detail[:117] + "...")
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.exc_info, record.exc_text = None, None
+        if isinstance(exc, RequestPayloadError) and isinstance(exc.__cause__, BadHttpMessage):
+            # A body already answered (413 before it was all read) that fails to decode (gzip that is
+            # not, or inflates past aiohttp's own cap) while aiohttp reads and drops the rest of it.
+            self._quieten(record, "dropped the rest of a request body that did not decode: %s: %s", exc.__cause__)
+        elif isinstance(exc, BadHttpMessage):
+            self._quieten(record, "refused malformed HTTP from a client (400): %s: %s", exc)
         return True
+
+    @staticmethod
+    def _quieten(record: logging.LogRecord, message: str, exc: BaseException) -> None:
+        # The exception's text may quote the whole offending line: keep only its start.
+        detail = str(exc).replace("\n", " ")
+        record.msg = message
+        record.args = (type(exc).__name__, detail if len(detail) <= 120 else detail[:117] + "...")
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
 
 
 def quiet_client_protocol_errors() -> None:

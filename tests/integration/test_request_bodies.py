@@ -448,3 +448,22 @@ async def test_a_malformed_form_arriving_whole_is_400_bad_form_on_every_route(cl
     assert json.loads(response.body)["error"] == "bad_form"
     assert await all_events(runtime) == [] and await _count(runtime, OAuthAttempt) == 0
     assert _errors(caplog) == [] and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"\x1f\x8b" + bytes(range(256)) * 80, id="not-gzip-over-the-limit"),
+    pytest.param(gzip.compress(b" " * 40 * 2**20), id="inflates-past-aiohttps-32MiB"),
+])
+async def test_a_refused_body_that_fails_to_decode_afterwards_logs_no_error(client, runtime, caplog, body):
+    """413 is answered before the body is read to its end; aiohttp then reads the rest and drops it
+    ("lingering"), and its decoding error there was logged at ERROR with a traceback ("Unhandled
+    exception"), for bad input from a client."""
+    caplog.set_level(logging.INFO)
+    response = await send(server_address(client), "POST", "/webhooks/strava", [body],
+                          headers={**JSON, "Content-Encoding": "gzip"})
+    assert response.status == 413 and json.loads(response.body)["error"] == "too_large"
+    assert await all_events(runtime) == []
+    assert _errors(caplog) == [] and "Traceback" not in caplog.text
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO and lines[0].exc_info is None
+    assert "did not decode" in lines[0].getMessage() and len(lines[0].getMessage()) < 250
