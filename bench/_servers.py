@@ -1,7 +1,8 @@
 """Servers the HTTP benchmarks run as child processes, and the databases they run on.
 
 `python bench/_servers.py bare --port P` is a bare aiohttp handler that only answers 200 (the
-baseline). `service --port P --database-url URL --role all|web` is FitGlue as `fitglue serve` runs
+baseline). `bare-commit --port P --database-url URL` is the bare handler plus one durable commit of
+the body per request (no batching, no checks): the database's own floor under the same load. `service --port P --database-url URL --role all|web` is FitGlue as `fitglue serve` runs
 it (role `all`: the background loops in their own thread; `web`: intake only), with the
 subscription id the events name already known. `worker --database-url URL` is `fitglue worker`'s
 background loops. `scratch_database` gives a fresh SQLite file or a fresh PostgreSQL database.
@@ -49,6 +50,55 @@ async def serve_bare(port: int) -> None:
     app = web.Application()
     app.router.add_post("/webhooks/strava", ok)
     app.router.add_get("/readyz", ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+FLOOR_TABLE = "bench_floor"
+
+
+async def serve_bare_commit(port: int, database_url: str) -> None:
+    """Each request: the body INSERTed and committed (PostgreSQL through an asyncpg pool of 4, as the
+    intake's lanes; SQLite through `sqlite3` in one thread, WAL and synchronous=NORMAL, as the
+    intake), then 200. What a handler that stores durably and does nothing else costs."""
+    if database_url.startswith("sqlite"):
+        from concurrent.futures import ThreadPoolExecutor
+
+        db = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id INTEGER PRIMARY KEY, body TEXT)")
+        executor = ThreadPoolExecutor(max_workers=1)
+
+        def insert(body: str) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"INSERT INTO {FLOOR_TABLE} (body) VALUES (?)", (body,))
+            db.execute("COMMIT")
+
+        async def store(body: str) -> None:
+            await asyncio.get_running_loop().run_in_executor(executor, insert, body)
+    else:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(database_url.replace("postgresql+asyncpg://", "postgresql://"),
+                                         min_size=4, max_size=4)
+        await pool.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id bigserial PRIMARY KEY, body text)")
+
+        async def store(body: str) -> None:
+            await pool.execute(f"INSERT INTO {FLOOR_TABLE} (body) VALUES ($1)", body)
+
+    async def commit(request: web.Request) -> web.Response:
+        await store((await request.read()).decode())
+        return web.json_response({"status": "stored"})
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/strava", commit)
+    app.router.add_get("/readyz", ready)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -137,13 +187,15 @@ async def count(database_url: str, sql: str) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["bare", "service", "worker"])
+    parser.add_argument("what", choices=["bare", "bare-commit", "service", "worker"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--database-url")
     parser.add_argument("--role", default="all")
     cli = parser.parse_args()
     if cli.what == "bare":
         asyncio.run(serve_bare(cli.port))
+    elif cli.what == "bare-commit":
+        asyncio.run(serve_bare_commit(cli.port, cli.database_url))
     elif cli.what == "service":
         asyncio.run(serve_service(cli.port, cli.database_url, cli.role))
     else:

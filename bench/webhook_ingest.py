@@ -8,7 +8,9 @@ FitGlue configuration, on the same machine state. FitGlue runs as:
 - `one-process`: `fitglue serve` (intake on the main event loop, queue worker and scheduler in
   their background thread), processing the events as they come;
 - `web+worker`: `fitglue serve --role web` beside a separate `fitglue worker` process;
-- `web-only`: the web role with no worker (ingest alone).
+- `web-only`: the web role with no worker (ingest alone);
+- `bare+commit`: not FitGlue but the bare handler plus one durable commit per request
+  (`_servers.py bare-commit`): how much of a p99 the database's commit alone accounts for.
 
 The events name athletes nobody connected, so the worker settles each one without calling Strava.
 Prints events/s, p50/p99 of both, the p99 ratio, and events stored vs 200s (nothing lost).
@@ -38,7 +40,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import machine, percentile, wait_ready  # noqa: E402
-from bench._servers import SUBSCRIPTION_ID, count, scratch_database, start_child, stop_child  # noqa: E402
+from bench._servers import (  # noqa: E402
+    FLOOR_TABLE,
+    SUBSCRIPTION_ID,
+    count,
+    scratch_database,
+    start_child,
+    stop_child,
+)
 
 TARGETS = {"one-process": 10.0, "web+worker": 4.0}
 
@@ -122,7 +131,8 @@ async def run_mode(database: str, mode: str, rate: float, seconds: float) -> tup
     async with scratch_database(database) as url:
         port = free_port()
         role = "all" if mode == "one-process" else "web"
-        procs = [start_child("service", "--port", str(port), "--database-url", url, "--role", role)]
+        procs = [start_child("bare-commit", "--port", str(port), "--database-url", url) if mode == "bare+commit"
+                 else start_child("service", "--port", str(port), "--database-url", url, "--role", role)]
         try:
             await wait_ready(f"http://127.0.0.1:{port}", procs[0])
             if mode == "web+worker":
@@ -132,7 +142,8 @@ async def run_mode(database: str, mode: str, rate: float, seconds: float) -> tup
         finally:
             for proc in procs:
                 stop_child(proc)
-        stored = await count(url, "SELECT count(*) FROM webhook_events WHERE event_time = 1800000002")
+        stored = await count(url, f"SELECT count(*) FROM {FLOOR_TABLE} WHERE body LIKE '%1800000002%'" if mode == "bare+commit"
+                             else "SELECT count(*) FROM webhook_events WHERE event_time = 1800000002")
     return baseline, measured, stored
 
 
@@ -166,8 +177,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--smoke", action="store_true", help="2 s at 200 events/s, no targets enforced")
     parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite, postgres (default sqlite)")
-    parser.add_argument("--modes", default="one-process,web+worker",
-                        help="comma-separated: one-process, web+worker, web-only (default the first two)")
+    parser.add_argument("--modes", default="one-process,web+worker,bare+commit",
+                        help="comma-separated: one-process, web+worker, web-only, bare+commit "
+                             "(default one-process,web+worker,bare+commit)")
     cli = parser.parse_args()
     if cli.smoke:
         cli.rate, cli.seconds = 200.0, 2.0

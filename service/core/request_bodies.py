@@ -95,10 +95,11 @@ def body_reader(timeout_s: float | Callable[[], float] = DEFAULT_TIMEOUT_S,
             refused = await _read_or_refuse(whole, limit, timeout_s() if callable(timeout_s) else timeout_s)
         if refused is not None:
             return refused
-        try:
-            await form_fields(whole)
-        except BadInput as exc:
-            return _error(400, "bad_form", str(exc))
+        if whole.content_type in (FORM, MULTIPART):  # checked here, so a malformed form is a 400 on every route
+            try:
+                await form_fields(whole)
+            except BadInput as exc:
+                return _error(400, "bad_form", str(exc))
         return await handler(whole)
 
     return read_whole_body

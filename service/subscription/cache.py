@@ -83,6 +83,14 @@ class SubscriptionCache:
 
     # ---- our subscription id -------------------------------------------------------------------
 
+    def known_id(self) -> tuple[bool, int | None]:
+        """(True, our id or None) when the stored id was read within ID_TTL_S, without awaiting
+        anything (the intake asks on every event); (False, None) when `our_id()` must read it."""
+        known = self._id
+        if known is not None and _younger(known.at, self.rt.clock.now(), ID_TTL_S):
+            return True, known.id
+        return False, None
+
     async def our_id(self, *, look_up: bool = False, fresh: bool = False) -> int | None:
         """Our subscription id, or None when none is known.
 

@@ -84,7 +84,10 @@ class EventIntake:
         With no id known yet (never registered or looked up), the event is stored and the worker
         settles it against Strava's list before acting on it.
         """
-        ours = await subscription_cache(self.rt).our_id()
+        cache = subscription_cache(self.rt)
+        fresh, ours = cache.known_id()
+        if not fresh:
+            ours = await cache.our_id()
         return ours is not None and ours != subscription_id
 
     # ---- storing -------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ OBJECT_TYPES = frozenset({"activity", "athlete"})
 ASPECT_TYPES = frozenset({"create", "update", "delete"})
 INT_FIELDS = ("object_id", "owner_id", "subscription_id", "event_time")
 MAX_ID = 2**63 - 1
+# One encoder: json.dumps with options builds a new one on every call.
+_UPDATES_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 class BadEvent(ValueError):
@@ -41,7 +43,7 @@ class StravaEvent:
     """Equal for Strava's redeliveries of one event (the very same body), distinct otherwise."""
 
     def __post_init__(self) -> None:
-        updates_json = json.dumps(self.updates, sort_keys=True, separators=(",", ":"))
+        updates_json = _UPDATES_JSON.encode(self.updates) if self.updates else "{}"
         object.__setattr__(self, "updates_json", updates_json)
         object.__setattr__(self, "dedupe_key", (
             f"{self.subscription_id}:{self.object_type}:{self.object_id}:{self.aspect_type}:"
