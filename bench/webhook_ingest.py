@@ -18,10 +18,13 @@ Prints events/s, p50/p99 of both, the p99 ratio, and events stored vs 200s (noth
     python bench/webhook_ingest.py                                  # SQLite, both roles, 500/s for 10 s
     python bench/webhook_ingest.py --databases sqlite,postgres      # and on a fresh PostgreSQL database
     python bench/webhook_ingest.py --modes web-only --rate 250
+    python bench/webhook_ingest.py --databases sqlite,postgres --repeat 3   # the median of 3 runs of each
     python bench/webhook_ingest.py --smoke                          # 2 s at 200/s, for CI
 
 Targets (issue 11), p99 as a multiple of the bare handler's: web+worker <= 4x, one-process <= 10x,
-on both databases, zero lost.
+on both databases, zero lost. With --repeat the target is judged on the median of the runs' ratios.
+For each run with a worker it also prints how long after the last answer the worker had settled
+every event (about 0 when it keeps up).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -117,8 +121,24 @@ async def drive(name: str, url: str, rate: float, seconds: float, warmup: int = 
     return Result(name, total, ok, errors, elapsed, latencies)
 
 
-async def run_mode(database: str, mode: str, rate: float, seconds: float) -> tuple[Result, Result, int]:
-    """(bare, service, events stored) for one database and mode, each on a fresh database."""
+DRAIN_LIMIT_S = 60.0
+
+
+async def drain_time(url: str) -> float | None:
+    """Seconds from the last answer until the worker had settled every event of the run (None: not
+    within DRAIN_LIMIT_S). The worker keeps up when this is about zero."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < DRAIN_LIMIT_S:
+        if not await count(url, "SELECT count(*) FROM webhook_events WHERE event_time = 1800000002 AND state = 'new'"):
+            return loop.time() - start
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def run_mode(database: str, mode: str, rate: float, seconds: float) -> tuple[Result, Result, int, float | None]:
+    """(bare, service, events stored, seconds until every event was settled) for one database and
+    mode, each on a fresh database."""
     from tests.e2e.procs import free_port
 
     port = free_port()
@@ -139,30 +159,52 @@ async def run_mode(database: str, mode: str, rate: float, seconds: float) -> tup
                 procs.append(start_child("worker", "--database-url", url, stdout=subprocess.PIPE))
                 assert procs[1].stdout is not None and procs[1].stdout.readline().strip() == "ready"
             measured = await drive(mode, f"http://127.0.0.1:{port}", rate, seconds)
+            drained = await drain_time(url) if mode in ("one-process", "web+worker") else None
         finally:
             for proc in procs:
                 stop_child(proc)
         stored = await count(url, f"SELECT count(*) FROM {FLOOR_TABLE} WHERE body LIKE '%1800000002%'" if mode == "bare+commit"
                              else "SELECT count(*) FROM webhook_events WHERE event_time = 1800000002")
-    return baseline, measured, stored
+    return baseline, measured, stored, drained
+
+
+def report(database: str, mode: str, run: str, bare: Result, service: Result, stored: int,
+           drained: float | None) -> tuple[float, list[str]]:
+    """Print one run of one configuration; its p99 ratio and what went wrong (lost, failed)."""
+    ratio = percentile(service.latencies_ms, 99) / max(percentile(bare.latencies_ms, 99), 1e-9)
+    print(f"[{database}, {mode}{run}]")
+    print("  " + bare.line())
+    print("  " + service.line())
+    print(f"  p99 ratio (service / bare): {ratio:.2f}; events/s ratio {service.rate / bare.rate:.2f}; "
+          f"stored {stored} of {service.ok} answered 200, lost {service.ok - stored}")
+    if mode in ("one-process", "web+worker"):
+        print("  every event settled by the worker " + (f"{drained:.1f} s after the last answer" if drained is not None
+                                                       else f"NOT within {DRAIN_LIMIT_S:g} s of the last answer"))
+    failures = []
+    if stored != service.ok:
+        failures.append(f"{database} {mode}: stored events differ from 200s returned")
+    if service.errors:
+        failures.append(f"{database} {mode}: {service.errors} requests failed")
+    return ratio, failures
 
 
 async def main(args: argparse.Namespace) -> int:
-    print(f"webhook ingest: {args.rate:g} events/s offered for {args.seconds:g} s; machine: {machine()}")
+    print(f"webhook ingest: {args.rate:g} events/s offered for {args.seconds:g} s, {args.repeat} run(s) of each; "
+          f"machine: {machine()}")
     failures = []
     for database in args.databases.split(","):
         for mode in args.modes.split(","):
-            bare, service, stored = await run_mode(database, mode, args.rate, args.seconds)
-            ratio = percentile(service.latencies_ms, 99) / max(percentile(bare.latencies_ms, 99), 1e-9)
-            print(f"[{database}, {mode}]")
-            print("  " + bare.line())
-            print("  " + service.line())
-            print(f"  p99 ratio (service / bare): {ratio:.2f}; events/s ratio {service.rate / bare.rate:.2f}; "
-                  f"stored {stored} of {service.ok} answered 200, lost {service.ok - stored}")
-            if stored != service.ok:
-                failures.append(f"{database} {mode}: stored events differ from 200s returned")
-            if service.errors:
-                failures.append(f"{database} {mode}: {service.errors} requests failed")
+            ratios = []
+            for n in range(args.repeat):
+                run = f", run {n + 1} of {args.repeat}" if args.repeat > 1 else ""
+                ratio, failed = report(database, mode, run, *await run_mode(database, mode, args.rate, args.seconds))
+                ratios.append(ratio)
+                failures += failed
+            # The median of the runs' ratios: on a shared VM one run's p99 is often set by whatever
+            # else ran in that second (bench/README.md), for the bare handler as much as for FitGlue.
+            ratio = statistics.median(ratios)
+            if args.repeat > 1:
+                print(f"  median p99 ratio of {args.repeat} runs: {ratio:.2f} ({', '.join(f'{r:.2f}' for r in ratios)})")
             target = TARGETS.get(mode)
             if not args.smoke and target is not None and ratio > target:
                 failures.append(f"{database} {mode}: p99 {ratio:.1f}x the bare handler's (target <= {target:g}x)")
@@ -175,6 +217,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0, help="events per second offered (default 500)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each configuration; the target is judged on the median ratio (default 1)")
     parser.add_argument("--smoke", action="store_true", help="2 s at 200 events/s, no targets enforced")
     parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite, postgres (default sqlite)")
     parser.add_argument("--modes", default="one-process,web+worker,bare+commit",

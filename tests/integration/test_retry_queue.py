@@ -16,6 +16,7 @@ from service.background.worker import Worker
 from service.desk.api_models import JobBody, RetriedBody
 from service.desk.support_desk import SupportDesk, SupportError
 from service.queue import claim, enqueue
+from service.queue import store as queue_store
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -238,3 +239,43 @@ def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
     assert code == 0 and json.loads(out) == {"retried": 0, "job_ids": []}
     code, out = run("jobs")
     assert code == 0 and "no_such_kind" in out
+
+
+async def test_work_woken_in_quick_succession_is_claimed_in_one_batch(runtime, monkeypatch):
+    """FITGLUE_WORKER_GATHER_MS: after a claim, the next claim of less than a full batch waits until
+    the gather time has passed, so jobs stored one by one meanwhile are claimed together (on SQLite
+    every claim is a write transaction holding the lock the intake needs)."""
+    runtime.settings = runtime.settings.replaced(worker_gather_ms=400)
+    claims: list[int] = []
+    first_claim = asyncio.Event()
+    real_claim = queue_store.claim
+
+    async def counted(*args, **kwargs):
+        claimed = await real_claim(*args, **kwargs)
+        if claimed:
+            claims.append(len(claimed))
+            first_claim.set()
+        return claimed
+
+    monkeypatch.setattr(queue_store, "claim", counted)
+    ran: list[int] = []
+    everything = asyncio.Event()
+
+    async def handler(rt, claimed):
+        ran.append(claimed.id)
+        if len(ran) == 4:
+            everything.set()
+
+    worker = Worker(runtime, {"probe": handler}, poll_interval=30)  # no poll: only wake-ups claim
+    worker.start()
+    try:
+        await add_job(runtime, kind="probe")
+        worker.wake()
+        await asyncio.wait_for(first_claim.wait(), 1)  # nothing was claimed before: the first wake-up claims at once
+        for _ in range(3):  # each stored and announced on its own, as the intake does
+            await add_job(runtime, kind="probe")
+            worker.wake()
+        await asyncio.wait_for(everything.wait(), 5)
+    finally:
+        await worker.stop()
+    assert claims == [1, 3]  # the three stored within the gather time: one claim
