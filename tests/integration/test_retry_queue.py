@@ -279,3 +279,36 @@ async def test_work_woken_in_quick_succession_is_claimed_in_one_batch(runtime, m
     finally:
         await worker.stop()
     assert claims == [1, 3]  # the three stored within the gather time: one claim
+
+
+async def test_a_worker_holding_back_for_a_burst_still_claims_a_batch_at_a_time(runtime, monkeypatch):
+    """While the intake says it is busy (`yield_to`), the worker pauses between claims, but each
+    claim is still a batch: one job per pause fell behind a steady 500 events/s in one process."""
+    runtime.settings = runtime.settings.replaced(worker_batch_size=8)
+    claims: list[int] = []
+    real_claim = queue_store.claim
+
+    async def counted(*args, **kwargs):
+        claimed = await real_claim(*args, **kwargs)
+        if claimed:
+            claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(queue_store, "claim", counted)
+    everything = asyncio.Event()
+    ran: list[int] = []
+
+    async def handler(rt, claimed):
+        ran.append(claimed.id)
+        if len(ran) == 12:
+            everything.set()
+
+    for _ in range(12):
+        await add_job(runtime, kind="probe")
+    worker = Worker(runtime, {"probe": handler}, poll_interval=30, yield_to=lambda: True)
+    worker.start()
+    try:
+        await asyncio.wait_for(everything.wait(), 5)
+    finally:
+        await worker.stop()
+    assert claims == [8, 4]  # a batch, the pause, the rest
