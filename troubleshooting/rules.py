@@ -232,6 +232,11 @@ def rule_webhook_missing(f: ConnectionFacts, t: Thresholds) -> Values | None:
     }
     if sub.exists:
         values[VARIANT] = "wrong_callback"
+    elif (f.connected_athletes == 0 and sub.last_registration_outcome is None
+          and f.status in (ConnectionStatus.NOT_CONNECTED, ConnectionStatus.UNKNOWN_USER)):
+        # A new installation: nobody connected yet and no registration ever tried (the newest
+        # registration record is kept for good). The subscription is made after the first Connect.
+        values[VARIANT] = "not_yet"
     return values
 
 

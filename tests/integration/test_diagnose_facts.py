@@ -14,6 +14,7 @@ from service.desk.support_desk import SupportDesk, SupportError
 from service.subscription.cache import subscription_cache
 from tests.conftest import make_settings
 from tests.flows import connect
+from tests.webhook_support import connect_directly
 from troubleshooting.vocabulary import RefreshErrorKind
 
 ALICE = "alice@example.com"
@@ -163,6 +164,20 @@ async def test_no_subscription_at_strava_is_seen(desk, standin):
     sub = diagnosis.facts["subscription"]
     assert sub["checked"] is True and sub["exists"] is False
     assert "webhook_missing" in diagnosis.ids
+
+
+async def test_a_new_installation_hears_the_subscription_is_not_made_yet_and_later_that_it_is_missing(
+        desk, runtime, standin, clock):
+    """Nobody connected and no registration ever tried (a fresh sandbox): the subscription is made
+    after the first Connect, so its absence is a note, not an error. Once anybody connected (and a
+    registration was made), the same absence is an error again."""
+    first = (await desk.diagnose("x@example.com")).finding("webhook_missing")
+    assert first is not None and first.severity == "info" and "not created yet" in first.title
+    await connect_directly(runtime, standin, "runner@example.com")
+    clock.advance(31)  # the count of connected athletes is reused for 30 s
+    desk.forget_subscription_look()
+    later = (await SupportDesk(runtime).diagnose("x@example.com")).finding("webhook_missing")
+    assert later is not None and later.severity == "error", later
 
 
 async def test_without_strava_configuration_diagnosis_degrades_with_a_note(database_url, clock, runtime):

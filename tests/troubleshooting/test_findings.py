@@ -296,6 +296,36 @@ CASES = [
         ("callback did not echo hub.challenge", "2026-11-27 13:05 UTC"),
     ),
     Case(
+        "a new installation: nobody connected yet, no registration tried",
+        not_connected(connected_athletes=0, subscription=good_subscription(
+            exists=False, callback_url=None, last_registration_outcome=None)),
+        "webhook_missing",
+        "info",
+        ("reregister_webhook",),
+        "support",
+        ("Nobody has connected Strava", "first successful Connect"),
+    ),
+    Case(
+        "nobody connected now, but a registration was tried before: missing",
+        not_connected(connected_athletes=0, subscription=good_subscription(
+            exists=False, callback_url=None, last_registration_outcome="ok", last_registration_at=ago(days=3))),
+        "webhook_missing",
+        "error",
+        ("reregister_webhook",),
+        "support",
+        ("no push subscription",),
+    ),
+    Case(
+        "others connected, this user not yet: missing",
+        not_connected(connected_athletes=3, subscription=good_subscription(
+            exists=False, callback_url=None, last_registration_outcome=None)),
+        "webhook_missing",
+        "error",
+        ("reregister_webhook",),
+        "support",
+        ("no push subscription",),
+    ),
+    Case(
         "athlete silent while others are heard",
         healthy(last_event_at=ago(days=20), app_last_event_at=ago(hours=1)),
         "webhook_silent",
