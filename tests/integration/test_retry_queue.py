@@ -137,6 +137,17 @@ async def test_claims_never_hand_one_job_to_two_workers(runtime):
     batches = await asyncio.gather(*(claim(runtime.write, now, f"w{i}", 4) for i in range(10)))
     claimed = [j.id for batch in batches for j in batch]
     assert len(claimed) == len(set(claimed)) == 30 and set(claimed) == ids
+    assert all(len(batch) <= 4 for batch in batches)
+
+
+async def test_a_claim_takes_at_most_its_limit(runtime):
+    """On PostgreSQL a plain `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` could be rescanned
+    per row and hand one claim every due job (12 for a limit of 8), so neither the batch size nor
+    the one job at a time while the rate-limit window is closed held."""
+    for i in range(12):
+        await add_job(runtime, payload={"n": i})
+    now = runtime.clock.now()
+    assert [len(await claim(runtime.write, now, "w", n)) for n in (8, 1, 8)] == [8, 1, 3]
 
 
 async def test_priority_orders_claims(runtime):
