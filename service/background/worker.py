@@ -7,9 +7,10 @@
   batches may be in flight, so one settles while the other waits on Strava. Every Strava call, and
   every single job, passes the worker's `gate`: at most FITGLUE_WORKER_CONCURRENCY at once.
 - New work is taken within `poll_interval` (0.5 s), or soon after `wake()` is called (the webhook
-  endpoint does so in the same process; `wake()` is safe to call from another thread): at once
-  when the last claim was FITGLUE_WORKER_GATHER_MS (50 ms) ago, else when it will be, so that what
-  arrives meanwhile is claimed in the same batch.
+  endpoint does so in the same process; `wake()` is safe to call from another thread). After a
+  claim that found fewer jobs than it could take (nothing more was due), the next claim comes
+  FITGLUE_WORKER_GATHER_MS (50 ms) after it at the earliest, so that what arrives meanwhile is
+  claimed in one batch; after a full claim (a backlog), a wake-up claims at once.
 - `stop()` takes no new jobs, lets running ones finish for a grace period, then cancels and
   releases what is left, so nothing waits for a lease to run out after a clean shutdown.
 """
@@ -67,6 +68,7 @@ class Worker(JobOutcomes):
         self.lease = timedelta(seconds=rt.settings.job_lease_s)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): ends a gather wait at once
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[asyncio.Task[None], list[ClaimedJob]] = {}
 
@@ -110,6 +112,7 @@ class Worker(JobOutcomes):
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._loop_task is not None:
             await self._loop_task
@@ -122,7 +125,9 @@ class Worker(JobOutcomes):
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
-        claimed_at = float("-inf")  # nothing claimed yet: the first wake-up claims at once
+        # When the last claim began (one that raised counts too: the gather is then its back-off),
+        # and whether it found fewer jobs than it could take. Nothing claimed yet: claim at once.
+        claimed_at, short = float("-inf"), False
         while not self._stopping:
             # Cleared before claiming, so a wake() during the claim is not lost.
             self._wake.clear()
@@ -140,6 +145,7 @@ class Worker(JobOutcomes):
                 except Exception:
                     log.warning("could not claim jobs; trying again shortly", exc_info=True)
                     claimed = []
+                short = len(claimed) < free
                 for run, jobs in self._dispatch(claimed):
                     task = asyncio.ensure_future(run)
                     self._running[task] = jobs
@@ -156,14 +162,17 @@ class Worker(JobOutcomes):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             except TimeoutError:
                 continue
-            # Woken (events stored, a batch finished): a claim less than a full batch comes at most
-            # every FITGLUE_WORKER_GATHER_MS, so what arrives meanwhile joins it. Every claim and every
-            # settle is a write transaction, and on SQLite each holds the one write lock the intake
-            # needs: at 500 events/s a worker claiming at once took ~3 events at a time, 300
-            # transactions/s holding the lock a quarter of the time (bench/README.md).
+            # Woken (events stored, a batch finished). If the last claim found less than it could
+            # take, the next comes FITGLUE_WORKER_GATHER_MS after it at the earliest, so what arrives
+            # meanwhile joins it. Every claim and every settle is a write transaction, and on SQLite
+            # each holds the one write lock the intake needs: at 500 events/s a worker claiming at
+            # once took ~3 events at a time, 300 transactions/s holding the lock a quarter of the time
+            # (bench/README.md). After a full claim (a backlog; the loop came here only because its
+            # capacity was taken) a finished batch makes room, and the next is claimed at once.
             gap = self.rt.settings.worker_gather_ms / 1000 - (loop.time() - claimed_at)
-            if gap > 0 and not self._stopping:
-                await asyncio.sleep(gap)
+            if short and gap > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), gap)
 
     async def _renew(self) -> None:
         try:

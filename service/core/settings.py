@@ -113,7 +113,7 @@ class Settings(SupportViewSettings, BaseSettings):
     retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
     worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
     worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
-    # After a wake-up the worker lets work gather this long before claiming less than a full batch.
+    # After a claim that found less than it could take, the next comes this long after it at the earliest.
     worker_gather_ms: EnvInt = _env("FITGLUE_WORKER_GATHER_MS", 50, ge=0, le=1000)
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)

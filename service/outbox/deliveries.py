@@ -54,9 +54,12 @@ def _due(now: datetime) -> Any:
 async def claim_due(write: Writer, now: datetime, worker_id: str, limit: int,
                     lease: timedelta) -> list[ClaimedEvent]:
     """Lease up to `limit` due events (oldest first, at most one per athlete); sorted by id."""
+    # MATERIALIZED on PostgreSQL, as in queue.store.claim: a plain IN (subquery) may be rescanned
+    # per row, each rescan skipping what was just claimed, so one claim could exceed `limit`.
     candidates = (select(_O.c.id).where(_due(now)).order_by(_O.c.id).limit(limit)
-                  .with_for_update(skip_locked=True, of=_O))
-    stmt = (update(_O).where(_O.c.id.in_(candidates.scalar_subquery()), _O.c.state == PENDING, _free(now))
+                  .with_for_update(skip_locked=True, of=_O)
+                  .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
+    stmt = (update(_O).where(_O.c.id.in_(select(candidates.c.id)), _O.c.state == PENDING, _free(now))
             .values(claimed_by=worker_id, claimed_until=now + lease)
             .returning(_O.c.id, _O.c.webhook_id, _O.c.type, _O.c.body, _O.c.attempts, _O.c.athlete_id))
     async with write() as session:

@@ -100,10 +100,15 @@ def _claimable(now: datetime) -> Any:
 
 async def claim(write: Writer, now: datetime, worker_id: str, limit: int,
                 lease: timedelta = LEASE) -> list[ClaimedJob]:
+    # A MATERIALIZED CTE on PostgreSQL: as a plain `IN (subquery)` the planner may rescan the
+    # LIMIT ... FOR UPDATE SKIP LOCKED subquery once per outer row (a nested-loop semi join on a
+    # small queue), each rescan skipping the rows just updated, so one claim took every due job
+    # whatever the limit (12 of 12 asked for 8). Materialized, the subquery runs once.
     candidates = (select(_J.c.id).where(_claimable(now))
                   .order_by(_J.c.priority, _J.c.run_after, _J.c.id).limit(limit)
-                  .with_for_update(skip_locked=True))
-    stmt = (update(_J).where(_J.c.id.in_(candidates.scalar_subquery()), _claimable(now))
+                  .with_for_update(skip_locked=True)
+                  .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
+    stmt = (update(_J).where(_J.c.id.in_(select(candidates.c.id)), _claimable(now))
             .values(state=RUNNING, claimed_by=worker_id, claimed_until=now + lease, attempts=_J.c.attempts + 1,
                     updated_at=now)
             .returning(_J.c.id, _J.c.kind, _J.c.payload, _J.c.attempts, _J.c.user_id))

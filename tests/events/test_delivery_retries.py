@@ -242,3 +242,15 @@ def test_a_retry_schedule_with_a_wait_out_of_range_is_a_configuration_error(sche
         Settings.from_values(events_retry_schedule_s=schedule)
     assert "FITGLUE_EVENTS_RETRY_SCHEDULE_S" in str(info.value)
     assert Settings.from_values(events_retry_schedule_s="5,2592000").events_retry_schedule_s == (5, 2592000)
+
+
+async def test_a_claim_of_due_events_takes_at_most_its_limit(events_runtime):
+    """As queue.store.claim: on PostgreSQL a plain IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) may
+    be rescanned per row and lease more than FITGLUE_EVENTS_BATCH events at once."""
+    from service.outbox.deliveries import claim_due
+
+    runtime = events_runtime
+    for athlete in range(12):  # one each: every one of them is due
+        await write(runtime, athlete)
+    now, lease = runtime.clock.now(), timedelta(seconds=60)
+    assert [len(await claim_due(runtime.write, now, "w", n, lease)) for n in (8, 8)] == [8, 4]

@@ -17,6 +17,7 @@ from service.desk.api_models import JobBody, RetriedBody
 from service.desk.support_desk import SupportDesk, SupportError
 from service.queue import claim, enqueue
 from service.queue import store as queue_store
+from service.queue.store import BatchResult
 from tests.webhook_support import (
     all_events,
     all_jobs,
@@ -137,6 +138,17 @@ async def test_claims_never_hand_one_job_to_two_workers(runtime):
     batches = await asyncio.gather(*(claim(runtime.write, now, f"w{i}", 4) for i in range(10)))
     claimed = [j.id for batch in batches for j in batch]
     assert len(claimed) == len(set(claimed)) == 30 and set(claimed) == ids
+    assert all(len(batch) <= 4 for batch in batches)
+
+
+async def test_a_claim_takes_at_most_its_limit(runtime):
+    """On PostgreSQL a plain `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` could be rescanned
+    per row and hand one claim every due job (12 for a limit of 8), so neither the batch size nor
+    the one job at a time while the rate-limit window is closed held."""
+    for i in range(12):
+        await add_job(runtime, payload={"n": i})
+    now = runtime.clock.now()
+    assert [len(await claim(runtime.write, now, "w", n)) for n in (8, 1, 8)] == [8, 1, 3]
 
 
 async def test_priority_orders_claims(runtime):
@@ -241,23 +253,29 @@ def test_cli_jobs_list_and_retry(tmp_path, monkeypatch):
     assert code == 0 and "no_such_kind" in out
 
 
-async def test_work_woken_in_quick_succession_is_claimed_in_one_batch(runtime, monkeypatch):
-    """FITGLUE_WORKER_GATHER_MS: after a claim, the next claim of less than a full batch waits until
-    the gather time has passed, so jobs stored one by one meanwhile are claimed together (on SQLite
-    every claim is a write transaction holding the lock the intake needs)."""
-    runtime.settings = runtime.settings.replaced(worker_gather_ms=400)
+def count_claims(monkeypatch) -> tuple[list[int], asyncio.Event]:
+    """The sizes of the worker's claims that found jobs, and an event set at the first such claim."""
     claims: list[int] = []
-    first_claim = asyncio.Event()
+    first = asyncio.Event()
     real_claim = queue_store.claim
 
     async def counted(*args, **kwargs):
         claimed = await real_claim(*args, **kwargs)
         if claimed:
             claims.append(len(claimed))
-            first_claim.set()
+            first.set()
         return claimed
 
     monkeypatch.setattr(queue_store, "claim", counted)
+    return claims, first
+
+
+async def test_work_woken_in_quick_succession_is_claimed_in_one_batch(runtime, monkeypatch):
+    """FITGLUE_WORKER_GATHER_MS: after a claim that found less than it could take, the next claim
+    waits until the gather time has passed, so jobs stored one by one meanwhile are claimed together
+    (on SQLite every claim is a write transaction holding the lock the intake needs)."""
+    runtime.settings = runtime.settings.replaced(worker_gather_ms=600)
+    claims, first_claim = count_claims(monkeypatch)
     ran: list[int] = []
     everything = asyncio.Event()
 
@@ -272,29 +290,81 @@ async def test_work_woken_in_quick_succession_is_claimed_in_one_batch(runtime, m
         await add_job(runtime, kind="probe")
         worker.wake()
         await asyncio.wait_for(first_claim.wait(), 1)  # nothing was claimed before: the first wake-up claims at once
-        for _ in range(3):  # each stored and announced on its own, as the intake does
-            await add_job(runtime, kind="probe")
-            worker.wake()
+        for _ in range(3):  # each stored and announced on its own, as the intake does, with time
+            await add_job(runtime, kind="probe")  # enough between them for a worker that did not
+            worker.wake()  # gather to claim each alone (with FITGLUE_WORKER_GATHER_MS=0: [1, 1, 1, 1])
+            await asyncio.sleep(0.05)
         await asyncio.wait_for(everything.wait(), 5)
     finally:
         await worker.stop()
     assert claims == [1, 3]  # the three stored within the gather time: one claim
 
 
+async def test_a_backlog_is_claimed_without_gathering(runtime, monkeypatch):
+    """A claim that took all it could says more may be due: when a batch finishes and makes room, the
+    next claim comes at once, not FITGLUE_WORKER_GATHER_MS after the last (which capped the drain of
+    cheap jobs at two claims per gather time)."""
+    runtime.settings = runtime.settings.replaced(worker_gather_ms=1000)
+    claims, _first = count_claims(monkeypatch)
+    started: list[int] = []
+    full, release, everything = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def batch(rt, claimed, gate):
+        started.extend(job.id for job in claimed)
+        if len(started) == 8:
+            full.set()
+        await release.wait()
+        if len(started) == 16:
+            everything.set()
+        return BatchResult()  # (the jobs stay claimed: this test looks at the claims only)
+
+    for _ in range(16):
+        await add_job(runtime, kind="probe")
+    # Batches of 4, capacity 2 x 4 = 8: two full claims fill it, and the loop waits for room.
+    worker = Worker(runtime, {}, batch_handlers={"probe": batch}, poll_interval=30, batch_size=4, concurrency=1)
+    worker.start()
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(full.wait(), 5)
+        released_at = loop.time()
+        release.set()
+        await asyncio.wait_for(everything.wait(), 5)
+        drained_in = loop.time() - released_at
+    finally:
+        await worker.stop()
+    assert claims == [4, 4, 4, 4]
+    assert drained_in < 0.6  # with the gather after every wake-up: about 1 s
+
+
+async def test_stop_ends_a_gather_wait_at_once(runtime, monkeypatch):
+    """stop() during the gather wait returns without sitting out the rest of it, and the job that
+    woke the worker is not claimed."""
+    runtime.settings = runtime.settings.replaced(worker_gather_ms=1000)
+    claims, first_claim = count_claims(monkeypatch)
+
+    async def handler(rt, claimed):
+        pass
+
+    worker = Worker(runtime, {"probe": handler}, poll_interval=30)
+    worker.start()
+    loop = asyncio.get_running_loop()
+    await add_job(runtime, kind="probe")
+    worker.wake()
+    await asyncio.wait_for(first_claim.wait(), 1)
+    second = await add_job(runtime, kind="probe")
+    worker.wake()
+    await asyncio.sleep(0.1)  # the worker is in its gather wait now
+    asked_at = loop.time()
+    await worker.stop()
+    assert loop.time() - asked_at < 0.5  # not the rest of the second
+    assert claims == [1] and (await job(runtime, second)).state == "queued"
+
+
 async def test_a_worker_holding_back_for_a_burst_still_claims_a_batch_at_a_time(runtime, monkeypatch):
     """While the intake says it is busy (`yield_to`), the worker pauses between claims, but each
     claim is still a batch: one job per pause fell behind a steady 500 events/s in one process."""
     runtime.settings = runtime.settings.replaced(worker_batch_size=8)
-    claims: list[int] = []
-    real_claim = queue_store.claim
-
-    async def counted(*args, **kwargs):
-        claimed = await real_claim(*args, **kwargs)
-        if claimed:
-            claims.append(len(claimed))
-        return claimed
-
-    monkeypatch.setattr(queue_store, "claim", counted)
+    claims, _first = count_claims(monkeypatch)
     everything = asyncio.Event()
     ran: list[int] = []
 
@@ -311,4 +381,6 @@ async def test_a_worker_holding_back_for_a_burst_still_claims_a_batch_at_a_time(
         await asyncio.wait_for(everything.wait(), 5)
     finally:
         await worker.stop()
-    assert claims == [8, 4]  # a batch, the pause, the rest
+    # A batch, the pause, the rest (in more than one claim only if some of the first 8 were still
+    # being marked done after the 100 ms pause); one job per pause before.
+    assert claims[0] == 8 and sum(claims) == 12 and max(claims) <= 8

@@ -113,8 +113,9 @@ class EventIntake:
 
     def busy(self) -> bool:
         """Whether a burst is on: requests were queueing for the writer within the last 200 ms.
-        A steady trickle of events never counts, so the worker runs at full speed then. Safe to ask
-        from another thread (the one-process worker's)."""
+        Two requests overlapping once is enough, so a steady few hundred events a second usually
+        counts; a trickle does not. The worker then claims a batch per pause instead of at full
+        speed. Safe to ask from another thread (the one-process worker's)."""
         return time.monotonic() - self._pressed_at < BUSY_WINDOW_S
 
     async def close(self) -> None:
