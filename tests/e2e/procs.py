@@ -66,6 +66,12 @@ class ServeProcess:
             self._log.flush()
         return self.log_path.read_text()
 
+    async def stopped(self, sig: int | None = None, timeout: float = 15) -> int:
+        """`stop` without blocking the event loop: a test's in-process stand-in or receiver must
+        keep answering while the service shuts down (its calls in flight would otherwise hang
+        until their timeouts, and the shutdown past `timeout`: killed, exit -9)."""
+        return await asyncio.to_thread(self.stop, sig, timeout)
+
     def stop(self, sig: int | None = None, timeout: float = 15) -> int:
         import signal
 

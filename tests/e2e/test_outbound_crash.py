@@ -86,8 +86,8 @@ async def test_sigkill_mid_burst_loses_no_committed_event(tmp_path):
         assert announced <= stored, "an event announced an activity that was never stored"
         assert all(e.verified for e in receiver.received)
     finally:
-        server.stop()
+        await server.stopped()
         if restarted is not None:
-            assert restarted.stop() == 0, restarted.output()
+            assert await restarted.stopped() == 0, restarted.output()
         await receiver_runner.cleanup()
         await runner.cleanup()

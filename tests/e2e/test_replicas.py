@@ -155,7 +155,7 @@ async def test_two_replicas_share_one_database(tmp_path):
                 if quarter_start(datetime.now(UTC)) == fetched_in_quarter:
                     assert reports[0]["read"]["15min"]["usage"] >= 10
         finally:
-            codes = (a.stop(), b.stop())
+            codes = (await a.stopped(), await b.stopped())
             await runner.cleanup()
         assert codes == (0, 0), a.output() + b.output()
         for replica in (a, b):

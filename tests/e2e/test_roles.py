@@ -138,7 +138,7 @@ async def test_web_roles_store_and_workers_process_each_event_once(tmp_path):
             assert await counts(url) == {"events": 60, "processed": 60, "new": 0, "jobs": 60, "jobs_done": 60,
                                          "running": 0}
         finally:
-            codes = [proc.stop() for proc in procs]
+            codes = [await proc.stopped() for proc in procs]
             await runner.cleanup()
         assert codes == [0] * len(procs), "\n".join(p.output() for p in procs)
         for proc in procs:
@@ -184,6 +184,6 @@ async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path):
             assert all(standin.count_calls("GET", f"/api/v3/activities/{a}") >= 1 for a in activities)
             assert (await counts(url))["jobs_done"] == 200
         finally:
-            codes = [proc.stop() for proc in procs]
+            codes = [await proc.stopped() for proc in procs]
             await runner.cleanup()
         assert codes[:1] + codes[2:] == [0] * (len(codes) - 1), "\n".join(p.output() for p in procs)

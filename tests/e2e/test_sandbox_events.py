@@ -48,4 +48,4 @@ async def test_the_sandbox_receives_and_verifies_the_connect_event(tmp_path):
         assert "strava.connection.connected" in html, html
         assert "verified" in html and "NOT verified" not in html
     finally:
-        assert serve.stop() == 0, serve.output()
+        assert await serve.stopped() == 0, serve.output()

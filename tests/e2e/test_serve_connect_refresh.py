@@ -104,7 +104,7 @@ async def test_connect_refresh_revoke_end_to_end(tmp_path):
         assert row["revoked_at"] is not None
         assert row["access_token_enc"] is None and row["refresh_token_enc"] is None
     finally:
-        code = server.stop()
+        code = await server.stopped()
         await runner.cleanup()
     assert code == 0, server.output()
 

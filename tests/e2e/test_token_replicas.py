@@ -96,7 +96,7 @@ async def test_twenty_calls_on_two_replicas_cause_one_refresh(tmp_path):
                 await asyncio.sleep(0.1)
             assert sorted(await audited_calls(dsn)) == ["refreshed"] * CALLERS
         finally:
-            codes = (a.stop(), b.stop())
+            codes = (await a.stopped(), await b.stopped())
             await runner.cleanup()
         assert codes == (0, 0), a.output() + b.output()
         for replica in (a, b):

@@ -123,7 +123,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(tmp_path):
         for activity in acknowledged:
             assert standin.count_calls("GET", f"/api/v3/activities/{activity}") >= 1
     finally:
-        server.stop()
+        await server.stopped()
         if restarted is not None:
-            assert restarted.stop() == 0, restarted.output()
+            assert await restarted.stopped() == 0, restarted.output()
         await runner.cleanup()
