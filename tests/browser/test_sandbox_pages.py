@@ -45,7 +45,7 @@ async def test_local_slack_diagnose_send_link_and_reregister(sandbox, page):
     await page.goto(sandbox.shown["Local Slack"])
     await page.fill("#message-box", f"/fitglue diagnose {EMAIL}")
     await page.click("#send")
-    await page.wait_for_selector("text=Strava push subscription is missing")
+    await page.wait_for_selector("text=Strava push subscription not created yet")
     assert await page.is_visible(f"text={EMAIL} — Strava: not connected")
     await shot(page, "slack-diagnosis")
 
@@ -66,7 +66,7 @@ async def test_local_slack_diagnose_send_link_and_reregister(sandbox, page):
     assert await page.is_visible("text=Re-register the Strava webhook?")
     await shot(page, "slack-confirm")
     await page.click("#confirm")
-    await page.wait_for_selector("text=Strava push subscription is missing", state="detached")
+    await page.wait_for_selector("text=Strava push subscription not created yet", state="detached")
     await shot(page, "slack-reregistered")
 
 
