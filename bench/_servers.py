@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,18 +42,27 @@ def bench_settings(database_url: str, port: int = 0, **extra: object):
     return Settings.from_values(**{**values, **extra})
 
 
+async def _ready(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _listen_forever(port: int, receive: Callable[[web.Request], Awaitable[web.Response]]) -> None:
+    """A bare aiohttp app on 127.0.0.1:`port`: `receive` for POST /webhooks/strava, /readyz for the harness."""
+    app = web.Application()
+    app.router.add_post("/webhooks/strava", receive)
+    app.router.add_get("/readyz", _ready)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
 async def serve_bare(port: int) -> None:
     async def ok(request: web.Request) -> web.Response:
         await request.read()
         return web.json_response({"status": "ok"})
 
-    app = web.Application()
-    app.router.add_post("/webhooks/strava", ok)
-    app.router.add_get("/readyz", ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
+    await _listen_forever(port, ok)
 
 
 FLOOR_TABLE = "bench_floor"
@@ -93,16 +102,7 @@ async def serve_bare_commit(port: int, database_url: str) -> None:
         await store((await request.read()).decode())
         return web.json_response({"status": "stored"})
 
-    async def ready(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.router.add_post("/webhooks/strava", commit)
-    app.router.add_get("/readyz", ready)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
+    await _listen_forever(port, commit)
 
 
 async def serve_service(port: int, database_url: str, role: str) -> None:
