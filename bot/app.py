@@ -3,7 +3,11 @@ access check in front of every command and button."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -96,12 +100,35 @@ def build_bolt_app(rt: Runtime, *, socket_mode: bool = False) -> AsyncApp:
         process_before_response=False,
     )
     guard = support_only(bot)
-    bolt.command(COMMAND, middleware=[guard])(fitglue_command(bot))
+    bolt.command(COMMAND, middleware=[guard])(held_by(rt, fitglue_command(bot)))
     # Every interactive element the bot posts is acknowledged; interactive.py lists them all.
     for action_id in AGENT_ACTIONS + NAVIGATION:
-        bolt.action(action_id, middleware=[guard])(button_listener(bot, action_id))
-    bolt.action(SEND_LINKS_BULK, middleware=[guard])(bulk_button_listener(bot))
+        bolt.action(action_id, middleware=[guard])(held_by(rt, button_listener(bot, action_id)))
+    bolt.action(SEND_LINKS_BULK, middleware=[guard])(held_by(rt, bulk_button_listener(bot)))
     for action_id in URL_BUTTONS:
-        bolt.action(action_id)(acknowledge_url_button)
-    bolt.event("app_home_opened")(home_opened(bot))
+        bolt.action(action_id)(acknowledge_url_button)  # acknowledges, nothing more
+    bolt.event("app_home_opened")(held_by(rt, home_opened(bot)))
     return bolt
+
+
+_Listener = TypeVar("_Listener", bound=Callable[..., Awaitable[None]])
+
+
+def held_by(rt: Runtime, listener: _Listener) -> _Listener:
+    """`listener`, with the task Bolt runs it in held by the runtime.
+
+    With process_before_response=False Bolt answers Slack at ack() and runs the rest of the
+    listener in a task nothing awaits (slack_bolt.listener.asyncio_runner). Held, that task is
+    awaited by `Runtime.close` before the database pool closes (service.core.wind_down says why).
+    `functools.wraps` keeps the listener's parameters visible: Bolt passes arguments by name,
+    reading them through `inspect.unwrap`.
+    """
+
+    @functools.wraps(listener)
+    async def held(*args: Any, **kwargs: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            rt.keep(task)
+        await listener(*args, **kwargs)
+
+    return held  # type: ignore[return-value]

@@ -39,7 +39,11 @@ log = logging.getLogger("fitglue.serve")
 
 ALL, WEB = "all", "web"
 SERVE_ROLES = (ALL, WEB)
-THREAD_STOP_TIMEOUT_S = 30.0
+# The background thread's shutdown winds down three sets of tasks (queue worker, scheduler,
+# runtime), each within 2 × FITGLUE_SHUTDOWN_GRACE_S at most (service.core.wind_down); past this the
+# web's shutdown goes on without it (the thread is a daemon).
+STOP_GRACE_ROUNDS = 6
+STOP_MARGIN_S = 5.0
 
 
 class BackgroundThread:
@@ -71,7 +75,8 @@ class BackgroundThread:
         """Stop the loops (jobs in flight finish or are released) and wait for the thread."""
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
-        await asyncio.to_thread(self._thread.join, THREAD_STOP_TIMEOUT_S)
+        await asyncio.to_thread(self._thread.join,
+                                STOP_GRACE_ROUNDS * self.settings.shutdown_grace_s + STOP_MARGIN_S)
 
     def _main(self) -> None:
         try:

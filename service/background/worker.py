@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from service.background.job_outcomes import FINISHED, TOO_MANY_STOPS, JobOutcomes, OnParked
 from service.core.runtime import Runtime
+from service.core.wind_down import wind_down
 from service.queue import store
 from service.queue.failures import PermanentJobError
 from service.queue.store import BatchResult, ClaimedJob
@@ -110,17 +111,16 @@ class Worker(JobOutcomes):
         self._loop = asyncio.get_running_loop()
         self._loop_task = asyncio.ensure_future(self._work())
 
-    async def stop(self, grace_s: float = 10.0) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Take no new jobs; let those in flight finish within `grace_s` seconds (default
+        FITGLUE_SHUTDOWN_GRACE_S), then cancel them (their jobs are released or their leases expire)."""
         self._stopping = True
         self._stopped.set()
         self._wake.set()
         if self._loop_task is not None:
             await self._loop_task
-        if self._running:
-            _done, pending = await asyncio.wait(list(self._running), timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await wind_down(list(self._running), self.rt.settings.shutdown_grace_s if grace_s is None else grace_s,
+                        "queue job run(s)")
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()

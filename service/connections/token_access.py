@@ -151,6 +151,7 @@ async def _join_or_refresh(rt: Runtime, reader: TokenReader, conn_id: int, min_v
                 task.exception()  # retrieved: the waiting callers raise it, and none may be left
 
         flight.add_done_callback(landed)
+        rt.keep(flight)  # a refresh nobody waits for any more still ends before the runtime closes
     await asyncio.shield(flight)
 
 

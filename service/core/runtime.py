@@ -16,6 +16,7 @@ from service.core.clock import Clock
 from service.core.crypto import Signer, TokenCipher
 from service.core.metrics import Metrics
 from service.core.settings import ConfigError, Settings
+from service.core.wind_down import wind_down
 
 if TYPE_CHECKING:  # built by service.app.bootstrap; the core only names them
     from service.ratelimit import RateLimitLedger
@@ -62,7 +63,7 @@ class Runtime:
     ledger: RateLimitLedger | None = None
     # Called with the athlete id after every successful Connect (e.g. "ensure the webhook exists").
     on_connected: list[Callable[[int | None], Awaitable[None]]] = field(default_factory=list)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     # State that belongs to this runtime and to nothing wider (e.g. the desk's cached subscription
     # look): one object per kind, made on first use by `part`. Module globals keyed by runtime would
     # outlive it or leak between tests.
@@ -97,7 +98,10 @@ class Runtime:
             except Exception:
                 logging.getLogger(__name__).exception("background task failed")
 
-        task = asyncio.ensure_future(guarded())
+        self.keep(asyncio.ensure_future(guarded()))
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold `task` until it is done; `close` waits for it before closing what it uses."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -110,7 +114,8 @@ class Runtime:
         return self.strava
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the tasks it holds (`spawn`, `keep`; up to FITGLUE_SHUTDOWN_GRACE_S, then they are
+        cancelled), then close the HTTP session and the database pool."""
+        await wind_down(list(self._tasks), self.settings.shutdown_grace_s, "background task(s)")
         await self.http.close()
         await self.engine.dispose()

@@ -143,6 +143,8 @@ class Settings(SupportViewSettings, BaseSettings):
     token_api_key: TokenApiKey | None = _env("FITGLUE_TOKEN_API_KEY")
     token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
     token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
+    # On SIGTERM: how long jobs in flight get to finish, and then to unwind once cancelled (service.core.wind_down).
+    shutdown_grace_s: EnvSeconds = _env("FITGLUE_SHUTDOWN_GRACE_S", 10, ge=1, le=300)
     audit_batch_ms: EnvInt = _env("FITGLUE_AUDIT_BATCH_MS", 50, ge=0, le=5000)  # service.core.audit_batch
     # Set by `fitglue serve --sandbox`, never by the environment (no alias: see settings_sources).
     sandbox: bool = False

@@ -90,6 +90,8 @@ async def gather_facts(rt: Runtime, who: str) -> ConnectionFacts:
         facts = await _gather_from_db(rt, who.strip(), parsed.email, parsed.athlete_id)
     except BaseException:
         look_task.cancel()
+        # Its clean-up ends here, not after whatever it uses is closed (service.core.wind_down).
+        await asyncio.gather(look_task, return_exceptions=True)
         raise
     look, registration = await look_task, facts.pop("_registration")
     if registration is not None and look.checked and registration.at >= look.at:

@@ -23,6 +23,9 @@ def free_port() -> int:
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FITGLUE_", "STRAVA_", "SLACK_"))}
+    # A process that hangs on its way out prints every thread's stack when stop() aborts it (SIGABRT),
+    # so a shutdown that never ends shows where it waits instead of only "exit -9".
+    env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra)
     return env
 
@@ -80,7 +83,11 @@ class ServeProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.proc.send_signal(signal.SIGABRT)  # faulthandler: the stacks go to the log
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         self._log.close()
         return self.proc.returncode
