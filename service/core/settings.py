@@ -115,6 +115,8 @@ class Settings(SupportViewSettings, BaseSettings):
     worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
     # After a claim that found less than it could take, the next comes this long after it at the earliest.
     worker_gather_ms: EnvInt = _env("FITGLUE_WORKER_GATHER_MS", 50, ge=0, le=1000)
+    # While the web intake in the same process is under a burst, the worker claims once per this long.
+    worker_busy_pause_ms: EnvInt = _env("FITGLUE_WORKER_BUSY_PAUSE_MS", 100, ge=0, le=1000)
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
