@@ -73,8 +73,12 @@ def affected(report: dict[str, Any]) -> Reply:
 def bulk_progress(finding: str, done: int, total: int, tally: dict[str, int], final: bool = False,
                   file_shared: bool = True) -> Reply:
     """The bulk run's progress (through the response URL) or, with `final`, its report by DM;
-    `file_shared`: whether the CSV for users outside the workspace reached the agent."""
-    counts = f"{tally.get('sent', 0)} sent, {tally.get('skipped', 0)} skipped, {tally.get('failed', 0)} failed"
+    `file_shared`: whether the CSV for users outside the workspace reached the agent (when it did
+    not, its links count as not delivered, not as sent)."""
+    undelivered = tally.get("to_file", 0) if final and not file_shared else 0
+    counts = (f"{tally.get('sent', 0) - undelivered} sent, "
+              + (f"{undelivered} not delivered, " if undelivered else "")
+              + f"{tally.get('skipped', 0)} skipped, {tally.get('failed', 0)} failed")
     if final:
         text = f"Connect links for {finding}: done. {counts} (of {total})."
         extra = " Links for users outside this workspace are in the CSV file I sent you." \

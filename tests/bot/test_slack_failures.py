@@ -151,7 +151,7 @@ async def bulk_csv(w: World) -> str:
     await run_pending(w.rt)
     [report] = [c for c in w.slack.called("chat.postMessage") if c.params["channel"] == "DAGENT1"]
     text = str(report.params["text"])
-    assert "1 sent, 0 skipped, 0 failed" in text and "--send-links --yes --force" in text
+    assert "0 sent, 1 not delivered, 0 skipped, 0 failed" in text and "--send-links --yes --force" in text
     # The report must not also claim the links are in a file it never shared (it did, in the sandbox).
     assert "in the CSV file I sent you" not in everything(report.params)
     assert not LINK.search(everything(report.params)) and not LINK.search(w.caplog.text)
