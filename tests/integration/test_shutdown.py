@@ -162,3 +162,42 @@ async def test_wind_down_cut_short_cancels_at_once_and_retrieves_exceptions():
     await asyncio.sleep(0)
     await wind_down([task], 5, "test task(s)", cut_short=True)
     assert task.done() and isinstance(task.exception(), ValueError)
+
+
+async def test_closing_the_runtime_waits_for_a_task_started_while_it_winds_down(runtime):
+    """A held task may start another before it ends (a Slack dispatch starts its listener; a
+    refusal's reply is spawned by the access check): that one is waited for too."""
+    later_finished = asyncio.Event()
+
+    async def later() -> None:
+        await asyncio.sleep(0.1)  # a listener reading the database
+        later_finished.set()
+
+    async def first() -> None:
+        await asyncio.sleep(0.05)
+        runtime.spawn(later())
+
+    runtime.spawn(first())
+    await runtime.close()
+    # Before: close() waited only for the tasks held when it began; `later` ran on past the pool.
+    assert later_finished.is_set()
+    assert not runtime._tasks
+
+
+async def test_wind_down_of_a_live_collection_stays_bounded_however_many_tasks_join_it():
+    held: set[asyncio.Task[None]] = set()
+
+    async def starts_another() -> None:
+        await asyncio.sleep(0.01)
+        task = asyncio.ensure_future(starts_another())
+        held.add(task)
+        task.add_done_callback(held.discard)
+
+    first = asyncio.ensure_future(starts_another())
+    held.add(first)
+    first.add_done_callback(held.discard)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await wind_down(held, 0.1, "test task(s)")
+    assert loop.time() - began < 1.0  # 2 × grace, although each task ends by starting the next
+    assert not held
