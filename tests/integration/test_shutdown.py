@@ -201,3 +201,49 @@ async def test_wind_down_of_a_live_collection_stays_bounded_however_many_tasks_j
     await wind_down(held, 0.1, "test task(s)")
     assert loop.time() - began < 1.0  # 2 × grace, although each task ends by starting the next
     assert not held
+
+
+async def test_stopping_the_outbound_delivery_is_bounded_by_the_grace_and_releases_what_it_claimed(runtime):
+    """A receiver that never answers holds a delivery round for FITGLUE_EVENTS_TIMEOUT_S (no upper
+    bound). The stop gives it FITGLUE_SHUTDOWN_GRACE_S, as the queue worker's jobs get, then cuts the
+    round short; the events it claimed are handed back, due again at once."""
+    from aiohttp import web
+    from sqlalchemy import select
+
+    from service.background.outbound import OutboundDelivery
+    from service.db.models import OutboundEvent
+    from service.outbox import CONNECTED, write_event
+    from tests.events.conftest import EVENTS_SECRET
+
+    arrived = asyncio.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/events", never_answers)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        runtime.settings = runtime.settings.replaced(
+            events_url=f"http://127.0.0.1:{runner.addresses[0][1]}/events", events_secret=EVENTS_SECRET,
+            events_timeout_s=600, shutdown_grace_s=1)
+        async with runtime.write() as session:
+            await write_event(session, runtime.settings, runtime.clock.now(), CONNECTED,
+                              {"email": "a@example.com", "athlete_id": 1, "status": "connected"}, athlete_id=1)
+        delivery = OutboundDelivery(runtime)
+        delivery.start()
+        await asyncio.wait_for(arrived.wait(), 10)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        # Before: stop() waited for the round, i.e. the whole FITGLUE_EVENTS_TIMEOUT_S.
+        await asyncio.wait_for(delivery.stop(), 10)
+        assert loop.time() - began < 4.0  # 2 × grace at most
+        async with runtime.sessions() as session:
+            [event] = (await session.execute(select(OutboundEvent))).scalars()
+        assert (event.state, event.claimed_by, event.claimed_until) == ("pending", None, None)
+    finally:
+        await runner.cleanup()
