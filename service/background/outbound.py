@@ -153,7 +153,7 @@ class OutboundDelivery:
     async def stop(self) -> None:
         """Send no new round; let the one in flight finish within FITGLUE_SHUTDOWN_GRACE_S seconds,
         then cut it short (the events it claimed are released). Its sends alone may take
-        FITGLUE_EVENTS_TIMEOUT_S, which has no upper bound, so waiting for it would not bound a stop."""
+        FITGLUE_EVENTS_TIMEOUT_S (up to 300 s), and a parked alert FITGLUE_SLACK_TIMEOUT_S more."""
         self._stopping.set()
         if self._task is not None:
             await wind_down([self._task], self.rt.settings.shutdown_grace_s, "outbound delivery round")

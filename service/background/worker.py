@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Runtime, ClaimedJob], Awaitable[object]]
 BatchHandler = Callable[[Runtime, list[ClaimedJob], asyncio.Semaphore], Awaitable[BatchResult]]
-BUSY_PAUSE_S = 0.1
 
 
 class Worker(JobOutcomes):
@@ -155,8 +154,9 @@ class Worker(JobOutcomes):
                 if not claimed:
                     self._log_deferred()
             if limit < self.capacity:
-                # Busy answering Strava: leave the event loop to the requests between jobs.
-                await asyncio.sleep(BUSY_PAUSE_S)
+                # Busy answering Strava: leave the event loop (and, on SQLite, the write lock) to the
+                # requests between claims (FITGLUE_WORKER_BUSY_PAUSE_MS).
+                await asyncio.sleep(self.rt.settings.worker_busy_pause_ms / 1000)
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)

@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_PORT
 from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
-from service.core.settings_fields import EnvInt, EnvSeconds, env_name
+from service.core.settings_fields import DAY_S, MAX_RETENTION_DAYS, EnvInt, EnvSeconds, env_name
 from service.core.settings_fields import env as _env
 from service.core.settings_sources import contract_sources, environment
 from service.core.settings_support import SupportViewSettings
@@ -58,7 +58,8 @@ LogFormat = Annotated[Literal["text", "json"],
 # --- the settings ----------------------------------------------------------------------------
 
 # Each field is declared with `_env(variable, default, **bounds)`: settings_fields.env, the helper the
-# settings parts (settings_support.py) declare theirs with too.
+# settings parts (settings_support.py) declare theirs with too. Every number has an upper bound
+# (settings_fields.DAY_S says why).
 
 class Settings(SupportViewSettings, BaseSettings):
     """Every setting of the service. Immutable; see the module docstring for how to build one."""
@@ -83,7 +84,7 @@ class Settings(SupportViewSettings, BaseSettings):
     strava_webhook_verify_token: SecretStr | None = _env("STRAVA_WEBHOOK_VERIFY_TOKEN")
     strava_oauth_url: Url = _env("STRAVA_OAUTH_URL", "https://www.strava.com/oauth")
     strava_api_url: Url = _env("STRAVA_API_URL", "https://www.strava.com/api/v3")
-    strava_athlete_capacity: EnvInt | None = _env("FITGLUE_STRAVA_ATHLETE_CAPACITY", None, ge=1)
+    strava_athlete_capacity: EnvInt | None = _env("FITGLUE_STRAVA_ATHLETE_CAPACITY", None, ge=1, le=10_000_000)
     slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
@@ -91,57 +92,59 @@ class Settings(SupportViewSettings, BaseSettings):
     support_slack_ids: CommaList = _env("FITGLUE_SUPPORT_SLACK_IDS", ())
     alert_channel: str | None = _env("FITGLUE_ALERT_CHANNEL")
     admin_token: SecretStr | None = _env("FITGLUE_ADMIN_TOKEN")
-    refresh_interval_s: EnvInt = _env("FITGLUE_REFRESH_INTERVAL_S", 300, ge=1)
-    refresh_margin_s: EnvInt = _env("FITGLUE_REFRESH_MARGIN_S", 3600, ge=0)
-    link_ttl_s: EnvInt = _env("FITGLUE_LINK_TTL_S", 604800, ge=1)
+    refresh_interval_s: EnvInt = _env("FITGLUE_REFRESH_INTERVAL_S", 300, ge=1, le=DAY_S)
+    refresh_margin_s: EnvInt = _env("FITGLUE_REFRESH_MARGIN_S", 3600, ge=0, le=DAY_S)
+    link_ttl_s: EnvInt = _env("FITGLUE_LINK_TTL_S", 604800, ge=1, le=90 * DAY_S)
     log_level: Upper = _env("FITGLUE_LOG_LEVEL", "INFO")
     log_format: LogFormat = _env("FITGLUE_LOG_FORMAT", "text")
     rate_limit_warn_pct: EnvInt = _env("FITGLUE_RATE_LIMIT_WARN_PCT", 80, ge=1, le=100)
-    webhook_silent_days: EnvInt = _env("FITGLUE_WEBHOOK_SILENT_DAYS", 14, ge=1)
-    rate_limit_reserve_pct: EnvInt = _env("FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, ge=0)
-    job_max_attempts: EnvInt = _env("FITGLUE_JOB_MAX_ATTEMPTS", 8, ge=1)
-    job_lease_s: EnvInt = _env("FITGLUE_JOB_LEASE_S", 60, ge=1)
+    webhook_silent_days: EnvInt = _env("FITGLUE_WEBHOOK_SILENT_DAYS", 14, ge=1, le=3650)
+    rate_limit_reserve_pct: EnvInt = _env("FITGLUE_RATE_LIMIT_RESERVE_PCT", 10, ge=0, le=100)
+    job_max_attempts: EnvInt = _env("FITGLUE_JOB_MAX_ATTEMPTS", 8, ge=1, le=1000)
+    job_lease_s: EnvInt = _env("FITGLUE_JOB_LEASE_S", 60, ge=1, le=DAY_S)
     # Retention of the tables that grow with traffic (days; see service/background/retention.py).
     # Every field named *_retention_days takes part in the audit-kept-longest check below.
-    retention_days: EnvInt = _env("FITGLUE_RETENTION_DAYS", 30, ge=1)
-    failed_retention_days: EnvInt = _env("FITGLUE_FAILED_RETENTION_DAYS", 90, ge=1)
-    attempt_retention_days: EnvInt = _env("FITGLUE_ATTEMPT_RETENTION_DAYS", 30, ge=1)
-    link_retention_days: EnvInt = _env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1)
-    registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1)
-    audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1)
-    dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1)
-    retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60)
-    worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1)
+    retention_days: EnvInt = _env("FITGLUE_RETENTION_DAYS", 30, ge=1, le=MAX_RETENTION_DAYS)
+    failed_retention_days: EnvInt = _env("FITGLUE_FAILED_RETENTION_DAYS", 90, ge=1, le=MAX_RETENTION_DAYS)
+    attempt_retention_days: EnvInt = _env("FITGLUE_ATTEMPT_RETENTION_DAYS", 30, ge=1, le=MAX_RETENTION_DAYS)
+    link_retention_days: EnvInt = _env("FITGLUE_LINK_RETENTION_DAYS", 30, ge=1, le=MAX_RETENTION_DAYS)
+    registration_retention_days: EnvInt = _env("FITGLUE_REGISTRATION_RETENTION_DAYS", 90, ge=1, le=MAX_RETENTION_DAYS)
+    audit_retention_days: EnvInt = _env("FITGLUE_AUDIT_RETENTION_DAYS", 365, ge=1, le=MAX_RETENTION_DAYS)
+    dead_grant_retention_days: EnvInt = _env("FITGLUE_DEAD_GRANT_RETENTION_DAYS", 7, ge=1, le=MAX_RETENTION_DAYS)
+    retention_interval_s: EnvInt = _env("FITGLUE_RETENTION_INTERVAL_S", 3600, ge=60, le=7 * DAY_S)
+    worker_concurrency: EnvInt = _env("FITGLUE_WORKER_CONCURRENCY", 8, ge=1, le=1000)
     worker_batch_size: EnvInt = _env("FITGLUE_WORKER_BATCH_SIZE", 64, ge=1, le=1000)
     # After a claim that found less than it could take, the next comes this long after it at the earliest.
     worker_gather_ms: EnvInt = _env("FITGLUE_WORKER_GATHER_MS", 50, ge=0, le=1000)
-    refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1)
-    catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0)
-    not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0)
-    unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1)
+    # While the web intake in the same process is under a burst, the worker claims once per this long.
+    worker_busy_pause_ms: EnvInt = _env("FITGLUE_WORKER_BUSY_PAUSE_MS", 100, ge=0, le=1000)
+    refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1, le=1000)
+    catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0, le=365 * DAY_S)
+    not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0, le=365 * DAY_S)
+    unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1, le=1_000_000)
     # Bounds on what forged (unsigned) events can queue and spend, beyond the per-athlete cap.
-    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1)
-    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1)
+    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1, le=1_000_000)
+    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1, le=1_000_000)
     # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
-    connect_result_ttl_s: EnvInt = _env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600)
-    connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1)
-    connect_attempts_per_user: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1)
-    connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1)
-    slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1)  # one Slack Web API call
-    body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1)
+    connect_result_ttl_s: EnvInt = _env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600, le=30 * DAY_S)
+    connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1, le=1_000_000)
+    connect_attempts_per_user: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1, le=1_000_000)
+    connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1, le=7 * DAY_S)
+    slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1, le=300)  # one Slack Web API call
+    body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1, le=300)
     # Outbound events to FitGlue's other services (issue 12, README "Outbound events"): off while the
     # URL is unset. The secret is a Standard Webhooks secret, `whsec_` + base64.
     events_url: EventsUrl | None = _env("FITGLUE_EVENTS_URL")
     events_secret: EventsSecret | None = _env("FITGLUE_EVENTS_SECRET")
     # Seconds between attempts after each failed one; after the last the event is parked as failed.
     events_retry_schedule_s: RetrySchedule = _env("FITGLUE_EVENTS_RETRY_SCHEDULE_S", (5, 300, 1800, 7200, 18000, 36000))
-    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0)  # one delivery attempt
-    events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1)  # after delivery or parking
-    events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1)  # events claimed (and sent at once) per round
-    events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10)  # how often the outbox is looked at
+    events_timeout_s: EnvSeconds = _env("FITGLUE_EVENTS_TIMEOUT_S", 10, gt=0, le=300)  # one delivery attempt
+    events_retention_days: EnvInt = _env("FITGLUE_EVENTS_RETENTION_DAYS", 30, ge=1, le=MAX_RETENTION_DAYS)  # after delivery or parking
+    events_batch: EnvInt = _env("FITGLUE_EVENTS_BATCH", 50, ge=1, le=1000)  # events claimed (and sent at once) per round
+    events_poll_ms: EnvInt = _env("FITGLUE_EVENTS_POLL_MS", 200, ge=10, le=60_000)  # how often the outbox is looked at
     # Access-token API: bearer key (unset: 404); how long/how often a call waits on a refresh held elsewhere.
     token_api_key: TokenApiKey | None = _env("FITGLUE_TOKEN_API_KEY")
-    token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0)
+    token_refresh_wait_s: EnvSeconds = _env("FITGLUE_TOKEN_REFRESH_WAIT_S", 15, gt=0, le=300)
     token_refresh_poll_ms: EnvInt = _env("FITGLUE_TOKEN_REFRESH_POLL_MS", 50, ge=1, le=5000)
     # On SIGTERM: how long jobs in flight get to finish, and then to unwind once cancelled (service.core.wind_down).
     shutdown_grace_s: EnvSeconds = _env("FITGLUE_SHUTDOWN_GRACE_S", 10, ge=1, le=300)

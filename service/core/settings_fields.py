@@ -49,5 +49,10 @@ def _whole_number(value: object, info: ValidationInfo) -> object:
 
 
 EnvInt = Annotated[int, BeforeValidator(_whole_number)]
+# Every number a field takes has an upper bound: a huge one would otherwise be accepted at start and
+# fail later, in date arithmetic (a Connect link lifetime of 10^12 s: "OverflowError: date value out
+# of range") or as a pool of a million tasks. The bounds are in these units:
+DAY_S = 86_400
+MAX_RETENTION_DAYS = 36_500  # a hundred years: "keep it", still well inside datetime's range
 # Whole seconds from the environment; tests may set fractions in code.
 EnvSeconds = Annotated[float, BeforeValidator(_whole_number)]

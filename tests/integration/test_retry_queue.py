@@ -384,3 +384,35 @@ async def test_a_worker_holding_back_for_a_burst_still_claims_a_batch_at_a_time(
     # A batch, the pause, the rest (in more than one claim only if some of the first 8 were still
     # being marked done after the 100 ms pause); one job per pause before.
     assert claims[0] == 8 and sum(claims) == 12 and max(claims) <= 8
+
+
+async def test_the_pause_between_claims_during_a_burst_is_a_setting(runtime, monkeypatch):
+    """FITGLUE_WORKER_BUSY_PAUSE_MS: at 1000 ms the next claim waits the whole second (it was a fixed
+    100 ms); at 0 the worker claims again at once."""
+    runtime.settings = runtime.settings.replaced(worker_batch_size=8, worker_busy_pause_ms=1000)
+    claims, first = count_claims(monkeypatch)
+    for _ in range(12):
+        await add_job(runtime, kind="probe")
+
+    async def handler(rt, claimed):
+        return None
+
+    worker = Worker(runtime, {"probe": handler}, poll_interval=30, yield_to=lambda: True)
+    worker.start()
+    try:
+        await asyncio.wait_for(first.wait(), 5)
+        await asyncio.sleep(0.3)
+        assert claims == [8]  # the rest waits for the pause
+    finally:
+        await worker.stop()
+    runtime.settings = runtime.settings.replaced(worker_busy_pause_ms=0)
+    worker = Worker(runtime, {"probe": handler}, poll_interval=30, yield_to=lambda: True)
+    worker.start()
+    try:
+        for _ in range(100):
+            if sum(claims) == 12:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()
+    assert sum(claims) == 12

@@ -204,8 +204,8 @@ async def test_wind_down_of_a_live_collection_stays_bounded_however_many_tasks_j
 
 
 async def test_stopping_the_outbound_delivery_is_bounded_by_the_grace_and_releases_what_it_claimed(runtime):
-    """A receiver that never answers holds a delivery round for FITGLUE_EVENTS_TIMEOUT_S (no upper
-    bound). The stop gives it FITGLUE_SHUTDOWN_GRACE_S, as the queue worker's jobs get, then cuts the
+    """A receiver that never answers holds a delivery round for FITGLUE_EVENTS_TIMEOUT_S (up to
+    300 s). The stop gives it FITGLUE_SHUTDOWN_GRACE_S, as the queue worker's jobs get, then cuts the
     round short; the events it claimed are handed back, due again at once."""
     from aiohttp import web
     from sqlalchemy import select
@@ -230,7 +230,7 @@ async def test_stopping_the_outbound_delivery_is_bounded_by_the_grace_and_releas
     try:
         runtime.settings = runtime.settings.replaced(
             events_url=f"http://127.0.0.1:{runner.addresses[0][1]}/events", events_secret=EVENTS_SECRET,
-            events_timeout_s=600, shutdown_grace_s=1)
+            events_timeout_s=300, shutdown_grace_s=1)
         async with runtime.write() as session:
             await write_event(session, runtime.settings, runtime.clock.now(), CONNECTED,
                               {"email": "a@example.com", "athlete_id": 1, "status": "connected"}, athlete_id=1)

@@ -115,3 +115,40 @@ def test_every_number_from_the_environment_is_digits_only_and_names_its_variable
             assert info.value.names == (var,) and f"{var} must be a whole number" in str(info.value), (var, bad)
     assert load_settings({"FITGLUE_DIGEST_HOUR_UTC": " 7 "}, tmp_path / "none.env").digest_hour_utc == 7
     assert Settings.from_values(digest_hour_utc=9).digest_hour_utc == 9
+
+
+def _upper_bound(field) -> float | None:
+    for item in field.metadata:
+        for attribute in ("le", "lt"):
+            if getattr(item, attribute, None) is not None:
+                return getattr(item, attribute)
+    return None
+
+
+def test_every_number_has_an_upper_bound_and_a_huge_one_is_refused_at_start(tmp_path):
+    """A huge number was accepted and failed later: FITGLUE_LINK_TTL_S=999999999999 made
+    `fitglue link` end in "the command failed unexpectedly (OverflowError: date value out of range)"."""
+    fields = _whole_number_fields()
+    assert not [var for name, var in fields.items() if _upper_bound(Settings.model_fields[name]) is None]
+    for var in fields.values():
+        with pytest.raises(ConfigError) as info:
+            load_settings({var: "999999999999"}, tmp_path / "none.env")
+        assert info.value.names == (var,) and "less than or equal to" in str(info.value), var
+
+
+def test_each_bound_admits_its_default_and_keeps_date_arithmetic_in_range(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    defaults = Settings.from_values()
+    now = datetime.now(UTC)
+    for name, var in _whole_number_fields().items():
+        bound = _upper_bound(Settings.model_fields[name])
+        default = getattr(defaults, name)
+        assert default is None or default <= bound, var
+        # (audit entries are kept at least as long as anything else: at the bound too)
+        at_bound = load_settings({"FITGLUE_AUDIT_RETENTION_DAYS": "36500", var: str(int(bound))},
+                                 tmp_path / "none.env")
+        assert getattr(at_bound, name) == bound
+        unit = timedelta(days=1) if name.endswith("_days") else timedelta(seconds=1)
+        if name.endswith(("_days", "_s")):  # ages and lifetimes are added to and taken from now
+            assert now - bound * unit < now + bound * unit, var
