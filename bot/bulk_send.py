@@ -185,7 +185,9 @@ class SlackCourier:
         if not isinstance(url, str) or not isinstance(file_id, str):
             raise SlackCallFailed("files.getUploadURLExternal", "not_json", status=200)
         try:
-            async with self.rt.http.post(url, data=data, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+            # Not followed: a 307 would resend the links to wherever Location points.
+            async with self.rt.http.post(url, data=data, timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                         allow_redirects=False) as answer:
                 if answer.status != 200:
                     raise SlackCallFailed("the file upload", "server_error" if answer.status >= 500 else "refused",
                                           error=f"HTTP {answer.status}", status=answer.status)
@@ -210,7 +212,8 @@ class SlackCourier:
         try:
             async with self.rt.http.post(run.response_url, json={"response_type": "ephemeral",
                                                                  "replace_original": True, **reply.as_kwargs()},
-                                         timeout=aiohttp.ClientTimeout(total=self.rt.settings.slack_timeout_s)):
+                                         timeout=aiohttp.ClientTimeout(total=self.rt.settings.slack_timeout_s),
+                                         allow_redirects=False):
                 pass
         except (aiohttp.ClientError, OSError) as exc:
             log.warning("bulk run %s: progress update not delivered (%s)", run.id, type(exc).__name__)

@@ -205,8 +205,11 @@ class StravaClient:
     ) -> Any:
         await self.hooks.before_call(path, interactive)
         try:
+            # Strava's API does not redirect; followed, a 307/308 would resend the body (client secret,
+            # refresh token) to wherever Location points. A 3xx is an error like any other non-2xx.
             async with self._session.request(
-                method, url, params=params, data=data, headers=headers, timeout=timeout or self._timeout
+                method, url, params=params, data=data, headers=headers, timeout=timeout or self._timeout,
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 await self.hooks.after_response(method, path, status, response.headers)

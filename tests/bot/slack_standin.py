@@ -57,6 +57,8 @@ class SlackStandin:
     rate_limited: int = 0  # 429s answered because of enforce_per_min
     _accepted: dict[str, deque[float]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what was uploaded to its URL
+    redirect_uploads: bool = False  # the upload URL answers 307 to /collect (which keeps what reaches it)
+    collected: list[bytes] = field(default_factory=list)
     shared: dict[str, str] = field(default_factory=dict)  # file id -> channel it was completed into
     base_url: str = ""
     _released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +99,7 @@ class SlackStandin:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/collect", self._collect)
         return app
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -190,9 +193,15 @@ class SlackStandin:
         raise AssertionError(f"unknown failure shape {shape!r}; known: {', '.join(FAILURE_SHAPES)}")
 
     async def _upload(self, request: web.Request) -> web.Response:
+        if self.redirect_uploads:
+            raise web.HTTPTemporaryRedirect(f"{self.base_url}/collect")
         data = await request.read()
         self.uploads[request.match_info["file_id"]] = data
         return web.Response(text=f"OK - {len(data)}")
+
+    async def _collect(self, request: web.Request) -> web.Response:
+        self.collected.append(await request.read())
+        return web.Response(text="OK")
 
     async def _respond(self, request: web.Request) -> web.Response:
         if request.match_info["name"] in self.expired_responses:

@@ -149,3 +149,18 @@ async def test_an_agent_not_on_the_list_cannot_start_a_bulk_run(signed: Signed, 
     async with bot_runtime.sessions() as session:
         assert (await session.execute(select(BulkLinkRun))).scalars().all() == []
     assert slack.called("users.lookupByEmail") == [] and slack.called("files.getUploadURLExternal") == []
+
+
+async def test_an_upload_url_that_redirects_gets_no_links(signed: Signed, slack, bot_runtime) -> None:
+    """The CSV of Connect links goes to the upload URL Slack gave, and nowhere else: a redirect
+    (307 keeps the body) is a failed upload, not followed."""
+    await six_revoked(bot_runtime, slack)
+    pace_on(bot_runtime)
+    slack.redirect_uploads = True
+    await signed.click("send_links_bulk", "revoked", response="bulk")
+    await slack.wait_for_responses(1)
+    await run_pending(bot_runtime)
+    assert slack.collected == []  # before: the links were posted to /collect
+    assert slack.called("files.completeUploadExternal") == []
+    [report] = [c for c in slack.called("chat.postMessage") if c.params["channel"] == "DAGENT1"]
+    assert "could not be shared" in report.params["text"]

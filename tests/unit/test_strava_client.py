@@ -154,3 +154,19 @@ async def test_an_odd_token_answer_is_transient_never_a_grant(client, body):
             mock.post(f"{OAUTH}/token", payload=body)
             with pytest.raises(Transient):
                 await call("value")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_an_error_and_is_not_followed(client, status):
+    """Strava's API does not redirect. Followed, a 307/308 would resend the token request, client
+    secret and refresh token included, to wherever the Location header points."""
+    grant = {"token_type": "Bearer", "access_token": "a" * 40, "refresh_token": "r" * 40,
+             "expires_at": 1_900_000_000, "expires_in": 21600}
+    with aioresponses() as mock:
+        mock.post(f"{OAUTH}/token", status=status, headers={"Location": "https://elsewhere.test/collect"})
+        mock.post("https://elsewhere.test/collect", status=200, payload=grant)
+        mock.get("https://elsewhere.test/collect", status=200, payload=grant)
+        with pytest.raises(StravaRequestError) as info:
+            await client.refresh("rt-value")
+        assert info.value.status == status
+        assert not [key for key in mock.requests if "elsewhere" in str(key[1])]
