@@ -50,7 +50,7 @@ def mount_bot(app: web.Application, rt: Runtime) -> str | None:
         from bot.socket import socket_mode_context
 
         assert rt.settings.slack_app_token
-        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token.get_secret_value()))
+        app.cleanup_ctx.append(socket_mode_context(bolt, rt.settings.slack_app_token.get_secret_value(), rt))
     else:
         from bot.http import mount_http
 

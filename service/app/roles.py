@@ -39,10 +39,11 @@ log = logging.getLogger("fitglue.serve")
 
 ALL, WEB = "all", "web"
 SERVE_ROLES = (ALL, WEB)
-# The background thread's shutdown winds down three sets of tasks (queue worker, scheduler,
-# runtime), each within 2 × FITGLUE_SHUTDOWN_GRACE_S at most (service.core.wind_down); past this the
-# web's shutdown goes on without it (the thread is a daemon).
-STOP_GRACE_ROUNDS = 6
+# The background thread's shutdown winds down, one after another, the outbound delivery round, the
+# queue worker's jobs and the runtime's tasks, each within 2 × FITGLUE_SHUTDOWN_GRACE_S at most, and
+# the scheduler's jobs (cancelled at once) within 1 × (service.core.wind_down); past this the web's
+# shutdown goes on without it (the thread is a daemon).
+STOP_GRACE_ROUNDS = 7
 STOP_MARGIN_S = 5.0
 
 

@@ -28,6 +28,7 @@ from standardwebhooks import Webhook
 from service.core.redact import redact_url
 from service.core.runtime import Runtime
 from service.core.settings import reveal
+from service.core.wind_down import wind_down
 from service.outbox.deliveries import Attempt, ClaimedEvent, claim_due, release, settle
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,12 @@ class OutboundDelivery:
             self._task = asyncio.ensure_future(self._loop())
 
     async def stop(self) -> None:
+        """Send no new round; let the one in flight finish within FITGLUE_SHUTDOWN_GRACE_S seconds,
+        then cut it short (the events it claimed are released). Its sends alone may take
+        FITGLUE_EVENTS_TIMEOUT_S (up to 300 s), and a parked alert FITGLUE_SLACK_TIMEOUT_S more."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            await wind_down([self._task], self.rt.settings.shutdown_grace_s, "outbound delivery round")
 
     async def _loop(self) -> None:
         poll_s = self.rt.settings.events_poll_ms / 1000

@@ -115,7 +115,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Wait for the tasks it holds (`spawn`, `keep`; up to FITGLUE_SHUTDOWN_GRACE_S, then they are
-        cancelled), then close the HTTP session and the database pool."""
-        await wind_down(list(self._tasks), self.settings.shutdown_grace_s, "background task(s)")
+        cancelled; tasks they start meanwhile included), then close the HTTP session and the database pool."""
+        await wind_down(self._tasks, self.settings.shutdown_grace_s, "background task(s)")
         await self.http.close()
         await self.engine.dispose()

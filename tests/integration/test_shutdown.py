@@ -162,3 +162,88 @@ async def test_wind_down_cut_short_cancels_at_once_and_retrieves_exceptions():
     await asyncio.sleep(0)
     await wind_down([task], 5, "test task(s)", cut_short=True)
     assert task.done() and isinstance(task.exception(), ValueError)
+
+
+async def test_closing_the_runtime_waits_for_a_task_started_while_it_winds_down(runtime):
+    """A held task may start another before it ends (a Slack dispatch starts its listener; a
+    refusal's reply is spawned by the access check): that one is waited for too."""
+    later_finished = asyncio.Event()
+
+    async def later() -> None:
+        await asyncio.sleep(0.1)  # a listener reading the database
+        later_finished.set()
+
+    async def first() -> None:
+        await asyncio.sleep(0.05)
+        runtime.spawn(later())
+
+    runtime.spawn(first())
+    await runtime.close()
+    # Before: close() waited only for the tasks held when it began; `later` ran on past the pool.
+    assert later_finished.is_set()
+    assert not runtime._tasks
+
+
+async def test_wind_down_of_a_live_collection_stays_bounded_however_many_tasks_join_it():
+    held: set[asyncio.Task[None]] = set()
+
+    async def starts_another() -> None:
+        await asyncio.sleep(0.01)
+        task = asyncio.ensure_future(starts_another())
+        held.add(task)
+        task.add_done_callback(held.discard)
+
+    first = asyncio.ensure_future(starts_another())
+    held.add(first)
+    first.add_done_callback(held.discard)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await wind_down(held, 0.1, "test task(s)")
+    assert loop.time() - began < 1.0  # 2 × grace, although each task ends by starting the next
+    assert not held
+
+
+async def test_stopping_the_outbound_delivery_is_bounded_by_the_grace_and_releases_what_it_claimed(runtime):
+    """A receiver that never answers holds a delivery round for FITGLUE_EVENTS_TIMEOUT_S (up to
+    300 s). The stop gives it FITGLUE_SHUTDOWN_GRACE_S, as the queue worker's jobs get, then cuts the
+    round short; the events it claimed are handed back, due again at once."""
+    from aiohttp import web
+    from sqlalchemy import select
+
+    from service.background.outbound import OutboundDelivery
+    from service.db.models import OutboundEvent
+    from service.outbox import CONNECTED, write_event
+    from tests.events.conftest import EVENTS_SECRET
+
+    arrived = asyncio.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/events", never_answers)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        runtime.settings = runtime.settings.replaced(
+            events_url=f"http://127.0.0.1:{runner.addresses[0][1]}/events", events_secret=EVENTS_SECRET,
+            events_timeout_s=300, shutdown_grace_s=1)
+        async with runtime.write() as session:
+            await write_event(session, runtime.settings, runtime.clock.now(), CONNECTED,
+                              {"email": "a@example.com", "athlete_id": 1, "status": "connected"}, athlete_id=1)
+        delivery = OutboundDelivery(runtime)
+        delivery.start()
+        await asyncio.wait_for(arrived.wait(), 10)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        # Before: stop() waited for the round, i.e. the whole FITGLUE_EVENTS_TIMEOUT_S.
+        await asyncio.wait_for(delivery.stop(), 10)
+        assert loop.time() - began < 4.0  # 2 × grace at most
+        async with runtime.sessions() as session:
+            [event] = (await session.execute(select(OutboundEvent))).scalars()
+        assert (event.state, event.claimed_by, event.claimed_until) == ("pending", None, None)
+    finally:
+        await runner.cleanup()
