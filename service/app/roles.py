@@ -115,6 +115,13 @@ async def start_in_process_background(app: web.Application, rt: Runtime) -> Back
     return background
 
 
+def app_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The runner every role serves HTTP with. On the way out, requests in flight get
+    FITGLUE_SHUTDOWN_GRACE_S seconds to finish before they are cancelled (aiohttp's own default is
+    60 s), like every other task a stop waits for (service.core.wind_down)."""
+    return web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_s)
+
+
 def build_health_app(rt: Runtime) -> web.Application:
     """`/healthz` and `/readyz` only (a worker's, for an orchestrator)."""
     app = web.Application()
@@ -136,7 +143,7 @@ async def run_worker(settings: Settings, health_port: int | None) -> None:
         await upgrade_to_head(rt.engine)
         wire_worker_parts(rt)
         if health_port is not None:
-            runner = web.AppRunner(build_health_app(rt), access_log=None)
+            runner = app_runner(build_health_app(rt), settings)
             await runner.setup()
             await web.TCPSite(runner, settings.host, health_port).start()
         async with run_background(rt):

@@ -247,3 +247,39 @@ async def test_stopping_the_outbound_delivery_is_bounded_by_the_grace_and_releas
         assert (event.state, event.claimed_by, event.claimed_until) == ("pending", None, None)
     finally:
         await runner.cleanup()
+
+
+async def test_a_request_in_flight_gets_the_grace_not_aiohttps_60_s():
+    """`app_runner`: a stop gives a request in flight FITGLUE_SHUTDOWN_GRACE_S, then cancels it
+    (before: aiohttp's default 60 s)."""
+    import aiohttp
+    from aiohttp import web
+
+    from service.app.roles import app_runner
+    from service.core.settings import Settings
+
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        started.set()
+        try:
+            await asyncio.sleep(120)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    runner = app_runner(app, Settings.from_values(shutdown_grace_s=1))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as http:
+        request = asyncio.ensure_future(http.get(f"http://127.0.0.1:{port}/slow"))
+        await asyncio.wait_for(started.wait(), 5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.wait_for(runner.cleanup(), 15)
+        assert loop.time() - began < 5 and cancelled.is_set()
+        await asyncio.gather(request, return_exceptions=True)

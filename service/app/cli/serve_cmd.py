@@ -18,7 +18,7 @@ from service.app.bootstrap import open_runtime, sqlite_workers_settled, upgrade_
 from service.app.cli.output import EXIT_OK, report_failure
 from service.app.factory import build_app
 from service.app.gc_tuning import freeze_startup_heap
-from service.app.roles import ALL, SERVE_ROLES, start_in_process_background
+from service.app.roles import ALL, SERVE_ROLES, app_runner, start_in_process_background
 from service.app.sandbox.folder import SandboxFolder, sandbox_folder
 from service.core.inputs import BadInput, parse_port
 from service.core.logs import configure_logging
@@ -89,7 +89,7 @@ async def _serve(settings: Settings, folder: SandboxFolder | None, role: str = A
         app = build_app(rt, background=False)
         front = await _sandbox_front_page(app, rt, sandbox) if sandbox is not None else None
         await wire_optional_parts(app, rt)
-        runner = web.AppRunner(app, access_log=None)
+        runner = app_runner(app, settings)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await _listen(runner, settings)
