@@ -121,14 +121,14 @@ class Settings(SupportViewSettings, BaseSettings):
     refresh_concurrency: EnvInt = _env("FITGLUE_REFRESH_CONCURRENCY", 8, ge=1, le=1000)
     catch_up_lookback_s: EnvInt = _env("FITGLUE_CATCH_UP_LOOKBACK_S", 86400, ge=0, le=365 * DAY_S)
     not_found_memo_s: EnvInt = _env("FITGLUE_NOT_FOUND_MEMO_S", 86400, ge=0, le=365 * DAY_S)
-    unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1, le=1_000_000)
+    unconfirmed_calls_per_athlete: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_ATHLETE", 10, ge=1, le=1_000_000_000)
     # Bounds on what forged (unsigned) events can queue and spend, beyond the per-athlete cap.
-    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1, le=1_000_000)
-    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1, le=1_000_000)
+    pending_events_per_athlete: EnvInt = _env("FITGLUE_PENDING_EVENTS_PER_ATHLETE", 50, ge=1, le=1_000_000_000)
+    unconfirmed_calls_per_window: EnvInt = _env("FITGLUE_UNCONFIRMED_CALLS_PER_WINDOW", 30, ge=1, le=1_000_000_000)
     # Connect flow (issue 9): how long a browser can reload its result page; caps on sign-in attempts.
     connect_result_ttl_s: EnvInt = _env("FITGLUE_CONNECT_RESULT_TTL_S", 86400, ge=600, le=30 * DAY_S)
-    connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1, le=1_000_000)
-    connect_attempts_per_user: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1, le=1_000_000)
+    connect_attempts_per_link: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_LINK", 10, ge=1, le=1_000_000_000)
+    connect_attempts_per_user: EnvInt = _env("FITGLUE_CONNECT_ATTEMPTS_PER_USER", 30, ge=1, le=1_000_000_000)
     connect_attempt_window_s: EnvInt = _env("FITGLUE_CONNECT_ATTEMPT_WINDOW_S", 3600, ge=1, le=7 * DAY_S)
     slack_timeout_s: EnvSeconds = _env("FITGLUE_SLACK_TIMEOUT_S", 10, ge=1, le=300)  # one Slack Web API call
     body_read_timeout_s: EnvInt = _env("FITGLUE_BODY_READ_TIMEOUT_S", 10, ge=1, le=300)
