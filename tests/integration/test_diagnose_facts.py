@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from service.app.bootstrap import open_runtime
 from service.app.factory import build_app
@@ -111,7 +111,12 @@ async def test_athlete_last_event_comes_from_events_when_the_column_is_empty(des
 
 async def test_rate_limit_usage_counts_only_inside_the_current_window(desk, runtime, clock):
     # clock: 14:03 UTC. Observed at 13:58: the 15-minute usage is stale, the daily one still counts.
+    # The diagnosis's subscription look asks the stand-in, whose answer updates the usage (fresh, 0),
+    # racing the diagnosis's own read of it. Looked once first, it is cached (a minute on the clock),
+    # and the row below is the only reading the diagnosis sees.
+    await desk.diagnose("x@example.com")
     async with runtime.sessions() as session, session.begin():
+        await session.execute(delete(RateLimitState))
         session.add(RateLimitState(budget="read", limit_15min=100, limit_daily=1000, usage_15min=95,
                                    usage_daily=500, observed_at=clock.now() - timedelta(minutes=5)))
     budgets = {(b["budget"], b["window"]): b for b in (await desk.diagnose("x@example.com")).facts["budgets"]}
