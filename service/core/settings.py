@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from service.core.config_errors import BadSetting, ConfigError, config_error
 from service.core.inputs import MAX_PORT
-from service.core.settings_events import EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
+from service.core.settings_events import AdminToken, EventsSecret, EventsUrl, RetrySchedule, TokenApiKey
 from service.core.settings_fields import DAY_S, MAX_RETENTION_DAYS, EnvInt, EnvSeconds, env_name
 from service.core.settings_fields import env as _env
 from service.core.settings_sources import contract_sources, environment
@@ -91,7 +91,7 @@ class Settings(SupportViewSettings, BaseSettings):
     slack_api_url: str = _env("SLACK_API_URL", "https://slack.com/api/")
     support_slack_ids: CommaList = _env("FITGLUE_SUPPORT_SLACK_IDS", ())
     alert_channel: str | None = _env("FITGLUE_ALERT_CHANNEL")
-    admin_token: SecretStr | None = _env("FITGLUE_ADMIN_TOKEN")
+    admin_token: AdminToken | None = _env("FITGLUE_ADMIN_TOKEN")
     refresh_interval_s: EnvInt = _env("FITGLUE_REFRESH_INTERVAL_S", 300, ge=1, le=DAY_S)
     refresh_margin_s: EnvInt = _env("FITGLUE_REFRESH_MARGIN_S", 3600, ge=0, le=DAY_S)
     link_ttl_s: EnvInt = _env("FITGLUE_LINK_TTL_S", 604800, ge=1, le=90 * DAY_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -61,23 +62,28 @@ def _standard_webhooks_secret(value: SecretStr) -> SecretStr:
     return value
 
 
-# FITGLUE_TOKEN_API_KEY guards every user's Strava access token and a wrong key costs a caller nothing
-# but a 401, so a short key could simply be guessed.
+# The bearer keys (FITGLUE_TOKEN_API_KEY guards every user's Strava access token, FITGLUE_ADMIN_TOKEN
+# the admin API: connect links, disconnects, erasure) are checked per request and a wrong key costs a
+# caller nothing but a 401, so a short key could simply be guessed.
 MIN_TOKEN_API_KEY_CHARS = 24
 
 
-def _token_api_key(value: SecretStr) -> SecretStr:
-    """Empty (the endpoint off), or at least MIN_TOKEN_API_KEY_CHARS characters with no surrounding
-    whitespace (a key with a stray space from .env would refuse every call with a 401)."""
-    text = value.get_secret_value()
-    if text and (len(text) < MIN_TOKEN_API_KEY_CHARS or text != text.strip()):
-        raise ValueError(f"FITGLUE_TOKEN_API_KEY must be at least {MIN_TOKEN_API_KEY_CHARS} characters with no "
-                         "spaces around it, for example from `python -c 'import secrets; "
-                         "print(secrets.token_urlsafe(32))'`")
-    return value
+def _bearer_key(variable: str) -> Callable[[SecretStr], SecretStr]:
+    def check(value: SecretStr) -> SecretStr:
+        """Empty (that API off), or at least MIN_TOKEN_API_KEY_CHARS characters with no surrounding
+        whitespace (a key with a stray space from .env would refuse every call with a 401)."""
+        text = value.get_secret_value()
+        if text and (len(text) < MIN_TOKEN_API_KEY_CHARS or text != text.strip()):
+            raise ValueError(f"{variable} must be at least {MIN_TOKEN_API_KEY_CHARS} characters with no "
+                             "spaces around it, for example from `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`")
+        return value
+
+    return check
 
 
 RetrySchedule = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_retry_schedule)]
 EventsUrl = Annotated[str, AfterValidator(_http_url)]
 EventsSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
-TokenApiKey = Annotated[SecretStr, AfterValidator(_token_api_key)]
+TokenApiKey = Annotated[SecretStr, AfterValidator(_bearer_key("FITGLUE_TOKEN_API_KEY"))]
+AdminToken = Annotated[SecretStr, AfterValidator(_bearer_key("FITGLUE_ADMIN_TOKEN"))]

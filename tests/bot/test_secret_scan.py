@@ -20,7 +20,7 @@ from tests.bot.conftest import connected_user
 from tests.events.conftest import EVENTS_SECRET
 from tests.flows import link_path
 
-ADMIN = "scan-admin-token"
+ADMIN = "scan-admin-token-0123456789"
 TOKEN_API_KEY = "scan-token-api-key-0123456789"
 
 

@@ -26,7 +26,7 @@ from tests.flows import form_fields
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(backend() != "postgres", reason="replicas run on PostgreSQL")]
 
 SECRET = "replica-secret-key-0123456789"
-ADMIN = "replica-admin-token"
+ADMIN = "replica-admin-token-0123456789"
 DUE_TOKENS = 40
 
 

@@ -131,9 +131,9 @@ async def test_cli_and_admin_api_give_the_desks_report(runtime, population, aioh
     assert await asyncio.to_thread(main, ["affected", "healthy"]) == 2
     assert "affected` knows the findings" in capsys.readouterr().err
 
-    runtime.settings = runtime.settings.replaced(admin_token="admin-token-for-tests")
+    runtime.settings = runtime.settings.replaced(admin_token="admin-token-for-tests-0123456789")
     client = await aiohttp_client(build_app(runtime, background=False))
-    auth = {"Authorization": "Bearer admin-token-for-tests"}
+    auth = {"Authorization": "Bearer admin-token-for-tests-0123456789"}
     response = await client.get("/admin/api/affected", params={"finding": "needs_reauth"}, headers=auth)
     assert response.status == 200 and await response.json() == expected
     response = await client.get("/admin/api/affected", params={"finding": "revoked", "since": "soon"}, headers=auth)

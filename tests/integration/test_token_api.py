@@ -84,9 +84,9 @@ async def test_unset_key_means_404_for_everyone(aiohttp_client, runtime, alice):
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", f"Basic {KEY}", "Bearer", f"Bearer {KEY}x",
-                                           "Bearer admin-token-0123456789", f"Bearer {KEY[:-1]}"])
+                                           "Bearer admin-token-0123456789abcdef", f"Bearer {KEY[:-1]}"])
 async def test_wrong_or_missing_key_is_401_and_the_body_is_not_read(client, runtime, alice, authorization):
-    runtime.settings = runtime.settings.replaced(admin_token="admin-token-0123456789")
+    runtime.settings = runtime.settings.replaced(admin_token="admin-token-0123456789abcdef")
     headers = {"Authorization": authorization} if authorization else {}
     status, body, response_headers = await ask(client, raw=b"{not json", headers=headers)
     assert status == 401 and body["error"] == "unauthorized"

@@ -17,7 +17,7 @@ from service.db.models import Job, User, WebhookEvent
 from service.web.admin import ROUTES
 from service.web.admin_openapi import openapi_document
 
-ADMIN = "fuzz-admin-token"
+ADMIN = "fuzz-admin-token-0123456789"
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

@@ -75,10 +75,10 @@ def test_settings_built_in_code_ignore_the_environment(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("FITGLUE_HOST=10.0.0.1\n")
     monkeypatch.setenv("FITGLUE_PORT", "7000")
     assert (load_settings().host, load_settings().port) == ("10.0.0.1", 7000)
-    built = Settings.from_values(admin_token="admin-token-x")
+    built = Settings.from_values(admin_token="admin-token-x-0123456789ab")
     assert (built.host, built.port, built.model_fields_set) == ("127.0.0.1", 8080, {"admin_token"})
     changed = built.replaced(port=9000)
-    assert changed.admin_token is not None and changed.admin_token.get_secret_value() == "admin-token-x"
+    assert changed.admin_token is not None and changed.admin_token.get_secret_value() == "admin-token-x-0123456789ab"
     assert changed.port == 9000 and changed.model_fields_set == {"admin_token", "port"}
     with pytest.raises(ConfigError) as info:
         built.replaced(port=70000)
@@ -152,3 +152,15 @@ def test_each_bound_admits_its_default_and_keeps_date_arithmetic_in_range(tmp_pa
         unit = timedelta(days=1) if name.endswith("_days") else timedelta(seconds=1)
         if name.endswith(("_days", "_s")):  # ages and lifetimes are added to and taken from now
             assert now - bound * unit < now + bound * unit, var
+
+
+@pytest.mark.parametrize("token", ["x", "admin-token-0123456789", " " + "a" * 30, "a" * 30 + " "])
+def test_a_short_or_space_padded_admin_token_is_a_configuration_error(token, tmp_path):
+    """FITGLUE_ADMIN_TOKEN guards the admin API (Connect links, disconnects, erasure) and a wrong guess
+    costs only a 401: any length was accepted ("x" included). Same rule as FITGLUE_TOKEN_API_KEY."""
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FITGLUE_ADMIN_TOKEN": token}, tmp_path / "none.env")
+    assert info.value.names == ("FITGLUE_ADMIN_TOKEN",) and "at least 24 characters" in str(info.value)
+    assert len(token.strip()) < 5 or token.strip() not in str(info.value)  # a secret: never echoed
+    assert load_settings({"FITGLUE_ADMIN_TOKEN": "a" * 24}, tmp_path / "none.env").admin_token is not None
+    assert load_settings({"FITGLUE_ADMIN_TOKEN": ""}, tmp_path / "none.env").admin_token is None  # the API off

@@ -44,7 +44,7 @@ SLACK_APP_TOKEN=
 FITGLUE_SUPPORT_SLACK_IDS=
 FITGLUE_ALERT_CHANNEL=
 
-# Admin JSON API (unset: the admin API answers 404)
+# Admin JSON API (unset: the admin API answers 404). At least 24 characters, e.g. the same command as below
 FITGLUE_ADMIN_TOKEN=
 
 # Signed events for FitGlue's other services (Standard Webhooks). Unset URL: no events are queued.
