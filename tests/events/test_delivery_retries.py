@@ -254,3 +254,33 @@ async def test_a_claim_of_due_events_takes_at_most_its_limit(events_runtime):
         await write(runtime, athlete)
     now, lease = runtime.clock.now(), timedelta(seconds=60)
     assert [len(await claim_due(runtime.write, now, "w", n, lease)) for n in (8, 8)] == [8, 4]
+
+
+async def test_a_2xx_with_an_endless_body_is_a_delivery_read_no_further(events_runtime):
+    """The receiver's status decides; its body is never used. It was read whole: a receiver answering
+    200 and then streaming without end held the round until FITGLUE_EVENTS_TIMEOUT_S and the delivered
+    event counted as a failed attempt (and a large body sat in memory meanwhile)."""
+    from aiohttp import web
+
+    sent: list[int] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            while True:
+                await response.write(chunk)
+                sent.append(len(chunk))
+        except (ConnectionResetError, ConnectionError):
+            return response
+
+    app = web.Application()
+    app.router.add_post("/e", endless)
+    events_runtime.settings = events_runtime.settings.replaced(events_timeout_s=3)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    stored = await _one_round_against(events_runtime, app, "/e")
+    assert (stored.state, stored.attempts, stored.last_error) == ("delivered", 1, None)
+    assert loop.time() - began < 2.5  # not the 3 s timeout
