@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from standardwebhooks import Webhook
 
+from service.core.http_answers import read_at_most
 from service.core.redact import redact_url
 from service.core.runtime import Runtime
 from service.core.settings import reveal
@@ -58,19 +59,9 @@ def _failure(exc: BaseException, timeout_s: float) -> str:
     return f"could not reach the receiver ({type(exc).__name__}: {str(exc)[:200] or 'no detail'})"
 
 
-# The receiver's status decides and its body is never used: what is left of a short answer is read so
-# the connection can carry the next event; a longer one is not waited for (the connection is dropped).
+# The receiver's status decides and its body is never used: a short answer is read so the connection
+# can carry the next event; a longer one is not waited for (the connection is dropped).
 DRAIN_LIMIT_BYTES = 64 * 1024
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read the rest of the answer up to DRAIN_LIMIT_BYTES; beyond that, close the connection."""
-    read = 0
-    while chunk := await response.content.readany():
-        read += len(chunk)
-        if read > DRAIN_LIMIT_BYTES:
-            response.close()
-            return
 
 
 def _refused(response: aiohttp.ClientResponse) -> str:
@@ -140,7 +131,7 @@ class OutboundDelivery:
             # turns the POST into a GET whose 200 says nothing about the event).
             async with self.rt.http.post(url, data=event.body.encode(), timeout=timeout, allow_redirects=False,
                                          headers=signed_headers(signer, event.webhook_id, event.body)) as response:
-                await _drain(response)
+                await read_at_most(response, DRAIN_LIMIT_BYTES)
                 if 200 <= response.status < 300:
                     return Attempt(event)
                 return Attempt(event, _refused(response))

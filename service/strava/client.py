@@ -17,11 +17,15 @@ from urllib.parse import urlencode
 import aiohttp
 
 from service.core.clock import Clock, from_epoch
+from service.core.http_answers import read_at_most
 from service.core.inputs import BadInput, parse_json
 from service.core.redact import redact_url
-from service.strava.errors import StravaError, Transient, classify
+from service.strava.errors import StravaError, StravaRequestError, Transient, classify
 
 log = logging.getLogger(__name__)
+# Strava's answers (a token grant, an activity, a subscription list) are JSON of a few kilobytes; an
+# activity with every segment effort stays well under a megabyte. Anything past this is not read.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -213,13 +217,17 @@ class StravaClient:
             ) as response:
                 status = response.status
                 await self.hooks.after_response(method, path, status, response.headers)
-                raw = await response.read()
+                raw = await read_at_most(response, MAX_ANSWER_BYTES)
         except TimeoutError:
             raise Transient(f"{context}: Strava did not answer in time") from None
         except aiohttp.ClientError as exc:
             # The exception text may quote the URL, and with it the client secret.
             log.warning("Strava %s %s failed: %s", method, redact_url(url), type(exc).__name__)
             raise Transient(f"{context}: could not reach Strava ({type(exc).__name__})") from None
+        if raw is None:
+            log.warning("Strava %s %s answered HTTP %s with more than %d bytes; not read", method, redact_url(url),
+                        status, MAX_ANSWER_BYTES)
+            raise StravaRequestError(f"{context}: Strava's answer was too large to read", status)
         body: Any = None
         if raw:
             try:

@@ -261,3 +261,35 @@ async def test_one_subscription_cache_and_one_connect_hook_per_runtime(aiohttp_c
     await aiohttp_client(first)
     await aiohttp_client(second)
     assert runtime.on_connected.count(ensure_after_connect(runtime)) == 1
+
+
+async def test_a_callback_answering_without_end_fails_the_probe_at_once(runtime):
+    """The probe reads our callback's answer up to a few kilobytes (it is a short JSON echo). It read
+    the whole body: a 200 that streams without end held the probe for its 5 s timeout and the
+    answer sat in memory meanwhile."""
+    from aiohttp import web
+
+    from service.subscription.registration import probe_callback
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await response.write(b"[" * 4096)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/webhooks/strava", endless)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runtime.settings = runtime.settings.replaced(public_url=f"http://127.0.0.1:{runner.addresses[0][1]}")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    try:
+        ok, said = await probe_callback(runtime)
+    finally:
+        await runner.cleanup()
+    assert ok is False and "did not echo hub.challenge" in said
+    assert loop.time() - began < 4  # not PROBE_TIMEOUT_S (5 s), which ended it before

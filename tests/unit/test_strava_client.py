@@ -170,3 +170,18 @@ async def test_a_redirect_is_an_error_and_is_not_followed(client, status):
             await client.refresh("rt-value")
         assert info.value.status == status
         assert not [key for key in mock.requests if "elsewhere" in str(key[1])]
+
+
+async def test_an_answer_too_large_to_read_is_an_error(client, monkeypatch):
+    """Strava's answers are a few kilobytes of JSON; one past MAX_ANSWER_BYTES is not read into
+    memory (it was read whole, however large)."""
+    from service.strava import client as strava_client
+
+    monkeypatch.setattr(strava_client, "MAX_ANSWER_BYTES", 1000)
+    with aioresponses() as mock:
+        mock.get(re.compile(rf"{API}/push_subscriptions.*"), status=200, body="[" + "{}," * 500 + "{}]")
+        with pytest.raises(StravaRequestError) as info:
+            await client.list_subscriptions()
+        assert info.value.status == 200 and "too large" in str(info.value)
+        mock.get(re.compile(rf"{API}/push_subscriptions.*"), status=200, body="[]")
+        assert await client.list_subscriptions() == []  # a short answer reads as before
