@@ -79,23 +79,30 @@ async def replay_events(session: AsyncSession, settings: Settings, now: datetime
                         athlete_id: int | None = None) -> int:
     """Queue every delivered original event created at or after `since` (one athlete's, or all)
     again, oldest first, each with a new webhook-id and `data.replay_of` naming the original id.
-    The replay keeps the original's timestamp. How many."""
+    The replay keeps the original's timestamp. How many.
+
+    The originals are read REPLAY_CHUNK at a time (by id, after the last one read), not all at once:
+    a month of delivered events can be more than the process should hold. The replays written
+    meanwhile have `replay_of` set, so they are never read as originals.
+    """
     query = (select(OutboundEvent).where(OutboundEvent.state == DELIVERED, OutboundEvent.created_at >= since,
                                          OutboundEvent.replay_of.is_(None))
-             .order_by(OutboundEvent.id))
+             .order_by(OutboundEvent.id).limit(REPLAY_CHUNK))
     if athlete_id is not None:
         query = query.where(OutboundEvent.athlete_id == athlete_id)
-    replayed = 0
-    for original in (await session.execute(query)).scalars().all():
-        event_type, data = _with_replay_of(original.body, original.webhook_id)
-        # The state change happened then, not now: the body keeps its time.
-        written = await write_event(session, settings, original.created_at, event_type, data,
-                                    athlete_id=original.athlete_id, user_id=original.user_id,
-                                    replay_of=original.webhook_id)
-        if written is not None:
-            await session.execute(update(OutboundEvent).where(OutboundEvent.id == written).values(
-                created_at=now, next_attempt_at=now, updated_at=now))
-            replayed += 1
+    replayed, after = 0, 0
+    while originals := (await session.execute(query.where(OutboundEvent.id > after))).scalars().all():
+        for original in originals:
+            event_type, data = _with_replay_of(original.body, original.webhook_id)
+            # The state change happened then, not now: the body keeps its time.
+            written = await write_event(session, settings, original.created_at, event_type, data,
+                                        athlete_id=original.athlete_id, user_id=original.user_id,
+                                        replay_of=original.webhook_id)
+            if written is not None:
+                await session.execute(update(OutboundEvent).where(OutboundEvent.id == written).values(
+                    created_at=now, next_attempt_at=now, updated_at=now))
+                replayed += 1
+        after = originals[-1].id  # (the session's identity map holds rows weakly: a chunk read is let go)
     return replayed
 
 

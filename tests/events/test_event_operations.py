@@ -176,3 +176,37 @@ def test_serve_refuses_a_url_without_a_secret_naming_the_variable(events_env, mo
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "FITGLUE_EVENTS_SECRET" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_replay_reads_the_originals_a_chunk_at_a_time_and_replays_each_once(events_runtime, receiver,
+                                                                                    monkeypatch):
+    """The originals were read all at once (a month of delivered events, bodies included). Now
+    REPLAY_CHUNK at a time, by id; the replays written meanwhile are never read as originals."""
+    from sqlalchemy import event as sa_event
+
+    from service.outbox import outbox_ops
+
+    runtime = events_runtime
+    for athlete in (11, 12, 11, 13, 11):
+        await seed(runtime, athlete)
+    await deliver_pending(runtime)
+    originals = [e.webhook_id for e in receiver.accepted()]
+    assert len(originals) == 5
+    monkeypatch.setattr(outbox_ops, "REPLAY_CHUNK", 2)
+    reads: list[int] = []
+
+    def count_reads(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "outbound_events.replay_of IS NULL" in statement:
+            reads.append(1)
+
+    sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", count_reads)
+    try:
+        async with runtime.write() as session:
+            replayed = await outbox_ops.replay_events(session, runtime.settings, runtime.clock.now(),
+                                                      runtime.clock.now().replace(year=2000))
+    finally:
+        sa_event.remove(runtime.engine.sync_engine, "before_cursor_execute", count_reads)
+    assert replayed == 5
+    assert len(reads) == 4  # chunks of 2, 2 and 1, then an empty one (before: one read of all five)
+    await deliver_pending(runtime)
+    assert sorted(e.data["replay_of"] for e in receiver.accepted()[5:]) == sorted(originals)  # each once
