@@ -53,12 +53,14 @@ def create_athlete(standin: StravaStandin, firstname: str = "", lastname: str = 
 
 
 def set_capacity(standin: StravaStandin, capacity: int | None) -> None:
-    """The app's athlete capacity (None: no limit); whoever follows it (the sandbox's settings) hears."""
+    """The app's athlete capacity (None: no limit); whoever follows it (the sandbox's settings) hears.
+    A follower may refuse it with ValueError (the sandbox's settings bound the capacity): then nothing
+    changes, so the stand-in and the service never disagree."""
     if capacity is not None and capacity < 1:
         raise ValueError("capacity must be at least 1 (or none for no limit)")
-    standin.config.athlete_capacity = capacity
     for hook in standin.on_capacity_change:
         hook(capacity)
+    standin.config.athlete_capacity = capacity
 
 
 def exhaust_read_budget(standin: StravaStandin, window: str) -> None:

@@ -3,16 +3,20 @@ nothing changed, and the consent page choosing nobody already connected (issue 1
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from service.app.sandbox.front_page import follow_the_standin
 from service.core.clock import ManualClock
+from service.core.settings import Settings
 from standin import StandinConfig, StravaStandin, build_standin_app
 from standin.controls import DEFAULT_NAMES
 from standin.testing import connect_athlete
 
 JSON = {"Accept": "application/json"}
+MAX_CAPACITY = 10_000_000  # FITGLUE_STRAVA_ATHLETE_CAPACITY's upper bound
 
 
 @pytest.fixture
@@ -52,6 +56,22 @@ async def test_capacity_is_followed_and_bad_values_change_nothing(world):
         refused = await control(client, "/sandbox/capacity", 400, capacity=bad)
         assert refused["error"] == "bad_argument" and standin.config.athlete_capacity is None
     assert heard == [1, None]
+
+
+async def test_a_capacity_the_sandbox_settings_refuse_is_a_400_and_changes_nothing(world):
+    """The sandbox follows the capacity into its settings, whose FITGLUE_STRAVA_ATHLETE_CAPACITY has an
+    upper bound: past it the control answers 400 naming the bound, and neither side changes (it was a
+    500 with a traceback, the stand-in at the new value and the service's settings at the old)."""
+    client, standin = world
+    settings = Settings.from_values(strava_athlete_capacity=10)
+    sandbox = SimpleNamespace(settings=settings, standin=standin, write_export=lambda: None)
+    rt, front = SimpleNamespace(settings=settings), SimpleNamespace(export_line="")
+    follow_the_standin(sandbox, rt, front)  # type: ignore[arg-type]
+    refused = await control(client, "/sandbox/capacity", 400, capacity=MAX_CAPACITY + 1)
+    assert refused["error"] == "bad_argument" and "FITGLUE_STRAVA_ATHLETE_CAPACITY" in refused["message"]
+    assert standin.config.athlete_capacity == 10 and rt.settings.strava_athlete_capacity == 10
+    await control(client, "/sandbox/capacity", capacity=MAX_CAPACITY)
+    assert standin.config.athlete_capacity == MAX_CAPACITY == rt.settings.strava_athlete_capacity
 
 
 async def test_a_used_up_read_budget_answers_429(world):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.app.sandbox.sandbox_settings import export_line
 from service.app.sandbox.session import Sandbox
 from service.core.runtime import Runtime
+from service.core.settings import ConfigError
 from service.desk.support_desk import SupportDesk
 from service.web.index_page import SandboxFrontPage
 
@@ -34,7 +35,11 @@ def follow_the_standin(sandbox: Sandbox, rt: Runtime, front: SandboxFrontPage) -
     (the service's settings), the export file and the index page change with it."""
 
     def capacity_changed(capacity: int | None) -> None:
-        rt.settings = sandbox.settings = rt.settings.replaced(strava_athlete_capacity=capacity)
+        try:
+            changed = rt.settings.replaced(strava_athlete_capacity=capacity)
+        except ConfigError as exc:  # past FITGLUE_STRAVA_ATHLETE_CAPACITY's bound: the control answers 400
+            raise ValueError(str(exc)) from None
+        rt.settings = sandbox.settings = changed
         sandbox.write_export()
         front.export_line = export_line(rt.settings)
 
