@@ -47,7 +47,9 @@ def from_epoch(seconds: float) -> datetime:
 
 
 def iso_utc(when: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, as every JSON output of ours writes times."""
+    """ISO 8601 UTC with a Z, as every JSON output of ours writes times (whole seconds)."""
     if when is None:
         return None
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime("%Y-..."): glibc writes the years before 1000 without leading zeros ('1-01-01'),
+    # which is not ISO 8601 and which our own JSON bodies then refuse. isoformat pads to four digits.
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from service.connections.users import connection_for, get_or_create_user
+from service.core.clock import iso_utc
 from service.db.models import OAuthAttempt, StravaConnection, WebhookEvent
 from service.desk.affected import AFFECTED_FINDINGS
 from service.desk.support_desk import SupportDesk, SupportError
+from service.desk.support_view_models import AffectedBody
 from tests.webhook_support import connect_directly, subscribed_service
 from troubleshooting.vocabulary import ConnectionStatus, RefreshErrorKind
 
@@ -100,6 +102,15 @@ async def test_only_twenty_are_named_but_all_are_counted(runtime, clock):
     report = (await SupportDesk(runtime).affected.report("revoked")).to_dict()
     assert report["count"] == 25 and len(report["users"]) == 20
     assert report["users"][0]["email"] == "user24@example.com"
+
+
+async def test_a_since_before_the_year_1000_is_answered(runtime, population):
+    """`fitglue affected needs_reauth --since 0001-01-01` (and the admin API's since=0001-01-01) is a
+    valid time: iso_utc wrote it '1-01-01T00:00:00Z' (strftime's %Y has no leading zeros), which the
+    JSON body then refused, so the command 'failed unexpectedly (ValidationError)' and the API said 500."""
+    body = AffectedBody.of(await SupportDesk(runtime).affected.report("needs_reauth", "0001-01-01")).to_json()
+    assert body["since"] == "0001-01-01T00:00:00Z" and body["count"] == 2
+    assert iso_utc(datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "0999-12-31T23:59:59Z"
 
 
 @pytest.mark.parametrize("finding,since", [("healthy", None), ("needs_reauth; drop", None),
