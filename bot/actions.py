@@ -77,7 +77,7 @@ def button_listener(bot: BotContext, action_id: str):  # noqa: ANN201 - a Bolt l
         target = str(action.get("value") or "")
         reply, ok = await attempt(handler(bot, target, slack_actor(context.user_id), client), f"button {action_id}")
         # A failure is added below the diagnosis instead of replacing it: the diagnosis is still true.
-        await tell(respond, reply, f"button {action_id}", replace_original=ok)
+        await tell(bot.rt, respond, reply, f"button {action_id}", replace_original=ok)
 
     return on_click
 

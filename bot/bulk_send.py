@@ -234,6 +234,6 @@ def bulk_button_listener(bot: BotContext):  # noqa: ANN201 - a Bolt listener
             return render.bulk_progress(run.finding, 0, run.total, {"sent": 0, "skipped": 0, "failed": 0})
 
         reply, ok = await attempt(start(), "button send_links_bulk")
-        await tell(respond, reply, "button send_links_bulk", replace_original=ok)
+        await tell(bot.rt, respond, reply, "button send_links_bulk", replace_original=ok)
 
     return on_click

@@ -46,7 +46,7 @@ def support_only(bot: BotContext) -> Callable[..., Awaitable[Any]]:
             # An ack body is not shown for clicks: tell the person through the response URL.
             response = await ack()
 
-            bot.rt.spawn(tell(respond, reply, action, replace_original=False))
+            bot.rt.spawn(tell(bot.rt, respond, reply, action, replace_original=False))
             return response
         return await ack(response_type="ephemeral", **reply.as_kwargs())
 

@@ -12,6 +12,8 @@ from slack_bolt.async_app import AsyncRespond
 from bot import render
 from bot.blocks import Reply
 from bot.slack_api import SlackCallFailed
+from service.core.http_answers import read_at_most
+from service.core.runtime import Runtime
 from service.desk.error_table import SupportError
 
 log = logging.getLogger(__name__)
@@ -33,15 +35,31 @@ async def attempt(work: Awaitable[Reply], what: str) -> tuple[Reply, bool]:
         return render.failure(SupportError("internal", "unexpected failure").public_message), False
 
 
-async def tell(respond: AsyncRespond, reply: Reply, what: str, **options: Any) -> None:
+# Slack answers a response URL post with "ok" (or a short error word); the rest is not read.
+ANSWER_LIMIT_BYTES = 4096
+
+
+async def tell(rt: Runtime, respond: AsyncRespond, reply: Reply, what: str, **options: Any) -> None:
     """Post an ephemeral reply through the request's response URL. When Slack does not take it there is
-    nobody left to tell, so it goes to the log — the reason only, never the reply (it may hold a link)."""
+    nobody left to tell, so it goes to the log — the reason only, never the reply (it may hold a link).
+
+    Posted here, not with Bolt's respond(): that follows redirects, and a followed 307 resends the reply
+    (a Connect link for a user outside the workspace) to wherever Location points; it also reads the
+    whole answer. A 3xx is a refusal like any other non-200 (as the bulk run's posts, bot/bulk_send.py)."""
+    if not respond.response_url:
+        log.warning("Slack %s: the request had no response URL; the reply was not delivered", what)
+        return
+    message = {"response_type": "ephemeral", **options, **reply.as_kwargs()}
+    if not message.get("blocks"):
+        message.pop("blocks", None)  # Slack refuses an empty list of blocks
     try:
-        answer = await respond(response_type="ephemeral", **options, **reply.as_kwargs())
+        async with rt.http.post(respond.response_url, json=message, allow_redirects=False,
+                                timeout=aiohttp.ClientTimeout(total=rt.settings.slack_timeout_s)) as answer:
+            status = answer.status
+            raw = await read_at_most(answer, ANSWER_LIMIT_BYTES)
     except (aiohttp.ClientError, OSError) as exc:  # TimeoutError included
         log.warning("Slack %s: the reply could not be delivered (%s)", what, type(exc).__name__)
         return
-    status = getattr(answer, "status_code", 200)
     if status != 200:
-        body = str(getattr(answer, "body", ""))[:100]
+        body = (raw or b"").decode("utf-8", "replace")[:100]
         log.warning("Slack %s: the response URL refused the reply (HTTP %s: %s)", what, status, body)

@@ -59,11 +59,11 @@ def fitglue_command(bot: BotContext):  # noqa: ANN201 - a Bolt listener
         if isinstance(parsed, Malformed) or parsed.name == "help":
             await ack()
             problem = parsed.message if isinstance(parsed, Malformed) else None
-            await tell(respond, render.help_message(problem), "/fitglue help")
+            await tell(bot.rt, respond, render.help_message(problem), "/fitglue help")
             return
         await ack(response_type="ephemeral",
                   **render.working(WORKING[parsed.name].format(arg=parsed.arg)).as_kwargs())
         reply, _ok = await attempt(run(bot, parsed, context.user_id or "", client), f"/fitglue {parsed.name}")
-        await tell(respond, reply, f"/fitglue {parsed.name}")
+        await tell(bot.rt, respond, reply, f"/fitglue {parsed.name}")
 
     return on_command

@@ -48,6 +48,7 @@ class SlackStandin:
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     expired_responses: set[str] = field(default_factory=set)  # response_url names answering 404 expired_url
+    redirect_responses: set[str] = field(default_factory=set)  # response_url names answering 307 to /collect
     # method -> which of its calls (1-based) answer 429 with Retry-After: retry_after_s
     rate_limit_calls: dict[str, set[int]] = field(default_factory=dict)
     retry_after_s: int = RETRY_AFTER_S
@@ -206,6 +207,8 @@ class SlackStandin:
     async def _respond(self, request: web.Request) -> web.Response:
         if request.match_info["name"] in self.expired_responses:
             return web.Response(status=404, text="expired_url")
+        if request.match_info["name"] in self.redirect_responses:
+            raise web.HTTPTemporaryRedirect(f"{self.base_url}/collect")
         body = await request.json()
         body["_to"] = request.match_info["name"]
         self.responses.append(body)

@@ -301,6 +301,20 @@ async def test_a_reply_slack_will_not_take_is_logged_without_a_traceback(signed:
     no_errors_logged(caplog)
 
 
+async def test_a_reply_with_a_link_is_not_resent_where_the_response_url_redirects(signed: Signed, slack: SlackStandin,
+                                                                                 caplog: Any) -> None:
+    """The reply to `/fitglue link` for a user outside the workspace carries their Connect link. Bolt's
+    respond() followed a 307 from the response URL and posted the link again to its Location; a
+    redirect is now refused like the bulk run's upload and progress posts (e70cc14)."""
+    slack.redirect_responses.add("moved")
+    response, _ = await signed.command("link carol@example.com", response="moved")
+    assert response.status == 200
+    seen = await logged(caplog, "/fitglue link: the response URL refused the reply")
+    assert "(HTTP 307" in seen and "connect/strava" not in seen
+    assert slack.collected == [] and slack.responses == []
+    no_errors_logged(caplog)
+
+
 @pytest.mark.parametrize(("status", "data", "headers", "shape", "error", "retry_after"), [
     (200, {"ok": False, "error": "channel_not_found"}, {}, REFUSED, "channel_not_found", None),
     (200, {"ok": False}, {}, REFUSED, "no_error_given", None),
