@@ -153,10 +153,12 @@ class Worker(JobOutcomes):
                     continue  # a full batch: more may be due at once
                 if not claimed:
                     self._log_deferred()
-            if limit < self.capacity:
+            pause_s = self.rt.settings.worker_busy_pause_ms / 1000
+            if limit < self.capacity and pause_s > 0:
                 # Busy answering Strava: leave the event loop (and, on SQLite, the write lock) to the
-                # requests between claims (FITGLUE_WORKER_BUSY_PAUSE_MS).
-                await asyncio.sleep(self.rt.settings.worker_busy_pause_ms / 1000)
+                # requests between claims (FITGLUE_WORKER_BUSY_PAUSE_MS). At 0 the wait below applies,
+                # as when not busy: `sleep(0)` and claim again made a loop of write transactions.
+                await asyncio.sleep(pause_s)
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)

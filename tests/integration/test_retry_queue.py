@@ -416,3 +416,34 @@ async def test_the_pause_between_claims_during_a_burst_is_a_setting(runtime, mon
     finally:
         await worker.stop()
     assert sum(claims) == 12
+
+
+async def test_no_pause_during_a_burst_does_not_spin_the_worker(runtime, monkeypatch):
+    """FITGLUE_WORKER_BUSY_PAUSE_MS=0 ('no pause') with nothing to claim: the worker waits to be
+    woken like any other time. It ran `sleep(0)` and claimed again in a loop, a write transaction
+    after another for as long as the intake was busy (or the Strava budget closed), at full CPU."""
+    runtime.settings = runtime.settings.replaced(worker_busy_pause_ms=0)
+    tries = 0
+    real_claim = queue_store.claim
+
+    async def counted(*args, **kwargs):
+        nonlocal tries
+        tries += 1
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(queue_store, "claim", counted)
+    worker = Worker(runtime, {"probe": lambda rt, claimed: asyncio.sleep(0)}, poll_interval=30,
+                    yield_to=lambda: True)
+    worker.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert tries <= 2, f"{tries} claims in 0.5 s with nothing to claim"
+        await add_job(runtime, kind="probe")
+        worker.wake()
+        for _ in range(100):  # woken, it still claims at once
+            if tries > 2:
+                break
+            await asyncio.sleep(0.01)
+        assert tries > 2
+    finally:
+        await worker.stop()
