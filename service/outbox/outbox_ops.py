@@ -83,10 +83,13 @@ async def replay_events(session: AsyncSession, settings: Settings, now: datetime
 
     The originals are read REPLAY_CHUNK at a time (by id, after the last one read), not all at once:
     a month of delivered events can be more than the process should hold. The replays written
-    meanwhile have `replay_of` set, so they are never read as originals.
+    meanwhile have `replay_of` set, so they are never read as originals; and only the originals there
+    were when the replay began are read: on PostgreSQL each chunk's read also sees the events others
+    delivered since, which would be sent twice (and under steady traffic the replay chased them).
     """
+    last_id = (await session.execute(select(func.max(OutboundEvent.id)))).scalar() or 0
     query = (select(OutboundEvent).where(OutboundEvent.state == DELIVERED, OutboundEvent.created_at >= since,
-                                         OutboundEvent.replay_of.is_(None))
+                                         OutboundEvent.replay_of.is_(None), OutboundEvent.id <= last_id)
              .order_by(OutboundEvent.id).limit(REPLAY_CHUNK))
     if athlete_id is not None:
         query = query.where(OutboundEvent.athlete_id == athlete_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.app.cli import main
 from service.app.factory import build_app
@@ -210,3 +210,31 @@ async def test_a_replay_reads_the_originals_a_chunk_at_a_time_and_replays_each_o
     assert len(reads) == 4  # chunks of 2, 2 and 1, then an empty one (before: one read of all five)
     await deliver_pending(runtime)
     assert sorted(e.data["replay_of"] for e in receiver.accepted()[5:]) == sorted(originals)  # each once
+
+
+async def test_a_replay_takes_the_originals_there_were_when_it_began(events_runtime, receiver, monkeypatch):
+    """Read a chunk at a time, a replay also read the originals delivered while it ran (on PostgreSQL
+    each read sees what others committed): events newer than the request were sent twice, and under
+    steady traffic the replay chased the newest event. It now stops at the last id there was when it
+    began. The event delivered meanwhile is stood in by one written in the replay's own session."""
+    from service.outbox import outbox_ops
+    from service.outbox.event_types import DELIVERED
+
+    runtime = events_runtime
+    for athlete in (11, 12, 13):
+        await seed(runtime, athlete)
+    await deliver_pending(runtime)
+    monkeypatch.setattr(outbox_ops, "REPLAY_CHUNK", 2)
+    real_write, late = outbox_ops.write_event, []
+
+    async def write_and_deliver_another(session, settings, now, *args, **kwargs):
+        if not late:  # during the first chunk: an original delivered just now, after the replay began
+            late.append(await real_write(session, settings, now, *args, **{**kwargs, "replay_of": None}))
+            await session.execute(update(OutboundEvent).where(OutboundEvent.id == late[0]).values(state=DELIVERED))
+        return await real_write(session, settings, now, *args, **kwargs)
+
+    monkeypatch.setattr(outbox_ops, "write_event", write_and_deliver_another)
+    async with runtime.write() as session:
+        replayed = await outbox_ops.replay_events(session, runtime.settings, runtime.clock.now(),
+                                                  runtime.clock.now().replace(year=2000))
+    assert late and replayed == 3  # before: 4, the late one included
