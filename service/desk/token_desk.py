@@ -7,7 +7,8 @@ DESIGN.md part 2, "access tokens for FitGlue", and the README's "Access-token en
 
 Every call is audited with the actor `token-api`, the action `access_token`, the target (the user's
 e-mail when known, else `who` as given) and the outcome, never the token. The entries are written
-in batches off the request path (service.core.audit_batch), so auditing does not set the latency.
+in batches off the request path (service.core.audit_batch), so auditing does not set the latency;
+calls without the right key at most WRONG_KEY_ENTRIES_PER_MIN a minute.
 """
 
 from __future__ import annotations
@@ -57,6 +58,35 @@ class TokenRefused(SupportError):
         """The error table's status, except that whatever comes with a time to try again is 503 (the
         contract: `strava_app_misconfigured` too, which the admin API answers 502)."""
         return 503 if self.retry_after_s is not None else super().http_status
+
+
+# A flood of calls with a wrong key must not write an audit entry each (entries are kept
+# FITGLUE_AUDIT_RETENTION_DAYS, a year by default, and such a call costs the caller nothing): at most
+# this many a minute are recorded. The rest are counted in the metric and in the next entry's detail.
+WRONG_KEY_ENTRIES_PER_MIN = 10
+
+
+class WrongKeyTally:
+    """This runtime's calls without the right key, by minute on the runtime's clock (one per runtime:
+    `rt.part(WrongKeyTally)`)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.minute: datetime | None = None
+        self.recorded = 0
+        self.unrecorded = 0
+
+    def admit(self, now: datetime) -> int | None:
+        """None: past this minute's cap, only counted. Otherwise record this call, together with how
+        many calls since the last entry were not recorded."""
+        minute = now.replace(second=0, microsecond=0)
+        if minute != self.minute:
+            self.minute, self.recorded = minute, 0
+        if self.recorded >= WRONG_KEY_ENTRIES_PER_MIN:
+            self.unrecorded += 1
+            return None
+        self.recorded += 1
+        skipped, self.unrecorded = self.unrecorded, 0
+        return skipped
 
 
 @dataclass(frozen=True)
@@ -111,8 +141,17 @@ class TokenDesk:
                                         int((time.monotonic() - started) * 1000))
 
     def refused_unauthorized(self) -> None:
-        """Audit a call without the right bearer key (its body is never read)."""
-        self._record(None, "unauthorized", "missing or wrong FITGLUE_TOKEN_API_KEY", time.monotonic())
+        """Audit a call without the right bearer key (its body is never read): counted in the metric
+        every time, recorded as an audit entry at most WRONG_KEY_ENTRIES_PER_MIN times a minute."""
+        self.rt.metrics.inc(REQUESTS, "unauthorized")
+        skipped = self.rt.part(WrongKeyTally).admit(self.rt.clock.now())
+        if skipped is None:
+            return
+        detail = "missing or wrong FITGLUE_TOKEN_API_KEY"
+        if skipped:
+            detail += (f" ({skipped} more such call(s) since the last entry were not recorded: at most "
+                       f"{WRONG_KEY_ENTRIES_PER_MIN} entries a minute)")
+        self.rt.part(AuditBatch).record(ACTOR, ACTION, None, "unauthorized", detail, 0)
 
     async def issue(self, raw_body: bytes) -> dict[str, Any]:
         """The answer to one call. Raises TokenRefused: bad_argument, bad_email (400), unknown_user

@@ -367,3 +367,23 @@ def test_the_readmes_reverse_proxy_keeps_the_token_endpoint_off_the_internet():
     nginx = readme.split("```nginx", 1)[1].split("```", 1)[0]
     blocked = nginx.split("location /internal/", 1)[1].split("}", 1)[0]
     assert "return 404" in blocked or "deny all" in blocked
+
+
+async def test_a_flood_of_wrong_keys_writes_at_most_ten_entries_a_minute_and_counts_the_rest(client, runtime,
+                                                                                             clock):
+    """Every wrong-key call wrote an audit entry, kept a year: a flood of them grew the database at
+    the caller's pace, for free. Now at most WRONG_KEY_ENTRIES_PER_MIN a minute; the metric counts all."""
+    clock.set(clock.now().replace(second=0, microsecond=0))
+    for _ in range(25):
+        status, _body, _headers = await ask(client, {"who": ALICE}, headers={"Authorization": "Bearer wrong-key"})
+        assert status == 401
+    entries = await audit_entries(runtime)
+    assert len(entries) == 10  # WRONG_KEY_ENTRIES_PER_MIN; before: 25
+    assert all(e.result == "unauthorized" and "were not recorded" not in (e.detail or "") for e in entries)
+    clock.advance(60)
+    assert (await ask(client, {"who": ALICE}, headers={"Authorization": "Bearer wrong-key"}))[0] == 401
+    [*_, last] = await audit_entries(runtime)
+    assert last.detail == ("missing or wrong FITGLUE_TOKEN_API_KEY (15 more such call(s) since the last entry "
+                           "were not recorded: at most 10 entries a minute)")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'fitglue_token_api_requests_total{outcome="unauthorized"} 26' in metrics
