@@ -36,7 +36,7 @@ from bot import render
 from bot.audit import slack_actor
 from bot.blocks import Reply, section
 from bot.context import BotContext
-from bot.outcomes import attempt, tell
+from bot.outcomes import attempt, post_reply, tell
 from bot.render.affected_blocks import split_bulk_value
 from bot.slack_api import RATE_LIMITED, SlackCallFailed, call
 from service.desk.affected import AffectedUser
@@ -207,16 +207,9 @@ class SlackCourier:
             log.warning("bulk run %s: the final report could not be sent (%s)", run.id, exc.reason)
 
     async def _update(self, run: BulkRun, reply: Reply) -> None:
-        if not run.response_url:
-            return
-        try:
-            async with self.rt.http.post(run.response_url, json={"response_type": "ephemeral",
-                                                                 "replace_original": True, **reply.as_kwargs()},
-                                         timeout=aiohttp.ClientTimeout(total=self.rt.settings.slack_timeout_s),
-                                         allow_redirects=False):
-                pass
-        except (aiohttp.ClientError, OSError) as exc:
-            log.warning("bulk run %s: progress update not delivered (%s)", run.id, type(exc).__name__)
+        if run.response_url:  # a run started from the command line has none
+            await post_reply(self.rt, run.response_url, reply, f"bulk run {run.id} progress update",
+                             replace_original=True)
 
 
 def bulk_button_listener(bot: BotContext):  # noqa: ANN201 - a Bolt listener

@@ -40,20 +40,25 @@ ANSWER_LIMIT_BYTES = 4096
 
 
 async def tell(rt: Runtime, respond: AsyncRespond, reply: Reply, what: str, **options: Any) -> None:
-    """Post an ephemeral reply through the request's response URL. When Slack does not take it there is
-    nobody left to tell, so it goes to the log — the reason only, never the reply (it may hold a link).
+    """Post an ephemeral reply through the request's response URL (`post_reply`)."""
+    await post_reply(rt, respond.response_url, reply, what, **options)
+
+
+async def post_reply(rt: Runtime, response_url: str | None, reply: Reply, what: str, **options: Any) -> None:
+    """Post an ephemeral reply to a Slack response URL. When Slack does not take it there is nobody
+    left to tell, so it goes to the log — the reason only, never the reply (it may hold a link).
 
     Posted here, not with Bolt's respond(): that follows redirects, and a followed 307 resends the reply
     (a Connect link for a user outside the workspace) to wherever Location points; it also reads the
-    whole answer. A 3xx is a refusal like any other non-200 (as the bulk run's posts, bot/bulk_send.py)."""
-    if not respond.response_url:
+    whole answer. A 3xx is a refusal like any other non-200."""
+    if not response_url:
         log.warning("Slack %s: the request had no response URL; the reply was not delivered", what)
         return
     message = {"response_type": "ephemeral", **options, **reply.as_kwargs()}
     if not message.get("blocks"):
         message.pop("blocks", None)  # Slack refuses an empty list of blocks
     try:
-        async with rt.http.post(respond.response_url, json=message, allow_redirects=False,
+        async with rt.http.post(response_url, json=message, allow_redirects=False,
                                 timeout=aiohttp.ClientTimeout(total=rt.settings.slack_timeout_s)) as answer:
             status = answer.status
             raw = await read_at_most(answer, ANSWER_LIMIT_BYTES)

@@ -72,3 +72,20 @@ async def set_connection(runtime: Any, athlete_id: int, **values: Any) -> None:
     async with runtime.sessions() as session, session.begin():
         await session.execute(update(StravaConnection).where(StravaConnection.athlete_id == athlete_id)
                               .values(**values))
+
+
+async def refresh_left_by_its_caller(runtime: Any, reader: Any, who: str = ALICE) -> tuple[Any, Any]:
+    """A token call for `who` that starts a refresh (the stand-in must be slow enough for it to be in
+    flight) and is then cancelled: (the cancelled caller, the refresh flight it left running)."""
+    from service.connections.token_access import RefreshFlights, valid_access_token
+    from service.core.inputs import Who
+
+    caller = asyncio.ensure_future(valid_access_token(runtime, reader, Who(who.lower(), None), 600))
+    flights = runtime.part(RefreshFlights).running
+    for _ in range(300):  # until the caller has started the refresh
+        if flights:
+            break
+        await asyncio.sleep(0.01)
+    [flight] = flights.values()
+    caller.cancel()
+    return caller, flight

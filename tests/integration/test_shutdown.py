@@ -61,10 +61,8 @@ async def test_closing_the_runtime_waits_for_a_refresh_whose_caller_went_away(da
     """The refresh is a task of its own so a caller that goes away never cuts it short; it must also
     end before the runtime closes the pool and the HTTP session it uses."""
     from service.app.factory import build_app
-    from service.connections.token_access import RefreshFlights, valid_access_token
     from service.connections.token_reads import TokenReader
-    from service.core.inputs import Who
-    from tests.token_support import connect_user, enable
+    from tests.token_support import connect_user, enable, refresh_left_by_its_caller
 
     rt = await open_runtime(make_settings(database_url, standin), clock)
     await upgrade_to_head(rt.engine)
@@ -78,14 +76,7 @@ async def test_closing_the_runtime_waits_for_a_refresh_whose_caller_went_away(da
         clock.advance(LIFETIME_S - 120)
         standin.config.latency_s = 0.3
         reader = TokenReader(rt)
-        caller = asyncio.ensure_future(valid_access_token(rt, reader, Who(ALICE.lower(), None), 600))
-        flights = rt.part(RefreshFlights).running
-        for _ in range(300):  # until the caller has started the refresh
-            if flights:
-                break
-            await asyncio.sleep(0.01)
-        [flight] = flights.values()
-        caller.cancel()
+        _caller, flight = await refresh_left_by_its_caller(rt, reader)
         await reader.close()
         await rt.close()
         closed = True

@@ -115,23 +115,17 @@ async def test_two_app_instances_on_one_database_cause_one_refresh(aiohttp_clien
 
 async def test_a_caller_that_goes_away_does_not_cut_the_refresh_short(client, runtime, standin, alice, clock):
     """Strava may already have rotated the refresh token: the refresh must be stored all the same."""
-    from service.connections.token_access import RefreshFlights, valid_access_token
+    from service.connections.token_access import valid_access_token
     from service.connections.token_reads import TokenReader
     from service.core.inputs import Who
+    from tests.token_support import refresh_left_by_its_caller
 
     clock.advance(LIFETIME_S - 120)
     standin.config.latency_s = 0.3
     before = refreshes(standin)
     reader = TokenReader(runtime)
     try:
-        caller = asyncio.ensure_future(valid_access_token(runtime, reader, Who(ALICE.lower(), None), 600))
-        flights = runtime.part(RefreshFlights).running
-        for _ in range(200):  # until the caller has started the refresh
-            if flights:
-                break
-            await asyncio.sleep(0.01)
-        [flight] = flights.values()
-        caller.cancel()
+        caller, flight = await refresh_left_by_its_caller(runtime, reader)
         await flight  # the refresh goes on without its caller
         assert caller.cancelled()
         standin.config.latency_s = 0
